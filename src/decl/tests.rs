@@ -1,0 +1,320 @@
+use super::*;
+
+const ACCOUNT_SRC: &str = "git::https://gitlab.example.com/infra/modules/subaccount.git";
+const BASE_SRC: &str = "git::https://gitlab.example.com/infra/modules/subaccount-base.git";
+
+fn sources() -> ModuleSources {
+    ModuleSources {
+        account: vec![ACCOUNT_SRC.into()],
+        base: vec![BASE_SRC.into()],
+    }
+}
+
+fn read_files(files: &[(&str, &str)]) -> Declarations {
+    let files: Vec<SourceFile> = files.iter().map(|(p, t)| SourceFile::new(*p, *t)).collect();
+    read(&files, &sources())
+}
+
+fn str_of(f: &Option<Field>) -> &str {
+    f.as_ref().and_then(Field::as_str).unwrap_or("<none>")
+}
+
+const OLD_STYLE: &str = r#"
+### Client - Example ###
+module "subaccount_client_example" {
+  source = "git::https://gitlab.example.com/infra/modules/subaccount.git?ref=v1.4.0"
+  name   = "client-example"
+  email  = "aws+client-example@example.com"
+}
+
+module "subaccount_client_example_base" {
+  source          = "git::https://gitlab.example.com/infra/modules/subaccount-base.git?ref=v2.1.0"
+  account_id      = "${ module.subaccount_client_example.id }"
+  root_account_id = "${var.root_account_id}"
+  account_alias   = "client-example"
+  account_type    = "client"
+  tags            = "${var.tags}"
+}
+"#;
+
+const VARIABLES: &str = r#"
+variable "root_account_id" {
+  default = "123456789012"
+}
+variable "tags" {
+  type = map(string)
+  default = {
+    owner = "platform"
+  }
+}
+"#;
+
+#[test]
+fn reads_terraform_011_interpolation() {
+    let d = read_files(&[("main.tf", OLD_STYLE), ("variables.tf", VARIABLES)]);
+    assert!(d.parse_errors.is_empty(), "{:?}", d.parse_errors);
+    assert!(d.pairing.is_empty(), "{:?}", d.pairing);
+    assert_eq!(d.accounts.len(), 1);
+    let a = &d.accounts[0];
+    assert_eq!(a.key, "subaccount_client_example");
+    assert_eq!(
+        a.base_key.as_deref(),
+        Some("subaccount_client_example_base")
+    );
+    assert_eq!(str_of(&a.name), "client-example");
+    assert_eq!(str_of(&a.alias), "client-example");
+    assert_eq!(str_of(&a.account_type), "client");
+    assert_eq!(a.tags().unwrap()["owner"], "platform");
+    // every value keeps its file:line
+    assert_eq!(a.at.to_string(), "main.tf:3");
+    assert_eq!(a.email.as_ref().unwrap().at.to_string(), "main.tf:6");
+    assert_eq!(
+        a.account_type.as_ref().unwrap().at.to_string(),
+        "main.tf:14"
+    );
+    let base = d.module(a.base.unwrap());
+    assert_eq!(
+        base.source.as_ref().unwrap().reference.as_deref(),
+        Some("v2.1.0")
+    );
+    assert_eq!(
+        base.attr("root_account_id").unwrap().value,
+        Value::String("123456789012".into())
+    );
+}
+
+#[test]
+fn reads_hcl2_bare_references_and_merge() {
+    let tf = r#"
+module "acct" {
+  source = "git::https://gitlab.example.com/infra/modules/subaccount.git?ref=v1.4.0"
+  name   = "internal-ci"
+  email  = "aws+internal-ci@example.com"
+  tags   = { team = "ci" }
+}
+module "acct_base" {
+  source        = "git::https://gitlab.example.com/infra/modules/subaccount-base.git?ref=v2.1.0"
+  account_id    = module.acct.id
+  account_alias = local.alias
+  account_type  = "internal"
+  tags          = merge(var.tags, { cost_center = "cc-42" }, local.extra)
+}
+locals {
+  alias = "internal-ci"
+  extra = { env = "prod" }
+}
+"#;
+    let d = read_files(&[("accounts/ci.tf", tf), ("accounts/variables.tf", VARIABLES)]);
+    assert!(d.pairing.is_empty(), "{:?}", d.pairing);
+    let a = &d.accounts[0];
+    assert_eq!(str_of(&a.alias), "internal-ci");
+    let tags = a.tags().unwrap();
+    assert_eq!(tags["team"], "ci");
+    assert_eq!(tags["owner"], "platform");
+    assert_eq!(tags["cost_center"], "cc-42");
+    assert_eq!(tags["env"], "prod");
+}
+
+#[test]
+fn tfvars_override_defaults_in_terraform_order() {
+    let tf = r#"
+module "a" {
+  source = "git::https://gitlab.example.com/infra/modules/subaccount.git"
+  name   = var.name
+  email  = "${var.prefix}+${var.name}@example.com"
+}
+variable "name" { default = "from-default" }
+variable "prefix" {}
+"#;
+    let d = read_files(&[
+        ("main.tf", tf),
+        ("z.auto.tfvars", "name = \"from-auto\"\n"),
+        (
+            "terraform.tfvars",
+            "name = \"from-tfvars\"\nprefix = \"aws\"\n",
+        ),
+    ]);
+    let a = &d.accounts[0];
+    assert_eq!(str_of(&a.name), "from-auto");
+    assert_eq!(str_of(&a.email), "aws+from-auto@example.com");
+
+    let d = read_files(&[
+        ("main.tf", tf),
+        ("terraform.tfvars.json", r#"{"prefix": "root"}"#),
+    ]);
+    assert_eq!(str_of(&d.accounts[0].name), "from-default");
+    assert_eq!(
+        str_of(&d.accounts[0].email),
+        "root+from-default@example.com"
+    );
+}
+
+#[test]
+fn unresolvable_values_say_why() {
+    let tf = r#"
+module "a" {
+  source = "git::https://gitlab.example.com/infra/modules/subaccount.git"
+  name   = var.missing
+  email  = data.external.email.result
+}
+"#;
+    let d = read_files(&[("main.tf", tf)]);
+    let a = &d.accounts[0];
+    match &a.name.as_ref().unwrap().value {
+        Value::Unknown(why) => assert!(why.contains("var.missing"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    match &a.email.as_ref().unwrap().value {
+        Value::Unknown(why) => assert!(why.contains("data.external.email.result"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn variables_are_scoped_to_their_directory() {
+    let tf = r#"
+module "a" {
+  source = "git::https://gitlab.example.com/infra/modules/subaccount.git"
+  name   = var.name
+}
+"#;
+    let d = read_files(&[
+        ("main.tf", tf),
+        ("variables.tf", "variable \"name\" { default = \"root\" }"),
+        (
+            "modules/x/variables.tf",
+            "variable \"name\" { default = \"sub\" }",
+        ),
+        (".terraform/modules/a/main.tf", "this is { not parsed"),
+    ]);
+    assert!(d.parse_errors.is_empty());
+    assert_eq!(str_of(&d.accounts[0].name), "root");
+}
+
+#[test]
+fn pairing_problems_are_reported() {
+    let tf = r#"
+module "lonely" {
+  source = "git::https://gitlab.example.com/infra/modules/subaccount.git"
+  name   = "lonely"
+}
+module "paired" {
+  source = "git::https://gitlab.example.com/infra/modules/subaccount.git"
+  name   = "paired"
+}
+module "paired_base" {
+  source     = "git::https://gitlab.example.com/infra/modules/subaccount-base.git"
+  account_id = module.paired.id
+}
+module "paired_base_again" {
+  source     = "git::https://gitlab.example.com/infra/modules/subaccount-base.git"
+  account_id = "${module.paired.id}"
+}
+module "dangling_base" {
+  source     = "git::https://gitlab.example.com/infra/modules/subaccount-base.git"
+  account_id = module.nope.id
+}
+module "literal_base" {
+  source     = "git::https://gitlab.example.com/infra/modules/subaccount-base.git"
+  account_id = "123456789012"
+}
+module "base_of_base" {
+  source     = "git::https://gitlab.example.com/infra/modules/subaccount-base.git"
+  account_id = module.paired_base.id
+}
+"#;
+    let d = read_files(&[("main.tf", tf)]);
+    let kinds: Vec<String> = d
+        .pairing
+        .iter()
+        .map(|p| match p {
+            PairingIssue::NoBase { account } => format!("no-base {}", d.module(*account).key),
+            PairingIssue::NoAccountRef { base } => format!("no-ref {}", d.module(*base).key),
+            PairingIssue::MissingTarget { base, target } => {
+                format!("missing {} -> {target}", d.module(*base).key)
+            }
+            PairingIssue::NotAnAccount { base, target } => {
+                format!(
+                    "not-account {} -> {}",
+                    d.module(*base).key,
+                    d.module(*target).key
+                )
+            }
+            PairingIssue::ExtraBase { base, first, .. } => {
+                format!(
+                    "extra {} first {}",
+                    d.module(*base).key,
+                    d.module(*first).key
+                )
+            }
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "extra paired_base_again first paired_base",
+            "missing dangling_base -> module.nope.id",
+            "no-ref literal_base",
+            "not-account base_of_base -> paired_base",
+            "no-base lonely",
+        ]
+    );
+}
+
+#[test]
+fn syntax_errors_carry_file_line_and_column() {
+    let d = read_files(&[
+        ("good.tf", OLD_STYLE),
+        ("bad.tf", "module \"x\" {\n  source = \"a\"\n  name = \n}\n"),
+    ]);
+    assert_eq!(d.parse_errors.len(), 1);
+    let e = &d.parse_errors[0];
+    assert_eq!(&*e.at.file, "bad.tf");
+    assert_eq!(e.at.line, 3, "{e}");
+    assert!(e.at.col > 1, "{e}");
+    // the good file is still read
+    assert_eq!(d.accounts.len(), 1);
+}
+
+#[test]
+fn sources_match_without_ref_and_registry_versions_count_as_refs() {
+    assert_eq!(
+        split_source("git::https://h/x.git?ref=v1.2.3&depth=1"),
+        (
+            "git::https://h/x.git".to_string(),
+            Some("v1.2.3".to_string())
+        )
+    );
+    assert_eq!(
+        split_source("git::https://h/x.git?ref="),
+        ("git::https://h/x.git".into(), None)
+    );
+    assert!(same_address(
+        "git::https://h/x.git/",
+        "git::https://h/x.git"
+    ));
+    let tf = r#"
+module "a" {
+  source  = "git::https://gitlab.example.com/infra/modules/subaccount.git/"
+  version = "1.0.0"
+}
+"#;
+    let d = read_files(&[("main.tf", tf)]);
+    assert_eq!(d.modules[0].kind, ModuleKind::Account);
+    assert_eq!(
+        d.modules[0].source.as_ref().unwrap().reference.as_deref(),
+        Some("1.0.0")
+    );
+}
+
+#[test]
+fn module_text_is_kept_for_diffs() {
+    let d = read_files(&[("main.tf", OLD_STYLE), ("variables.tf", VARIABLES)]);
+    let m = &d.modules[0];
+    assert!(
+        m.text.starts_with("module \"subaccount_client_example\" {"),
+        "{}",
+        m.text
+    );
+    assert!(m.text.trim_end().ends_with('}'));
+}

@@ -1,0 +1,85 @@
+//! Rules `change.*`, against the base version: immutable fields stay as they are, removing an
+//! account is refused unless the policy allows closing (then it is flagged as destructive),
+//! and a new account never reuses the email of one being closed (AWS never frees an email).
+
+use super::{CheckInput, Policy, Violation};
+use crate::plan::Action;
+use std::collections::HashSet;
+
+pub(super) fn check_changes(policy: &Policy, input: &CheckInput, out: &mut Vec<Violation>) {
+    let Some(base) = input.base else { return };
+    let mut closing_emails = HashSet::new();
+    for c in &input.plan.changes {
+        match c.action {
+            Action::Update => {
+                for f in c
+                    .fields
+                    .iter()
+                    .filter(|f| policy.immutable.contains(&f.field))
+                {
+                    out.push(Violation::error(
+                        "change.immutable",
+                        f.at.as_ref().unwrap_or(&c.at),
+                        &c.key,
+                        format!(
+                            "`{}` of existing account `{}` changes from `{}` to `{}`; the policy makes it immutable",
+                            f.field, c.name, f.before, f.after
+                        ),
+                        match f.field.as_str() {
+                            "email" => format!("restore `email = \"{}\"`: AWS keeps an account's root email; change it in the AWS console if you must", f.before),
+                            _ => format!("restore `{} = \"{}\"`", f.field, f.before),
+                        },
+                    ));
+                }
+            }
+            Action::Close => {
+                let account = &base.accounts[c.base.expect("a close has a base account")];
+                if let Some(e) = account.email() {
+                    closing_emails.insert(e.to_lowercase());
+                }
+                let v = Violation::error(
+                    "change.close",
+                    &c.at,
+                    &c.key,
+                    format!(
+                        "account `{}` (module `{}`, at {} in the base) is removed: merging closes the AWS account",
+                        c.name, c.key, c.at
+                    ),
+                    if policy.allow_close {
+                        "this is destructive and cannot be undone after 90 days; make sure the account is empty".into()
+                    } else {
+                        "restore its module blocks; the policy does not allow closing accounts (changes.allow_close)".into()
+                    },
+                );
+                out.push(if policy.allow_close { v.warning() } else { v });
+            }
+            Action::Create => {}
+        }
+    }
+    if closing_emails.is_empty() {
+        return;
+    }
+    for c in input
+        .plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Create)
+    {
+        let account = &input.head.accounts[c.head.expect("a create has a head account")];
+        if let (Some(email), Some(f)) = (account.email(), &account.email) {
+            if closing_emails.contains(&email.to_lowercase()) {
+                out.push(Violation::error(
+                    "change.email-reuse",
+                    &f.at,
+                    &c.key,
+                    format!(
+                        "new account `{}` reuses `{email}`, the email of an account this MR closes",
+                        c.name
+                    ),
+                    "AWS never lets an email be used twice, even after closing: choose a new email"
+                        .into(),
+                ));
+            }
+        }
+    }
+}
