@@ -305,7 +305,8 @@ fn update(
                 .unwrap_or(Value::Map(BTreeMap::new())),
         )
     };
-    let compared: [(&str, Option<Value>, Option<Value>, Option<Loc>); 6] = [
+    type Compared = (&'static str, Option<Value>, Option<Value>, Option<Loc>);
+    let compared: [Compared; 6] = [
         ("name", value(&old.name), value(&new.name), loc(&new.name)),
         (
             "email",

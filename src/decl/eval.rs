@@ -12,6 +12,8 @@ const MAX_DEPTH: usize = 64;
 
 pub(crate) struct Env<'a> {
     pub vars: HashMap<String, Value>,
+    /// Declared variables, with or without a value.
+    pub declared: HashSet<String>,
     pub locals: HashMap<String, &'a Expr>,
     cache: RefCell<HashMap<String, Value>>,
     in_progress: RefCell<HashSet<String>>,
@@ -19,8 +21,10 @@ pub(crate) struct Env<'a> {
 
 impl<'a> Env<'a> {
     pub fn new(vars: HashMap<String, Value>, locals: HashMap<String, &'a Expr>) -> Env<'a> {
+        let declared = vars.keys().cloned().collect();
         Env {
             vars,
+            declared,
             locals,
             cache: RefCell::default(),
             in_progress: RefCell::default(),
@@ -99,6 +103,11 @@ impl<'a> Env<'a> {
         let (value, rest) = match (root, ops) {
             ("var", [Op::Attr(name), rest @ ..]) => match self.vars.get(name) {
                 Some(v) => (v.clone(), rest),
+                None if !self.declared.contains(name) => {
+                    return Value::Unknown(format!(
+                        "`var.{name}` is not declared: there is no `variable \"{name}\"` block"
+                    ));
+                }
                 None => {
                     return Value::Unknown(format!(
                         "`var.{name}` has no default and no value in terraform.tfvars or *.auto.tfvars"

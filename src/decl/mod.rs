@@ -313,7 +313,8 @@ fn evaluate_dir(
             locals.entry(a.name.clone()).or_insert(&a.expr);
         }
     }
-    let env = Env::new(vars, locals);
+    let mut env = Env::new(vars, locals);
+    env.declared.extend(declared.keys().map(|k| k.to_string()));
     for (_, _, facts) in files {
         for m in &facts.modules {
             out.push(module(&env, m, sources));

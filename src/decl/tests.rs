@@ -161,7 +161,7 @@ module "a" {
     let d = read_files(&[("main.tf", tf)]);
     let a = &d.accounts[0];
     match &a.name.as_ref().unwrap().value {
-        Value::Unknown(why) => assert!(why.contains("var.missing"), "{why}"),
+        Value::Unknown(why) => assert!(why.contains("`var.missing` is not declared"), "{why}"),
         other => panic!("{other:?}"),
     }
     match &a.email.as_ref().unwrap().value {

@@ -1,6 +1,6 @@
 //! Rules `change.*`, against the base version: immutable fields stay as they are, removing an
 //! account is refused unless the policy allows closing (then it is flagged as destructive),
-//! and a new account never reuses the email of one being closed (AWS never frees an email).
+//! and a new account never takes an email an existing account holds (AWS never frees one).
 
 use super::{CheckInput, Policy, Violation};
 use crate::plan::Action;
@@ -8,7 +8,12 @@ use std::collections::HashSet;
 
 pub(super) fn check_changes(policy: &Policy, input: &CheckInput, out: &mut Vec<Violation>) {
     let Some(base) = input.base else { return };
-    let mut closing_emails = HashSet::new();
+    let taken: HashSet<String> = base
+        .accounts
+        .iter()
+        .filter_map(|a| a.email())
+        .map(str::to_lowercase)
+        .collect();
     for c in &input.plan.changes {
         match c.action {
             Action::Update => {
@@ -33,10 +38,6 @@ pub(super) fn check_changes(policy: &Policy, input: &CheckInput, out: &mut Vec<V
                 }
             }
             Action::Close => {
-                let account = &base.accounts[c.base.expect("a close has a base account")];
-                if let Some(e) = account.email() {
-                    closing_emails.insert(e.to_lowercase());
-                }
                 let v = Violation::error(
                     "change.close",
                     &c.at,
@@ -56,9 +57,6 @@ pub(super) fn check_changes(policy: &Policy, input: &CheckInput, out: &mut Vec<V
             Action::Create => {}
         }
     }
-    if closing_emails.is_empty() {
-        return;
-    }
     for c in input
         .plan
         .changes
@@ -67,13 +65,13 @@ pub(super) fn check_changes(policy: &Policy, input: &CheckInput, out: &mut Vec<V
     {
         let account = &input.head.accounts[c.head.expect("a create has a head account")];
         if let (Some(email), Some(f)) = (account.email(), &account.email) {
-            if closing_emails.contains(&email.to_lowercase()) {
+            if taken.contains(&email.to_lowercase()) {
                 out.push(Violation::error(
                     "change.email-reuse",
                     &f.at,
                     &c.key,
                     format!(
-                        "new account `{}` reuses `{email}`, the email of an account this MR closes",
+                        "new account `{}` takes `{email}`, the email of an existing account",
                         c.name
                     ),
                     "AWS never lets an email be used twice, even after closing: choose a new email"

@@ -44,22 +44,28 @@ pub fn code(s: &str) -> String {
     format!("{fence}{pad}{body}{pad}{fence}")
 }
 
-/// Text for Markdown outside code: HTML and Markdown syntax escaped, references defused.
+/// Text for Markdown outside code: HTML and Markdown syntax escaped, references and
+/// autolinks defused.
 pub fn text(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '+' | '-' | '.' | '|'
-            | ':' | '=' | '^' => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '|' => {
                 out.push('\\');
                 out.push(c);
             }
             '@' | '#' | '!' | '~' | '%' | '$' => {
                 out.push('\\');
+                out.push(c);
+                out.push(ZWSP);
+            }
+            // "https://…" would be autolinked
+            ':' if chars.peek() == Some(&'/') => {
                 out.push(c);
                 out.push(ZWSP);
             }
@@ -147,6 +153,7 @@ mod tests {
         assert!(!t.contains("](http"), "{t}");
         assert!(!t.contains("@admin"), "{t}");
         assert!(!t.contains("#1"), "{t}");
+        assert!(!text("see https://evil.example").contains("https://"));
     }
 
     #[test]

@@ -10,7 +10,20 @@ use crate::report::{Report, Verdict};
 use similar::TextDiff;
 use std::fmt::Write;
 
+/// GitLab refuses notes over 1,000,000 characters.
+pub const NOTE_LIMIT: usize = 1_000_000;
+/// Room kept for the lines that say what was folded.
+const RESERVE: usize = 2_000;
+
+/// The note, within GitLab's size limit.
 pub fn render(report: &Report) -> String {
+    render_within(report, NOTE_LIMIT)
+}
+
+/// The note in at most `budget` characters (about; the header and the approvals always stay).
+/// Detail is folded section by section, never cutting Markdown: violations past half the
+/// budget and plan sections past the rest become a compact list, then a count.
+pub fn render_within(report: &Report, budget: usize) -> String {
     let mut out = String::new();
     out.push_str(NOTE_MARKER);
     out.push('\n');
@@ -21,7 +34,9 @@ pub fn render(report: &Report) -> String {
     };
     let _ = writeln!(out, "### {icon} {}\n", inline(&headline(report)));
     let s = &report.summary;
-    let _ = write!(out, "**{}**", counts(report));
+    if report.verdict != Verdict::Invalid {
+        let _ = write!(out, "**{}**", counts(report));
+    }
     if s.errors > 0 {
         let _ = write!(
             out,
@@ -39,7 +54,12 @@ pub fn render(report: &Report) -> String {
         );
     }
     if let Some(label) = &report.head_label {
-        let _ = write!(out, " · at {}", code(label));
+        let sep = if report.verdict == Verdict::Invalid {
+            ""
+        } else {
+            " · "
+        };
+        let _ = write!(out, "{sep}at {}", code(label));
     }
     out.push_str("\n\n");
 
@@ -50,7 +70,7 @@ pub fn render(report: &Report) -> String {
                 out,
                 "- {} {}",
                 code(&format!("{}:{}:{}", e.at.file, e.at.line, e.at.col)),
-                inline(&format!("`{}`", e.message))
+                code(&e.message)
             );
         }
         out.push_str("\nFix the syntax and push again; nothing else was checked.\n\n");
@@ -66,37 +86,83 @@ pub fn render(report: &Report) -> String {
         .iter()
         .filter(|v| v.severity == Severity::Warning)
         .collect();
-    if !errors.is_empty() {
-        out.push_str("#### Violations\n\n");
-        for v in errors {
-            violation(&mut out, v);
-        }
-        out.push('\n');
-    }
-    if !warnings.is_empty() {
-        out.push_str("#### ⚠️ Destructive changes\n\n");
-        for v in warnings {
-            violation(&mut out, v);
-        }
-        out.push('\n');
-    }
-
-    if report.parse_errors.is_empty() {
-        let _ = writeln!(
-            out,
-            "#### Approvals\n\n{}\n",
+    let approvals = if report.parse_errors.is_empty() {
+        format!(
+            "#### Approvals\n\n{}\n\n",
             inline(&approvals_sentence(report))
-        );
-    }
-
-    if !report.plan.changes.is_empty() {
-        out.push_str("#### Plan\n\n");
-        for c in &report.plan.changes {
-            change(&mut out, c);
+        )
+    } else {
+        String::new()
+    };
+    let violations_budget = budget / 2;
+    for (title, list) in [
+        ("#### Violations", errors),
+        ("#### ⚠️ Destructive changes", warnings),
+    ] {
+        if list.is_empty() {
+            continue;
         }
+        let _ = writeln!(out, "{title}\n");
+        let mut shown = 0;
+        for v in &list {
+            let mut line = String::new();
+            violation(&mut line, v);
+            if out.len() + line.len() + RESERVE > violations_budget {
+                break;
+            }
+            out.push_str(&line);
+            shown += 1;
+        }
+        if shown < list.len() {
+            let _ = writeln!(out, "- …and {} more, {FOLDED}", list.len() - shown);
+        }
+        out.push('\n');
+    }
+    out.push_str(&approvals);
+
+    let changes = &report.plan.changes;
+    if changes.is_empty() {
+        return out;
+    }
+    out.push_str("#### Plan\n\n");
+    let mut detailed = 0;
+    for c in changes {
+        let mut section = String::new();
+        change(&mut section, c);
+        if out.len() + section.len() + RESERVE > budget {
+            break;
+        }
+        out.push_str(&section);
+        detailed += 1;
+    }
+    if detailed == changes.len() {
+        return out;
+    }
+    let _ = writeln!(out, "The other changes, {FOLDED}:\n");
+    let mut listed = detailed;
+    for c in &changes[detailed..] {
+        let kind = c.account_type.as_deref().map(|t| format!(" ({})", code(t)));
+        let line = format!(
+            "- {} {}{}\n",
+            action_word(c.action),
+            code(&c.name),
+            kind.unwrap_or_default()
+        );
+        if out.len() + line.len() + RESERVE / 4 > budget {
+            break;
+        }
+        out.push_str(&line);
+        listed += 1;
+    }
+    if listed < changes.len() {
+        let _ = writeln!(out, "- …and {} more", changes.len() - listed);
     }
     out
 }
+
+/// What a folded part says.
+const FOLDED: &str =
+    "folded to fit GitLab's note size limit: `orgvend check --base <target branch>` shows them all";
 
 fn violation(out: &mut String, v: &Violation) {
     let at =

@@ -8,6 +8,9 @@ use crate::policy::Severity;
 use crate::report::Report;
 use std::fmt::Write;
 
+/// Past this many changes the terminal gets one line per change, not every step.
+pub const TEXT_DETAIL_LIMIT: usize = 50;
+
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", plain(&headline(report)));
@@ -61,7 +64,19 @@ pub fn render(report: &Report) -> String {
     if !report.plan.changes.is_empty() {
         out.push_str("\nplan:\n");
     }
-    for c in &report.plan.changes {
+    let detailed = if report.plan.changes.len() > TEXT_DETAIL_LIMIT {
+        0
+    } else {
+        usize::MAX
+    };
+    if detailed == 0 {
+        let _ = writeln!(
+            out,
+            "  ({} changes: steps are listed with --format json)",
+            report.plan.changes.len()
+        );
+    }
+    for (n, c) in report.plan.changes.iter().enumerate() {
         let sign = match c.action {
             Action::Create => '+',
             Action::Update => '~',
@@ -80,6 +95,9 @@ pub fn render(report: &Report) -> String {
             plain(&kind),
             plain(&c.at.to_string())
         );
+        if n >= detailed {
+            continue;
+        }
         for f in &c.fields {
             let _ = writeln!(
                 out,
