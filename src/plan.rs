@@ -1,16 +1,23 @@
 //! The plan: what merging will do. Base and head declarations are matched account by account
 //! (by module key, then by email, so renaming a module key is not a close plus a create), and
-//! each change is expanded into the ordered steps the apply performs.
+//! each change expands into the ordered steps the apply performs ([`Plan::steps`]).
+//!
+//! A change keeps only the account's target values; its steps are expanded when asked for, so
+//! a 10,000-account plan does not hold 190,000 steps.
 
-use crate::decl::{Account, Declarations, Value};
+use crate::decl::{Account, Declarations, Map, Value};
 use crate::model::Loc;
-use crate::policy::Policy;
+use crate::policy::{Baseline, Policy, Repository};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Plan {
     pub changes: Vec<Change>,
+    /// What every new account gets (from the policy), for [`Plan::steps`].
+    #[serde(skip)]
+    pub baseline: Option<Arc<(Baseline, Repository)>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -36,18 +43,48 @@ pub struct Change {
     #[serde(skip)]
     pub base: Option<usize>,
     pub fields: Vec<FieldChange>,
-    pub steps: Vec<Step>,
-    /// The blocks as written before and after, for the diff.
+    /// The account as the head declares it (none for a close).
+    pub target: Option<Target>,
+    /// The account's blocks as written before and after, for the diff.
     #[serde(skip)]
-    pub before_text: String,
+    pub before: Vec<Arc<str>>,
     #[serde(skip)]
-    pub after_text: String,
+    pub after: Vec<Arc<str>>,
 }
 
 impl Change {
     pub fn destructive(&self) -> bool {
         self.action == Action::Close
     }
+
+    pub fn before_text(&self) -> String {
+        blocks_text(&self.before)
+    }
+
+    pub fn after_text(&self) -> String {
+        blocks_text(&self.after)
+    }
+}
+
+fn blocks_text(blocks: &[Arc<str>]) -> String {
+    if blocks.is_empty() {
+        return String::new();
+    }
+    let mut text = blocks.join("\n\n");
+    text.push('\n');
+    text
+}
+
+/// An account's values as the apply will use them; `?` where unknown (a violation says why).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Target {
+    pub name: String,
+    pub email: String,
+    pub role_name: String,
+    pub alias: String,
+    /// The OU path of the account's type.
+    pub ou: String,
+    pub tags: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -178,16 +215,147 @@ pub fn plan(base: Option<&Declarations>, head: &Declarations, policy: &Policy) -
                 head: None,
                 base: Some(b),
                 fields: Vec::new(),
-                steps: vec![Step::CloseAccount {
-                    name: a.label().to_string(),
-                }],
-                before_text: blocks_text(base, a),
-                after_text: String::new(),
+                target: None,
+                before: blocks(base, a),
+                after: Vec::new(),
             });
         }
     }
     changes.sort_by(|x, y| (x.action, &x.at).cmp(&(y.action, &y.at)));
-    Plan { changes }
+    Plan {
+        changes,
+        baseline: Some(Arc::new((
+            policy.baseline.clone(),
+            policy.repository.clone(),
+        ))),
+    }
+}
+
+impl Plan {
+    /// The ordered steps the apply performs for one change.
+    pub fn steps(&self, change: &Change) -> Vec<Step> {
+        let Some(t) = &change.target else {
+            return vec![Step::CloseAccount {
+                name: change.name.clone(),
+            }];
+        };
+        match change.action {
+            Action::Create => create_steps(t, self.baseline.as_deref()),
+            Action::Update => update_steps(t, &change.fields),
+            Action::Close => vec![Step::CloseAccount {
+                name: change.name.clone(),
+            }],
+        }
+    }
+}
+
+/// Fills `{alias}` and `{name}`; `{account_id}` waits for the account to exist.
+pub fn fill(template: &str, t: &Target) -> String {
+    template
+        .replace("{alias}", &t.alias)
+        .replace("{name}", &t.name)
+}
+
+fn create_steps(t: &Target, baseline: Option<&(Baseline, Repository)>) -> Vec<Step> {
+    let mut steps = vec![
+        Step::CreateAccount {
+            name: t.name.clone(),
+            email: t.email.clone(),
+            role_name: t.role_name.clone(),
+            tags: t.tags.clone(),
+        },
+        Step::WaitForAccount,
+        Step::MoveAccount { ou: t.ou.clone() },
+    ];
+    if !t.tags.is_empty() {
+        steps.push(Step::TagAccount {
+            tags: t.tags.clone(),
+        });
+    }
+    steps.extend([
+        Step::AssumeRole {
+            role_name: t.role_name.clone(),
+        },
+        Step::SetAlias {
+            alias: t.alias.clone(),
+        },
+    ]);
+    let Some((b, repo)) = baseline else {
+        return steps;
+    };
+    steps.extend([
+        Step::SamlProvider {
+            name: b.saml_provider.clone(),
+        },
+        Step::PermissionsBoundary {
+            policy: b.permissions_boundary.clone(),
+        },
+    ]);
+    steps.extend(b.roles.iter().map(|r| Step::AccessRole {
+        name: r.name.clone(),
+        policy_arn: r.policy_arn.clone(),
+        bounded: r.bounded,
+    }));
+    steps.extend([
+        Step::StateBucket {
+            bucket: fill(&b.state_bucket, t),
+        },
+        Step::LockTable {
+            table: b.lock_table.clone(),
+        },
+        Step::GitlabProject {
+            namespace: repo.namespace.clone(),
+            path: fill(&repo.path, t),
+        },
+        Step::CommitTemplate,
+        Step::ProtectMaster,
+        Step::CiVariables,
+    ]);
+    steps
+}
+
+fn update_steps(t: &Target, fields: &[FieldChange]) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for f in fields {
+        match f.field.as_str() {
+            "name" => steps.push(Step::RenameAccount {
+                name: t.name.clone(),
+            }),
+            "account_type" => steps.push(Step::MoveAccount { ou: t.ou.clone() }),
+            "tags" => {
+                let empty = Map::new();
+                let before = f.before.as_map().unwrap_or(&empty);
+                let set: BTreeMap<String, String> = t
+                    .tags
+                    .iter()
+                    .filter(|(k, v)| before.get(k).and_then(Value::as_str) != Some(v.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                let removed: Vec<String> = before
+                    .keys()
+                    .filter(|k| !t.tags.contains_key(*k))
+                    .cloned()
+                    .collect();
+                if !set.is_empty() {
+                    steps.push(Step::TagAccount { tags: set });
+                }
+                if !removed.is_empty() {
+                    steps.push(Step::UntagAccount { keys: removed });
+                }
+            }
+            "account_alias" => steps.extend([
+                Step::AssumeRole {
+                    role_name: t.role_name.clone(),
+                },
+                Step::SetAlias {
+                    alias: t.alias.clone(),
+                },
+            ]),
+            // email and role_name only matter at creation; the policy reports changes to them
+            _ => {}
+        }
+    }
+    steps
 }
 
 fn unknown(v: Option<&str>) -> String {
@@ -205,65 +373,18 @@ fn ou_of(policy: &Policy, account_type: Option<&str>) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-/// Fills `{alias}` and `{name}`; `{account_id}` waits for the account to exist.
-pub fn fill(template: &str, a: &Account) -> String {
-    template
-        .replace("{alias}", a.alias().unwrap_or("?"))
-        .replace("{name}", a.name().unwrap_or("?"))
+fn target(policy: &Policy, a: &Account) -> Target {
+    Target {
+        name: unknown(a.name()),
+        email: unknown(a.email()),
+        role_name: role_name(policy, a).to_string(),
+        alias: unknown(a.alias()),
+        ou: ou_of(policy, a.account_type()),
+        tags: a.owned_tags().unwrap_or_default(),
+    }
 }
 
 fn create(policy: &Policy, head: &Declarations, h: usize, a: &Account) -> Change {
-    let tags = a.tags().unwrap_or_default();
-    let b = &policy.baseline;
-    let mut steps = vec![
-        Step::CreateAccount {
-            name: unknown(a.name()),
-            email: unknown(a.email()),
-            role_name: role_name(policy, a).to_string(),
-            tags: tags.clone(),
-        },
-        Step::WaitForAccount,
-        Step::MoveAccount {
-            ou: ou_of(policy, a.account_type()),
-        },
-    ];
-    if !tags.is_empty() {
-        steps.push(Step::TagAccount { tags });
-    }
-    steps.extend([
-        Step::AssumeRole {
-            role_name: role_name(policy, a).to_string(),
-        },
-        Step::SetAlias {
-            alias: unknown(a.alias()),
-        },
-        Step::SamlProvider {
-            name: b.saml_provider.clone(),
-        },
-        Step::PermissionsBoundary {
-            policy: b.permissions_boundary.clone(),
-        },
-    ]);
-    steps.extend(b.roles.iter().map(|r| Step::AccessRole {
-        name: r.name.clone(),
-        policy_arn: r.policy_arn.clone(),
-        bounded: r.bounded,
-    }));
-    steps.extend([
-        Step::StateBucket {
-            bucket: fill(&b.state_bucket, a),
-        },
-        Step::LockTable {
-            table: b.lock_table.clone(),
-        },
-        Step::GitlabProject {
-            namespace: policy.repository.namespace.clone(),
-            path: fill(&policy.repository.path, a),
-        },
-        Step::CommitTemplate,
-        Step::ProtectMaster,
-        Step::CiVariables,
-    ]);
     Change {
         action: Action::Create,
         key: a.key.clone(),
@@ -273,9 +394,9 @@ fn create(policy: &Policy, head: &Declarations, h: usize, a: &Account) -> Change
         head: Some(h),
         base: None,
         fields: Vec::new(),
-        steps,
-        before_text: String::new(),
-        after_text: blocks_text(head, a),
+        target: Some(target(policy, a)),
+        before: Vec::new(),
+        after: blocks(head, a),
     }
 }
 
@@ -302,7 +423,7 @@ fn update(
             a.tags
                 .as_ref()
                 .map(|f| f.value.clone())
-                .unwrap_or(Value::Map(BTreeMap::new())),
+                .unwrap_or(Value::Map(Map::new())),
         )
     };
     type Compared = (&'static str, Option<Value>, Option<Value>, Option<Loc>);
@@ -347,47 +468,6 @@ fn update(
     if fields.is_empty() {
         return None;
     }
-    let mut steps = Vec::new();
-    for f in &fields {
-        match f.field.as_str() {
-            "name" => steps.push(Step::RenameAccount {
-                name: unknown(new.name()),
-            }),
-            "account_type" => steps.push(Step::MoveAccount {
-                ou: ou_of(policy, new.account_type()),
-            }),
-            "tags" => {
-                let before = old.tags().unwrap_or_default();
-                let after = new.tags().unwrap_or_default();
-                let set: BTreeMap<String, String> = after
-                    .iter()
-                    .filter(|(k, v)| before.get(*k) != Some(v))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                let removed: Vec<String> = before
-                    .keys()
-                    .filter(|k| !after.contains_key(*k))
-                    .cloned()
-                    .collect();
-                if !set.is_empty() {
-                    steps.push(Step::TagAccount { tags: set });
-                }
-                if !removed.is_empty() {
-                    steps.push(Step::UntagAccount { keys: removed });
-                }
-            }
-            "account_alias" => steps.extend([
-                Step::AssumeRole {
-                    role_name: role_name(policy, new).to_string(),
-                },
-                Step::SetAlias {
-                    alias: unknown(new.alias()),
-                },
-            ]),
-            // email and role_name only matter at creation; the policy reports changes to them
-            _ => {}
-        }
-    }
     Some(Change {
         action: Action::Update,
         key: new.key.clone(),
@@ -397,9 +477,9 @@ fn update(
         head: Some(h),
         base: Some(b),
         fields,
-        steps,
-        before_text: blocks_text(base, old),
-        after_text: blocks_text(head, new),
+        target: Some(target(policy, new)),
+        before: blocks(base, old),
+        after: blocks(head, new),
     })
 }
 
@@ -411,12 +491,10 @@ fn loc(f: &Option<crate::decl::Field>) -> Option<Loc> {
     f.as_ref().map(|f| f.at.clone())
 }
 
-fn blocks_text(decls: &Declarations, a: &Account) -> String {
-    let mut text = decls.module(a.module).text.clone();
+fn blocks(decls: &Declarations, a: &Account) -> Vec<Arc<str>> {
+    let mut out = vec![decls.module(a.module).text.clone()];
     if let Some(b) = a.base {
-        text.push_str("\n\n");
-        text.push_str(&decls.module(b).text);
+        out.push(decls.module(b).text.clone());
     }
-    text.push('\n');
-    text
+    out
 }

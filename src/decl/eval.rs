@@ -3,9 +3,9 @@
 //! functions tag maps and names use (`merge`, `lookup`, `lower`, …).
 
 use super::parse::{Expr, Op, Part};
-use super::value::{ModuleRef, Value};
-use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use super::value::{Map, ModuleRef, Value};
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 /// Locals may refer to locals; deeper nesting than this is a cycle or abuse.
 const MAX_DEPTH: usize = 64;
@@ -15,8 +15,9 @@ pub(crate) struct Env<'a> {
     /// Declared variables, with or without a value.
     pub declared: HashSet<String>,
     pub locals: HashMap<String, &'a Expr>,
-    cache: RefCell<HashMap<String, Value>>,
-    in_progress: RefCell<HashSet<String>>,
+    // Each thread forks its own Env, so these locks are never contended.
+    cache: Mutex<HashMap<String, Value>>,
+    in_progress: Mutex<HashSet<String>>,
 }
 
 impl<'a> Env<'a> {
@@ -26,8 +27,19 @@ impl<'a> Env<'a> {
             vars,
             declared,
             locals,
-            cache: RefCell::default(),
-            in_progress: RefCell::default(),
+            cache: Mutex::default(),
+            in_progress: Mutex::default(),
+        }
+    }
+
+    /// The same definitions with caches of its own, for another thread.
+    pub fn fork(&self) -> Env<'a> {
+        Env {
+            vars: self.vars.clone(),
+            declared: self.declared.clone(),
+            locals: self.locals.clone(),
+            cache: Mutex::default(),
+            in_progress: Mutex::default(),
         }
     }
 
@@ -39,6 +51,15 @@ impl<'a> Env<'a> {
 
     pub fn eval(&self, expr: &Expr) -> Value {
         self.eval_at(expr, 0)
+    }
+
+    /// Like [`Env::eval`], moving a literal instead of copying it.
+    pub fn eval_owned(&self, expr: Expr) -> Value {
+        match expr {
+            Expr::String(s) => Value::String(s),
+            Expr::Number(n) => Value::Number(n),
+            other => self.eval(&other),
+        }
     }
 
     fn eval_at(&self, expr: &Expr, depth: usize) -> Value {
@@ -55,7 +76,7 @@ impl<'a> Env<'a> {
                 Value::List(items.iter().map(|e| self.eval_at(e, depth)).collect())
             }
             Expr::Map(entries) => {
-                let mut map = BTreeMap::new();
+                let mut map = Map::new();
                 for (k, v) in entries {
                     match self.eval_at(k, depth).template_text() {
                         Some(key) => {
@@ -144,19 +165,25 @@ impl<'a> Env<'a> {
     }
 
     fn local(&self, name: &str, depth: usize) -> Value {
-        if let Some(v) = self.cache.borrow().get(name) {
+        if let Some(v) = self.cache.lock().expect("cache lock").get(name) {
             return v.clone();
         }
         let Some(expr) = self.locals.get(name) else {
             return Value::Unknown(format!("`local.{name}` is not defined"));
         };
-        if !self.in_progress.borrow_mut().insert(name.to_string()) {
+        if !self
+            .in_progress
+            .lock()
+            .expect("lock")
+            .insert(name.to_string())
+        {
             return Value::Unknown(format!("`local.{name}` refers to itself"));
         }
         let value = self.eval_at(expr, depth);
-        self.in_progress.borrow_mut().remove(name);
+        self.in_progress.lock().expect("lock").remove(name);
         self.cache
-            .borrow_mut()
+            .lock()
+            .expect("lock")
             .insert(name.to_string(), value.clone());
         value
     }
@@ -169,7 +196,7 @@ impl<'a> Env<'a> {
         let unsupported = || Value::Unknown(format!("`{text}` is not evaluated offline"));
         match (name, args.as_slice()) {
             ("merge", _) => {
-                let mut out = BTreeMap::new();
+                let mut out = Map::new();
                 for arg in args {
                     match arg {
                         Value::Map(m) => out.extend(m),
@@ -192,7 +219,7 @@ impl<'a> Env<'a> {
             }
             // Terraform 0.11's map("k1", v1, "k2", v2, ...)
             ("map", pairs) if pairs.len() % 2 == 0 => {
-                let mut out = BTreeMap::new();
+                let mut out = Map::new();
                 for pair in pairs.chunks(2) {
                     match pair[0].template_text() {
                         Some(k) => {
@@ -280,7 +307,7 @@ mod tests {
     #[test]
     fn merge_combines_maps_later_wins() {
         let mut vars = HashMap::new();
-        let mut tags = BTreeMap::new();
+        let mut tags = Map::new();
         tags.insert("owner".to_string(), Value::String("infra".into()));
         tags.insert("env".to_string(), Value::String("prod".into()));
         vars.insert("tags".to_string(), Value::Map(tags));

@@ -10,13 +10,14 @@ mod eval;
 mod parse;
 mod value;
 
-pub use value::{ModuleRef, Value};
+pub use value::{Map, ModuleRef, Value};
 
 use crate::model::{Loc, SourceFile};
 use eval::Env;
 use parse::{FileFacts, FileKind, RawModule};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Attribute names the reader gives meaning to, on the account module …
@@ -78,16 +79,17 @@ pub struct Module {
     pub at: Loc,
     /// `None` when the block has no literal `source` string.
     pub source: Option<Source>,
-    /// Every attribute but `source`, evaluated.
-    pub attrs: BTreeMap<String, Field>,
+    /// Every attribute but `source`, evaluated, in the order written (the first of a
+    /// repeated name wins).
+    pub attrs: Vec<(String, Field)>,
     /// The block as written, for the plan's diff.
     #[serde(skip)]
-    pub text: String,
+    pub text: Arc<str>,
 }
 
 impl Module {
     pub fn attr(&self, name: &str) -> Option<&Field> {
-        self.attrs.get(name)
+        self.attrs.iter().find(|(k, _)| k == name).map(|(_, f)| f)
     }
 }
 
@@ -127,15 +129,28 @@ impl Account {
     pub fn role_name(&self) -> Option<&str> {
         self.role_name.as_ref().and_then(Field::as_str)
     }
-    /// The tags as strings; `None` when unknown offline or not a map of strings.
-    pub fn tags(&self) -> Option<BTreeMap<String, String>> {
+    /// The tags as strings, sorted by key; `None` when unknown offline or not a map of
+    /// strings.
+    pub fn tags(&self) -> Option<Vec<(&str, &str)>> {
         let Some(field) = &self.tags else {
-            return Some(BTreeMap::new());
+            return Some(Vec::new());
         };
         let map = field.value.as_map()?;
         map.iter()
-            .map(|(k, v)| v.template_text().map(|v| (k.clone(), v)))
+            .map(|(k, v)| match v {
+                Value::String(s) => Some((k.as_str(), s.as_str())),
+                _ => None,
+            })
             .collect()
+    }
+
+    /// The tags as owned strings (see [`Account::tags`]).
+    pub fn owned_tags(&self) -> Option<BTreeMap<String, String>> {
+        self.tags().map(|t| {
+            t.into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
     }
     /// A name for messages: the account name when known, else the module key.
     pub fn label(&self) -> &str {
@@ -222,8 +237,12 @@ pub fn read(files: &[SourceFile], sources: &ModuleSources) -> Declarations {
             Err(e) => decls.parse_errors.push(e),
         }
     }
-    for files in by_dir.values() {
-        evaluate_dir(files, sources, &mut decls.modules);
+    for (_, mut files) in by_dir {
+        let raw: Vec<RawModule> = files
+            .iter_mut()
+            .flat_map(|(_, _, f)| std::mem::take(&mut f.modules))
+            .collect();
+        evaluate_dir(&files, raw, sources, &mut decls.modules);
     }
     pair(&mut decls);
     decls
@@ -270,6 +289,7 @@ fn dir_of(path: &str) -> &str {
 
 fn evaluate_dir(
     files: &[(&str, FileKind, FileFacts)],
+    raw: Vec<RawModule>,
     sources: &ModuleSources,
     out: &mut Vec<Module>,
 ) {
@@ -315,32 +335,67 @@ fn evaluate_dir(
     }
     let mut env = Env::new(vars, locals);
     env.declared.extend(declared.keys().map(|k| k.to_string()));
-    for (_, _, facts) in files {
-        for m in &facts.modules {
-            out.push(module(&env, m, sources));
-        }
-    }
+    out.extend(par_chunks(raw, 2_000, |chunk| {
+        let env = env.fork();
+        chunk
+            .into_iter()
+            .map(|m| module(&env, m, sources))
+            .collect()
+    }));
 }
 
-fn module(env: &Env, raw: &RawModule, sources: &ModuleSources) -> Module {
-    let mut attrs = BTreeMap::new();
+/// Maps contiguous chunks of `items` on every core, keeping their order; below `min` items
+/// it stays on this thread.
+fn par_chunks<T: Send, R: Send>(
+    mut items: Vec<T>,
+    min: usize,
+    f: impl Fn(Vec<T>) -> Vec<R> + Sync,
+) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    if threads <= 1 || items.len() < min {
+        return f(items);
+    }
+    let size = items.len().div_ceil(threads);
+    let mut chunks = Vec::with_capacity(threads);
+    while items.len() > size {
+        let rest = items.split_off(size);
+        chunks.push(std::mem::replace(&mut items, rest));
+    }
+    chunks.push(items);
+    let f = &f;
+    std::thread::scope(|s| {
+        let workers: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| s.spawn(move || f(chunk)))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("an evaluation thread panicked"))
+            .collect()
+    })
+}
+
+/// Evaluates one module, consuming its lowered form (literal strings move, not copy).
+fn module(env: &Env, raw: RawModule, sources: &ModuleSources) -> Module {
+    let mut attrs: Vec<(String, Field)> = Vec::with_capacity(raw.attrs.len());
     let mut source = None;
     let mut version = None;
-    for a in &raw.attrs {
-        let value = env.eval(&a.expr);
+    for a in raw.attrs {
         if a.name == "source" {
-            if let parse::Expr::String(s) = &a.expr {
-                source = Some((s.clone(), a.at.clone()));
+            if let parse::Expr::String(s) = a.expr {
+                source = Some((s, a.at));
             }
             continue;
         }
+        let value = env.eval_owned(a.expr);
         if a.name == "version" {
             version = value.as_str().map(str::to_string);
         }
-        attrs.entry(a.name.clone()).or_insert(Field {
-            value,
-            at: a.at.clone(),
-        });
+        if !attrs.iter().any(|(k, _)| *k == a.name) {
+            attrs.push((a.name, Field { value, at: a.at }));
+        }
     }
     let source = source.map(|(s, at)| {
         let (address, reference) = split_source(&s);
@@ -358,12 +413,12 @@ fn module(env: &Env, raw: &RawModule, sources: &ModuleSources) -> Module {
         _ => ModuleKind::Other,
     };
     Module {
-        key: raw.key.clone(),
+        key: raw.key,
         kind,
-        at: raw.at.clone(),
+        at: raw.at,
         source,
         attrs,
-        text: raw.text.clone(),
+        text: raw.text,
     }
 }
 
@@ -461,7 +516,7 @@ fn merged_tags(account: Option<&Field>, base: Option<&Field>) -> Option<Field> {
             let value = match (&a.value, &b.value) {
                 (Value::Map(x), Value::Map(y)) => {
                     let mut m = x.clone();
-                    m.extend(y.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    m.extend(y.clone());
                     Value::Map(m)
                 }
                 (Value::Map(_), other) | (other, _) => other.clone(),

@@ -59,7 +59,7 @@ pub(crate) struct RawModule {
     pub key: String,
     pub at: Loc,
     pub attrs: Vec<RawAttr>,
-    pub text: String,
+    pub text: Arc<str>,
 }
 
 #[derive(Debug, Default)]
@@ -182,11 +182,12 @@ fn module(ctx: &Ctx, block: &Block, key: &str) -> RawModule {
         key: key.to_string(),
         at: ctx.loc_of(block.span()),
         attrs: block.body.attributes().map(|a| raw_attr(ctx, a)).collect(),
-        text: block
-            .span()
-            .and_then(|s| ctx.text.get(s))
-            .unwrap_or_default()
-            .to_string(),
+        text: Arc::from(
+            block
+                .span()
+                .and_then(|s| ctx.text.get(s))
+                .unwrap_or_default(),
+        ),
     }
 }
 

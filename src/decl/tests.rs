@@ -64,7 +64,7 @@ fn reads_terraform_011_interpolation() {
     assert_eq!(str_of(&a.name), "client-example");
     assert_eq!(str_of(&a.alias), "client-example");
     assert_eq!(str_of(&a.account_type), "client");
-    assert_eq!(a.tags().unwrap()["owner"], "platform");
+    assert_eq!(a.owned_tags().unwrap()["owner"], "platform");
     // every value keeps its file:line
     assert_eq!(a.at.to_string(), "main.tf:3");
     assert_eq!(a.email.as_ref().unwrap().at.to_string(), "main.tf:6");
@@ -108,7 +108,7 @@ locals {
     assert!(d.pairing.is_empty(), "{:?}", d.pairing);
     let a = &d.accounts[0];
     assert_eq!(str_of(&a.alias), "internal-ci");
-    let tags = a.tags().unwrap();
+    let tags = a.owned_tags().unwrap();
     assert_eq!(tags["team"], "ci");
     assert_eq!(tags["owner"], "platform");
     assert_eq!(tags["cost_center"], "cc-42");

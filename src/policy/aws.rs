@@ -126,14 +126,14 @@ pub fn alias_problem(alias: &str) -> Option<String> {
     None
 }
 
-pub fn tags_problem(tags: &std::collections::BTreeMap<String, String>) -> Option<String> {
+pub fn tags_problem(tags: &[(&str, &str)]) -> Option<String> {
     if tags.len() > MAX_TAGS {
         return Some(format!(
             "are {} tags; AWS allows at most {MAX_TAGS}",
             tags.len()
         ));
     }
-    for (k, v) in tags {
+    for &(k, v) in tags {
         let klen = k.chars().count();
         if !(1..=128).contains(&klen) {
             return Some(format!(
@@ -221,19 +221,16 @@ mod tests {
 
     #[test]
     fn tags() {
-        let mut t = std::collections::BTreeMap::new();
-        t.insert("owner".to_string(), "team a@example.com".to_string());
-        t.insert("cost-center".to_string(), String::new());
+        let mut t = vec![("owner", "team a@example.com"), ("cost-center", "")];
         assert_eq!(tags_problem(&t), None);
-        t.insert("aws:created".to_string(), "x".to_string());
+        t.push(("aws:created", "x"));
         assert!(tags_problem(&t).unwrap().contains("aws:"));
-        t.remove("aws:created");
-        t.insert("bad".to_string(), "semi;colon".to_string());
+        t.pop();
+        t.push(("bad", "semi;colon"));
         assert!(tags_problem(&t).is_some());
-        t.remove("bad");
-        for i in 0..49 {
-            t.insert(format!("k{i}"), "v".into());
-        }
+        t.pop();
+        let keys: Vec<String> = (0..49).map(|i| format!("k{i}")).collect();
+        t.extend(keys.iter().map(|k| (k.as_str(), "v")));
         assert!(tags_problem(&t).unwrap().contains("at most 50"));
     }
 }

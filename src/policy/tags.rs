@@ -15,7 +15,7 @@ pub(super) fn check_tags(policy: &Policy, decls: &Declarations, out: &mut Vec<Vi
         let missing: Vec<&str> = rules
             .required_tags
             .iter()
-            .filter(|k| tags.get(k.as_str()).is_none_or(|v| v.trim().is_empty()))
+            .filter(|k| !tags.iter().any(|(t, v)| t == k && !v.trim().is_empty()))
             .map(String::as_str)
             .collect();
         if missing.is_empty() {

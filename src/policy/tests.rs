@@ -410,7 +410,7 @@ fn renaming_a_module_key_is_not_close_and_create() {
     assert_eq!(c.action, plan::Action::Update);
     assert_eq!(c.fields.len(), 1);
     assert_eq!(c.fields[0].field, "module");
-    assert!(c.steps.is_empty());
+    assert!(plan.steps(c).is_empty());
 }
 
 #[test]
@@ -563,5 +563,49 @@ fn approvals_need_the_most_any_change_needs() {
     assert_eq!(
         requirement(&p, &plan::plan(Some(&head), &head, &p)).count,
         0
+    );
+}
+
+#[test]
+fn rego_sees_modules_and_changes_when_it_names_them() {
+    let rules = r#"
+package modules
+import rego.v1
+deny contains msg if {
+    some m in input.modules
+    m.kind == "base"
+    m.attributes.account_type == "client"
+    not m.attributes.tags.owner
+    msg := sprintf("%s has no owner", [m.key])
+}
+"#;
+    let p = policy_with(EXAMPLE_POLICY, &[("modules.rego", rules)]).unwrap();
+    let tf = client("acme").replace("owner = \"team\", ", "");
+    let vs = run(&p, None, &[("main.tf", &tf)]);
+    assert!(
+        vs.iter()
+            .any(|v| v.rule == "rego.modules"
+                && v.message == "subaccount_client_acme_base has no owner"),
+        "{:#?}",
+        summary(&vs)
+    );
+
+    // a rule that reaches the input dynamically gets every part
+    let dynamic = r#"
+package dynamic
+import rego.v1
+deny contains msg if {
+    some part in ["changes"]
+    count(input[part]) > 0
+    msg := sprintf("%d changes", [count(input[part])])
+}
+"#;
+    let p = policy_with(EXAMPLE_POLICY, &[("dynamic.rego", dynamic)]).unwrap();
+    let vs = run(&p, None, &[("main.tf", &client("acme"))]);
+    assert!(
+        vs.iter()
+            .any(|v| v.rule == "rego.dynamic" && v.message == "1 changes"),
+        "{:#?}",
+        summary(&vs)
     );
 }

@@ -3,7 +3,6 @@
 
 use crate::report::Report;
 use serde_json::{Value, json};
-use similar::TextDiff;
 
 pub fn render(report: &Report) -> String {
     let mut doc = serde_json::to_value(report).unwrap_or(Value::Null);
@@ -12,13 +11,10 @@ pub fn render(report: &Report) -> String {
         .and_then(Value::as_array_mut)
     {
         for (c, out) in report.plan.changes.iter().zip(changes) {
-            let diff = TextDiff::from_lines(&c.before_text, &c.after_text)
-                .unified_diff()
-                .context_radius(3)
-                .header("base", "head")
-                .to_string();
+            let diff = super::unified_diff(c);
             out["diff"] = json!(diff);
             out["destructive"] = json!(c.destructive());
+            out["steps"] = serde_json::to_value(report.plan.steps(c)).unwrap_or(Value::Null);
         }
     }
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "null".into());

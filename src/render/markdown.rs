@@ -3,11 +3,12 @@
 //! account with its steps and the diff of its declarations.
 
 use super::escape::{code, fenced, html, inline};
-use super::{NOTE_MARKER, action_word, approvals_sentence, counts, describe, headline};
-use crate::plan::{Action, Change};
+use super::{
+    NOTE_MARKER, action_word, approvals_sentence, counts, describe, headline, unified_diff,
+};
+use crate::plan::{Action, Change, Plan};
 use crate::policy::{Severity, Violation};
 use crate::report::{Report, Verdict};
-use similar::TextDiff;
 use std::fmt::Write;
 
 /// GitLab refuses notes over 1,000,000 characters.
@@ -128,7 +129,7 @@ pub fn render_within(report: &Report, budget: usize) -> String {
     let mut detailed = 0;
     for c in changes {
         let mut section = String::new();
-        change(&mut section, c);
+        change(&mut section, &report.plan, c);
         if out.len() + section.len() + RESERVE > budget {
             break;
         }
@@ -183,7 +184,7 @@ fn violation(out: &mut String, v: &Violation) {
     );
 }
 
-fn change(out: &mut String, c: &Change) {
+fn change(out: &mut String, plan: &Plan, c: &Change) {
     let sign = match c.action {
         Action::Create => "➕",
         Action::Update => "✏️",
@@ -214,18 +215,14 @@ fn change(out: &mut String, c: &Change) {
     if !c.fields.is_empty() {
         out.push('\n');
     }
-    if c.steps.is_empty() {
+    let steps = plan.steps(c);
+    if steps.is_empty() {
         out.push_str("No change in AWS.\n");
     }
-    for (i, step) in c.steps.iter().enumerate() {
+    for (i, step) in steps.iter().enumerate() {
         let _ = writeln!(out, "{}. {}", i + 1, inline(&describe(step)));
     }
-    let diff = TextDiff::from_lines(&c.before_text, &c.after_text);
-    let unified = diff
-        .unified_diff()
-        .context_radius(3)
-        .header("base", "head")
-        .to_string();
+    let unified = unified_diff(c);
     if !unified.is_empty() {
         out.push('\n');
         out.push_str(&fenced("diff", &unified));

@@ -58,6 +58,16 @@ pub fn describe(step: &Step) -> String {
     }
 }
 
+/// The unified diff of a change's blocks, base to head.
+pub fn unified_diff(c: &crate::plan::Change) -> String {
+    let (before, after) = (c.before_text(), c.after_text());
+    similar::TextDiff::from_lines(&before, &after)
+        .unified_diff()
+        .context_radius(3)
+        .header("base", "head")
+        .to_string()
+}
+
 fn tag_list(tags: &BTreeMap<String, String>) -> String {
     tags.iter()
         .map(|(k, v)| format!("{k}={v}"))

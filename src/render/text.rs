@@ -107,7 +107,7 @@ pub fn render(report: &Report) -> String {
                 plain(&f.after.to_string())
             );
         }
-        for (i, step) in c.steps.iter().enumerate() {
+        for (i, step) in report.plan.steps(c).iter().enumerate() {
             let _ = writeln!(out, "      {:>2}. {}", i + 1, plain(&describe(step)));
         }
     }
