@@ -86,7 +86,8 @@ fn main() {
         eprintln!("{n}: new {new:?} mr {mr:?} python {py:?}");
         rows.push((n, bytes, new, mr, py));
     }
-    let table = table(&rows);
+    let mut table = table(&rows);
+    table.push_str(&binary_runs(&out_dir.join("accounts-10000")));
     println!("{table}");
     write_benchmarks(&table);
 }
@@ -371,6 +372,44 @@ fn table(rows: &[Row]) -> String {
         );
     }
     t
+}
+
+/// The `orgvend` binary itself on 10,000 accounts, as a user runs it: wall time and max RSS
+/// from GNU time over five runs (scripts/bench builds the binary first).
+fn binary_runs(repo: &Path) -> String {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let bin = root.join("target/release/orgvend");
+    if !bin.exists() || !Path::new("/usr/bin/time").exists() {
+        return "\n(`orgvend` binary not measured: run scripts/bench, which builds it; needs GNU time)\n".into();
+    }
+    let mut runs: Vec<(f64, u64)> = (0..5)
+        .map(|_| {
+            let out = Command::new("/usr/bin/time")
+                .args(["-f", "%e %M"])
+                .arg(&bin)
+                .args(["check", "--repo"])
+                .arg(repo)
+                .arg("--policy")
+                .arg(root.join("policies"))
+                .stdout(std::process::Stdio::null())
+                .output()
+                .expect("GNU time runs");
+            let err = String::from_utf8_lossy(&out.stderr);
+            let last = err.lines().last().unwrap_or_default().to_string();
+            let mut it = last.split_whitespace();
+            let secs: f64 = it.next().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
+            let kb: u64 = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+            (secs, kb)
+        })
+        .collect();
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (secs, _) = runs[runs.len() / 2];
+    let max_kb = runs.iter().map(|r| r.1).max().unwrap_or(0);
+    format!(
+        "\nThe `orgvend check --repo <10,000 accounts>` binary, start to exit (text output): median {:.0} ms wall, max RSS {:.1} MB over 5 runs (GNU time).\n",
+        secs * 1000.0,
+        max_kb as f64 * 1024.0 / 1_000_000.0
+    )
 }
 
 fn write_benchmarks(table: &str) {
