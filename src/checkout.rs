@@ -79,8 +79,10 @@ pub fn git_ref(root: &Path, rev: &str, policy_dir: &str) -> Result<Vec<SourceFil
         );
     }
     let sha = String::from_utf8_lossy(&verify.stdout).trim().to_string();
+    // Without --full-tree, git lists only `root` and names paths relative to it: a
+    // subaccounts project may live in a subdirectory of its repository.
     let listing = git(root)
-        .args(["ls-tree", "-r", "-z", "--full-tree", &sha])
+        .args(["ls-tree", "-r", "-z", &sha])
         .output()
         .context("running git ls-tree")?;
     if !listing.status.success() {

@@ -363,3 +363,44 @@ fn policy_dir_flag_overrides_the_repository() {
     let out = repo.check(&["--policy", loose.path().to_str().unwrap()]);
     assert_eq!(out.code, 0, "{out:?}");
 }
+
+#[test]
+fn a_project_in_a_subdirectory_reads_its_refs_relative_to_it() {
+    let repo = Repo::new();
+    repo.remove("policies/orgvend.toml");
+    repo.remove("policies/clients.rego");
+    repo.write("terraform/policies/orgvend.toml", POLICY);
+    repo.write("terraform/variables.tf", VARIABLES);
+    repo.write("terraform/clients.tf", &client("acme", false));
+    repo.write("other/ignored.tf", "this is { not terraform");
+    repo.commit("nested");
+    let out = Run::from(
+        Command::new(env!("CARGO_BIN_EXE_orgvend"))
+            .args([
+                "check",
+                "--repo",
+                "terraform",
+                "--base",
+                "HEAD",
+                "--head",
+                "HEAD",
+            ])
+            .current_dir(repo.path())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("Passes policy: no account changes"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_byte_order_mark_is_accepted() {
+    let repo = Repo::new();
+    repo.write("variables.tf", &format!("\u{feff}{VARIABLES}"));
+    repo.write("clients.tf", &client("acme", false));
+    let out = repo.check(&[]);
+    assert_eq!(out.code, 0, "{out:?}");
+}

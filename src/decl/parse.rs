@@ -121,6 +121,8 @@ impl Ctx<'_> {
 
 pub(crate) fn parse_file(path: &str, text: &str, kind: FileKind) -> Result<FileFacts, ParseError> {
     let file: Arc<str> = Arc::from(path);
+    // Terraform accepts a UTF-8 byte-order mark; positions stay those of the file.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if kind == FileKind::TfvarsJson {
         return parse_tfvars_json(file, text);
     }
