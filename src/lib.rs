@@ -2,12 +2,22 @@
 //! `subaccounts` repository.
 //!
 //! The core (`decl`, `policy`, `plan`, `report`, `render`) is pure: values in, values out.
+//! The shell around it: `webhook` (authenticate → inbox → 2xx), `store`, `worker`, `server`.
 
 pub mod checkout;
 pub mod cli;
+pub mod clock;
+pub mod config;
 pub mod decl;
+pub mod event;
+pub mod logging;
+pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod policy;
 pub mod render;
 pub mod report;
+pub mod server;
+pub mod store;
+pub mod webhook;
+pub mod worker;

@@ -1,0 +1,473 @@
+//! The service configuration, `orgvend.toml` (documented in `docs/serve.md`; an example ships
+//! as `orgvend.example.toml`). Secrets come from the environment and are never printed:
+//! [`Secret`]'s `Debug` and `Display` show only `***`.
+
+use crate::model::{LineIndex, Loc};
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// Environment variables that override (or supply) secrets.
+pub const ENV_WEBHOOK_TOKENS: &str = "ORGVEND_WEBHOOK_TOKENS";
+pub const ENV_SIGNING_KEYS: &str = "ORGVEND_WEBHOOK_SIGNING_KEYS";
+pub const ENV_GITLAB_TOKEN: &str = "ORGVEND_GITLAB_TOKEN";
+pub const ENV_STORE_URL: &str = "ORGVEND_STORE_URL";
+
+/// A secret value: compared and used, never shown.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub webhook: WebhookConfig,
+    pub gitlab: GitlabConfig,
+    #[serde(default)]
+    pub worker: WorkerConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on. Default `127.0.0.1:8080`.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Largest webhook body accepted, in bytes; larger gets 413 unread. Default 25 MiB, GitLab's
+    /// own maximum.
+    #[serde(default = "default_body_limit")]
+    pub body_limit: usize,
+    /// On SIGTERM/SIGINT: how long in-flight requests and jobs may take to finish. Default 30.
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            body_limit: default_body_limit(),
+            shutdown_grace_seconds: default_grace(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://path/to/orgvend.db` (created on first run) or, for several replicas,
+    /// `postgres://…`. Default `sqlite://orgvend.db`. `ORGVEND_STORE_URL` overrides it.
+    #[serde(default = "default_store_url")]
+    pub url: Secret,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: default_store_url(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// `X-Gitlab-Token`, compared in constant time with each configured token.
+    Token,
+    /// GitLab's HMAC signing (`webhook-signature`), checked with each configured key.
+    Signature,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// The checks every delivery must pass. Default `["token"]`. A check that is not required
+    /// still rejects a delivery that carries a wrong token or signature, where one is configured.
+    #[serde(default = "default_require")]
+    pub require: Vec<AuthMethod>,
+    /// Accepted tokens (several during a rotation). Prefer `ORGVEND_WEBHOOK_TOKENS`
+    /// (comma-separated), which replaces this list.
+    #[serde(default)]
+    pub tokens: Vec<Secret>,
+    /// Accepted signing keys, `whsec_<base64>`. Prefer `ORGVEND_WEBHOOK_SIGNING_KEYS`.
+    #[serde(default)]
+    pub signing_keys: Vec<Secret>,
+    /// How far `webhook-timestamp` may be from now, in seconds. Default 300.
+    #[serde(default = "default_tolerance")]
+    pub tolerance_seconds: u64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            require: default_require(),
+            tokens: Vec::new(),
+            signing_keys: Vec::new(),
+            tolerance_seconds: default_tolerance(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitlabConfig {
+    /// Base URL, e.g. `https://gitlab.example.com`.
+    pub url: String,
+    /// The subaccounts project, by path (`infra/subaccounts`) or numeric id. Deliveries for
+    /// other projects are stored as ignored.
+    pub project: ProjectSelector,
+    /// The bot's username: its own notes never trigger it. Default `orgvend`.
+    #[serde(default = "default_bot")]
+    pub bot_username: String,
+    /// API token. Prefer `ORGVEND_GITLAB_TOKEN`, which replaces it.
+    #[serde(default)]
+    pub token: Option<Secret>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum ProjectSelector {
+    Id(u64),
+    Path(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Deliveries processed at once (never two of the same MR). Default 4.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Attempts before a delivery is parked. Default 8.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// First retry delay in seconds, doubled each attempt. Default 2.
+    #[serde(default = "default_backoff_base")]
+    pub backoff_base_seconds: u64,
+    /// Longest retry delay in seconds. Default 600.
+    #[serde(default = "default_backoff_max")]
+    pub backoff_max_seconds: u64,
+    /// How long a claimed delivery stays claimed without renewal. Default 300.
+    #[serde(default = "default_lease")]
+    pub lease_seconds: u64,
+    /// How often the worker looks for due retries when nothing new arrived. Default 1000.
+    #[serde(default = "default_poll")]
+    pub poll_interval_ms: u64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            concurrency: default_concurrency(),
+            max_attempts: default_max_attempts(),
+            backoff_base_seconds: default_backoff_base(),
+            backoff_max_seconds: default_backoff_max(),
+            lease_seconds: default_lease(),
+            poll_interval_ms: default_poll(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`. Default `text`.
+    #[serde(default = "default_log_format")]
+    pub format: String,
+    /// A tracing filter, e.g. `info,orgvend=debug`. `RUST_LOG` overrides it. Default `info`.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: default_log_format(),
+            level: default_log_level(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    "127.0.0.1:8080".parse().expect("static address")
+}
+fn default_body_limit() -> usize {
+    25 * 1024 * 1024
+}
+fn default_grace() -> u64 {
+    30
+}
+fn default_store_url() -> Secret {
+    Secret::new("sqlite://orgvend.db")
+}
+fn default_require() -> Vec<AuthMethod> {
+    vec![AuthMethod::Token]
+}
+fn default_tolerance() -> u64 {
+    300
+}
+fn default_bot() -> String {
+    "orgvend".into()
+}
+fn default_concurrency() -> usize {
+    4
+}
+fn default_max_attempts() -> u32 {
+    8
+}
+fn default_backoff_base() -> u64 {
+    2
+}
+fn default_backoff_max() -> u64 {
+    600
+}
+fn default_lease() -> u64 {
+    300
+}
+fn default_poll() -> u64 {
+    1000
+}
+fn default_log_format() -> String {
+    "text".into()
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+
+/// A config that cannot be used: where, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub at: Option<Loc>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.at {
+            Some(at) => write!(f, "{}:{}:{}: {}", at.file, at.line, at.col, self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads the file at `path` and applies the environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            at: None,
+            message: format!("cannot read config file {}: {e}", path.display()),
+        })?;
+        Config::parse(&path.display().to_string(), &text, |k| {
+            std::env::var(k).ok()
+        })
+    }
+
+    /// Parses `text` (named `file` in errors), then applies overrides from `env`.
+    pub fn parse(
+        file: &str,
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| {
+            let lines = LineIndex::new(text);
+            let (line, col) = e
+                .span()
+                .map(|s| lines.line_col(text, s.start))
+                .unwrap_or((1, 1));
+            ConfigError {
+                at: Some(Loc::new(file, line, col)),
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        let list = |v: String| -> Vec<Secret> {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(Secret::new)
+                .collect()
+        };
+        if let Some(v) = env(ENV_WEBHOOK_TOKENS) {
+            config.webhook.tokens = list(v);
+        }
+        if let Some(v) = env(ENV_SIGNING_KEYS) {
+            config.webhook.signing_keys = list(v);
+        }
+        if let Some(v) = env(ENV_GITLAB_TOKEN).filter(|v| !v.is_empty()) {
+            config.gitlab.token = Some(Secret::new(v));
+        }
+        if let Some(v) = env(ENV_STORE_URL).filter(|v| !v.is_empty()) {
+            config.store.url = Secret::new(v);
+        }
+        config.validate(file)?;
+        Ok(config)
+    }
+
+    fn validate(&self, file: &str) -> Result<(), ConfigError> {
+        let err = |message: String| ConfigError {
+            at: None,
+            message: format!("{file}: {message}"),
+        };
+        let w = &self.webhook;
+        if w.require.is_empty() {
+            return Err(err("webhook.require is empty: orgvend never accepts unauthenticated deliveries; use [\"token\"], [\"signature\"] or both".into()));
+        }
+        if w.require.contains(&AuthMethod::Token) && w.tokens.is_empty() {
+            return Err(err(format!(
+                "webhook.require includes \"token\" but no token is configured: set {ENV_WEBHOOK_TOKENS} (the Secret token of the GitLab webhook)"
+            )));
+        }
+        if w.require.contains(&AuthMethod::Signature) && w.signing_keys.is_empty() {
+            return Err(err(format!(
+                "webhook.require includes \"signature\" but no signing key is configured: set {ENV_SIGNING_KEYS} (whsec_…)"
+            )));
+        }
+        for (i, key) in w.signing_keys.iter().enumerate() {
+            if let Err(why) = crate::webhook::decode_signing_key(key) {
+                return Err(err(format!("signing key #{} is not usable: {why}", i + 1)));
+            }
+        }
+        if self.worker.concurrency == 0 || self.worker.max_attempts == 0 {
+            return Err(err(
+                "worker.concurrency and worker.max_attempts must be at least 1".into(),
+            ));
+        }
+        if !(self.gitlab.url.starts_with("http://") || self.gitlab.url.starts_with("https://")) {
+            return Err(err(format!(
+                "gitlab.url `{}` must start with https:// (or http:// for a local test)",
+                self.gitlab.url
+            )));
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(err(format!(
+                "log.format `{}` must be \"text\" or \"json\"",
+                self.log.format
+            )));
+        }
+        let url = self.store.url.expose();
+        if !(url.starts_with("sqlite://")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(err("store.url must be sqlite://PATH or postgres://… (the value is not shown: it may hold a password)".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str =
+        "[gitlab]\nurl = \"https://gitlab.example.com\"\nproject = \"infra/subaccounts\"\n";
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn minimal_config_with_token_from_env() {
+        let c = Config::parse(
+            "orgvend.toml",
+            MINIMAL,
+            env(&[(ENV_WEBHOOK_TOKENS, "old, new")]),
+        )
+        .unwrap();
+        assert_eq!(c.webhook.tokens, [Secret::new("old"), Secret::new("new")]);
+        assert_eq!(c.server.body_limit, 25 * 1024 * 1024);
+        assert_eq!(
+            c.gitlab.project,
+            ProjectSelector::Path("infra/subaccounts".into())
+        );
+        assert_eq!(c.store.url.expose(), "sqlite://orgvend.db");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = Config::parse(
+            "orgvend.toml",
+            MINIMAL,
+            env(&[
+                (ENV_WEBHOOK_TOKENS, "hunter2"),
+                (ENV_GITLAB_TOKEN, "glpat-SECRET"),
+                (ENV_STORE_URL, "postgres://u:pw@db/x"),
+            ]),
+        )
+        .unwrap();
+        let shown = format!("{c:?} {}", c.webhook.tokens[0]);
+        assert!(
+            !shown.contains("hunter2")
+                && !shown.contains("glpat-SECRET")
+                && !shown.contains(":pw@"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let e = Config::parse(
+            "o.toml",
+            &format!("{MINIMAL}colour = 1\n"),
+            env(&[(ENV_WEBHOOK_TOKENS, "t")]),
+        )
+        .unwrap_err();
+        assert_eq!(e.at.as_ref().unwrap().line, 4, "{e}");
+        assert!(e.message.contains("colour"), "{e}");
+        let e = Config::parse("o.toml", "[server]\nlisten = \"nope\"\n", env(&[])).unwrap_err();
+        assert_eq!(e.at.as_ref().unwrap().line, 2, "{e}");
+        let e = Config::parse("o.toml", "[server]\n", env(&[])).unwrap_err();
+        assert!(e.message.contains("gitlab"), "{e}");
+    }
+
+    #[test]
+    fn required_auth_needs_its_secret() {
+        let e = Config::parse("o.toml", MINIMAL, env(&[])).unwrap_err();
+        assert!(e.message.contains(ENV_WEBHOOK_TOKENS), "{e}");
+        let sig = format!("{MINIMAL}[webhook]\nrequire = [\"signature\"]\n");
+        let e = Config::parse("o.toml", &sig, env(&[])).unwrap_err();
+        assert!(e.message.contains(ENV_SIGNING_KEYS), "{e}");
+        let e = Config::parse("o.toml", &sig, env(&[(ENV_SIGNING_KEYS, "not-a-key")])).unwrap_err();
+        assert!(e.message.contains("signing key #1"), "{e}");
+        assert!(
+            !e.message.contains("not-a-key"),
+            "the key is not echoed: {e}"
+        );
+        let none = format!("{MINIMAL}[webhook]\nrequire = []\n");
+        assert!(Config::parse("o.toml", &none, env(&[])).is_err());
+    }
+}

@@ -1,0 +1,216 @@
+//! Prometheus metrics, in the text exposition format at `GET /metrics`. Label values come
+//! from a bounded set (see `Event::kind`), so a payload cannot explode the series count.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Request latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+#[derive(Default)]
+pub struct Metrics {
+    deliveries: Mutex<BTreeMap<(String, String, String), u64>>,
+    worker_attempts: Mutex<BTreeMap<String, u64>>,
+    worker_failures: Mutex<BTreeMap<String, u64>>,
+    worker_parked: AtomicU64,
+    latency_buckets: [AtomicU64; BUCKETS.len()],
+    latency_count: AtomicU64,
+    latency_sum_us: AtomicU64,
+}
+
+/// Inbox gauges, read from the store at scrape time.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct InboxGauges {
+    pub pending: u64,
+    pub running: u64,
+    pub parked: u64,
+    pub done: u64,
+    pub ignored: u64,
+}
+
+impl Metrics {
+    /// One webhook delivery and what became of it: accepted, duplicate, ignored,
+    /// unauthorized, too_large or store_error.
+    pub fn delivery(&self, kind: &str, action: &str, outcome: &str) {
+        let mut m = self.deliveries.lock().expect("metrics lock");
+        *m.entry((kind.to_string(), action.to_string(), outcome.to_string()))
+            .or_default() += 1;
+    }
+
+    pub fn observe_request(&self, took: Duration) {
+        let secs = took.as_secs_f64();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_us
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    pub fn worker_attempt(&self, kind: &str) {
+        *self
+            .worker_attempts
+            .lock()
+            .expect("metrics lock")
+            .entry(kind.to_string())
+            .or_default() += 1;
+    }
+
+    pub fn worker_failure(&self, kind: &str) {
+        *self
+            .worker_failures
+            .lock()
+            .expect("metrics lock")
+            .entry(kind.to_string())
+            .or_default() += 1;
+    }
+
+    pub fn worker_parked(&self) {
+        self.worker_parked.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The count of deliveries with this outcome, over all kinds (for tests and logs).
+    pub fn deliveries_with(&self, outcome: &str) -> u64 {
+        let m = self.deliveries.lock().expect("metrics lock");
+        m.iter()
+            .filter(|((_, _, o), _)| o == outcome)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    pub fn render(&self, inbox: Option<&InboxGauges>) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP orgvend_webhook_deliveries_total Webhook deliveries by event kind, action and outcome.\n");
+        out.push_str("# TYPE orgvend_webhook_deliveries_total counter\n");
+        for ((kind, action, outcome), n) in self.deliveries.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "orgvend_webhook_deliveries_total{{kind=\"{}\",action=\"{}\",outcome=\"{}\"}} {n}",
+                esc(kind),
+                esc(action),
+                esc(outcome)
+            );
+        }
+        out.push_str(
+            "# HELP orgvend_webhook_request_duration_seconds Time to answer a webhook delivery.\n",
+        );
+        out.push_str("# TYPE orgvend_webhook_request_duration_seconds histogram\n");
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "orgvend_webhook_request_duration_seconds_bucket{{le=\"{bound}\"}} {}",
+                self.latency_buckets[i].load(Ordering::Relaxed)
+            );
+        }
+        let count = self.latency_count.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "orgvend_webhook_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            out,
+            "orgvend_webhook_request_duration_seconds_sum {}",
+            self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "orgvend_webhook_request_duration_seconds_count {count}"
+        );
+        if let Some(g) = inbox {
+            out.push_str("# HELP orgvend_inbox_deliveries Stored deliveries by state.\n");
+            out.push_str("# TYPE orgvend_inbox_deliveries gauge\n");
+            for (state, n) in [
+                ("pending", g.pending),
+                ("running", g.running),
+                ("parked", g.parked),
+                ("done", g.done),
+                ("ignored", g.ignored),
+            ] {
+                let _ = writeln!(out, "orgvend_inbox_deliveries{{state=\"{state}\"}} {n}");
+            }
+            out.push_str("# HELP orgvend_inbox_depth Deliveries waiting or running.\n");
+            out.push_str("# TYPE orgvend_inbox_depth gauge\n");
+            let _ = writeln!(out, "orgvend_inbox_depth {}", g.pending + g.running);
+        }
+        for (name, help, map) in [
+            (
+                "orgvend_worker_attempts_total",
+                "Deliveries the worker attempted, by kind.",
+                &self.worker_attempts,
+            ),
+            (
+                "orgvend_worker_failures_total",
+                "Attempts that failed and will be retried or parked, by kind.",
+                &self.worker_failures,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (kind, n) in map.lock().expect("metrics lock").iter() {
+                let _ = writeln!(out, "{name}{{kind=\"{}\"}} {n}", esc(kind));
+            }
+        }
+        out.push_str(
+            "# HELP orgvend_worker_parked_total Deliveries parked after their last attempt.\n",
+        );
+        out.push_str("# TYPE orgvend_worker_parked_total counter\n");
+        let _ = writeln!(
+            out,
+            "orgvend_worker_parked_total {}",
+            self.worker_parked.load(Ordering::Relaxed)
+        );
+        out
+    }
+}
+
+/// Escapes a label value: backslash, quote and newline.
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_histogram_and_gauges() {
+        let m = Metrics::default();
+        m.delivery("merge_request", "opened", "accepted");
+        m.delivery("merge_request", "opened", "accepted");
+        m.delivery("we\"ird", "x\ny", "ignored");
+        m.observe_request(Duration::from_micros(700));
+        m.observe_request(Duration::from_millis(30));
+        let text = m.render(Some(&InboxGauges {
+            pending: 2,
+            running: 1,
+            ..Default::default()
+        }));
+        assert!(text.contains("orgvend_webhook_deliveries_total{kind=\"merge_request\",action=\"opened\",outcome=\"accepted\"} 2"), "{text}");
+        assert!(
+            text.contains("kind=\"we\\\"ird\",action=\"x\\ny\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("orgvend_webhook_request_duration_seconds_bucket{le=\"0.001\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("orgvend_webhook_request_duration_seconds_bucket{le=\"0.05\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("orgvend_webhook_request_duration_seconds_count 2"),
+            "{text}"
+        );
+        assert!(text.contains("orgvend_inbox_depth 3"), "{text}");
+        assert_eq!(m.deliveries_with("accepted"), 2);
+    }
+}

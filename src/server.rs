@@ -1,0 +1,178 @@
+//! `orgvend serve`: the HTTP front (webhook, health, readiness, metrics) and the worker,
+//! sharing one [`Ctx`]. Shutdown on SIGTERM/SIGINT stops accepting, lets in-flight requests
+//! finish their writes, lets running jobs finish (up to the grace period), then exits.
+
+use crate::clock::Clock;
+use crate::config::{Config, ProjectSelector};
+use crate::event::Event;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::webhook::{self, WebhookAuth};
+use crate::worker::{Handler, Worker};
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+pub const WEBHOOK_PATH: &str = "/webhooks/gitlab";
+
+/// Everything the handlers and the worker share.
+pub struct Ctx {
+    pub config: Config,
+    pub auth: WebhookAuth,
+    pub store: Store,
+    pub metrics: Metrics,
+    pub clock: Arc<dyn Clock>,
+    /// Wakes an idle worker when a delivery arrives.
+    pub wake: Notify,
+}
+
+impl Ctx {
+    pub fn new(config: Config, store: Store, clock: Arc<dyn Clock>) -> Result<Ctx> {
+        let auth = WebhookAuth::new(&config.webhook)
+            .map_err(|e| anyhow::anyhow!("webhook signing key: {e}"))?;
+        Ok(Ctx {
+            config,
+            auth,
+            store,
+            metrics: Metrics::default(),
+            clock,
+            wake: Notify::new(),
+        })
+    }
+
+    /// Events of other projects are ignored. A payload that does not say which project it is
+    /// from (very old GitLab, or only the id where a path is configured) is kept: the hook is
+    /// authenticated, and handlers read the MR of the configured project from the API anyway.
+    pub fn scope(&self, event: Event) -> Event {
+        let Some(p) = event.project() else {
+            return event;
+        };
+        let other = match &self.config.gitlab.project {
+            ProjectSelector::Id(id) => p.id.is_some_and(|x| x != *id),
+            ProjectSelector::Path(path) => p
+                .path
+                .as_ref()
+                .is_some_and(|x| !x.eq_ignore_ascii_case(path)),
+        };
+        if other {
+            return Event::Ignored {
+                kind: event.kind().to_string(),
+                reason: format!(
+                    "an event of project {}, not the subaccounts project",
+                    p.key()
+                ),
+            };
+        }
+        event
+    }
+}
+
+pub fn app(ctx: Arc<Ctx>) -> Router {
+    Router::new()
+        .route(WEBHOOK_PATH, post(webhook::receive))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(ctx)
+}
+
+async fn readyz(State(ctx): State<Arc<Ctx>>) -> Response {
+    match ctx.store.ready().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {e:#}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
+    let gauges = ctx.store.gauges().await.ok();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        ctx.metrics.render(gauges.as_ref()),
+    )
+        .into_response()
+}
+
+/// Opens the store, recovers work a previous process left running, and builds the context.
+pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Arc<Ctx>> {
+    let store = Store::open(config.store.url.expose())
+        .await
+        .context("opening the store")?;
+    let recovered = store.recover().await?;
+    if recovered > 0 {
+        tracing::warn!(
+            recovered,
+            "deliveries left running by a previous process are pending again"
+        );
+    }
+    Ok(Arc::new(Ctx::new(config, store, clock)?))
+}
+
+/// Serves until SIGTERM or SIGINT, then shuts down gracefully.
+pub async fn serve<H: Handler>(ctx: Arc<Ctx>, handler: H) -> Result<()> {
+    let listen = ctx.config.server.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let bound = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tracing::info!(listen = %bound, project = ?ctx.config.gitlab.project, "orgvend serving");
+    run(ctx, handler, listener, shutdown_signal()).await
+}
+
+/// Serves on `listener` until `stop` completes (tests pass their own).
+pub async fn run<H: Handler>(
+    ctx: Arc<Ctx>,
+    handler: H,
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let worker = Arc::new(Worker::new(ctx.clone(), handler));
+    let worker_task = tokio::spawn(worker.run(shutdown_rx));
+    axum::serve(listener, app(ctx.clone()))
+        .with_graceful_shutdown(stop)
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("stopped accepting; waiting for running jobs");
+    let _ = shutdown_tx.send(true);
+    let grace = Duration::from_secs(ctx.config.server.shutdown_grace_seconds);
+    if tokio::time::timeout(grace, worker_task).await.is_err() {
+        tracing::warn!("jobs still running after the grace period; they resume after restart");
+    }
+    tracing::info!("orgvend stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutdown requested");
+}

@@ -1,0 +1,19 @@
+//! Migrations, embedded in the binary and applied in order on start. Each backend has its
+//! own SQL for the same schema; `schema_migrations` records what was applied.
+
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sqlite: &'static str,
+}
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "inbox",
+    sqlite: include_str!("../../migrations/sqlite/0001_inbox.sql"),
+}];
+
+/// The version a fully migrated store is at.
+pub fn latest() -> i64 {
+    MIGRATIONS.last().map(|m| m.version).unwrap_or(0)
+}

@@ -1,0 +1,152 @@
+//! The store: the durable inbox of deliveries (and, as later features arrive, notes, the
+//! apply ledger and the audit trail). SQLite by default; one writer thread commits each batch
+//! of operations in one transaction, so concurrent deliveries share one fsync.
+
+mod migrate;
+pub mod sqlite;
+
+pub use migrate::latest as latest_migration;
+
+use crate::metrics::InboxGauges;
+use anyhow::Result;
+use serde::Serialize;
+
+/// A delivery to store.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub dedup_key: String,
+    pub received_at_ms: i64,
+    pub event_name: String,
+    pub kind: String,
+    pub action: String,
+    pub ordering_key: Option<String>,
+    /// Why it will not be processed; `None` for work.
+    pub ignored: Option<String>,
+    pub headers: String,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    New(i64),
+    /// Already stored under this id.
+    Duplicate(i64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Delivery {
+    pub id: i64,
+    pub received_at_ms: i64,
+    pub event_name: String,
+    pub kind: String,
+    pub action: String,
+    pub ordering_key: Option<String>,
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at_ms: i64,
+    pub last_error: Option<String>,
+    pub headers: String,
+    #[serde(skip)]
+    pub body: Vec<u8>,
+}
+
+/// The store, chosen by the URL in config.
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(sqlite::SqliteStore),
+}
+
+impl Store {
+    /// Opens (creating where needed) and migrates the store at `url`.
+    pub async fn open(url: &str) -> Result<Store> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            return Ok(Store::Sqlite(sqlite::SqliteStore::open(path.into()).await?));
+        }
+        anyhow::bail!("unsupported store URL (expected sqlite://PATH)")
+    }
+
+    pub async fn insert(&self, d: NewDelivery) -> Result<Inserted> {
+        match self {
+            Store::Sqlite(s) => s.insert(d).await,
+        }
+    }
+
+    /// Claims the oldest due delivery whose MR has nothing older pending or running, for
+    /// `lease_ms`. Deliveries whose lease ran out (a crashed worker) are claimed again.
+    pub async fn claim(&self, now_ms: i64, lease_ms: i64) -> Result<Option<Delivery>> {
+        match self {
+            Store::Sqlite(s) => s.claim(now_ms, lease_ms).await,
+        }
+    }
+
+    pub async fn complete(&self, id: i64, now_ms: i64) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => s.complete(id, now_ms).await,
+        }
+    }
+
+    pub async fn retry(&self, id: i64, at_ms: i64, error: &str) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => s.retry(id, at_ms, error).await,
+        }
+    }
+
+    pub async fn park(&self, id: i64, now_ms: i64, error: &str) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => s.park(id, now_ms, error).await,
+        }
+    }
+
+    /// Extends the lease of a long-running delivery.
+    pub async fn renew(&self, id: i64, lease_until_ms: i64) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => s.renew(id, lease_until_ms).await,
+        }
+    }
+
+    /// Run once at start by the only process using the store: deliveries it was running
+    /// when it stopped are pending again.
+    pub async fn recover(&self) -> Result<u64> {
+        match self {
+            Store::Sqlite(s) => s.recover().await,
+        }
+    }
+
+    pub async fn gauges(&self) -> Result<InboxGauges> {
+        match self {
+            Store::Sqlite(s) => s.gauges().await,
+        }
+    }
+
+    pub async fn get(&self, id: i64) -> Result<Option<Delivery>> {
+        match self {
+            Store::Sqlite(s) => s.get(id).await,
+        }
+    }
+
+    pub async fn list(&self, state: Option<&str>, limit: i64) -> Result<Vec<Delivery>> {
+        match self {
+            Store::Sqlite(s) => s.list(state.map(str::to_string), limit).await,
+        }
+    }
+
+    /// Puts a parked (or finished) delivery back in line, attempts reset.
+    pub async fn requeue(&self, id: i64, now_ms: i64) -> Result<bool> {
+        match self {
+            Store::Sqlite(s) => s.requeue(id, now_ms).await,
+        }
+    }
+
+    /// Readiness: the store answers and every migration is applied.
+    pub async fn ready(&self) -> Result<()> {
+        let version = match self {
+            Store::Sqlite(s) => s.schema_version().await?,
+        };
+        anyhow::ensure!(
+            version == latest_migration(),
+            "the store is at schema version {version}, this orgvend needs {}",
+            latest_migration()
+        );
+        Ok(())
+    }
+}

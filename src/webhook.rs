@@ -1,0 +1,517 @@
+//! `POST /webhooks/gitlab`: authenticate → store durably → answer. Nothing else happens in
+//! the request: GitLab waits about 10 s, never retries a failed delivery, and disables a
+//! hook that keeps failing. Everything a delivery asks for happens later, in the worker.
+
+use crate::config::{AuthMethod, Secret, WebhookConfig};
+use crate::event::{self, Event};
+use crate::server::Ctx;
+use crate::store::{Inserted, NewDelivery};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Instant;
+use subtle::ConstantTimeEq;
+
+/// Headers kept with a delivery (never `X-Gitlab-Token`).
+const KEPT_HEADERS: &[&str] = &[
+    "x-gitlab-event",
+    "idempotency-key",
+    "x-gitlab-event-uuid",
+    "x-gitlab-webhook-uuid",
+    "x-gitlab-instance",
+    "user-agent",
+    "webhook-id",
+    "webhook-timestamp",
+];
+
+/// The secrets deliveries are checked against, decoded once.
+#[derive(Clone)]
+pub struct WebhookAuth {
+    tokens: Vec<Secret>,
+    keys: Vec<Vec<u8>>,
+    require_token: bool,
+    require_signature: bool,
+    tolerance_secs: i64,
+}
+
+impl std::fmt::Debug for WebhookAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "WebhookAuth({} tokens, {} keys)",
+            self.tokens.len(),
+            self.keys.len()
+        )
+    }
+}
+
+/// `whsec_<base64>` → the HMAC key.
+pub fn decode_signing_key(key: &Secret) -> Result<Vec<u8>, String> {
+    let Some(b64) = key.expose().strip_prefix("whsec_") else {
+        return Err("it does not start with whsec_".into());
+    };
+    let bytes = B64
+        .decode(b64.trim())
+        .map_err(|_| "the part after whsec_ is not base64".to_string())?;
+    if bytes.len() < 16 {
+        return Err(format!(
+            "it holds {} bytes; GitLab's keys hold 32",
+            bytes.len()
+        ));
+    }
+    Ok(bytes)
+}
+
+impl WebhookAuth {
+    pub fn new(config: &WebhookConfig) -> Result<WebhookAuth, String> {
+        Ok(WebhookAuth {
+            tokens: config.tokens.clone(),
+            keys: config
+                .signing_keys
+                .iter()
+                .map(decode_signing_key)
+                .collect::<Result<_, _>>()?,
+            require_token: config.require.contains(&AuthMethod::Token),
+            require_signature: config.require.contains(&AuthMethod::Signature),
+            tolerance_secs: config.tolerance_seconds as i64,
+        })
+    }
+}
+
+/// Why a delivery was refused. The messages never contain a secret or the offered token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthError {
+    MissingToken,
+    WrongToken,
+    MissingSignature,
+    MalformedSignature,
+    WrongSignature,
+    /// `webhook-timestamp` too far from now: a replay, or a clock off by more than the tolerance.
+    StaleTimestamp,
+}
+
+impl AuthError {
+    pub fn reason(self) -> &'static str {
+        match self {
+            AuthError::MissingToken => "no X-Gitlab-Token header",
+            AuthError::WrongToken => "X-Gitlab-Token matches no configured token",
+            AuthError::MissingSignature => {
+                "no webhook-signature (webhook-id, webhook-timestamp) headers"
+            }
+            AuthError::MalformedSignature => {
+                "malformed webhook-signature or webhook-timestamp header"
+            }
+            AuthError::WrongSignature => "webhook-signature matches no configured signing key",
+            AuthError::StaleTimestamp => {
+                "webhook-timestamp is outside the tolerance (replay or clock skew)"
+            }
+        }
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Checks a delivery: a pure function of its headers, its raw body, the secrets and the time.
+/// A required method must pass; a method that is not required but is configured still
+/// refuses a delivery that presents a wrong token or signature.
+pub fn authenticate(
+    headers: &HeaderMap,
+    body: &[u8],
+    auth: &WebhookAuth,
+    now_secs: i64,
+) -> Result<(), AuthError> {
+    let token = headers.get("x-gitlab-token");
+    match token {
+        None if auth.require_token => return Err(AuthError::MissingToken),
+        None => {}
+        Some(offered) if auth.require_token || !auth.tokens.is_empty() => {
+            // Every token is compared, so the time does not tell which one matched.
+            let offered = offered.as_bytes();
+            let matched = auth.tokens.iter().fold(subtle::Choice::from(0), |acc, t| {
+                acc | t.expose().as_bytes().ct_eq(offered)
+            });
+            if !bool::from(matched) {
+                return Err(AuthError::WrongToken);
+            }
+        }
+        Some(_) => {}
+    }
+    let signature = header(headers, "webhook-signature");
+    match signature {
+        None if auth.require_signature => Err(AuthError::MissingSignature),
+        None => Ok(()),
+        Some(_) if !auth.require_signature && auth.keys.is_empty() => Ok(()),
+        Some(signature) => {
+            let (Some(id), Some(ts)) = (
+                header(headers, "webhook-id"),
+                header(headers, "webhook-timestamp"),
+            ) else {
+                return Err(AuthError::MissingSignature);
+            };
+            let ts_secs: i64 = ts
+                .trim()
+                .parse()
+                .map_err(|_| AuthError::MalformedSignature)?;
+            if (now_secs - ts_secs).abs() > auth.tolerance_secs {
+                return Err(AuthError::StaleTimestamp);
+            }
+            let offered: Vec<Vec<u8>> = signature
+                .split_whitespace()
+                .filter_map(|s| s.strip_prefix("v1,"))
+                .filter_map(|b64| B64.decode(b64).ok())
+                .collect();
+            if offered.is_empty() {
+                return Err(AuthError::MalformedSignature);
+            }
+            for key in &auth.keys {
+                let mac = sign(key, id, ts, body);
+                if offered.iter().any(|o| bool::from(o.as_slice().ct_eq(&mac))) {
+                    return Ok(());
+                }
+            }
+            Err(AuthError::WrongSignature)
+        }
+    }
+}
+
+/// HMAC-SHA256 of `"{id}.{timestamp}.{body}"`, as GitLab (Standard Webhooks) signs.
+pub fn sign(key: &[u8], id: &str, timestamp: &str, body: &[u8]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// The `webhook-signature` header value for a body: what a GitLab that holds `key` sends.
+pub fn signature_header(key: &[u8], id: &str, timestamp: &str, body: &[u8]) -> String {
+    format!("v1,{}", B64.encode(sign(key, id, timestamp, body)))
+}
+
+/// What makes two deliveries the same: `Idempotency-Key` (stable across GitLab's resends),
+/// else `webhook-id`, else `X-Gitlab-Event-UUID` with the body's hash, else the body's hash.
+pub fn dedup_key(headers: &HeaderMap, body: &[u8]) -> String {
+    if let Some(k) = header(headers, "idempotency-key").filter(|k| !k.is_empty()) {
+        return format!("idem:{k}");
+    }
+    if let Some(k) = header(headers, "webhook-id").filter(|k| !k.is_empty()) {
+        return format!("idem:{k}"); // GitLab sends webhook-id equal to Idempotency-Key
+    }
+    let hash = hex(&Sha256::digest(body));
+    match header(headers, "x-gitlab-event-uuid").filter(|k| !k.is_empty()) {
+        Some(uuid) => format!("uuid:{uuid}:{hash}"),
+        None => format!("body:{hash}"),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn kept_headers(headers: &HeaderMap) -> String {
+    let mut map = serde_json::Map::new();
+    for name in KEPT_HEADERS {
+        if let Some(v) = header(headers, name) {
+            map.insert(
+                (*name).to_string(),
+                serde_json::Value::String(v.chars().take(512).collect()),
+            );
+        }
+    }
+    serde_json::Value::Object(map).to_string()
+}
+
+fn answer(status: StatusCode, outcome: &str, id: Option<i64>) -> Response {
+    let body = match id {
+        Some(id) => serde_json::json!({"status": outcome, "delivery": id}),
+        None => serde_json::json!({"status": outcome}),
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The webhook endpoint.
+pub async fn receive(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let response = receive_inner(&ctx, &headers, body).await;
+    ctx.metrics.observe_request(started.elapsed());
+    response
+}
+
+async fn receive_inner(ctx: &Ctx, headers: &HeaderMap, body: Body) -> Response {
+    let limit = ctx.config.server.body_limit;
+    let declared = header(headers, "content-length").and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        ctx.metrics.delivery("unknown", "unknown", "too_large");
+        tracing::warn!(
+            bytes = declared,
+            limit,
+            "webhook refused: body too large (not read)"
+        );
+        return answer(StatusCode::PAYLOAD_TOO_LARGE, "too_large", None);
+    }
+    let body: Bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            ctx.metrics.delivery("unknown", "unknown", "too_large");
+            tracing::warn!(limit, "webhook refused: body too large or broken off");
+            return answer(StatusCode::PAYLOAD_TOO_LARGE, "too_large", None);
+        }
+    };
+    if let Err(e) = authenticate(headers, &body, &ctx.auth, ctx.clock.now_ms() / 1000) {
+        ctx.metrics.delivery("unknown", "unknown", "unauthorized");
+        tracing::warn!(
+            reason = e.reason(),
+            event = header(headers, "x-gitlab-event").unwrap_or("-"),
+            instance = header(headers, "x-gitlab-instance").unwrap_or("-"),
+            "webhook refused: unauthorized"
+        );
+        return (StatusCode::UNAUTHORIZED, "unauthorized\n").into_response();
+    }
+
+    let event_name = header(headers, "x-gitlab-event")
+        .unwrap_or_default()
+        .to_string();
+    let event = event::parse(
+        Some(&event_name)
+            .filter(|e| !e.is_empty())
+            .map(String::as_str),
+        &body,
+    );
+    let event = ctx.scope(event);
+    let (kind, action) = (event.kind().to_string(), event.action().to_string());
+    let ignored = match &event {
+        Event::Ignored { reason, .. } => Some(reason.clone()),
+        _ => None,
+    };
+    let delivery = NewDelivery {
+        dedup_key: dedup_key(headers, &body),
+        received_at_ms: ctx.clock.now_ms(),
+        event_name,
+        kind: kind.clone(),
+        action: action.clone(),
+        ordering_key: event.ordering_key(),
+        ignored: ignored.clone(),
+        headers: kept_headers(headers),
+        body: body.to_vec(),
+    };
+    match ctx.store.insert(delivery).await {
+        Ok(Inserted::New(id)) => {
+            let outcome = if ignored.is_some() {
+                "ignored"
+            } else {
+                "accepted"
+            };
+            ctx.metrics.delivery(&kind, &action, outcome);
+            tracing::info!(
+                delivery = id,
+                kind,
+                action,
+                outcome,
+                reason = ignored.as_deref().unwrap_or(""),
+                "webhook stored"
+            );
+            if ignored.is_none() {
+                ctx.wake.notify_one();
+            }
+            answer(StatusCode::OK, outcome, Some(id))
+        }
+        Ok(Inserted::Duplicate(id)) => {
+            ctx.metrics.delivery(&kind, &action, "duplicate");
+            tracing::info!(
+                delivery = id,
+                kind,
+                action,
+                "webhook duplicate: already stored"
+            );
+            answer(StatusCode::OK, "duplicate", Some(id))
+        }
+        Err(e) => {
+            // Not stored: say so, so GitLab's delivery log shows the failure.
+            ctx.metrics.delivery(&kind, &action, "store_error");
+            tracing::error!(error = %format!("{e:#}"), "webhook NOT stored: the store failed");
+            answer(StatusCode::SERVICE_UNAVAILABLE, "store_error", None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn auth(require: &[AuthMethod]) -> WebhookAuth {
+        WebhookAuth::new(&WebhookConfig {
+            require: require.to_vec(),
+            tokens: vec![Secret::new("old-token"), Secret::new("new-token")],
+            signing_keys: vec![Secret::new(format!("whsec_{}", B64.encode(KEY)))],
+            tolerance_seconds: 300,
+        })
+        .unwrap()
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    const BODY: &[u8] = br#"{"object_kind":"merge_request"}"#;
+    const NOW: i64 = 1_700_000_000;
+
+    fn signed(ts: i64, body: &[u8]) -> HeaderMap {
+        let ts = ts.to_string();
+        let sig = signature_header(KEY, "msg_1", &ts, body);
+        headers(&[
+            ("webhook-id", "msg_1"),
+            ("webhook-timestamp", &ts),
+            ("webhook-signature", &sig),
+        ])
+    }
+
+    #[test]
+    fn tokens_rotate() {
+        let a = auth(&[AuthMethod::Token]);
+        assert_eq!(
+            authenticate(&headers(&[("x-gitlab-token", "old-token")]), BODY, &a, NOW),
+            Ok(())
+        );
+        assert_eq!(
+            authenticate(&headers(&[("x-gitlab-token", "new-token")]), BODY, &a, NOW),
+            Ok(())
+        );
+        assert_eq!(
+            authenticate(&headers(&[("x-gitlab-token", "new-token ")]), BODY, &a, NOW),
+            Err(AuthError::WrongToken)
+        );
+        assert_eq!(
+            authenticate(&headers(&[("x-gitlab-token", "")]), BODY, &a, NOW),
+            Err(AuthError::WrongToken)
+        );
+        assert_eq!(
+            authenticate(&HeaderMap::new(), BODY, &a, NOW),
+            Err(AuthError::MissingToken)
+        );
+    }
+
+    #[test]
+    fn signatures_verify_the_raw_body() {
+        let a = auth(&[AuthMethod::Signature]);
+        assert_eq!(authenticate(&signed(NOW, BODY), BODY, &a, NOW), Ok(()));
+        assert_eq!(
+            authenticate(&signed(NOW, BODY), b"{\"tampered\":1}", &a, NOW),
+            Err(AuthError::WrongSignature)
+        );
+        assert_eq!(
+            authenticate(&HeaderMap::new(), BODY, &a, NOW),
+            Err(AuthError::MissingSignature)
+        );
+        // several signatures, one valid (key rotation on GitLab's side)
+        let mut h = signed(NOW, BODY);
+        let good = h
+            .get("webhook-signature")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        h.insert(
+            "webhook-signature",
+            HeaderValue::from_str(&format!("v1,AAAA {good} v2,zzz")).unwrap(),
+        );
+        assert_eq!(authenticate(&h, BODY, &a, NOW), Ok(()));
+        h.insert("webhook-signature", HeaderValue::from_static("v2,whatever"));
+        assert_eq!(
+            authenticate(&h, BODY, &a, NOW),
+            Err(AuthError::MalformedSignature)
+        );
+    }
+
+    #[test]
+    fn stale_and_future_timestamps_are_refused() {
+        let a = auth(&[AuthMethod::Signature]);
+        assert_eq!(
+            authenticate(&signed(NOW - 301, BODY), BODY, &a, NOW),
+            Err(AuthError::StaleTimestamp)
+        );
+        assert_eq!(
+            authenticate(&signed(NOW + 301, BODY), BODY, &a, NOW),
+            Err(AuthError::StaleTimestamp)
+        );
+        assert_eq!(
+            authenticate(&signed(NOW - 299, BODY), BODY, &a, NOW),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn both_methods_when_both_required() {
+        let a = auth(&[AuthMethod::Token, AuthMethod::Signature]);
+        let mut h = signed(NOW, BODY);
+        assert_eq!(
+            authenticate(&h, BODY, &a, NOW),
+            Err(AuthError::MissingToken)
+        );
+        h.insert("x-gitlab-token", HeaderValue::from_static("old-token"));
+        assert_eq!(authenticate(&h, BODY, &a, NOW), Ok(()));
+    }
+
+    #[test]
+    fn a_wrong_optional_check_still_refuses() {
+        // token required; a present but forged signature is refused all the same
+        let a = auth(&[AuthMethod::Token]);
+        let mut h = signed(NOW, BODY);
+        h.insert("x-gitlab-token", HeaderValue::from_static("old-token"));
+        assert_eq!(authenticate(&h, BODY, &a, NOW), Ok(()));
+        assert_eq!(
+            authenticate(&h, b"{}", &a, NOW),
+            Err(AuthError::WrongSignature)
+        );
+    }
+
+    #[test]
+    fn dedup_prefers_idempotency_key() {
+        let h = headers(&[
+            ("idempotency-key", "k1"),
+            ("webhook-id", "k1"),
+            ("x-gitlab-event-uuid", "u"),
+        ]);
+        assert_eq!(dedup_key(&h, BODY), "idem:k1");
+        assert_eq!(
+            dedup_key(&headers(&[("webhook-id", "k1")]), BODY),
+            "idem:k1"
+        );
+        let u1 = dedup_key(&headers(&[("x-gitlab-event-uuid", "u")]), BODY);
+        let u2 = dedup_key(&headers(&[("x-gitlab-event-uuid", "u")]), b"{}");
+        assert!(u1.starts_with("uuid:u:") && u1 != u2);
+        assert!(dedup_key(&HeaderMap::new(), BODY).starts_with("body:"));
+    }
+
+    #[test]
+    fn signing_keys_must_be_whsec() {
+        assert!(decode_signing_key(&Secret::new("whsec_")).is_err());
+        assert!(decode_signing_key(&Secret::new("abc")).is_err());
+        assert!(decode_signing_key(&Secret::new("whsec_!!!")).is_err());
+        assert_eq!(
+            decode_signing_key(&Secret::new(format!("whsec_{}", B64.encode(KEY)))).unwrap(),
+            KEY
+        );
+    }
+}
