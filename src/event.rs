@@ -4,7 +4,7 @@
 //! is read as absent instead of failing the payload. An event is a trigger, never a fact:
 //! handlers re-read the MR from the API.
 
-use serde::de::DeserializeOwned;
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -150,101 +150,175 @@ impl Event {
     }
 }
 
-/// Reads a field of any shape: absent, null, or of the wrong type all become `None`.
-fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
-    let v = serde_json::Value::deserialize(d)?;
-    Ok(serde_json::from_value(v).ok())
+/// A field read leniently: absent, null, or of an unexpected type all read as `None`,
+/// without failing the payload and without building an intermediate JSON value (a webhook
+/// body is parsed on the hot path of every delivery).
+#[derive(Debug)]
+struct Lenient<T>(Option<T>);
+
+impl<T> Default for Lenient<T> {
+    fn default() -> Self {
+        Lenient(None)
+    }
+}
+
+impl<T> Lenient<T> {
+    fn get(self) -> Option<T> {
+        self.0
+    }
+}
+
+/// What a lenient field accepts.
+trait Accept: Sized {
+    fn str(_: &str) -> Option<Self> {
+        None
+    }
+    fn u64(_: u64) -> Option<Self> {
+        None
+    }
+    fn bool(_: bool) -> Option<Self> {
+        None
+    }
+    /// Objects: read field by field (structs), or skipped (scalars).
+    fn map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+}
+
+impl Accept for String {
+    fn str(s: &str) -> Option<Self> {
+        Some(s.to_string())
+    }
 }
 
 /// A number that some payloads send as a string.
-fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    Ok(match serde_json::Value::deserialize(d)? {
-        serde_json::Value::Number(n) => n.as_u64(),
-        serde_json::Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    })
+impl Accept for u64 {
+    fn u64(n: u64) -> Option<Self> {
+        Some(n)
+    }
+    fn str(s: &str) -> Option<Self> {
+        s.trim().parse().ok()
+    }
 }
+
+impl Accept for bool {
+    fn bool(b: bool) -> Option<Self> {
+        Some(b)
+    }
+}
+
+/// Structs whose fields are all lenient read any object, and nothing else.
+macro_rules! accept_object {
+    ($($t:ty),*) => {$(
+        impl Accept for $t {
+            fn map<'de, A: MapAccess<'de>>(map: A) -> Result<Option<Self>, A::Error> {
+                <$t>::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
+            }
+        }
+    )*};
+}
+
+impl<'de, T: Accept> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Accept> Visitor<'de> for V<T> {
+            type Value = Lenient<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(Lenient(T::str(s)))
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
+                Ok(Lenient(T::u64(n)))
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<Self::Value, E> {
+                Ok(Lenient(u64::try_from(n).ok().and_then(T::u64)))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Self::Value, E> {
+                Ok(Lenient(T::bool(b)))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                Lenient::deserialize(d)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Lenient(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::map(map).map(Lenient)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+accept_object!(RawHook, RawUser, RawProject, RawCommit, RawAttrs, RawMr);
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct RawHook {
-    #[serde(deserialize_with = "lenient")]
-    object_kind: Option<String>,
-    #[serde(deserialize_with = "lenient")]
-    user: Option<RawUser>,
-    #[serde(deserialize_with = "lenient")]
-    project: Option<RawProject>,
-    #[serde(deserialize_with = "lenient_u64")]
-    project_id: Option<u64>,
-    #[serde(deserialize_with = "lenient")]
-    object_attributes: Option<RawAttrs>,
-    #[serde(deserialize_with = "lenient")]
-    merge_request: Option<RawMr>,
+    object_kind: Lenient<String>,
+    user: Lenient<RawUser>,
+    project: Lenient<RawProject>,
+    project_id: Lenient<u64>,
+    object_attributes: Lenient<RawAttrs>,
+    merge_request: Lenient<RawMr>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct RawUser {
-    #[serde(deserialize_with = "lenient_u64")]
-    id: Option<u64>,
-    #[serde(deserialize_with = "lenient")]
-    username: Option<String>,
+    id: Lenient<u64>,
+    username: Lenient<String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct RawProject {
-    #[serde(deserialize_with = "lenient_u64")]
-    id: Option<u64>,
-    #[serde(deserialize_with = "lenient")]
-    path_with_namespace: Option<String>,
+    id: Lenient<u64>,
+    path_with_namespace: Lenient<String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct RawCommit {
-    #[serde(deserialize_with = "lenient")]
-    id: Option<String>,
+    id: Lenient<String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct RawAttrs {
-    #[serde(deserialize_with = "lenient_u64")]
-    id: Option<u64>,
-    #[serde(deserialize_with = "lenient_u64")]
-    iid: Option<u64>,
-    #[serde(deserialize_with = "lenient")]
-    action: Option<String>,
-    #[serde(deserialize_with = "lenient")]
-    state: Option<String>,
-    #[serde(deserialize_with = "lenient")]
-    oldrev: Option<String>,
-    #[serde(deserialize_with = "lenient")]
-    merge_commit_sha: Option<String>,
-    #[serde(deserialize_with = "lenient")]
-    last_commit: Option<RawCommit>,
-    #[serde(deserialize_with = "lenient")]
-    source_branch: Option<String>,
-    #[serde(deserialize_with = "lenient")]
-    target_branch: Option<String>,
-    #[serde(deserialize_with = "lenient_u64")]
-    target_project_id: Option<u64>,
-    #[serde(deserialize_with = "lenient")]
-    note: Option<String>,
-    #[serde(deserialize_with = "lenient")]
-    noteable_type: Option<String>,
-    #[serde(deserialize_with = "lenient")]
-    system: Option<bool>,
+    id: Lenient<u64>,
+    iid: Lenient<u64>,
+    action: Lenient<String>,
+    state: Lenient<String>,
+    oldrev: Lenient<String>,
+    merge_commit_sha: Lenient<String>,
+    last_commit: Lenient<RawCommit>,
+    source_branch: Lenient<String>,
+    target_branch: Lenient<String>,
+    target_project_id: Lenient<u64>,
+    note: Lenient<String>,
+    noteable_type: Lenient<String>,
+    system: Lenient<bool>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct RawMr {
-    #[serde(deserialize_with = "lenient_u64")]
-    iid: Option<u64>,
-    #[serde(deserialize_with = "lenient_u64")]
-    target_project_id: Option<u64>,
+    iid: Lenient<u64>,
+    target_project_id: Lenient<u64>,
 }
 
 fn ignored(kind: &str, reason: impl Into<String>) -> Event {
@@ -263,39 +337,41 @@ fn kind_from_header(header: &str) -> String {
 
 /// Classifies one delivery. Never fails: what cannot be understood is `Ignored` with a reason.
 pub fn parse(event_header: Option<&str>, body: &[u8]) -> Event {
-    let raw: RawHook = match serde_json::from_slice(body) {
-        Ok(r) => r,
-        Err(e) => return ignored("invalid", format!("the body is not a JSON object: {e}")),
+    let raw: RawHook = match serde_json::from_slice::<Lenient<RawHook>>(body) {
+        Ok(Lenient(Some(r))) => r,
+        Ok(Lenient(None)) => return ignored("invalid", "the body is not a JSON object"),
+        Err(e) => return ignored("invalid", format!("the body is not JSON: {e}")),
     };
     let kind = raw
         .object_kind
-        .clone()
+        .get()
         .or_else(|| event_header.map(kind_from_header))
         .unwrap_or_else(|| "unknown".into());
-    let attrs = raw.object_attributes.unwrap_or_default();
-    let actor = raw.user.map(|u| Actor {
-        id: u.id,
-        username: u.username,
+    let attrs = raw.object_attributes.get().unwrap_or_default();
+    let merge_request = raw.merge_request.get().unwrap_or_default();
+    let actor = raw.user.get().map(|u| Actor {
+        id: u.id.get(),
+        username: u.username.get(),
     });
+    let project = raw.project.get().unwrap_or_default();
     let project = ProjectRef {
-        id: raw
-            .project
-            .as_ref()
-            .and_then(|p| p.id)
-            .or(raw.project_id)
-            .or(attrs.target_project_id)
-            .or(raw.merge_request.as_ref().and_then(|m| m.target_project_id)),
-        path: raw.project.and_then(|p| p.path_with_namespace),
+        id: project
+            .id
+            .get()
+            .or(raw.project_id.get())
+            .or(attrs.target_project_id.0)
+            .or(merge_request.target_project_id.0),
+        path: project.path_with_namespace.get(),
     };
     match kind.as_str() {
         "merge_request" => {
-            let Some(iid) = attrs.iid else {
+            let Some(iid) = attrs.iid.get() else {
                 return ignored("merge_request", "no object_attributes.iid");
             };
-            let action = match attrs.action.as_deref() {
+            let action = match attrs.action.get().as_deref() {
                 Some("open") => MrAction::Opened,
                 Some("update") => MrAction::Updated {
-                    new_commits: attrs.oldrev.as_deref().is_some_and(|r| !r.is_empty()),
+                    new_commits: attrs.oldrev.0.as_deref().is_some_and(|r| !r.is_empty()),
                 },
                 Some("approved" | "approval") => MrAction::Approved,
                 Some("unapproved" | "unapproval") => MrAction::Unapproved,
@@ -303,7 +379,7 @@ pub fn parse(event_header: Option<&str>, body: &[u8]) -> Event {
                 Some("close") => MrAction::Closed,
                 Some("reopen") => MrAction::Reopened,
                 // Very old payloads have no action: the state says what happened.
-                None => match attrs.state.as_deref() {
+                None => match attrs.state.0.as_deref() {
                     Some("merged") => MrAction::Merged,
                     Some("closed") => MrAction::Closed,
                     Some("reopened") => MrAction::Reopened,
@@ -320,27 +396,27 @@ pub fn parse(event_header: Option<&str>, body: &[u8]) -> Event {
                 iid,
                 action,
                 actor,
-                head_sha: attrs.last_commit.and_then(|c| c.id),
-                merge_commit_sha: attrs.merge_commit_sha,
-                source_branch: attrs.source_branch,
-                target_branch: attrs.target_branch,
+                head_sha: attrs.last_commit.get().and_then(|c| c.id.get()),
+                merge_commit_sha: attrs.merge_commit_sha.get(),
+                source_branch: attrs.source_branch.get(),
+                target_branch: attrs.target_branch.get(),
             })
         }
         "note" => {
-            if attrs.noteable_type.as_deref() != Some("MergeRequest") {
+            if attrs.noteable_type.0.as_deref() != Some("MergeRequest") {
                 return ignored("note", "a comment on something other than a merge request");
             }
-            let Some(mr_iid) = raw.merge_request.and_then(|m| m.iid) else {
+            let Some(mr_iid) = merge_request.iid.get() else {
                 return ignored("note", "no merge_request.iid");
             };
             Event::Note(NoteEvent {
                 project,
                 mr_iid,
-                note_id: attrs.id,
-                body: attrs.note.unwrap_or_default(),
+                note_id: attrs.id.get(),
+                body: attrs.note.get().unwrap_or_default(),
                 author: actor,
-                system: attrs.system.unwrap_or(false),
-                edited: attrs.action.as_deref() == Some("update"),
+                system: attrs.system.get().unwrap_or(false),
+                edited: attrs.action.0.as_deref() == Some("update"),
             })
         }
         other => ignored(other, format!("orgvend does not act on `{other}` events")),

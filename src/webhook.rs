@@ -307,7 +307,7 @@ async fn receive_inner(ctx: &Ctx, headers: &HeaderMap, body: Body) -> Response {
         ordering_key: event.ordering_key(),
         ignored: ignored.clone(),
         headers: kept_headers(headers),
-        body: body.to_vec(),
+        body,
     };
     match ctx.store.insert(delivery).await {
         Ok(Inserted::New(id)) => {

@@ -17,7 +17,8 @@ CREATE TABLE deliveries (
     last_error         TEXT,
     finished_at_ms     INTEGER,
     headers            TEXT    NOT NULL,           -- JSON; never X-Gitlab-Token
-    body               BLOB    NOT NULL
+    body_encoding      TEXT    NOT NULL,           -- lz4 | identity
+    body               BLOB    NOT NULL            -- the raw delivery, as encoded
 );
 CREATE INDEX deliveries_state ON deliveries (state, id);
 CREATE INDEX deliveries_order ON deliveries (ordering_key, id);

@@ -23,7 +23,8 @@ pub struct NewDelivery {
     /// Why it will not be processed; `None` for work.
     pub ignored: Option<String>,
     pub headers: String,
-    pub body: Vec<u8>,
+    /// The raw body, shared with the request (no copy).
+    pub body: bytes::Bytes,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
