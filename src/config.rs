@@ -151,6 +151,12 @@ pub struct GitlabConfig {
     /// API token. Prefer `ORGVEND_GITLAB_TOKEN`, which replaces it.
     #[serde(default)]
     pub token: Option<Secret>,
+    /// How often open MRs are checked for reviews no delivery asked for. Default 300.
+    #[serde(default = "default_reconcile")]
+    pub reconcile_interval_seconds: u64,
+    /// Timeout of one API request, in seconds. Default 20.
+    #[serde(default = "default_api_timeout")]
+    pub request_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -236,6 +242,12 @@ fn default_tolerance() -> u64 {
 }
 fn default_bot() -> String {
     "orgvend".into()
+}
+fn default_reconcile() -> u64 {
+    300
+}
+fn default_api_timeout() -> u64 {
+    20
 }
 fn default_concurrency() -> usize {
     4

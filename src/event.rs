@@ -140,14 +140,20 @@ impl Event {
         }
     }
 
-    /// Deliveries with the same key are processed one at a time, in order: one per MR.
+    /// Deliveries with the same key are processed one at a time, in order: one per MR. Events
+    /// of other projects are ignored before this is asked, so the MR's iid is enough.
     pub fn ordering_key(&self) -> Option<String> {
         match self {
-            Event::MergeRequest(e) => Some(format!("{}!{}", e.project.key(), e.iid)),
-            Event::Note(n) => Some(format!("{}!{}", n.project.key(), n.mr_iid)),
+            Event::MergeRequest(e) => Some(mr_key(e.iid)),
+            Event::Note(n) => Some(mr_key(n.mr_iid)),
             Event::Ignored { .. } => None,
         }
     }
+}
+
+/// The ordering key of one MR of the subaccounts project.
+pub fn mr_key(iid: u64) -> String {
+    format!("mr:{iid}")
 }
 
 /// A field read leniently: absent, null, or of an unexpected type all read as `None`,

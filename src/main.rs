@@ -94,8 +94,18 @@ fn load(path: &std::path::Path) -> Result<Config> {
 async fn serve(path: PathBuf) -> Result<()> {
     let config = load(&path)?;
     orgvend::logging::init(&config.log)?;
+    let token = config.gitlab.token.clone().with_context(|| {
+        format!(
+            "no GitLab token: set {} (a token of the bot user with the api scope)",
+            orgvend::config::ENV_GITLAB_TOKEN
+        )
+    })?;
+    let timeout = std::time::Duration::from_secs(config.gitlab.request_timeout_seconds);
+    let gitlab =
+        orgvend::gitlab::client::GitlabClient::new(&config.gitlab.url, Some(token), timeout)?;
     let ctx = orgvend::server::start(config, Arc::new(SystemClock)).await?;
-    orgvend::server::serve(ctx, orgvend::worker::LogHandler).await
+    let bot = orgvend::review::Bot::new(ctx.clone(), gitlab);
+    orgvend::server::serve(ctx, bot).await
 }
 
 async fn inbox(path: PathBuf, command: InboxCommand) -> Result<()> {

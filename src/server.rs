@@ -139,8 +139,10 @@ pub async fn run<H: Handler>(
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let worker = Arc::new(Worker::new(ctx.clone(), handler));
-    let worker_task = tokio::spawn(worker.run(shutdown_rx));
+    let handler = Arc::new(handler);
+    let worker = Arc::new(Worker::new(ctx.clone(), handler.clone()));
+    let worker_task = tokio::spawn(worker.run(shutdown_rx.clone()));
+    let reconcile_task = tokio::spawn(reconcile_loop(ctx.clone(), handler, shutdown_rx));
     axum::serve(listener, app(ctx.clone()))
         .with_graceful_shutdown(stop)
         .await
@@ -151,8 +153,31 @@ pub async fn run<H: Handler>(
     if tokio::time::timeout(grace, worker_task).await.is_err() {
         tracing::warn!("jobs still running after the grace period; they resume after restart");
     }
+    reconcile_task.abort();
     tracing::info!("orgvend stopped");
     Ok(())
+}
+
+/// Reconciles at start, then every `gitlab.reconcile_interval_seconds`, until shutdown.
+async fn reconcile_loop<H: Handler>(
+    ctx: Arc<Ctx>,
+    handler: Arc<H>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let every = Duration::from_secs(ctx.config.gitlab.reconcile_interval_seconds.max(1));
+    loop {
+        match handler.reconcile().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(queued = n, "reconciliation"),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "reconciliation failed; will try again")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
 }
 
 async fn shutdown_signal() {

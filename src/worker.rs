@@ -22,11 +22,21 @@ pub struct Job {
 /// What to do with a delivery. An error means "try again later".
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, job: Job) -> impl Future<Output = Result<()>> + Send;
+
+    /// Finds work that no delivery announced (GitLab does not retry a lost one) and queues it.
+    /// Run at start and on a timer. Returns how many deliveries it queued.
+    fn reconcile(&self) -> impl Future<Output = Result<usize>> + Send {
+        async { Ok(0) }
+    }
 }
 
 impl<H: Handler> Handler for Arc<H> {
     fn handle(&self, job: Job) -> impl Future<Output = Result<()>> + Send {
         (**self).handle(job)
+    }
+
+    fn reconcile(&self) -> impl Future<Output = Result<usize>> + Send {
+        (**self).reconcile()
     }
 }
 

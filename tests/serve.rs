@@ -27,7 +27,7 @@ async fn an_accepted_delivery_is_on_disk_before_the_answer() {
         (d.kind.as_str(), d.action.as_str(), d.state.as_str()),
         ("merge_request", "opened", "pending")
     );
-    assert_eq!(d.ordering_key.as_deref(), Some("15!4"));
+    assert_eq!(d.ordering_key.as_deref(), Some("mr:4"));
     assert!(
         !d.headers.contains(TOKEN),
         "the token is never stored: {}",
@@ -302,7 +302,7 @@ async fn one_mr_at_a_time_in_order_while_mrs_run_in_parallel() {
             let id = s.post(&Delivery::mr(mr, action)).await.json()["delivery"]
                 .as_i64()
                 .unwrap();
-            ids.entry(format!("15!{mr}")).or_default().push(id);
+            ids.entry(format!("mr:{mr}")).or_default().push(id);
         }
     }
     let rec = Arc::new(Recorder::default());

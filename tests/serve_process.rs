@@ -15,12 +15,12 @@ struct Serve {
     log: std::sync::mpsc::Receiver<String>,
 }
 
-fn write_config(dir: &std::path::Path) -> std::path::PathBuf {
+fn write_config(dir: &std::path::Path, gitlab_url: &str) -> std::path::PathBuf {
     let path = dir.join("orgvend.toml");
     std::fs::write(
         &path,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace_seconds = 5\n[store]\nurl = \"sqlite://{}/data/orgvend.db\"\n[gitlab]\nurl = \"https://gitlab.example.com\"\nproject = \"infra/subaccounts\"\n[worker]\npoll_interval_ms = 50\n",
+            "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace_seconds = 5\n[store]\nurl = \"sqlite://{}/data/orgvend.db\"\n[gitlab]\nurl = \"{gitlab_url}\"\nproject = \"infra/subaccounts\"\n[worker]\npoll_interval_ms = 50\n",
             dir.display()
         ),
     )
@@ -28,11 +28,46 @@ fn write_config(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
+/// A fake GitLab holding the fixture repository and seven open MRs (1..=7).
+async fn gitlab_with_mrs() -> common::fake_gitlab::FakeGitlab {
+    let mut state = common::world::initial_state(&common::world::fixture_repo());
+    let master = state.branches["master"].clone();
+    for iid in 1..=7u64 {
+        let account = common::world::client_account(&format!("c{iid}"));
+        let head = state.commit(
+            Some(&master),
+            &[(&format!("client-c{iid}.tf"), Some(&account))],
+        );
+        state.mrs.insert(
+            iid,
+            common::fake_gitlab::FakeMr {
+                iid,
+                title: format!("client c{iid}"),
+                author: common::world::DEV,
+                source_branch: format!("mr-{iid}"),
+                target_branch: "master".into(),
+                state: "opened".into(),
+                base_sha: master.clone(),
+                start_sha: master.clone(),
+                head_sha: head,
+                approvals: vec![],
+                notes: vec![],
+                labels: vec![],
+                merge_commit_sha: None,
+                merged_by: None,
+                collapse_diffs: false,
+            },
+        );
+    }
+    common::fake_gitlab::FakeGitlab::start(state).await
+}
+
 fn spawn(config: &std::path::Path) -> Serve {
     let child = Command::new(env!("CARGO_BIN_EXE_orgvend"))
         .args(["serve", "--config"])
         .arg(config)
         .env("ORGVEND_WEBHOOK_TOKENS", TOKEN)
+        .env("ORGVEND_GITLAB_TOKEN", common::fake_gitlab::BOT_TOKEN)
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -86,26 +121,17 @@ fn signal(child: &Child, sig: &str) {
     assert!(status.success());
 }
 
-async fn done_count(addr: SocketAddr) -> u64 {
-    let m = common::request(addr, "GET", "/metrics", &[], Vec::new())
-        .await
-        .body;
-    m.lines()
-        .find_map(|l| l.strip_prefix("orgvend_inbox_deliveries{state=\"done\"} "))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkill_after_the_answers_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path());
+    let gitlab = gitlab_with_mrs().await;
+    let config = write_config(dir.path(), &gitlab.url());
     let mut serve = spawn(&config);
     let addr = serve.addr;
     let tasks: Vec<_> = (0..60)
         .map(|i| {
             tokio::spawn(async move {
-                let d = Delivery::mr(i % 7, "update");
+                let d = Delivery::mr(1 + i % 7, "update");
                 common::request(
                     addr,
                     "POST",
@@ -123,29 +149,43 @@ async fn a_sigkill_after_the_answers_loses_nothing() {
     signal(&serve.child, "-KILL");
     serve.child.wait().unwrap();
 
-    let serve = spawn(&config);
+    let _serve = spawn(&config);
+    // The webhook deliveries (reconciliation queues its own, with action `reconcile`).
+    let store = orgvend::store::Store::open(&format!(
+        "sqlite://{}/data/orgvend.db",
+        dir.path().display()
+    ))
+    .await
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while done_count(serve.addr).await < 60 {
+    loop {
+        let all = store.list(None, 10_000).await.unwrap();
+        let updates: Vec<_> = all.iter().filter(|d| d.action == "updated").collect();
+        assert_eq!(
+            updates.len(),
+            60,
+            "each delivery answered 2xx is stored, once"
+        );
+        if updates.iter().all(|d| d.state == "done") {
+            break;
+        }
         assert!(
             Instant::now() < deadline,
             "not every delivery answered 2xx was processed after the restart"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(
-        done_count(serve.addr).await,
-        60,
-        "each stored delivery once"
-    );
-    signal(&serve.child, "-TERM");
-    let mut serve = serve;
-    assert!(serve.child.wait().unwrap().success());
+    // every MR was reviewed, and has exactly one note
+    for iid in 1..=7 {
+        assert_eq!(gitlab.with(|s| s.bot_notes(iid).len()), 1, "MR {iid}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let mut serve = spawn(&write_config(dir.path()));
+    let gitlab = gitlab_with_mrs().await;
+    let mut serve = spawn(&write_config(dir.path(), &gitlab.url()));
     let d = Delivery::mr(1, "open");
     let r = common::request(
         serve.addr,

@@ -7,11 +7,18 @@ pub struct Migration {
     pub sqlite: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "inbox",
-    sqlite: include_str!("../../migrations/sqlite/0001_inbox.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "inbox",
+        sqlite: include_str!("../../migrations/sqlite/0001_inbox.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "review",
+        sqlite: include_str!("../../migrations/sqlite/0002_review.sql"),
+    },
+];
 
 /// The version a fully migrated store is at.
 pub fn latest() -> i64 {

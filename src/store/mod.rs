@@ -51,6 +51,18 @@ pub struct Delivery {
     pub body: Vec<u8>,
 }
 
+/// What orgvend decided about one head of an MR, and on which facts (the audit trail).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReviewRecord {
+    pub project: String,
+    pub iid: u64,
+    pub head_sha: String,
+    pub verdict: String,
+    pub reviewed_at_ms: i64,
+    /// JSON.
+    pub facts: String,
+}
+
 /// The store, chosen by the URL in config.
 #[derive(Clone)]
 pub enum Store {
@@ -135,6 +147,93 @@ impl Store {
     pub async fn requeue(&self, id: i64, now_ms: i64) -> Result<bool> {
         match self {
             Store::Sqlite(s) => s.requeue(id, now_ms).await,
+        }
+    }
+
+    /// The id of the bot's note on an MR, if orgvend created one.
+    pub async fn note_id(&self, project: &str, iid: u64) -> Result<Option<u64>> {
+        match self {
+            Store::Sqlite(s) => s.note_id(project.to_string(), iid).await,
+        }
+    }
+
+    pub async fn set_note_id(&self, project: &str, iid: u64, note_id: u64) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => s.set_note_id(project.to_string(), iid, note_id).await,
+        }
+    }
+
+    /// Records the MR's current approvers: each keeps the head it was first seen on, and an
+    /// approval that was withdrawn is forgotten (a new one starts afresh). Returns, for each
+    /// current approver, the head it was first seen on.
+    pub async fn bind_approvals(
+        &self,
+        project: &str,
+        iid: u64,
+        approvers: &[(u64, String)],
+        head_sha: &str,
+        now_ms: i64,
+    ) -> Result<Vec<(u64, String)>> {
+        match self {
+            Store::Sqlite(s) => {
+                s.bind_approvals(
+                    project.to_string(),
+                    iid,
+                    approvers.to_vec(),
+                    head_sha.to_string(),
+                    now_ms,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Keeps the review of one head: the verdict and the facts it rests on.
+    pub async fn record_review(&self, r: ReviewRecord) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => s.record_review(r).await,
+        }
+    }
+
+    /// The review of an MR's head, if there is one.
+    pub async fn review(
+        &self,
+        project: &str,
+        iid: u64,
+        head_sha: &str,
+    ) -> Result<Option<ReviewRecord>> {
+        match self {
+            Store::Sqlite(s) => {
+                s.review(project.to_string(), iid, head_sha.to_string())
+                    .await
+            }
+        }
+    }
+
+    /// The last commit status orgvend set on a commit: (state, description).
+    pub async fn last_status(&self, project: &str, sha: &str) -> Result<Option<(String, String)>> {
+        match self {
+            Store::Sqlite(s) => s.last_status(project.to_string(), sha.to_string()).await,
+        }
+    }
+
+    pub async fn set_last_status(
+        &self,
+        project: &str,
+        sha: &str,
+        state: &str,
+        description: &str,
+    ) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => {
+                s.set_last_status(
+                    project.to_string(),
+                    sha.to_string(),
+                    state.to_string(),
+                    description.to_string(),
+                )
+                .await
+            }
         }
     }
 

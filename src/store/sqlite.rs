@@ -8,7 +8,7 @@
 //! the WAL in the background so that commits never wait for a checkpoint.
 
 use super::migrate::{MIGRATIONS, latest};
-use super::{Delivery, Inserted, NewDelivery};
+use super::{Delivery, Inserted, NewDelivery, ReviewRecord};
 use crate::metrics::InboxGauges;
 use anyhow::{Context, Result, anyhow};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -253,6 +253,133 @@ impl SqliteStore {
             ))?;
             let rows = stmt.query_map(params![state, limit], row)?;
             rows.collect()
+        })
+        .await
+    }
+
+    pub async fn note_id(&self, project: String, iid: u64) -> Result<Option<u64>> {
+        self.call(move |c| {
+            c.prepare_cached("SELECT note_id FROM mr_notes WHERE project = ?1 AND iid = ?2")?
+                .query_row(params![project, iid as i64], |r| r.get::<_, i64>(0))
+                .optional()
+                .map(|o| o.map(|n| n as u64))
+        })
+        .await
+    }
+
+    pub async fn set_note_id(&self, project: String, iid: u64, note_id: u64) -> Result<()> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "INSERT INTO mr_notes (project, iid, note_id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (project, iid) DO UPDATE SET note_id = excluded.note_id",
+            )?
+            .execute(params![project, iid as i64, note_id as i64])
+            .map(drop)
+        })
+        .await
+    }
+
+    pub async fn bind_approvals(
+        &self,
+        project: String,
+        iid: u64,
+        approvers: Vec<(u64, String)>,
+        head_sha: String,
+        now_ms: i64,
+    ) -> Result<Vec<(u64, String)>> {
+        self.call(move |c| {
+            let ids: Vec<i64> = approvers.iter().map(|(id, _)| *id as i64).collect();
+            // withdrawn approvals are forgotten
+            let mut stmt = c.prepare_cached("SELECT user_id FROM approvals_seen WHERE project = ?1 AND iid = ?2")?;
+            let known: Vec<i64> = stmt.query_map(params![project, iid as i64], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            for gone in known.iter().filter(|k| !ids.contains(k)) {
+                c.prepare_cached("DELETE FROM approvals_seen WHERE project = ?1 AND iid = ?2 AND user_id = ?3")?
+                    .execute(params![project, iid as i64, gone])?;
+            }
+            let mut out = Vec::with_capacity(approvers.len());
+            for (id, username) in &approvers {
+                c.prepare_cached(
+                    "INSERT INTO approvals_seen (project, iid, user_id, username, first_seen_sha, first_seen_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (project, iid, user_id) DO NOTHING",
+                )?
+                .execute(params![project, iid as i64, *id as i64, username, head_sha, now_ms])?;
+                let sha: String = c
+                    .prepare_cached("SELECT first_seen_sha FROM approvals_seen WHERE project = ?1 AND iid = ?2 AND user_id = ?3")?
+                    .query_row(params![project, iid as i64, *id as i64], |r| r.get(0))?;
+                out.push((*id, sha));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub async fn record_review(&self, r: ReviewRecord) -> Result<()> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "INSERT INTO reviews (project, iid, head_sha, verdict, reviewed_at_ms, facts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (project, iid, head_sha) DO UPDATE SET verdict = excluded.verdict,
+                     reviewed_at_ms = excluded.reviewed_at_ms, facts = excluded.facts",
+            )?
+            .execute(params![r.project, r.iid as i64, r.head_sha, r.verdict, r.reviewed_at_ms, r.facts])
+            .map(drop)
+        })
+        .await
+    }
+
+    pub async fn review(
+        &self,
+        project: String,
+        iid: u64,
+        head_sha: String,
+    ) -> Result<Option<ReviewRecord>> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "SELECT verdict, reviewed_at_ms, facts FROM reviews WHERE project = ?1 AND iid = ?2 AND head_sha = ?3",
+            )?
+            .query_row(params![project, iid as i64, head_sha], |r| {
+                Ok(ReviewRecord {
+                    project: project.clone(),
+                    iid,
+                    head_sha: head_sha.clone(),
+                    verdict: r.get(0)?,
+                    reviewed_at_ms: r.get(1)?,
+                    facts: r.get(2)?,
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    pub async fn last_status(
+        &self,
+        project: String,
+        sha: String,
+    ) -> Result<Option<(String, String)>> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "SELECT state, description FROM commit_statuses WHERE project = ?1 AND sha = ?2",
+            )?
+            .query_row(params![project, sha], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+        })
+        .await
+    }
+
+    pub async fn set_last_status(
+        &self,
+        project: String,
+        sha: String,
+        state: String,
+        description: String,
+    ) -> Result<()> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "INSERT INTO commit_statuses (project, sha, state, description) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (project, sha) DO UPDATE SET state = excluded.state, description = excluded.description",
+            )?
+            .execute(params![project, sha, state, description])
+            .map(drop)
         })
         .await
     }

@@ -2,6 +2,9 @@
 //! GitLab-like deliveries, signed as GitLab signs them.
 #![allow(dead_code)]
 
+pub mod fake_gitlab;
+pub mod world;
+
 use base64::Engine as _;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;

@@ -1,0 +1,149 @@
+//! Which approvals count: decided from the API's facts, never from a webhook payload. An
+//! approval counts when its author is an active member (direct or inherited) of the
+//! policy's group, is not the MR's author, and — where the policy resets approvals on push —
+//! was first seen on the MR's current head.
+
+use crate::gitlab::{Member, User};
+use crate::report::IgnoredApproval;
+
+/// GitLab's Guest level: "Minimal access" members (5) do not count.
+pub const MIN_ACCESS_LEVEL: u32 = 10;
+
+/// One current approver and what orgvend knows of them.
+#[derive(Debug, Clone)]
+pub struct Approver {
+    pub user: User,
+    /// Their membership of the approval group; `None` when not a member.
+    pub membership: Option<Member>,
+    /// The MR head when orgvend first saw this approval.
+    pub first_seen_sha: String,
+}
+
+pub struct Facts<'a> {
+    pub approvers: &'a [Approver],
+    pub author_id: u64,
+    pub head_sha: &'a str,
+    pub reset_on_push: bool,
+    pub group: &'a str,
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(8)]
+}
+
+/// (usernames that count, approvals that do not with why).
+pub fn decide(f: &Facts) -> (Vec<String>, Vec<IgnoredApproval>) {
+    let mut counted = Vec::new();
+    let mut ignored = Vec::new();
+    for a in f.approvers {
+        let username = a.user.username.clone();
+        let reason = if a.user.id == f.author_id {
+            Some("the MR's author; an author's approval never counts".to_string())
+        } else {
+            match &a.membership {
+                None => Some(format!("not a member of `{}`", f.group)),
+                Some(m) if m.state.as_deref().is_some_and(|s| s != "active") => Some(format!(
+                    "membership of `{}` is `{}`",
+                    f.group,
+                    m.state.as_deref().unwrap_or("")
+                )),
+                Some(m) if m.access_level < MIN_ACCESS_LEVEL => {
+                    Some(format!("only minimal access to `{}`", f.group))
+                }
+                Some(_) if f.reset_on_push && a.first_seen_sha != f.head_sha => Some(format!(
+                    "approved `{}`, before the latest push; approve again",
+                    short(&a.first_seen_sha)
+                )),
+                Some(_) => None,
+            }
+        };
+        match reason {
+            None => counted.push(username),
+            Some(reason) => ignored.push(IgnoredApproval { username, reason }),
+        }
+    }
+    (counted, ignored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: u64, name: &str) -> User {
+        User {
+            id,
+            username: name.into(),
+        }
+    }
+
+    fn member(id: u64, state: &str, level: u32) -> Option<Member> {
+        Some(Member {
+            id,
+            username: String::new(),
+            state: Some(state.into()),
+            access_level: level,
+        })
+    }
+
+    #[test]
+    fn only_active_members_other_than_the_author_on_the_current_head_count() {
+        let approvers = vec![
+            Approver {
+                user: user(1, "author"),
+                membership: member(1, "active", 40),
+                first_seen_sha: "head".into(),
+            },
+            Approver {
+                user: user(2, "stranger"),
+                membership: None,
+                first_seen_sha: "head".into(),
+            },
+            Approver {
+                user: user(3, "blocked"),
+                membership: member(3, "blocked", 40),
+                first_seen_sha: "head".into(),
+            },
+            Approver {
+                user: user(4, "minimal"),
+                membership: member(4, "active", 5),
+                first_seen_sha: "head".into(),
+            },
+            Approver {
+                user: user(5, "early"),
+                membership: member(5, "active", 30),
+                first_seen_sha: "old0000000".into(),
+            },
+            Approver {
+                user: user(6, "infra"),
+                membership: member(6, "active", 30),
+                first_seen_sha: "head".into(),
+            },
+        ];
+        let f = Facts {
+            approvers: &approvers,
+            author_id: 1,
+            head_sha: "head",
+            reset_on_push: true,
+            group: "infrastructure",
+        };
+        let (counted, ignored) = decide(&f);
+        assert_eq!(counted, ["infra"]);
+        let reasons: Vec<(&str, &str)> = ignored
+            .iter()
+            .map(|i| (i.username.as_str(), i.reason.as_str()))
+            .collect();
+        assert!(reasons[0].1.contains("author"));
+        assert!(reasons[1].1.contains("not a member"));
+        assert!(reasons[2].1.contains("blocked"));
+        assert!(reasons[3].1.contains("minimal access"));
+        assert!(
+            reasons[4].1.contains("before the latest push") && reasons[4].1.contains("old00000")
+        );
+        // without reset on push, the early approval counts
+        let f = Facts {
+            reset_on_push: false,
+            ..f
+        };
+        assert_eq!(decide(&f).0, ["early", "infra"]);
+    }
+}

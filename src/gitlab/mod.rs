@@ -1,0 +1,217 @@
+//! GitLab, in orgvend's words: the few things the bot reads and writes, behind a trait
+//! ([`GitLab`]) with one implementation over GitLab's REST API ([`client::GitlabClient`]).
+//! Response types are lenient: every field the bot does not need is ignored, and a missing
+//! optional field is `None`, so new GitLab versions do not break the bot.
+
+pub mod client;
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
+pub struct User {
+    pub id: u64,
+    #[serde(default)]
+    pub username: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
+pub struct DiffRefs {
+    #[serde(default)]
+    pub base_sha: Option<String>,
+    #[serde(default)]
+    pub head_sha: Option<String>,
+    #[serde(default)]
+    pub start_sha: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
+pub struct MergeRequest {
+    pub iid: u64,
+    #[serde(default)]
+    pub title: String,
+    /// `opened`, `closed`, `merged`, `locked`.
+    #[serde(default)]
+    pub state: String,
+    /// The head commit.
+    #[serde(default)]
+    pub sha: Option<String>,
+    #[serde(default)]
+    pub merge_commit_sha: Option<String>,
+    #[serde(default)]
+    pub source_branch: String,
+    #[serde(default)]
+    pub target_branch: String,
+    #[serde(default)]
+    pub author: User,
+    #[serde(default)]
+    pub merged_by: Option<User>,
+    #[serde(default)]
+    pub web_url: String,
+    #[serde(default)]
+    pub diff_refs: Option<DiffRefs>,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Comments that are not system notes; 0 means orgvend has not commented either.
+    #[serde(default)]
+    pub user_notes_count: Option<u64>,
+}
+
+/// One entry of a repository tree.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct TreeEntry {
+    /// The blob (or tree) id: the same id means the same content.
+    pub id: String,
+    pub path: String,
+    /// `blob` or `tree`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// One file's change in a merge request.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
+pub struct FileDiff {
+    #[serde(default)]
+    pub old_path: String,
+    #[serde(default)]
+    pub new_path: String,
+    /// Unified-diff hunks; empty when GitLab collapsed a large diff.
+    #[serde(default)]
+    pub diff: String,
+    #[serde(default)]
+    pub new_file: bool,
+    #[serde(default)]
+    pub renamed_file: bool,
+    #[serde(default)]
+    pub deleted_file: bool,
+    #[serde(default)]
+    pub too_large: Option<bool>,
+    #[serde(default)]
+    pub collapsed: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Note {
+    pub id: u64,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub author: User,
+    #[serde(default)]
+    pub system: bool,
+}
+
+/// A member of a group, direct or inherited.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Member {
+    pub id: u64,
+    #[serde(default)]
+    pub username: String,
+    /// `active`, `blocked`, `awaiting`, …
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub access_level: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusState {
+    Pending,
+    Running,
+    Success,
+    Failed,
+}
+
+impl StatusState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusState::Pending => "pending",
+            StatusState::Running => "running",
+            StatusState::Success => "success",
+            StatusState::Failed => "failed",
+        }
+    }
+}
+
+/// A commit status as orgvend sets it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommitStatus {
+    pub state: StatusState,
+    /// The status's name on the commit: `orgvend`.
+    pub name: String,
+    /// One line, at most 255 characters.
+    pub description: String,
+    pub target_url: Option<String>,
+    /// The MR's source branch.
+    pub git_ref: Option<String>,
+}
+
+/// A merge request in a listing.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct MrSummary {
+    pub iid: u64,
+    #[serde(default)]
+    pub sha: Option<String>,
+    #[serde(default)]
+    pub state: String,
+}
+
+/// What orgvend asks of GitLab. `project` is a path (`infra/subaccounts`) or a numeric id.
+pub trait GitLab: Send + Sync + 'static {
+    fn merge_request(
+        &self,
+        project: &str,
+        iid: u64,
+    ) -> impl Future<Output = Result<MergeRequest>> + Send;
+    fn merge_request_diffs(
+        &self,
+        project: &str,
+        iid: u64,
+    ) -> impl Future<Output = Result<Vec<FileDiff>>> + Send;
+    /// The whole tree of a commit.
+    fn tree(&self, project: &str, sha: &str)
+    -> impl Future<Output = Result<Vec<TreeEntry>>> + Send;
+    fn blob(&self, project: &str, blob_id: &str) -> impl Future<Output = Result<Vec<u8>>> + Send;
+    /// A file at a commit; `None` when it does not exist there.
+    fn file(
+        &self,
+        project: &str,
+        path: &str,
+        sha: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
+    /// Who approved the merge request (every tier has `approved_by`).
+    fn approvals(&self, project: &str, iid: u64) -> impl Future<Output = Result<Vec<User>>> + Send;
+    /// A user's membership of a group, direct or inherited; `None` when not a member.
+    fn group_member(
+        &self,
+        group: &str,
+        user_id: u64,
+    ) -> impl Future<Output = Result<Option<Member>>> + Send;
+    fn notes(&self, project: &str, iid: u64) -> impl Future<Output = Result<Vec<Note>>> + Send;
+    fn create_note(
+        &self,
+        project: &str,
+        iid: u64,
+        body: &str,
+    ) -> impl Future<Output = Result<Note>> + Send;
+    /// Edits a note; `Ok(false)` when it no longer exists.
+    fn update_note(
+        &self,
+        project: &str,
+        iid: u64,
+        note_id: u64,
+        body: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    fn set_status(
+        &self,
+        project: &str,
+        sha: &str,
+        status: &CommitStatus,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn open_merge_requests(
+        &self,
+        project: &str,
+    ) -> impl Future<Output = Result<Vec<MrSummary>>> + Send;
+}

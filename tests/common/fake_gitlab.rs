@@ -1,0 +1,723 @@
+//! A stateful fake GitLab: a state model (commits, branches, merge requests, approvals,
+//! groups, notes, commit statuses) and an HTTP front that answers the REST calls orgvend
+//! makes, in the shapes of GitLab's API documentation (`reference/gitlab-api.md`): `Link`
+//! pagination, 404 for non-members, 401 without the token, 409/400 where GitLab refuses.
+//! Faults (500, 429 with `Retry-After`) and latency can be injected; every call is logged.
+#![allow(dead_code)]
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const PROJECT_ID: u64 = 15;
+pub const PROJECT_PATH: &str = "infra/subaccounts";
+pub const BOT_TOKEN: &str = "glpat-orgvend-bot";
+
+#[derive(Clone, Debug)]
+pub struct FakeUser {
+    pub id: u64,
+    pub username: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct FakeNote {
+    pub id: u64,
+    pub author: u64,
+    pub body: String,
+    pub system: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FakeStatus {
+    pub sha: String,
+    pub state: String,
+    pub name: String,
+    pub description: String,
+    pub target_url: Option<String>,
+    pub git_ref: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct FakeMr {
+    pub iid: u64,
+    pub title: String,
+    pub author: u64,
+    pub source_branch: String,
+    pub target_branch: String,
+    pub state: String,
+    /// Merge base, target branch head when the diff was made, and the MR head.
+    pub base_sha: String,
+    pub start_sha: String,
+    pub head_sha: String,
+    pub approvals: Vec<u64>,
+    pub notes: Vec<FakeNote>,
+    pub labels: Vec<String>,
+    pub merge_commit_sha: Option<String>,
+    pub merged_by: Option<u64>,
+    /// Serve the diffs as GitLab does for very large ones: collapsed, without content.
+    pub collapse_diffs: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Fault {
+    ServerError,
+    RateLimited { retry_after_s: u64 },
+}
+
+#[derive(Default)]
+pub struct FakeState {
+    pub users: BTreeMap<u64, FakeUser>,
+    pub bot_user: u64,
+    pub blobs: HashMap<String, Vec<u8>>,
+    /// commit sha → path → blob id.
+    pub commits: HashMap<String, BTreeMap<String, String>>,
+    pub branches: BTreeMap<String, String>,
+    pub mrs: BTreeMap<u64, FakeMr>,
+    /// group path → user id → (state, access level).
+    pub groups: HashMap<String, HashMap<u64, (String, u32)>>,
+    pub statuses: Vec<FakeStatus>,
+    pub next_note: u64,
+    pub next_commit: u64,
+    pub faults: VecDeque<Fault>,
+    pub latency: Duration,
+    pub calls: Vec<(String, String)>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl FakeState {
+    pub fn user(&mut self, id: u64, username: &str) {
+        self.users.insert(
+            id,
+            FakeUser {
+                id,
+                username: username.into(),
+            },
+        );
+    }
+
+    fn blob_id(content: &[u8]) -> String {
+        hex(&Sha256::digest(content))[..40].to_string()
+    }
+
+    /// A commit on `parent` (or empty) with `changes` applied (`None` deletes a file).
+    pub fn commit(&mut self, parent: Option<&str>, changes: &[(&str, Option<&str>)]) -> String {
+        let mut tree = parent
+            .and_then(|p| self.commits.get(p).cloned())
+            .unwrap_or_default();
+        for (path, content) in changes {
+            match content {
+                Some(c) => {
+                    let id = Self::blob_id(c.as_bytes());
+                    self.blobs.insert(id.clone(), c.as_bytes().to_vec());
+                    tree.insert(path.to_string(), id);
+                }
+                None => {
+                    tree.remove(*path);
+                }
+            }
+        }
+        self.next_commit += 1;
+        let sha = hex(&Sha256::digest(
+            format!("commit {} {:?}", self.next_commit, tree).as_bytes(),
+        ))[..40]
+            .to_string();
+        self.commits.insert(sha.clone(), tree);
+        sha
+    }
+
+    pub fn file_at(&self, sha: &str, path: &str) -> Option<String> {
+        let id = self.commits.get(sha)?.get(path)?;
+        Some(String::from_utf8_lossy(&self.blobs[id]).into_owned())
+    }
+
+    pub fn bot_notes(&self, iid: u64) -> Vec<FakeNote> {
+        self.mrs[&iid]
+            .notes
+            .iter()
+            .filter(|n| n.author == self.bot_user)
+            .cloned()
+            .collect()
+    }
+
+    pub fn statuses_of(&self, sha: &str) -> Vec<FakeStatus> {
+        self.statuses
+            .iter()
+            .filter(|s| s.sha == sha)
+            .cloned()
+            .collect()
+    }
+
+    fn user_json(&self, id: u64) -> Value {
+        let u = &self.users[&id];
+        json!({"id": u.id, "username": u.username, "name": u.username, "state": "active",
+               "avatar_url": null, "web_url": format!("https://gitlab.example.com/{}", u.username), "locked": false})
+    }
+
+    fn mr_json(&self, mr: &FakeMr) -> Value {
+        json!({
+            "id": 1000 + mr.iid, "iid": mr.iid, "project_id": PROJECT_ID, "title": mr.title,
+            "description": "", "state": mr.state, "draft": false, "work_in_progress": false,
+            "source_branch": mr.source_branch, "target_branch": mr.target_branch,
+            "source_project_id": PROJECT_ID, "target_project_id": PROJECT_ID,
+            "author": self.user_json(mr.author), "assignees": [], "reviewers": [],
+            "labels": mr.labels, "sha": mr.head_sha, "merge_commit_sha": mr.merge_commit_sha,
+            "squash_commit_sha": null, "merged_by": mr.merged_by.map(|u| self.user_json(u)),
+            "merge_user": mr.merged_by.map(|u| self.user_json(u)),
+            "user_notes_count": mr.notes.iter().filter(|n| !n.system).count(),
+            "detailed_merge_status": "mergeable", "merge_status": "can_be_merged", "changes_count": "1",
+            "web_url": format!("https://gitlab.example.com/{PROJECT_PATH}/-/merge_requests/{}", mr.iid),
+            "diff_refs": {"base_sha": mr.base_sha, "head_sha": mr.head_sha, "start_sha": mr.start_sha},
+            "references": {"short": format!("!{}", mr.iid)}, "time_stats": {}, "task_completion_status": {"count": 0},
+            "a_field_from_the_future": {"nested": [1, 2, 3]}
+        })
+    }
+
+    fn diffs(&self, mr: &FakeMr) -> Vec<Value> {
+        let base = self.commits.get(&mr.base_sha).cloned().unwrap_or_default();
+        let head = self.commits.get(&mr.head_sha).cloned().unwrap_or_default();
+        let mut paths: Vec<&String> = base.keys().chain(head.keys()).collect();
+        paths.sort();
+        paths.dedup();
+        let mut out = Vec::new();
+        for path in paths {
+            let (a, b) = (base.get(path), head.get(path));
+            if a == b {
+                continue;
+            }
+            let text = |id: Option<&String>| {
+                id.map(|i| String::from_utf8_lossy(&self.blobs[i]).into_owned())
+                    .unwrap_or_default()
+            };
+            let (old, new) = (text(a), text(b));
+            let mut diff = similar::TextDiff::from_lines(&old, &new)
+                .unified_diff()
+                .context_radius(3)
+                .to_string();
+            if mr.collapse_diffs {
+                diff.clear();
+            }
+            out.push(json!({
+                "old_path": path, "new_path": path, "a_mode": "100644", "b_mode": "100644",
+                "new_file": a.is_none(), "renamed_file": false, "deleted_file": b.is_none(),
+                "generated_file": false, "diff": diff,
+                "collapsed": mr.collapse_diffs, "too_large": false
+            }));
+        }
+        out
+    }
+}
+
+#[derive(Clone)]
+pub struct FakeGitlab {
+    pub state: Arc<Mutex<FakeState>>,
+    pub addr: SocketAddr,
+}
+
+impl FakeGitlab {
+    pub async fn start(state: FakeState) -> FakeGitlab {
+        let state = Arc::new(Mutex::new(state));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = router(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        FakeGitlab { state, addr }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn with<R>(&self, f: impl FnOnce(&mut FakeState) -> R) -> R {
+        f(&mut self.state.lock().unwrap())
+    }
+
+    pub fn calls(&self) -> Vec<(String, String)> {
+        self.with(|s| s.calls.clone())
+    }
+
+    pub fn clear_calls(&self) {
+        self.with(|s| s.calls.clear());
+    }
+}
+
+type S = Arc<Mutex<FakeState>>;
+
+fn err(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(json!({"message": message}))).into_response()
+}
+
+/// A page of `items` with GitLab's pagination headers.
+fn paged(uri: &Uri, items: Vec<Value>, q: &HashMap<String, String>) -> Response {
+    let per_page: usize = q
+        .get("per_page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(20)
+        .clamp(1, 100);
+    let page: usize = q
+        .get("page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let total_pages = items.len().div_ceil(per_page).max(1);
+    let slice: Vec<Value> = items
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .cloned()
+        .collect();
+    let mut resp = axum::Json(slice).into_response();
+    let h = resp.headers_mut();
+    h.insert("x-page", page.to_string().parse().unwrap());
+    h.insert("x-per-page", per_page.to_string().parse().unwrap());
+    h.insert("x-total", items.len().to_string().parse().unwrap());
+    h.insert("x-total-pages", total_pages.to_string().parse().unwrap());
+    if page < total_pages {
+        let mut params: Vec<String> = q
+            .iter()
+            .filter(|(k, _)| *k != "page")
+            .map(|(k, v)| format!("{k}={}", urlencoding::encode(v)))
+            .collect();
+        params.push(format!("page={}", page + 1));
+        params.sort();
+        let next = format!(
+            "<http://{}{}?{}>; rel=\"next\"",
+            "fake",
+            uri.path(),
+            params.join("&")
+        );
+        // a real host, so the client can follow it
+        h.insert("x-next-page", (page + 1).to_string().parse().unwrap());
+        h.insert("link", next.parse().unwrap());
+    }
+    resp
+}
+
+fn project_ok(id: &str) -> bool {
+    id == PROJECT_ID.to_string() || id == PROJECT_PATH
+}
+
+async fn gate(state: &S, headers: &HeaderMap, method: &str, uri: &Uri) -> Option<Response> {
+    let (fault, latency) = {
+        let mut s = state.lock().unwrap();
+        s.calls.push((method.to_string(), uri.path().to_string()));
+        (s.faults.pop_front(), s.latency)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match fault {
+        Some(Fault::ServerError) => {
+            return Some(err(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "500 Internal Server Error",
+            ));
+        }
+        Some(Fault::RateLimited { retry_after_s }) => {
+            let mut r = (StatusCode::TOO_MANY_REQUESTS, "Retry later\n").into_response();
+            r.headers_mut()
+                .insert("retry-after", retry_after_s.to_string().parse().unwrap());
+            return Some(r);
+        }
+        None => {}
+    }
+    if headers.get("private-token").and_then(|v| v.to_str().ok()) != Some(BOT_TOKEN) {
+        return Some(err(StatusCode::UNAUTHORIZED, "401 Unauthorized"));
+    }
+    None
+}
+
+/// The `Link` header must point at this server: rewrite the placeholder host.
+fn fix_link(mut resp: Response, host: Option<&str>) -> Response {
+    if let (Some(link), Some(host)) = (
+        resp.headers()
+            .get("link")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        host,
+    ) {
+        resp.headers_mut().insert(
+            "link",
+            link.replace("http://fake", &format!("http://{host}"))
+                .parse()
+                .unwrap(),
+        );
+    }
+    resp
+}
+
+fn router(state: S) -> Router {
+    Router::new()
+        .route("/api/v4/projects/{id}/merge_requests", get(list_mrs))
+        .route("/api/v4/projects/{id}/merge_requests/{iid}", get(get_mr))
+        .route(
+            "/api/v4/projects/{id}/merge_requests/{iid}/diffs",
+            get(get_diffs),
+        )
+        .route(
+            "/api/v4/projects/{id}/merge_requests/{iid}/approvals",
+            get(get_approvals),
+        )
+        .route(
+            "/api/v4/projects/{id}/merge_requests/{iid}/notes",
+            get(list_notes).post(create_note),
+        )
+        .route(
+            "/api/v4/projects/{id}/merge_requests/{iid}/notes/{note}",
+            axum::routing::put(update_note),
+        )
+        .route("/api/v4/projects/{id}/repository/tree", get(get_tree))
+        .route(
+            "/api/v4/projects/{id}/repository/blobs/{sha}/raw",
+            get(get_blob),
+        )
+        .route(
+            "/api/v4/projects/{id}/repository/files/{path}/raw",
+            get(get_file),
+        )
+        .route(
+            "/api/v4/projects/{id}/statuses/{sha}",
+            axum::routing::post(post_status),
+        )
+        .route("/api/v4/groups/{group}/members/all/{user}", get(get_member))
+        .with_state(state)
+}
+
+macro_rules! gated {
+    ($state:expr, $headers:expr, $method:expr, $uri:expr) => {
+        if let Some(r) = gate(&$state, &$headers, $method, &$uri).await {
+            return r;
+        }
+    };
+}
+
+fn host(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+}
+
+async fn list_mrs(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    gated!(st, headers, "GET", uri);
+    if !project_ok(&id) {
+        return err(StatusCode::NOT_FOUND, "404 Project Not Found");
+    }
+    let s = st.lock().unwrap();
+    let want = q.get("state").cloned();
+    let items: Vec<Value> = s
+        .mrs
+        .values()
+        .filter(|m| want.as_deref().is_none_or(|w| w == m.state))
+        .map(|m| s.mr_json(m))
+        .collect();
+    fix_link(paged(&uri, items, &q), host(&headers).as_deref())
+}
+
+async fn get_mr(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, iid)): Path<(String, u64)>,
+) -> Response {
+    gated!(st, headers, "GET", uri);
+    let s = st.lock().unwrap();
+    match s.mrs.get(&iid).filter(|_| project_ok(&id)) {
+        Some(m) => axum::Json(s.mr_json(m)).into_response(),
+        None => err(StatusCode::NOT_FOUND, "404 Not found"),
+    }
+}
+
+async fn get_diffs(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, iid)): Path<(String, u64)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    gated!(st, headers, "GET", uri);
+    let s = st.lock().unwrap();
+    match s.mrs.get(&iid).filter(|_| project_ok(&id)) {
+        Some(m) => fix_link(paged(&uri, s.diffs(m), &q), host(&headers).as_deref()),
+        None => err(StatusCode::NOT_FOUND, "404 Not found"),
+    }
+}
+
+async fn get_approvals(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, iid)): Path<(String, u64)>,
+) -> Response {
+    gated!(st, headers, "GET", uri);
+    let s = st.lock().unwrap();
+    let Some(m) = s.mrs.get(&iid).filter(|_| project_ok(&id)) else {
+        return err(StatusCode::NOT_FOUND, "404 Not found");
+    };
+    let by: Vec<Value> = m
+        .approvals
+        .iter()
+        .map(|u| json!({"user": s.user_json(*u)}))
+        .collect();
+    axum::Json(json!({
+        "id": 1000 + iid, "iid": iid, "project_id": PROJECT_ID, "approved": !m.approvals.is_empty(),
+        "user_has_approved": false, "user_can_approve": true, "approved_by": by
+    }))
+    .into_response()
+}
+
+fn note_json(s: &FakeState, n: &FakeNote, iid: u64) -> Value {
+    json!({"id": n.id, "type": null, "body": n.body, "author": s.user_json(n.author), "system": n.system,
+           "noteable_type": "MergeRequest", "noteable_iid": iid, "resolvable": false, "internal": false,
+           "created_at": "2026-11-24T12:00:00.000Z"})
+}
+
+async fn list_notes(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, iid)): Path<(String, u64)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    gated!(st, headers, "GET", uri);
+    let s = st.lock().unwrap();
+    let Some(m) = s.mrs.get(&iid).filter(|_| project_ok(&id)) else {
+        return err(StatusCode::NOT_FOUND, "404 Not found");
+    };
+    let items: Vec<Value> = m.notes.iter().map(|n| note_json(&s, n, iid)).collect();
+    fix_link(paged(&uri, items, &q), host(&headers).as_deref())
+}
+
+async fn create_note(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, iid)): Path<(String, u64)>,
+    body: axum::Json<Value>,
+) -> Response {
+    gated!(st, headers, "POST", uri);
+    let text = body
+        .get("body")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if text.is_empty() {
+        return err(StatusCode::BAD_REQUEST, "400 Bad request - body is missing");
+    }
+    if text.chars().count() > 1_000_000 {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "Note is too long (maximum is 1000000 characters)",
+        );
+    }
+    let mut s = st.lock().unwrap();
+    s.next_note += 1;
+    let note = FakeNote {
+        id: s.next_note,
+        author: s.bot_user,
+        body: text,
+        system: false,
+    };
+    let Some(m) = s.mrs.get_mut(&iid).filter(|_| project_ok(&id)) else {
+        return err(StatusCode::NOT_FOUND, "404 Not found");
+    };
+    m.notes.push(note.clone());
+    (StatusCode::CREATED, axum::Json(note_json(&s, &note, iid))).into_response()
+}
+
+async fn update_note(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, iid, note)): Path<(String, u64, u64)>,
+    body: axum::Json<Value>,
+) -> Response {
+    gated!(st, headers, "PUT", uri);
+    let text = body
+        .get("body")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if text.chars().count() > 1_000_000 {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "Note is too long (maximum is 1000000 characters)",
+        );
+    }
+    let mut s = st.lock().unwrap();
+    let bot = s.bot_user;
+    let Some(m) = s.mrs.get_mut(&iid).filter(|_| project_ok(&id)) else {
+        return err(StatusCode::NOT_FOUND, "404 Not found");
+    };
+    let Some(n) = m.notes.iter_mut().find(|n| n.id == note) else {
+        return err(StatusCode::NOT_FOUND, "404 Note Not Found");
+    };
+    if n.author != bot {
+        return err(StatusCode::FORBIDDEN, "403 Forbidden");
+    }
+    n.body = text;
+    let n = n.clone();
+    axum::Json(note_json(&s, &n, iid)).into_response()
+}
+
+async fn get_tree(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    gated!(st, headers, "GET", uri);
+    let s = st.lock().unwrap();
+    let sha = q.get("ref").cloned().unwrap_or_default();
+    let sha = s.branches.get(&sha).cloned().unwrap_or(sha);
+    let Some(tree) = s.commits.get(&sha).filter(|_| project_ok(&id)) else {
+        return err(StatusCode::NOT_FOUND, "404 Tree Not Found");
+    };
+    let mut items = Vec::new();
+    let mut dirs: Vec<String> = Vec::new();
+    for (path, blob) in tree {
+        let mut parts: Vec<&str> = path.split('/').collect();
+        parts.pop();
+        for i in 1..=parts.len() {
+            let d = parts[..i].join("/");
+            if !dirs.contains(&d) {
+                dirs.push(d.clone());
+                items.push(json!({"id": "0000000000000000000000000000000000000000", "name": parts[i - 1], "type": "tree", "path": d, "mode": "040000"}));
+            }
+        }
+        let name = path.rsplit('/').next().unwrap();
+        items.push(
+            json!({"id": blob, "name": name, "type": "blob", "path": path, "mode": "100644"}),
+        );
+    }
+    fix_link(paged(&uri, items, &q), host(&headers).as_deref())
+}
+
+async fn get_blob(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, sha)): Path<(String, String)>,
+) -> Response {
+    gated!(st, headers, "GET", uri);
+    let s = st.lock().unwrap();
+    match s.blobs.get(&sha).filter(|_| project_ok(&id)) {
+        Some(b) => b.clone().into_response(),
+        None => err(StatusCode::NOT_FOUND, "404 Blob Not Found"),
+    }
+}
+
+async fn get_file(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, path)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    gated!(st, headers, "GET", uri);
+    let s = st.lock().unwrap();
+    let sha = q.get("ref").cloned().unwrap_or_default();
+    let sha = s.branches.get(&sha).cloned().unwrap_or(sha);
+    match s.file_at(&sha, &path).filter(|_| project_ok(&id)) {
+        Some(text) => text.into_response(),
+        None => err(StatusCode::NOT_FOUND, "404 File Not Found"),
+    }
+}
+
+async fn post_status(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, sha)): Path<(String, String)>,
+    body: axum::Json<Value>,
+) -> Response {
+    gated!(st, headers, "POST", uri);
+    let mut s = st.lock().unwrap();
+    if !project_ok(&id) || !s.commits.contains_key(&sha) {
+        return err(StatusCode::NOT_FOUND, "404 Commit Not Found");
+    }
+    let state = body
+        .get("state")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if ![
+        "pending", "running", "success", "failed", "canceled", "skipped",
+    ]
+    .contains(&state.as_str())
+    {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "400 Bad request - state does not have a valid value",
+        );
+    }
+    let description = body
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if description.chars().count() > 255 {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "400 Bad request - description is too long",
+        );
+    }
+    let status = FakeStatus {
+        sha: sha.clone(),
+        state: state.clone(),
+        name: body
+            .get("name")
+            .or_else(|| body.get("context"))
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_string(),
+        description,
+        target_url: body
+            .get("target_url")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        git_ref: body.get("ref").and_then(Value::as_str).map(str::to_string),
+    };
+    s.statuses.push(status.clone());
+    (StatusCode::CREATED, axum::Json(json!({"id": s.statuses.len(), "sha": sha, "status": state, "name": status.name,
+        "description": status.description, "target_url": status.target_url, "ref": status.git_ref, "allow_failure": false})))
+        .into_response()
+}
+
+async fn get_member(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((group, user)): Path<(String, u64)>,
+) -> Response {
+    gated!(st, headers, "GET", uri);
+    let s = st.lock().unwrap();
+    match s.groups.get(&group).and_then(|g| g.get(&user)) {
+        Some((state, level)) => {
+            let u = &s.users[&user];
+            axum::Json(
+                json!({"id": u.id, "username": u.username, "name": u.username, "state": state,
+                "access_level": level, "expires_at": null, "membership_state": "active"}),
+            )
+            .into_response()
+        }
+        None => err(StatusCode::NOT_FOUND, "404 Not found"),
+    }
+}

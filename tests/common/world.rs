@@ -1,0 +1,338 @@
+//! The whole bot against the fake GitLab, as a story: open an MR, approve it, push to it,
+//! comment on it; deliveries are built from the fake's state, signed, and sent through the
+//! real router; the worker is stepped with `run_until_idle`.
+#![allow(dead_code)]
+
+use super::fake_gitlab::{
+    BOT_TOKEN, FakeGitlab, FakeMr, FakeNote, FakeState, FakeStatus, PROJECT_ID, PROJECT_PATH,
+};
+use super::{Delivery, TestServer};
+use orgvend::config::Secret;
+use orgvend::gitlab::client::GitlabClient;
+use orgvend::review::Bot;
+use orgvend::worker::Worker;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const DEV: u64 = 10;
+pub const ALICE: u64 = 20; // Infrastructure
+pub const BOB: u64 = 21; // Infrastructure
+pub const MALLORY: u64 = 30; // not a member
+pub const BOT: u64 = 99;
+pub const GROUP: &str = "infrastructure";
+
+pub struct World {
+    pub gitlab: FakeGitlab,
+    pub server: TestServer,
+    pub bot: Arc<Bot<GitlabClient>>,
+    pub worker: Worker<Arc<Bot<GitlabClient>>>,
+}
+
+/// The fixture subaccounts repository and the shipped policy, as `master`'s first commit.
+pub fn fixture_repo() -> Vec<(String, String)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for name in [
+        "main.tf",
+        "variables.tf",
+        "terraform.tfvars",
+        "management.tf",
+        "internal.tf",
+        "clients.tf",
+    ] {
+        files.push((
+            name.to_string(),
+            std::fs::read_to_string(root.join("fixtures/subaccounts").join(name)).unwrap(),
+        ));
+    }
+    for name in ["orgvend.toml", "clients.rego"] {
+        files.push((
+            format!("policies/{name}"),
+            std::fs::read_to_string(root.join("policies").join(name)).unwrap(),
+        ));
+    }
+    files
+}
+
+/// A client account pair in the fixture's style.
+pub fn client_account(slug: &str) -> String {
+    format!(
+        r#"
+### Client - {slug} ###
+module "subaccount_client_{key}" {{
+  source = "git::https://gitlab.example.com/infra/modules/subaccount.git?ref=v1.4.0"
+  name   = "client-{slug}"
+  email  = "aws+client-{slug}@example.com"
+}}
+
+module "subaccount_client_{key}_base" {{
+  source          = "git::https://gitlab.example.com/infra/modules/subaccount-base.git?ref=v2.1.0"
+  account_id      = "${{module.subaccount_client_{key}.id}}"
+  root_account_id = "${{var.root_account_id}}"
+  account_alias   = "client-{slug}"
+  account_type    = "client"
+  tags            = "${{merge(var.tags, map("client", "{slug}"))}}"
+}}
+"#,
+        key = slug.replace('-', "_")
+    )
+}
+
+pub fn initial_state(files: &[(String, String)]) -> FakeState {
+    let mut s = FakeState::default();
+    for (id, name) in [
+        (DEV, "dev"),
+        (ALICE, "infra-alice"),
+        (BOB, "infra-bob"),
+        (MALLORY, "mallory"),
+        (BOT, "orgvend"),
+    ] {
+        s.user(id, name);
+    }
+    s.bot_user = BOT;
+    let changes: Vec<(&str, Option<&str>)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), Some(t.as_str())))
+        .collect();
+    let root = s.commit(None, &changes);
+    s.branches.insert("master".into(), root);
+    let mut members = std::collections::HashMap::new();
+    members.insert(ALICE, ("active".to_string(), 40));
+    members.insert(BOB, ("active".to_string(), 30));
+    members.insert(DEV, ("active".to_string(), 30)); // the author is a member too: still never counts
+    s.groups.insert(GROUP.into(), members);
+    s
+}
+
+impl World {
+    pub async fn new() -> World {
+        World::with_state(initial_state(&fixture_repo()), "").await
+    }
+
+    pub async fn with_state(state: FakeState, extra_config: &str) -> World {
+        let gitlab = FakeGitlab::start(state).await;
+        let url = gitlab.url();
+        let server = TestServer::start_with(extra_config, |c| {
+            c.gitlab.url = url.clone();
+            c.gitlab.token = Some(Secret::new(BOT_TOKEN));
+        })
+        .await;
+        let client = GitlabClient::new(&url, Some(Secret::new(BOT_TOKEN)), Duration::from_secs(10))
+            .unwrap()
+            .with_retry_base(Duration::from_millis(5));
+        let bot = Arc::new(Bot::new(server.ctx.clone(), client));
+        let worker = Worker::new(server.ctx.clone(), bot.clone());
+        World {
+            gitlab,
+            server,
+            bot,
+            worker,
+        }
+    }
+
+    pub fn master(&self) -> String {
+        self.gitlab.with(|s| s.branches["master"].clone())
+    }
+
+    /// Commits `changes` on `master` directly (as a merge would).
+    pub fn commit_to_master(&self, changes: &[(&str, Option<&str>)]) -> String {
+        self.gitlab.with(|s| {
+            let parent = s.branches["master"].clone();
+            let sha = s.commit(Some(&parent), changes);
+            s.branches.insert("master".into(), sha.clone());
+            sha
+        })
+    }
+
+    /// `author` opens an MR with `changes` on a new branch; the open delivery is sent.
+    pub async fn open_mr(&self, author: u64, title: &str, changes: &[(&str, Option<&str>)]) -> u64 {
+        let iid = self.open_mr_quietly(author, title, changes);
+        self.deliver_mr(iid, "open", author, None).await;
+        iid
+    }
+
+    /// Opens an MR without any delivery (as if GitLab lost it).
+    pub fn open_mr_quietly(
+        &self,
+        author: u64,
+        title: &str,
+        changes: &[(&str, Option<&str>)],
+    ) -> u64 {
+        self.gitlab.with(|s| {
+            let base = s.branches["master"].clone();
+            let head = s.commit(Some(&base), changes);
+            let iid = s.mrs.len() as u64 + 1;
+            let branch = format!("mr-{iid}");
+            s.branches.insert(branch.clone(), head.clone());
+            s.mrs.insert(
+                iid,
+                FakeMr {
+                    iid,
+                    title: title.into(),
+                    author,
+                    source_branch: branch,
+                    target_branch: "master".into(),
+                    state: "opened".into(),
+                    base_sha: base.clone(),
+                    start_sha: base,
+                    head_sha: head,
+                    approvals: vec![],
+                    notes: vec![],
+                    labels: vec![],
+                    merge_commit_sha: None,
+                    merged_by: None,
+                    collapse_diffs: false,
+                },
+            );
+            iid
+        })
+    }
+
+    /// Pushes `changes` to the MR's branch; GitLab's own approvals are kept (a project may
+    /// keep them on push); the update delivery carries `oldrev`.
+    pub async fn push(&self, iid: u64, changes: &[(&str, Option<&str>)]) -> String {
+        let (old, new) = self.gitlab.with(|s| {
+            let old = s.mrs[&iid].head_sha.clone();
+            let new = s.commit(Some(&old), changes);
+            let mr = s.mrs.get_mut(&iid).unwrap();
+            mr.head_sha = new.clone();
+            s.branches.insert(mr.source_branch.clone(), new.clone());
+            (old, new)
+        });
+        let author = self.gitlab.with(|s| s.mrs[&iid].author);
+        self.deliver_mr(iid, "update", author, Some(&old)).await;
+        new
+    }
+
+    pub async fn approve_as(&self, iid: u64, user: u64) {
+        self.gitlab
+            .with(|s| s.mrs.get_mut(&iid).unwrap().approvals.push(user));
+        self.deliver_mr(iid, "approved", user, None).await;
+    }
+
+    pub async fn unapprove_as(&self, iid: u64, user: u64) {
+        self.gitlab.with(|s| {
+            s.mrs
+                .get_mut(&iid)
+                .unwrap()
+                .approvals
+                .retain(|u| *u != user)
+        });
+        self.deliver_mr(iid, "unapproved", user, None).await;
+    }
+
+    /// A comment by `user`, delivered as a Note Hook.
+    pub async fn comment(&self, iid: u64, user: u64, body: &str) {
+        let (note_id, username) = self.gitlab.with(|s| {
+            s.next_note += 1;
+            let id = s.next_note;
+            s.mrs.get_mut(&iid).unwrap().notes.push(FakeNote {
+                id,
+                author: user,
+                body: body.into(),
+                system: false,
+            });
+            (id, s.users[&user].username.clone())
+        });
+        let payload = json!({
+            "object_kind": "note", "event_type": "note",
+            "user": {"id": user, "username": username},
+            "project_id": PROJECT_ID, "project": {"id": PROJECT_ID, "path_with_namespace": PROJECT_PATH},
+            "object_attributes": {"id": note_id, "note": body, "noteable_type": "MergeRequest", "system": false, "action": "create"},
+            "merge_request": {"iid": iid, "id": 1000 + iid}
+        });
+        let r = self
+            .server
+            .post(&Delivery::new(
+                "Note Hook",
+                payload.to_string().into_bytes(),
+            ))
+            .await;
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+
+    /// An MR delivery built from the fake's state (`actor` caused it).
+    pub async fn deliver_mr(&self, iid: u64, action: &str, actor: u64, oldrev: Option<&str>) {
+        let payload = self.mr_payload(iid, action, actor, oldrev);
+        let r = self
+            .server
+            .post(&Delivery::new(
+                "Merge Request Hook",
+                payload.to_string().into_bytes(),
+            ))
+            .await;
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+
+    pub fn mr_payload(
+        &self,
+        iid: u64,
+        action: &str,
+        actor: u64,
+        oldrev: Option<&str>,
+    ) -> serde_json::Value {
+        self.gitlab.with(|s| {
+            let mr = &s.mrs[&iid];
+            let mut attrs = json!({
+                "iid": iid, "id": 1000 + iid, "action": action, "state": mr.state,
+                "source_branch": mr.source_branch, "target_branch": mr.target_branch,
+                "author_id": mr.author, "target_project_id": PROJECT_ID,
+                "last_commit": {"id": mr.head_sha}, "merge_commit_sha": mr.merge_commit_sha,
+            });
+            if let Some(o) = oldrev {
+                attrs["oldrev"] = json!(o);
+            }
+            json!({
+                "object_kind": "merge_request", "event_type": "merge_request",
+                "user": {"id": actor, "username": s.users[&actor].username},
+                "project": {"id": PROJECT_ID, "path_with_namespace": PROJECT_PATH},
+                "object_attributes": attrs, "changes": {}, "labels": []
+            })
+        })
+    }
+
+    /// Works through every delivery that is due.
+    pub async fn settle(&self) -> usize {
+        self.worker.run_until_idle().await.unwrap()
+    }
+
+    pub fn head(&self, iid: u64) -> String {
+        self.gitlab.with(|s| s.mrs[&iid].head_sha.clone())
+    }
+
+    /// The bot's one note on the MR; fails if there is none or several.
+    pub fn bot_note(&self, iid: u64) -> String {
+        let notes = self.gitlab.with(|s| s.bot_notes(iid));
+        assert_eq!(
+            notes.len(),
+            1,
+            "expected exactly one orgvend note, found {}",
+            notes.len()
+        );
+        notes[0].body.clone()
+    }
+
+    /// The latest `orgvend` status on a commit.
+    pub fn status(&self, sha: &str) -> Option<FakeStatus> {
+        self.gitlab.with(|s| {
+            s.statuses_of(sha)
+                .into_iter()
+                .rfind(|st| st.name == "orgvend")
+        })
+    }
+
+    pub fn status_state(&self, sha: &str) -> String {
+        self.status(sha)
+            .map(|s| s.state)
+            .unwrap_or_else(|| "none".into())
+    }
+}
+
+/// The note without its footer line (which carries the time).
+pub fn without_footer(note: &str) -> String {
+    note.lines()
+        .filter(|l| !l.starts_with("<sub>orgvend · reviewed"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
