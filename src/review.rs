@@ -3,8 +3,9 @@
 //! core; keep the one bot note up to date and set the `orgvend` commit status. Thin: gather,
 //! call the core, act.
 //!
-//! API calls per review, with a warm cache: the MR, its diffs, its approvals (plus one
-//! membership check per approver), the note, and the status (pending first on a new head).
+//! API calls per review, with a warm cache: the MR; then at once its diffs, its approvals and
+//! (on a new head) the pending status; one membership check per approver; the note; the
+//! status.
 //! Base files are read once per blob id and kept; the head is the base with the MR's diffs
 //! applied, or, when GitLab collapsed a diff, read from the head's tree.
 
@@ -194,22 +195,30 @@ impl<G: GitLab> Bot<G> {
             .collect()
     }
 
+    /// The MR's diffs, when GitLab's diff is of the current head (else `None`).
+    async fn diffs(&self, mr: &MergeRequest, head_sha: &str) -> Result<Option<Vec<FileDiff>>> {
+        let fresh = mr.diff_refs.as_ref().and_then(|r| r.head_sha.as_deref()) == Some(head_sha);
+        if !fresh {
+            return Ok(None);
+        }
+        let diffs = self
+            .gitlab
+            .merge_request_diffs(&self.project(), mr.iid)
+            .await;
+        Ok(Some(diffs.context("reading the MR's diffs")?))
+    }
+
     /// The head's Terraform files: the base's with the MR's diffs applied. Falls back to the
-    /// head's own tree when a diff is missing, collapsed, or does not apply.
+    /// head's own tree when the diff is stale, collapsed, or does not apply.
     async fn head_files(
         &self,
         mr: &MergeRequest,
+        diffs: Option<&[FileDiff]>,
         base_files: &[SourceFile],
         head_sha: &str,
     ) -> Result<Vec<SourceFile>> {
-        let diffs_fresh =
-            mr.diff_refs.as_ref().and_then(|r| r.head_sha.as_deref()) == Some(head_sha);
-        if diffs_fresh {
-            let diffs = self
-                .gitlab
-                .merge_request_diffs(&self.project(), mr.iid)
-                .await?;
-            if let Some(files) = apply_diffs(base_files, &diffs) {
+        if let Some(diffs) = diffs {
+            if let Some(files) = apply_diffs(base_files, diffs) {
                 return Ok(files);
             }
             tracing::info!(
@@ -245,17 +254,23 @@ impl<G: GitLab> Bot<G> {
             .ok_or_else(|| anyhow!("GitLab has not prepared the MR's diff yet"))?;
         let policy_sha = refs.start_sha.clone().unwrap_or_else(|| base_sha.clone());
 
-        // A new head gets `pending` at once: no merge while orgvend looks.
-        if ctx.store.last_status(&project, &head).await?.is_none() {
-            self.status(
-                &mr,
-                &head,
-                StatusState::Pending,
-                "orgvend is reviewing this change",
-                None,
-            )
-            .await?;
-        }
+        // Three independent calls at once: a new head gets `pending` (no merge while orgvend
+        // looks); the diffs and the approvals are read meanwhile.
+        let pending = async {
+            if ctx.store.last_status(&project, &head).await?.is_none() {
+                let why = "orgvend is reviewing this change";
+                self.status(&mr, &head, StatusState::Pending, why, None)
+                    .await?;
+            }
+            Ok::<_, anyhow::Error>(())
+        };
+        let approvals = async {
+            self.gitlab
+                .approvals(&project, iid)
+                .await
+                .context("reading approvals")
+        };
+        let ((), diffs, approvers) = tokio::try_join!(pending, self.diffs(&mr, &head), approvals)?;
 
         let policy_tree = self.tree(&policy_sha).await?;
         let policy_files = self.read_files(&policy_tree, in_policy_dir).await?;
@@ -283,16 +298,13 @@ impl<G: GitLab> Bot<G> {
             self.tree(&base_sha).await?
         };
         let base_files = self.read_files(&base_tree, decl::is_terraform_file).await?;
-        let head_files = self.head_files(&mr, &base_files, &head).await?;
+        let head_files = self
+            .head_files(&mr, diffs.as_deref(), &base_files, &head)
+            .await?;
         let base = decl::read(&base_files, &policy.sources);
         let head_decls = decl::read(&head_files, &policy.sources);
 
         // Approvals come from the API, bound to the head they were first seen on.
-        let approvers = self
-            .gitlab
-            .approvals(&project, iid)
-            .await
-            .context("reading approvals")?;
         let approvers = self
             .approvers(&project, &mr, &policy, &approvers, &head)
             .await?;
