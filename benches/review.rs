@@ -4,7 +4,6 @@
 //! `bench:review` markers. `cargo bench --bench review`.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use common::world::{ALICE, DEV, World, client_account, initial_state};
