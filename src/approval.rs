@@ -9,6 +9,19 @@ use crate::report::IgnoredApproval;
 /// GitLab's Guest level: "Minimal access" members (5) do not count.
 pub const MIN_ACCESS_LEVEL: u32 = 10;
 
+/// Whether a membership lets its holder act for the group: active, and more than minimal
+/// access. The reason when it does not.
+pub fn membership_problem(membership: &Option<Member>, group: &str) -> Option<String> {
+    match membership {
+        None => Some(format!("not a member of `{group}`")),
+        Some(m) if m.state.as_deref().is_some_and(|s| s != "active") => {
+            Some(format!("membership of `{group}` is `{}`", m.state.as_deref().unwrap_or("")))
+        }
+        Some(m) if m.access_level < MIN_ACCESS_LEVEL => Some(format!("only minimal access to `{group}`")),
+        Some(_) => None,
+    }
+}
+
 /// One current approver and what orgvend knows of them.
 #[derive(Debug, Clone)]
 pub struct Approver {
@@ -40,21 +53,13 @@ pub fn decide(f: &Facts) -> (Vec<String>, Vec<IgnoredApproval>) {
         let reason = if a.user.id == f.author_id {
             Some("the MR's author; an author's approval never counts".to_string())
         } else {
-            match &a.membership {
-                None => Some(format!("not a member of `{}`", f.group)),
-                Some(m) if m.state.as_deref().is_some_and(|s| s != "active") => Some(format!(
-                    "membership of `{}` is `{}`",
-                    f.group,
-                    m.state.as_deref().unwrap_or("")
-                )),
-                Some(m) if m.access_level < MIN_ACCESS_LEVEL => {
-                    Some(format!("only minimal access to `{}`", f.group))
-                }
-                Some(_) if f.reset_on_push && a.first_seen_sha != f.head_sha => Some(format!(
+            match membership_problem(&a.membership, f.group) {
+                Some(problem) => Some(problem),
+                None if f.reset_on_push && a.first_seen_sha != f.head_sha => Some(format!(
                     "approved `{}`, before the latest push; approve again",
                     short(&a.first_seen_sha)
                 )),
-                Some(_) => None,
+                None => None,
             }
         };
         match reason {

@@ -42,8 +42,29 @@ impl Clock for ManualClock {
     }
 }
 
+/// `2026-11-24T14:05:00Z` for a Unix time in milliseconds.
+pub fn format_iso(ms: i64) -> String {
+    let (y, m, d, secs) = civil(ms);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        (secs % 3600) / 60,
+        secs % 60
+    )
+}
+
 /// `2026-11-24 14:05 UTC` for a Unix time in milliseconds.
 pub fn format_utc(ms: i64) -> String {
+    let (y, m, d, secs) = civil(ms);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        secs / 3600,
+        (secs % 3600) / 60
+    )
+}
+
+/// (year, month, day, seconds into the day) of a Unix time in milliseconds.
+fn civil(ms: i64) -> (i64, i64, i64, i64) {
     let secs = ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // civil-from-days (Howard Hinnant's algorithm)
@@ -57,11 +78,7 @@ pub fn format_utc(ms: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        rem / 3600,
-        (rem % 3600) / 60
-    )
+    (y, m, d, rem)
 }
 
 #[cfg(test)]
@@ -71,5 +88,6 @@ mod tests {
         assert_eq!(super::format_utc(0), "1970-01-01 00:00 UTC");
         assert_eq!(super::format_utc(1_795_521_600_000), "2026-11-24 12:00 UTC");
         assert_eq!(super::format_utc(951_782_400_000), "2000-02-29 00:00 UTC");
+        assert_eq!(super::format_iso(1_795_521_645_000), "2026-11-24T12:00:45Z");
     }
 }

@@ -54,6 +54,37 @@ pub struct Config {
     pub worker: WorkerConfig,
     #[serde(default)]
     pub log: LogConfig,
+    /// Applying merges. Without it, orgvend reviews and never applies.
+    #[serde(default)]
+    pub aws: Option<AwsConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsConfig {
+    /// Region of the API calls. Default `us-east-1`.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// An endpoint instead of AWS's own (moto, LocalStack). Default: AWS.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// The identity provider's SAML metadata (an XML file), for each account's SAML provider.
+    pub saml_metadata_file: std::path::PathBuf,
+    /// How long an account creation may take before orgvend reports it and tries later.
+    /// Default 1800.
+    #[serde(default = "default_create_timeout")]
+    pub create_timeout_seconds: u64,
+    /// Account creations in flight at once; AWS allows 5 per organization. Default 5.
+    #[serde(default = "default_max_creations")]
+    pub max_concurrent_creations: usize,
+    /// First wait between polls of a creation, in milliseconds, doubling up to 30 s.
+    /// Default 2000.
+    #[serde(default = "default_poll_ms")]
+    pub poll_interval_ms: u64,
+    /// How long a new account may refuse AssumeRole before orgvend gives up for now, in
+    /// seconds. Default 300.
+    #[serde(default = "default_assume_timeout")]
+    pub assume_role_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -243,6 +274,21 @@ fn default_tolerance() -> u64 {
 fn default_bot() -> String {
     "orgvend".into()
 }
+fn default_region() -> String {
+    "us-east-1".into()
+}
+fn default_create_timeout() -> u64 {
+    1800
+}
+fn default_max_creations() -> usize {
+    5
+}
+fn default_poll_ms() -> u64 {
+    2000
+}
+fn default_assume_timeout() -> u64 {
+    300
+}
 fn default_reconcile() -> u64 {
     300
 }
@@ -378,6 +424,14 @@ impl Config {
                 "gitlab.url `{}` must start with https:// (or http:// for a local test)",
                 self.gitlab.url
             )));
+        }
+        if let Some(aws) = &self.aws {
+            if !(1..=5).contains(&aws.max_concurrent_creations) {
+                return Err(err(
+                    "aws.max_concurrent_creations must be 1 to 5 (AWS allows 5 creations at once)"
+                        .into(),
+                ));
+            }
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(err(format!(

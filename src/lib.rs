@@ -4,7 +4,11 @@
 //! The core (`decl`, `policy`, `plan`, `report`, `render`) is pure: values in, values out.
 //! The shell around it: `webhook` (authenticate → inbox → 2xx), `store`, `worker`, `server`.
 
+pub mod apply;
 pub mod approval;
+pub mod aws;
+pub mod baseline;
+pub mod bootstrap;
 pub mod checkout;
 pub mod cli;
 pub mod clock;

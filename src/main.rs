@@ -103,8 +103,30 @@ async fn serve(path: PathBuf) -> Result<()> {
     let timeout = std::time::Duration::from_secs(config.gitlab.request_timeout_seconds);
     let gitlab =
         orgvend::gitlab::client::GitlabClient::new(&config.gitlab.url, Some(token), timeout)?;
+    let applier = match &config.aws {
+        Some(aws) => {
+            let settings = orgvend::apply::ApplySettings::from_config(aws)?;
+            let target = orgvend::aws::sdk::AwsTarget {
+                region: aws.region.clone(),
+                endpoint_url: aws.endpoint_url.clone(),
+                static_keys: None,
+            };
+            Some(orgvend::apply::Applier::new(
+                orgvend::aws::sdk::SdkAws::new(&target).await,
+                settings,
+            ))
+        }
+        None => {
+            tracing::warn!("no [aws] section: orgvend reviews merge requests and applies nothing");
+            None
+        }
+    };
     let ctx = orgvend::server::start(config, Arc::new(SystemClock)).await?;
-    let bot = orgvend::review::Bot::new(ctx.clone(), gitlab);
+    let mut bot: orgvend::review::Bot<_, orgvend::aws::sdk::SdkAws> =
+        orgvend::review::Bot::new(ctx.clone(), gitlab);
+    if let Some(a) = applier {
+        bot = bot.with_applier(a);
+    }
     orgvend::server::serve(ctx, bot).await
 }
 

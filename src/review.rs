@@ -10,6 +10,7 @@
 //! applied, or, when GitLab collapsed a diff, read from the head's tree.
 
 use crate::approval::{self, Approver};
+use crate::aws::Aws;
 use crate::command::{self, Command};
 use crate::decl;
 use crate::event::{Event, MrAction};
@@ -112,20 +113,36 @@ impl Cache {
     }
 }
 
-/// The bot: reviews MRs (and, as later features arrive, applies merges).
-pub struct Bot<G> {
+/// The bot: reviews MRs and applies merges.
+pub struct Bot<G, A = crate::aws::sdk::SdkAws> {
     pub ctx: Arc<Ctx>,
     pub gitlab: Arc<G>,
     pub cache: Cache,
+    /// Applying merges; `None` reviews only.
+    pub applier: Option<crate::apply::Applier<A>>,
+    /// Bootstrapping each new account's repository; `None` skips it.
+    pub bootstrap: Option<crate::bootstrap::Bootstrap>,
 }
 
-impl<G: GitLab> Bot<G> {
-    pub fn new(ctx: Arc<Ctx>, gitlab: G) -> Bot<G> {
+impl<G: GitLab, A: Aws> Bot<G, A> {
+    pub fn new(ctx: Arc<Ctx>, gitlab: G) -> Bot<G, A> {
         Bot {
             ctx,
             gitlab: Arc::new(gitlab),
             cache: Cache::default(),
+            applier: None,
+            bootstrap: None,
         }
+    }
+
+    pub fn with_applier(mut self, applier: crate::apply::Applier<A>) -> Bot<G, A> {
+        self.applier = Some(applier);
+        self
+    }
+
+    pub fn with_bootstrap(mut self, bootstrap: crate::bootstrap::Bootstrap) -> Bot<G, A> {
+        self.bootstrap = Some(bootstrap);
+        self
     }
 
     /// The subaccounts project as the API names it.
@@ -136,7 +153,7 @@ impl<G: GitLab> Bot<G> {
         }
     }
 
-    async fn tree(&self, sha: &str) -> Result<Arc<Vec<TreeEntry>>> {
+    pub(crate) async fn tree(&self, sha: &str) -> Result<Arc<Vec<TreeEntry>>> {
         if let Some(t) = self.cache.tree(sha) {
             return Ok(t);
         }
@@ -151,7 +168,7 @@ impl<G: GitLab> Bot<G> {
     }
 
     /// The files among `entries` that `wanted` selects, read by blob id (cached).
-    async fn read_files(
+    pub(crate) async fn read_files(
         &self,
         entries: &[TreeEntry],
         wanted: impl Fn(&str) -> bool,
@@ -377,7 +394,7 @@ impl<G: GitLab> Bot<G> {
         Ok(())
     }
 
-    async fn approvers(
+    pub(crate) async fn approvers(
         &self,
         project: &str,
         mr: &MergeRequest,
@@ -426,7 +443,7 @@ impl<G: GitLab> Bot<G> {
 
     /// Edits the MR's bot note, or creates it. The note is found by the id kept in the store
     /// or, if the store lost it, by its hidden marker among the bot's notes.
-    async fn upsert_note(&self, mr: &MergeRequest, body: &str) -> Result<u64> {
+    pub(crate) async fn upsert_note(&self, mr: &MergeRequest, body: &str) -> Result<u64> {
         let (project, iid) = (self.project(), mr.iid);
         let ctx = &self.ctx;
         let mut id = ctx.store.note_id(&project, iid).await?;
@@ -555,12 +572,13 @@ impl<G: GitLab> Bot<G> {
     }
 }
 
-impl<G: GitLab> Handler for Bot<G> {
+impl<G: GitLab, A: Aws> Handler for Bot<G, A> {
     async fn handle(&self, job: Job) -> Result<()> {
         match &job.event {
             Event::MergeRequest(e) => match e.action {
-                MrAction::Merged | MrAction::Closed => {
-                    tracing::info!(mr = e.iid, action = e.action.name(), "nothing to review");
+                MrAction::Merged => self.apply(e.iid).await,
+                MrAction::Closed => {
+                    tracing::info!(mr = e.iid, "closed: nothing to review");
                     Ok(())
                 }
                 _ => self.review(e.iid).await,
@@ -575,6 +593,10 @@ impl<G: GitLab> Handler for Bot<G> {
                 }
                 match command::parse(&n.body) {
                     Some(Command::Plan) => self.review(n.mr_iid).await,
+                    Some(Command::Retry) => {
+                        let who = n.author.as_ref().and_then(|a| a.id).unwrap_or(0);
+                        self.retry(n.mr_iid, who).await
+                    }
                     Some(other) => {
                         tracing::info!(mr = n.mr_iid, command = ?other, "command not handled here");
                         Ok(())
@@ -587,11 +609,16 @@ impl<G: GitLab> Handler for Bot<G> {
     }
 
     async fn reconcile(&self) -> Result<usize> {
-        Bot::reconcile(self).await
+        let reviews = Bot::reconcile(self).await?;
+        let merges = self.reconcile_merges().await?;
+        if merges > 0 {
+            self.ctx.wake.notify_one();
+        }
+        Ok(reviews + merges)
     }
 }
 
-fn in_policy_dir(path: &str) -> bool {
+pub(crate) fn in_policy_dir(path: &str) -> bool {
     path.strip_prefix(POLICY_DIR)
         .and_then(|r| r.strip_prefix('/'))
         .is_some_and(|name| {

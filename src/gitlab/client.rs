@@ -4,7 +4,7 @@
 //! makes no network call.
 
 use super::{
-    CommitStatus, FileDiff, GitLab, Member, MergeRequest, MrSummary, Note, TreeEntry, User,
+    Commit, CommitStatus, FileDiff, GitLab, Member, MergeRequest, MrSummary, Note, TreeEntry, User,
 };
 use crate::config::Secret;
 use anyhow::{Context, Result, anyhow, bail};
@@ -369,6 +369,24 @@ impl GitLab for GitlabClient {
         self.get_all(&format!(
             "/projects/{}/merge_requests?state=opened",
             enc(project)
+        ))
+        .await
+    }
+
+    async fn merged_merge_requests(&self, project: &str, since: &str) -> Result<Vec<MrSummary>> {
+        self.get_all(&format!(
+            "/projects/{}/merge_requests?state=merged&updated_after={}",
+            enc(project),
+            enc(since)
+        ))
+        .await
+    }
+
+    async fn commit(&self, project: &str, sha: &str) -> Result<Commit> {
+        self.get_json(&format!(
+            "/projects/{}/repository/commits/{}",
+            enc(project),
+            enc(sha)
         ))
         .await
     }

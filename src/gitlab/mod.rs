@@ -40,6 +40,8 @@ pub struct MergeRequest {
     #[serde(default)]
     pub merge_commit_sha: Option<String>,
     #[serde(default)]
+    pub squash_commit_sha: Option<String>,
+    #[serde(default)]
     pub source_branch: String,
     #[serde(default)]
     pub target_branch: String,
@@ -156,6 +158,28 @@ pub struct MrSummary {
     pub sha: Option<String>,
     #[serde(default)]
     pub state: String,
+    #[serde(default)]
+    pub merge_commit_sha: Option<String>,
+    #[serde(default)]
+    pub squash_commit_sha: Option<String>,
+}
+
+impl MergeRequest {
+    /// The commit the merge put on the target branch: the merge commit, the squash commit,
+    /// or (fast-forward) the head itself.
+    pub fn landed_sha(&self) -> Option<&str> {
+        self.merge_commit_sha
+            .as_deref()
+            .or(self.squash_commit_sha.as_deref())
+            .or(self.sha.as_deref())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Commit {
+    pub id: String,
+    #[serde(default)]
+    pub parent_ids: Vec<String>,
 }
 
 /// What orgvend asks of GitLab. `project` is a path (`infra/subaccounts`) or a numeric id.
@@ -214,4 +238,12 @@ pub trait GitLab: Send + Sync + 'static {
         &self,
         project: &str,
     ) -> impl Future<Output = Result<Vec<MrSummary>>> + Send;
+    /// Merged MRs updated after `since` (an ISO 8601 time).
+    fn merged_merge_requests(
+        &self,
+        project: &str,
+        since: &str,
+    ) -> impl Future<Output = Result<Vec<MrSummary>>> + Send;
+    /// A commit, with its parents.
+    fn commit(&self, project: &str, sha: &str) -> impl Future<Output = Result<Commit>> + Send;
 }

@@ -1,6 +1,7 @@
 //! Renderers: the MR note (GitLab Markdown), plain text for terminals, and JSON. Sentences
 //! about steps and verdicts live here, shared by all three.
 
+pub mod apply;
 mod escape;
 pub mod json;
 pub mod markdown;

@@ -18,6 +18,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "review",
         sqlite: include_str!("../../migrations/sqlite/0002_review.sql"),
     },
+    Migration {
+        version: 3,
+        name: "apply",
+        sqlite: include_str!("../../migrations/sqlite/0003_apply.sql"),
+    },
 ];
 
 /// The version a fully migrated store is at.

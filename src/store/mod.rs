@@ -63,6 +63,38 @@ pub struct ReviewRecord {
     pub facts: String,
 }
 
+/// One apply of a merge commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApplyRun {
+    pub merge_sha: String,
+    pub project: String,
+    pub iid: u64,
+    pub decision: String,
+    pub reason: Option<String>,
+    pub facts: String,
+    pub started_at_ms: i64,
+    pub finished_at_ms: Option<i64>,
+}
+
+/// One step of one account in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepRecord {
+    pub account: String,
+    pub step: String,
+    pub state: String,
+    pub detail: Option<String>,
+    pub attempts: i64,
+}
+
+/// An account orgvend knows, by email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct KnownAccount {
+    pub email: String,
+    pub name: String,
+    pub account_id: Option<String>,
+    pub create_request_id: Option<String>,
+}
+
 /// The store, chosen by the URL in config.
 #[derive(Clone)]
 pub enum Store {
@@ -234,6 +266,77 @@ impl Store {
                 )
                 .await
             }
+        }
+    }
+
+    pub async fn apply_run(&self, merge_sha: &str) -> Result<Option<ApplyRun>> {
+        match self {
+            Store::Sqlite(s) => s.apply_run(merge_sha.to_string()).await,
+        }
+    }
+
+    /// Starts (or restarts) the run of a merge commit, or records its outcome.
+    pub async fn put_apply_run(&self, run: ApplyRun) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => s.put_apply_run(run).await,
+        }
+    }
+
+    /// Records a step's state: `intent` before the AWS call (counting an attempt), `done` or
+    /// `failed` after.
+    pub async fn step(
+        &self,
+        merge_sha: &str,
+        account: &str,
+        step: &str,
+        state: &str,
+        detail: Option<&str>,
+        now_ms: i64,
+    ) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => {
+                s.step(
+                    merge_sha.to_string(),
+                    account.to_string(),
+                    step.to_string(),
+                    state.to_string(),
+                    detail.map(str::to_string),
+                    now_ms,
+                )
+                .await
+            }
+        }
+    }
+
+    pub async fn steps(&self, merge_sha: &str) -> Result<Vec<StepRecord>> {
+        match self {
+            Store::Sqlite(s) => s.steps(merge_sha.to_string()).await,
+        }
+    }
+
+    pub async fn known_account(&self, email: &str) -> Result<Option<KnownAccount>> {
+        match self {
+            Store::Sqlite(s) => s.known_account(email.to_lowercase()).await,
+        }
+    }
+
+    /// Records what is known of an account (a request id the moment AWS returns it, then the
+    /// account id). Fields given as `None` keep their value.
+    pub async fn put_known_account(
+        &self,
+        a: KnownAccount,
+        merge_sha: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => s.put_known_account(a, merge_sha.to_string(), now_ms).await,
+        }
+    }
+
+    /// Forgets a failed creation request, so that the next attempt creates again.
+    pub async fn clear_create_request(&self, email: &str) -> Result<()> {
+        match self {
+            Store::Sqlite(s) => s.clear_create_request(email.to_lowercase()).await,
         }
     }
 

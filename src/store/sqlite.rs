@@ -8,7 +8,7 @@
 //! the WAL in the background so that commits never wait for a checkpoint.
 
 use super::migrate::{MIGRATIONS, latest};
-use super::{Delivery, Inserted, NewDelivery, ReviewRecord};
+use super::{ApplyRun, Delivery, Inserted, KnownAccount, NewDelivery, ReviewRecord, StepRecord};
 use crate::metrics::InboxGauges;
 use anyhow::{Context, Result, anyhow};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -380,6 +380,142 @@ impl SqliteStore {
             )?
             .execute(params![project, sha, state, description])
             .map(drop)
+        })
+        .await
+    }
+
+    pub async fn apply_run(&self, merge_sha: String) -> Result<Option<ApplyRun>> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "SELECT merge_sha, project, iid, decision, reason, facts, started_at_ms, finished_at_ms
+                 FROM apply_runs WHERE merge_sha = ?1",
+            )?
+            .query_row([&merge_sha], |r| {
+                Ok(ApplyRun {
+                    merge_sha: r.get(0)?,
+                    project: r.get(1)?,
+                    iid: r.get::<_, i64>(2)? as u64,
+                    decision: r.get(3)?,
+                    reason: r.get(4)?,
+                    facts: r.get(5)?,
+                    started_at_ms: r.get(6)?,
+                    finished_at_ms: r.get(7)?,
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    pub async fn put_apply_run(&self, run: ApplyRun) -> Result<()> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "INSERT INTO apply_runs (merge_sha, project, iid, decision, reason, facts, started_at_ms, finished_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (merge_sha) DO UPDATE SET decision = excluded.decision, reason = excluded.reason,
+                     facts = excluded.facts, finished_at_ms = excluded.finished_at_ms",
+            )?
+            .execute(params![
+                run.merge_sha,
+                run.project,
+                run.iid as i64,
+                run.decision,
+                run.reason,
+                run.facts,
+                run.started_at_ms,
+                run.finished_at_ms
+            ])
+            .map(drop)
+        })
+        .await
+    }
+
+    pub async fn step(
+        &self,
+        merge_sha: String,
+        account: String,
+        step: String,
+        state: String,
+        detail: Option<String>,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.call(move |c| {
+            let attempt = i64::from(state == "intent");
+            c.prepare_cached(
+                "INSERT INTO apply_steps (merge_sha, account, step, state, detail, attempts, updated_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (merge_sha, account, step) DO UPDATE SET state = excluded.state, detail = excluded.detail,
+                     attempts = apply_steps.attempts + ?6, updated_at_ms = excluded.updated_at_ms",
+            )?
+            .execute(params![merge_sha, account, step, state, detail, attempt, now_ms])
+            .map(drop)
+        })
+        .await
+    }
+
+    pub async fn steps(&self, merge_sha: String) -> Result<Vec<StepRecord>> {
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT account, step, state, detail, attempts FROM apply_steps WHERE merge_sha = ?1 ORDER BY rowid",
+            )?;
+            let rows = stmt.query_map([&merge_sha], |r| {
+                Ok(StepRecord {
+                    account: r.get(0)?,
+                    step: r.get(1)?,
+                    state: r.get(2)?,
+                    detail: r.get(3)?,
+                    attempts: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    pub async fn known_account(&self, email: String) -> Result<Option<KnownAccount>> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "SELECT email, name, account_id, create_request_id FROM accounts WHERE email = ?1",
+            )?
+            .query_row([&email], |r| {
+                Ok(KnownAccount {
+                    email: r.get(0)?,
+                    name: r.get(1)?,
+                    account_id: r.get(2)?,
+                    create_request_id: r.get(3)?,
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    pub async fn put_known_account(
+        &self,
+        a: KnownAccount,
+        merge_sha: String,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "INSERT INTO accounts (email, name, account_id, create_request_id, merge_sha, updated_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (email) DO UPDATE SET name = excluded.name,
+                     account_id = coalesce(excluded.account_id, accounts.account_id),
+                     create_request_id = coalesce(excluded.create_request_id, accounts.create_request_id),
+                     merge_sha = excluded.merge_sha, updated_at_ms = excluded.updated_at_ms",
+            )?
+            .execute(params![a.email.to_lowercase(), a.name, a.account_id, a.create_request_id, merge_sha, now_ms])
+            .map(drop)
+        })
+        .await
+    }
+
+    pub async fn clear_create_request(&self, email: String) -> Result<()> {
+        self.call(move |c| {
+            c.prepare_cached("UPDATE accounts SET create_request_id = NULL WHERE email = ?1 AND account_id IS NULL")?
+                .execute([&email])
+                .map(drop)
         })
         .await
     }

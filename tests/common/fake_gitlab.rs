@@ -79,6 +79,8 @@ pub struct FakeState {
     pub blobs: HashMap<String, Vec<u8>>,
     /// commit sha → path → blob id.
     pub commits: HashMap<String, BTreeMap<String, String>>,
+    /// commit sha → parent shas.
+    pub parents: HashMap<String, Vec<String>>,
     pub branches: BTreeMap<String, String>,
     pub mrs: BTreeMap<u64, FakeMr>,
     /// group path → user id → (state, access level).
@@ -133,6 +135,42 @@ impl FakeState {
         ))[..40]
             .to_string();
         self.commits.insert(sha.clone(), tree);
+        self.parents.insert(
+            sha.clone(),
+            parent.map(|p| vec![p.to_string()]).unwrap_or_default(),
+        );
+        sha
+    }
+
+    /// Merges an MR into its target branch as GitLab's merge commit method does: the target's
+    /// tree with the MR's changes, parents (target, head). Returns the merge commit.
+    pub fn merge(&mut self, iid: u64, by: u64) -> String {
+        let mr = self.mrs[&iid].clone();
+        let target = self.branches[&mr.target_branch].clone();
+        let base = self.commits[&mr.base_sha].clone();
+        let head = self.commits[&mr.head_sha].clone();
+        let mut tree = self.commits[&target].clone();
+        for (path, id) in &head {
+            if base.get(path) != Some(id) {
+                tree.insert(path.clone(), id.clone());
+            }
+        }
+        for path in base.keys().filter(|p| !head.contains_key(*p)) {
+            tree.remove(path);
+        }
+        self.next_commit += 1;
+        let sha = hex(&Sha256::digest(
+            format!("merge {} {:?}", self.next_commit, tree).as_bytes(),
+        ))[..40]
+            .to_string();
+        self.commits.insert(sha.clone(), tree);
+        self.parents
+            .insert(sha.clone(), vec![target, mr.head_sha.clone()]);
+        self.branches.insert(mr.target_branch.clone(), sha.clone());
+        let m = self.mrs.get_mut(&iid).unwrap();
+        m.state = "merged".into();
+        m.merge_commit_sha = Some(sha.clone());
+        m.merged_by = Some(by);
         sha
     }
 
@@ -378,6 +416,10 @@ fn router(state: S) -> Router {
         )
         .route("/api/v4/projects/{id}/repository/tree", get(get_tree))
         .route(
+            "/api/v4/projects/{id}/repository/commits/{sha}",
+            get(get_commit),
+        )
+        .route(
             "/api/v4/projects/{id}/repository/blobs/{sha}/raw",
             get(get_blob),
         )
@@ -608,6 +650,25 @@ async fn get_tree(
         );
     }
     fix_link(paged(&uri, items, &q), host(&headers).as_deref())
+}
+
+async fn get_commit(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, sha)): Path<(String, String)>,
+) -> Response {
+    gated!(st, headers, "GET", uri);
+    let s = st.lock().unwrap();
+    let sha = s.branches.get(&sha).cloned().unwrap_or(sha);
+    match s.parents.get(&sha).filter(|_| project_ok(&id)) {
+        Some(parents) => axum::Json(
+            json!({"id": sha, "short_id": &sha[..8], "title": "commit", "message": "commit\n",
+            "parent_ids": parents, "author_name": "dev", "created_at": "2026-11-24T12:00:00.000Z"}),
+        )
+        .into_response(),
+        None => err(StatusCode::NOT_FOUND, "404 Commit Not Found"),
+    }
 }
 
 async fn get_blob(

@@ -2,7 +2,9 @@
 //! GitLab-like deliveries, signed as GitLab signs them.
 #![allow(dead_code)]
 
+pub mod fake_aws;
 pub mod fake_gitlab;
+pub mod moto;
 pub mod world;
 
 use base64::Engine as _;

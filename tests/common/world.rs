@@ -3,10 +3,13 @@
 //! real router; the worker is stepped with `run_until_idle`.
 #![allow(dead_code)]
 
+use super::fake_aws::Scripted;
 use super::fake_gitlab::{
     BOT_TOKEN, FakeGitlab, FakeMr, FakeNote, FakeState, FakeStatus, PROJECT_ID, PROJECT_PATH,
 };
 use super::{Delivery, TestServer};
+use orgvend::apply::{Applier, ApplySettings};
+use orgvend::aws::sdk::SdkAws;
 use orgvend::config::Secret;
 use orgvend::gitlab::client::GitlabClient;
 use orgvend::review::Bot;
@@ -22,11 +25,27 @@ pub const MALLORY: u64 = 30; // not a member
 pub const BOT: u64 = 99;
 pub const GROUP: &str = "infrastructure";
 
+pub type TestAws = Scripted<SdkAws>;
+pub type TestBot = Bot<GitlabClient, TestAws>;
+
 pub struct World {
     pub gitlab: FakeGitlab,
     pub server: TestServer,
-    pub bot: Arc<Bot<GitlabClient>>,
-    pub worker: Worker<Arc<Bot<GitlabClient>>>,
+    pub bot: Arc<TestBot>,
+    pub worker: Worker<Arc<TestBot>>,
+    /// The AWS layer the bot applies through, when it applies.
+    pub aws: Option<TestAws>,
+}
+
+/// Fast polling and short deadlines for tests.
+pub fn test_settings() -> ApplySettings {
+    ApplySettings {
+        saml_metadata: super::moto::saml_metadata(),
+        create_timeout: Duration::from_secs(60),
+        max_creations: 5,
+        poll: Duration::from_millis(20),
+        assume_timeout: Duration::from_secs(5),
+    }
 }
 
 /// The fixture subaccounts repository and the shipped policy, as `master`'s first commit.
@@ -128,7 +147,41 @@ impl World {
             server,
             bot,
             worker,
+            aws: None,
         }
+    }
+
+    /// The world, applying merges through `aws`.
+    pub async fn applying(aws: TestAws) -> World {
+        let mut w = World::new().await;
+        w.aws = Some(aws);
+        w.restart();
+        w
+    }
+
+    /// A new bot on the same store and GitLab, as after a restart of the process: in-memory
+    /// state is gone; deliveries left running are pending again.
+    pub fn restart(&mut self) {
+        let client = GitlabClient::new(
+            &self.gitlab.url(),
+            Some(Secret::new(BOT_TOKEN)),
+            Duration::from_secs(10),
+        )
+        .unwrap()
+        .with_retry_base(Duration::from_millis(5));
+        let mut bot = Bot::new(self.server.ctx.clone(), client);
+        if let Some(aws) = &self.aws {
+            bot = bot.with_applier(Applier::new(aws.clone(), test_settings()));
+        }
+        self.bot = Arc::new(bot);
+        self.worker = Worker::new(self.server.ctx.clone(), self.bot.clone());
+    }
+
+    /// `by` merges the MR; the merge delivery is sent. Returns the merge commit.
+    pub async fn merge_as(&self, iid: u64, by: u64) -> String {
+        let sha = self.gitlab.with(|s| s.merge(iid, by));
+        self.deliver_mr(iid, "merge", by, None).await;
+        sha
     }
 
     pub fn master(&self) -> String {

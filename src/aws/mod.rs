@@ -1,0 +1,275 @@
+//! AWS, in orgvend's words: what the apply reads and changes in the organization (from the
+//! management account) and inside a member account (through the role AWS creates in it).
+//! One implementation, [`sdk::SdkAws`], on the AWS SDK for Rust; the endpoint can point at
+//! moto or LocalStack. Every method is one API call or one paginated listing, so a caller can
+//! always check before it changes.
+
+pub mod sdk;
+
+use anyhow::Result;
+use std::collections::BTreeMap;
+use std::future::Future;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgAccount {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    /// `ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE`.
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateState {
+    InProgress,
+    Succeeded {
+        account_id: String,
+    },
+    /// AWS's `FailureReason` (`EMAIL_ALREADY_EXISTS`, …).
+    Failed {
+        reason: String,
+    },
+}
+
+/// A CreateAccount request as `ListCreateAccountStatus` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateRequest {
+    pub id: String,
+    pub account_name: String,
+    pub state: CreateState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAccount {
+    pub name: String,
+    pub email: String,
+    pub role_name: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A role as the baseline cares about it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoleState {
+    pub boundary: Option<String>,
+    pub attached: Vec<String>,
+}
+
+/// A bucket as the baseline cares about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BucketState {
+    pub versioned: bool,
+    pub encrypted: bool,
+    pub public_access_blocked: bool,
+}
+
+/// AWS API calls made, split into reads and changes (for the benchmarks and the
+/// "a second apply changes nothing" guarantee).
+#[derive(Debug, Default)]
+pub struct Calls {
+    pub reads: std::sync::atomic::AtomicU64,
+    pub writes: std::sync::atomic::AtomicU64,
+}
+
+impl Calls {
+    pub fn read(&self) {
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    pub fn write(&self) {
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    pub fn snapshot(&self) -> (u64, u64) {
+        (
+            self.reads.load(std::sync::atomic::Ordering::Relaxed),
+            self.writes.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+}
+
+/// The organization, from the management account.
+pub trait Aws: Send + Sync + 'static {
+    type Member: MemberAws;
+
+    fn calls(&self) -> &Calls;
+    fn list_accounts(&self) -> impl Future<Output = Result<Vec<OrgAccount>>> + Send;
+    /// Starts a creation; returns the request id (`car-…`). Not idempotent.
+    fn create_account(&self, account: &NewAccount) -> impl Future<Output = Result<String>> + Send;
+    fn create_account_status(
+        &self,
+        request_id: &str,
+    ) -> impl Future<Output = Result<CreateState>> + Send;
+    fn list_create_requests(&self) -> impl Future<Output = Result<Vec<CreateRequest>>> + Send;
+    fn root_id(&self) -> impl Future<Output = Result<String>> + Send;
+    /// The OUs directly under `parent`: (id, name).
+    fn child_ous(&self, parent: &str)
+    -> impl Future<Output = Result<Vec<(String, String)>>> + Send;
+    fn parent_of(&self, account_id: &str) -> impl Future<Output = Result<String>> + Send;
+    fn move_account(
+        &self,
+        account_id: &str,
+        from: &str,
+        to: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn account_tags(
+        &self,
+        account_id: &str,
+    ) -> impl Future<Output = Result<BTreeMap<String, String>>> + Send;
+    fn tag_account(
+        &self,
+        account_id: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn untag_account(
+        &self,
+        account_id: &str,
+        keys: &[String],
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn close_account(&self, account_id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Credentials inside a member account, through `role_name`.
+    fn assume(
+        &self,
+        account_id: &str,
+        role_name: &str,
+    ) -> impl Future<Output = Result<Self::Member>> + Send;
+}
+
+/// Inside one member account.
+pub trait MemberAws: Send + Sync + 'static {
+    fn account_id(&self) -> &str;
+    fn alias(&self) -> impl Future<Output = Result<Option<String>>> + Send;
+    /// Sets the alias (an account has one: an old one is deleted first).
+    fn set_alias(
+        &self,
+        alias: &str,
+        replacing: Option<&str>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The ARN of the SAML provider called `name`, if it exists.
+    fn saml_provider(&self, name: &str) -> impl Future<Output = Result<Option<String>>> + Send;
+    fn create_saml_provider(
+        &self,
+        name: &str,
+        metadata: &str,
+    ) -> impl Future<Output = Result<String>> + Send;
+    /// The ARN of the customer-managed policy `name`, if it exists.
+    fn policy(&self, name: &str) -> impl Future<Output = Result<Option<String>>> + Send;
+    fn create_policy(
+        &self,
+        name: &str,
+        document: &str,
+    ) -> impl Future<Output = Result<String>> + Send;
+    fn role(&self, name: &str) -> impl Future<Output = Result<Option<RoleState>>> + Send;
+    fn create_role(
+        &self,
+        name: &str,
+        trust: &str,
+        boundary: Option<&str>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn attach_role_policy(
+        &self,
+        role: &str,
+        policy_arn: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn put_role_boundary(
+        &self,
+        role: &str,
+        boundary_arn: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// `None` when no bucket of that name exists; an error when another account owns it.
+    fn bucket(&self, name: &str) -> impl Future<Output = Result<Option<BucketState>>> + Send;
+    fn create_bucket(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
+    fn enable_versioning(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
+    fn enable_encryption(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
+    fn block_public_access(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
+    fn table_exists(&self, name: &str) -> impl Future<Output = Result<bool>> + Send;
+    fn create_lock_table(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// An AWS error with its code, for the caller to branch on.
+#[derive(Debug)]
+pub struct AwsError {
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl AwsError {
+    /// Throttling and AWS's own transient failures: worth trying again soon.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self.code.as_deref(),
+            Some(
+                "TooManyRequestsException"
+                    | "Throttling"
+                    | "ThrottlingException"
+                    | "RequestLimitExceeded"
+                    | "ConcurrentModificationException"
+                    | "ServiceException"
+                    | "InternalFailure"
+                    | "ServiceUnavailable"
+            )
+        )
+    }
+}
+
+impl std::fmt::Display for AwsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.code {
+            Some(c) => write!(f, "AWS {c}: {}", self.message),
+            None => write!(f, "AWS: {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for AwsError {}
+
+/// Whether an error chain holds a retryable [`AwsError`].
+pub fn is_retryable(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<AwsError>()
+            .is_some_and(AwsError::retryable)
+    })
+}
+
+/// The clear sentence for each `CreateAccountFailureReason`, and whether trying again may help.
+pub fn failure_reason(reason: &str) -> (&'static str, bool) {
+    match reason {
+        "EMAIL_ALREADY_EXISTS" => (
+            "an AWS account with this email already exists (emails can never be reused): choose another email",
+            false,
+        ),
+        "ACCOUNT_LIMIT_EXCEEDED" => (
+            "the organization has reached its account quota: ask AWS Support for a higher quota",
+            false,
+        ),
+        "INVALID_ADDRESS" => (
+            "AWS refused the organization's address: fix it in the management account",
+            false,
+        ),
+        "INVALID_EMAIL" => ("AWS refused the email address as invalid", false),
+        "CONCURRENT_ACCOUNT_MODIFICATION" => (
+            "another change to the organization ran at the same moment",
+            true,
+        ),
+        "INTERNAL_FAILURE" => ("AWS failed internally", true),
+        "GOVCLOUD_ACCOUNT_ALREADY_EXISTS" => {
+            ("a GovCloud account already exists for this account", false)
+        }
+        "MISSING_BUSINESS_VALIDATION"
+        | "FAILED_BUSINESS_VALIDATION"
+        | "PENDING_BUSINESS_VALIDATION"
+        | "INVALID_IDENTITY_FOR_BUSINESS_VALIDATION"
+        | "UNKNOWN_BUSINESS_VALIDATION" => (
+            "AWS has not validated the organization's business details: complete them in the management account",
+            false,
+        ),
+        "MISSING_PAYMENT_INSTRUMENT" | "INVALID_PAYMENT_INSTRUMENT" => (
+            "the management account has no valid payment method: add one",
+            false,
+        ),
+        "UPDATE_EXISTING_RESOURCE_POLICY_WITH_TAGS_NOT_SUPPORTED" => (
+            "AWS cannot apply the tags with the organization's resource policy: create without tags",
+            false,
+        ),
+        _ => ("AWS gave a reason orgvend does not know", false),
+    }
+}
