@@ -1110,12 +1110,12 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             Err(e) => bail!("the target branch's policy cannot be read: {e}"),
         };
         let member = self.gitlab.group_member(&group, user_id).await?;
-        if !member.is_some_and(|m| m.state.as_deref().is_none_or(|s| s == "active")) {
+        if let Some(problem) = crate::approval::membership_problem(&member, &group) {
             tracing::warn!(
                 mr = iid,
                 user = user_id,
-                group,
-                "`/orgvend retry` by a non-member: ignored"
+                problem,
+                "`/orgvend retry` refused: only members of the approval group may retry"
             );
             return Ok(());
         }

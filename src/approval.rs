@@ -14,10 +14,13 @@ pub const MIN_ACCESS_LEVEL: u32 = 10;
 pub fn membership_problem(membership: &Option<Member>, group: &str) -> Option<String> {
     match membership {
         None => Some(format!("not a member of `{group}`")),
-        Some(m) if m.state.as_deref().is_some_and(|s| s != "active") => {
-            Some(format!("membership of `{group}` is `{}`", m.state.as_deref().unwrap_or("")))
+        Some(m) if m.state.as_deref().is_some_and(|s| s != "active") => Some(format!(
+            "membership of `{group}` is `{}`",
+            m.state.as_deref().unwrap_or("")
+        )),
+        Some(m) if m.access_level < MIN_ACCESS_LEVEL => {
+            Some(format!("only minimal access to `{group}`"))
         }
-        Some(m) if m.access_level < MIN_ACCESS_LEVEL => Some(format!("only minimal access to `{group}`")),
         Some(_) => None,
     }
 }
