@@ -30,6 +30,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// Attempts of one step when AWS throttles or fails transiently, and the first wait.
+const STEP_ATTEMPTS: u32 = 4;
+const STEP_RETRY_BASE: Duration = Duration::from_millis(200);
+
 /// Everything the apply needs besides the bot: the AWS client and its settings.
 pub struct Applier<A> {
     pub aws: A,
@@ -500,7 +504,20 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 .step(cx.merge_sha, &run.email, &key, "intent", None, now)
                 .await
                 .map_err(failure)?;
-            let result = self.exec_step(applier, cx, &mut run, step, policy).await;
+            // Throttling and AWS's transient failures are tried again here, a few times.
+            let mut result = self.exec_step(applier, cx, &mut run, step, policy).await;
+            let mut wait = STEP_RETRY_BASE;
+            for _ in 1..STEP_ATTEMPTS {
+                match &result {
+                    Err(e) if aws::is_retryable(e) => {
+                        tracing::info!(step = key, wait_ms = wait.as_millis() as u64, error = %format!("{e:#}"), "AWS asked to slow down; trying the step again");
+                        tokio::time::sleep(wait).await;
+                        wait *= 4;
+                        result = self.exec_step(applier, cx, &mut run, step, policy).await;
+                    }
+                    _ => break,
+                }
+            }
             if matches!(step, Step::WaitForAccount) {
                 permit.take();
             }

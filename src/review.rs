@@ -522,7 +522,17 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
     /// Open MRs whose head orgvend has not reviewed get a review, and so do those waiting for
     /// approvals (an approval delivery may have been lost: GitLab does not retry). Queued as
     /// deliveries, so they keep their MR's order. Returns how many were queued.
+    /// Reviews and applies no delivery asked for: see [`Bot::reconcile_reviews`] and
+    /// [`Bot::reconcile_merges`]. Returns how many deliveries were queued.
     pub async fn reconcile(&self) -> Result<usize> {
+        let queued = self.reconcile_reviews().await? + self.reconcile_merges().await?;
+        if queued > 0 {
+            self.ctx.wake.notify_one();
+        }
+        Ok(queued)
+    }
+
+    pub async fn reconcile_reviews(&self) -> Result<usize> {
         let project = self.project();
         let ctx = &self.ctx;
         let now = ctx.clock.now_ms();
@@ -609,12 +619,7 @@ impl<G: GitLab, A: Aws> Handler for Bot<G, A> {
     }
 
     async fn reconcile(&self) -> Result<usize> {
-        let reviews = Bot::reconcile(self).await?;
-        let merges = self.reconcile_merges().await?;
-        if merges > 0 {
-            self.ctx.wake.notify_one();
-        }
-        Ok(reviews + merges)
+        Bot::reconcile(self).await
     }
 }
 

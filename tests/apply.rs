@@ -233,3 +233,433 @@ async fn a_merged_approved_mr_creates_the_account_and_its_baseline_once() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_bypass_applies() {
+    let moto = Moto::start();
+    let w = world(&moto).await;
+    let policy = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/policies/orgvend.toml"
+    ))
+    .unwrap();
+    let mut merged = Vec::new();
+
+    // 1. merged without any approval (GitLab let it through: no approval rules on Free)
+    let a = w
+        .open_mr(
+            DEV,
+            "no approval",
+            &[("clients-nobody.tf", Some(&client_account("nobody")))],
+        )
+        .await;
+    merged.push((
+        w.merge_as(a, BOB).await,
+        a,
+        "merged without the required approval",
+    ));
+    // 2. approved by its author only (the author is an Infrastructure member)
+    let b = w
+        .open_mr(
+            DEV,
+            "self",
+            &[("clients-self.tf", Some(&client_account("self")))],
+        )
+        .await;
+    w.approve_as(b, DEV).await;
+    merged.push((
+        w.merge_as(b, BOB).await,
+        b,
+        "merged without the required approval",
+    ));
+    // 3. approved by a non-member
+    let c = w
+        .open_mr(
+            DEV,
+            "stranger",
+            &[("clients-stranger.tf", Some(&client_account("stranger")))],
+        )
+        .await;
+    w.approve_as(c, MALLORY).await;
+    merged.push((
+        w.merge_as(c, BOB).await,
+        c,
+        "merged without the required approval",
+    ));
+    // 4. approved, then a push the approval did not see (GitLab kept the approval)
+    let d = w
+        .open_mr(
+            DEV,
+            "late push",
+            &[("clients-late.tf", Some(&client_account("late")))],
+        )
+        .await;
+    w.approve_as(d, ALICE).await;
+    w.settle().await;
+    w.push(
+        d,
+        &[(
+            "clients-late.tf",
+            Some(
+                &client_account("late")
+                    .replace("\"client\", \"late\"", "\"client\", \"late\", \"x\", \"y\""),
+            ),
+        )],
+    )
+    .await;
+    merged.push((
+        w.merge_as(d, BOB).await,
+        d,
+        "merged without the required approval",
+    ));
+    // 5. approved, but the MR also loosened the policy it is judged by
+    let loose = policy.replace("'client-[a-z0-9]+(-[a-z0-9]+)*'", "'.*'");
+    let e = w
+        .open_mr(
+            DEV,
+            "loosen",
+            &[
+                ("policies/orgvend.toml", Some(&loose)),
+                ("clients-loose.tf", Some(&client_account("loose"))),
+            ],
+        )
+        .await;
+    w.approve_as(e, ALICE).await;
+    merged.push((
+        w.merge_as(e, BOB).await,
+        e,
+        "changed the policy it is judged by",
+    ));
+
+    w.settle().await;
+    let all = moto.accounts().await;
+    for (sha, iid, why) in merged {
+        let run = w
+            .server
+            .ctx
+            .store
+            .apply_run(&sha)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no run for !{iid}"));
+        assert_eq!(run.decision, "refused", "!{iid}");
+        assert!(
+            run.reason.as_deref().unwrap().contains(why),
+            "!{iid}: {:?}",
+            run.reason
+        );
+        let note = w.bot_note(iid);
+        assert!(note.contains("Merged, but NOT applied"), "!{iid}: {note}");
+        assert!(
+            w.server.ctx.store.steps(&sha).await.unwrap().is_empty(),
+            "!{iid} took a step"
+        );
+    }
+    for name in [
+        "client-nobody",
+        "client-self",
+        "client-stranger",
+        "client-late",
+        "client-loose",
+    ] {
+        assert!(accounts_named(&all, name).is_empty(), "{name} was created");
+    }
+    assert_eq!(
+        w.aws.as_ref().unwrap().calls().snapshot().1,
+        0,
+        "no mutating AWS call at all"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_failed_and_throttled_creations() {
+    let moto = Moto::start();
+    let w = world(&moto).await;
+    let aws = w.aws.clone().unwrap();
+
+    // creation takes a while: polled until it succeeds
+    aws.script.lock().unwrap().creation_takes = Duration::from_millis(400);
+    let (iid, _) = merge_approved(&w, "slow").await;
+    w.settle().await;
+    assert_eq!(
+        accounts_named(&moto.accounts().await, "client-slow").len(),
+        1
+    );
+    assert!(w.bot_note(iid).contains("✅ Applied"));
+
+    // AWS refuses for good: the note says why and how to go on; nothing is retried by itself
+    {
+        let mut s = aws.script.lock().unwrap();
+        s.creation_takes = Duration::ZERO;
+        s.fail_next.push_back("EMAIL_ALREADY_EXISTS".into());
+    }
+    let (iid, sha) = merge_approved(&w, "dup").await;
+    w.settle().await;
+    let note = w.bot_note(iid);
+    assert!(
+        note.contains("EMAIL_ALREADY_EXISTS") && note.contains("emails can never be reused"),
+        "{note}"
+    );
+    assert!(note.contains("/orgvend retry"), "{note}");
+    assert_eq!(
+        w.server
+            .ctx
+            .store
+            .apply_run(&sha)
+            .await
+            .unwrap()
+            .unwrap()
+            .decision,
+        "failed"
+    );
+    assert!(accounts_named(&moto.accounts().await, "client-dup").is_empty());
+    // a non-member's retry is ignored; an Infrastructure member's retry applies
+    w.comment(iid, MALLORY, "/orgvend retry").await;
+    w.settle().await;
+    assert!(accounts_named(&moto.accounts().await, "client-dup").is_empty());
+    w.comment(iid, ALICE, "/orgvend retry").await;
+    w.settle().await;
+    assert_eq!(
+        accounts_named(&moto.accounts().await, "client-dup").len(),
+        1
+    );
+    assert!(w.bot_note(iid).contains("✅ Applied"));
+
+    // a transient failure and throttling: orgvend tries again by itself
+    {
+        let mut s = aws.script.lock().unwrap();
+        s.fail_next.push_back("INTERNAL_FAILURE".into());
+        s.throttle_next = 2;
+    }
+    let (iid, sha) = merge_approved(&w, "flaky").await;
+    w.settle().await;
+    assert_eq!(
+        w.server
+            .ctx
+            .store
+            .apply_run(&sha)
+            .await
+            .unwrap()
+            .unwrap()
+            .decision,
+        "running",
+        "retrying"
+    );
+    assert!(w.bot_note(iid).contains("orgvend will retry"));
+    w.server.clock.advance_ms(10_000);
+    w.settle().await;
+    assert_eq!(
+        accounts_named(&moto.accounts().await, "client-flaky").len(),
+        1
+    );
+    assert_eq!(
+        w.server
+            .ctx
+            .store
+            .apply_run(&sha)
+            .await
+            .unwrap()
+            .unwrap()
+            .decision,
+        "applied"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_five_creations_in_flight() {
+    let moto = Moto::start();
+    let w = world(&moto).await;
+    let aws = w.aws.clone().unwrap();
+    aws.script.lock().unwrap().creation_takes = Duration::from_millis(500);
+    let slugs: Vec<String> = (0..8).map(|i| format!("fleet{i}")).collect();
+    let files: Vec<(String, String)> = slugs
+        .iter()
+        .map(|s| (format!("clients-{s}.tf"), client_account(s)))
+        .collect();
+    let changes: Vec<(&str, Option<&str>)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), Some(t.as_str())))
+        .collect();
+    let iid = w.open_mr(DEV, "a fleet", &changes).await;
+    w.approve_as(iid, ALICE).await;
+    w.settle().await;
+    w.merge_as(iid, BOB).await;
+    w.settle().await;
+    let all = moto.accounts().await;
+    for s in &slugs {
+        assert_eq!(accounts_named(&all, &format!("client-{s}")).len(), 1, "{s}");
+    }
+    assert_eq!(
+        aws.max_in_flight.load(Ordering::SeqCst),
+        5,
+        "creations ran five at a time"
+    );
+    assert!(w.bot_note(iid).contains("✅ Applied: 8 accounts"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merge_whose_delivery_was_lost_is_applied_by_reconciliation() {
+    let moto = Moto::start();
+    let w = world(&moto).await;
+    let iid = w
+        .open_mr(
+            DEV,
+            "Add client-quiet",
+            &[("clients-quiet.tf", Some(&client_account("quiet")))],
+        )
+        .await;
+    w.approve_as(iid, ALICE).await;
+    w.settle().await;
+    let sha = w.gitlab.with(|s| s.merge(iid, BOB)); // no delivery
+    assert_eq!(w.bot.reconcile().await.unwrap(), 1);
+    w.settle().await;
+    assert_eq!(
+        w.server
+            .ctx
+            .store
+            .apply_run(&sha)
+            .await
+            .unwrap()
+            .unwrap()
+            .decision,
+        "applied"
+    );
+    assert_eq!(
+        accounts_named(&moto.accounts().await, "client-quiet").len(),
+        1
+    );
+    assert_eq!(
+        w.bot.reconcile().await.unwrap(),
+        0,
+        "applied: nothing more to do"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_and_an_allowed_close() {
+    let moto = Moto::start();
+    let w = world(&moto).await;
+    let (_, _) = merge_approved(&w, "beta").await;
+    w.settle().await;
+    let id = accounts_named(&moto.accounts().await, "client-beta")[0]
+        .0
+        .clone();
+
+    // retag: the new tag reaches the account
+    let retagged = client_account("beta").replace(
+        "map(\"client\", \"beta\")",
+        "map(\"client\", \"beta\", \"team\", \"blue\")",
+    );
+    let iid = w
+        .open_mr(DEV, "retag", &[("clients-beta.tf", Some(&retagged))])
+        .await;
+    w.approve_as(iid, ALICE).await;
+    w.settle().await;
+    w.merge_as(iid, BOB).await;
+    w.settle().await;
+    let orgs = moto.organizations().await;
+    let tags = orgs
+        .list_tags_for_resource()
+        .resource_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.key() == "team" && t.value() == "blue"),
+        "{tags:?}"
+    );
+
+    // the policy allows closing (its own MR), then an MR removes the account
+    let policy = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/policies/orgvend.toml"
+    ))
+    .unwrap();
+    w.commit_to_master(&[(
+        "policies/orgvend.toml",
+        Some(&policy.replace("allow_close = false", "allow_close = true")),
+    )]);
+    let iid = w
+        .open_mr(DEV, "close beta", &[("clients-beta.tf", None)])
+        .await;
+    w.approve_as(iid, ALICE).await;
+    w.settle().await;
+    assert_eq!(
+        w.status_state(&w.head(iid)),
+        "failed",
+        "a close needs two approvals"
+    );
+    w.approve_as(iid, BOB).await;
+    w.settle().await;
+    assert_eq!(w.status_state(&w.head(iid)), "success");
+    w.merge_as(iid, BOB).await;
+    w.settle().await;
+    let d = orgs
+        .describe_account()
+        .account_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.account().unwrap().status().unwrap().as_str(), "SUSPENDED");
+}
+
+/// Kills the apply at every mutating call, before and after it reaches AWS; after a restart
+/// the apply resumes: one account per declaration, and a complete baseline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_at_any_step_boundary_never_makes_a_second_account() {
+    let moto = Moto::start();
+    let mut w = world(&moto).await;
+    let aws = w.aws.clone().unwrap();
+    // a clean run tells how many mutating calls one new account takes
+    let (_, _) = merge_approved(&w, "probe").await;
+    w.settle().await;
+    let per_account = aws.mutations.load(Ordering::SeqCst);
+    assert!(per_account >= 15, "{per_account} mutating calls");
+
+    for n in 1..=per_account {
+        for boundary in [Boundary::Before, Boundary::After] {
+            let slug = format!(
+                "crash{n}{}",
+                if boundary == Boundary::Before {
+                    "b"
+                } else {
+                    "a"
+                }
+            );
+            let start = aws.mutations.load(Ordering::SeqCst);
+            aws.script.lock().unwrap().crash_at = Some((start + n, boundary));
+            let (iid, sha) = merge_approved(&w, &slug).await;
+            w.settle().await; // the handler dies at the boundary
+            assert!(aws.script.lock().unwrap().crash_at.is_some());
+            let d = w.server.ctx.store.list(Some("pending"), 10).await.unwrap();
+            assert!(
+                d.iter()
+                    .any(|d| d.last_error.as_deref().is_some_and(|e| e.contains(CRASH))),
+                "{slug}: the crash was not hit: {d:?}"
+            );
+            aws.script.lock().unwrap().crash_at = None;
+            w.restart();
+            w.server.clock.advance_ms(60_000);
+            w.settle().await;
+            let all = moto.accounts().await;
+            let found = accounts_named(&all, &format!("client-{slug}"));
+            assert_eq!(found.len(), 1, "{slug}: {} accounts", found.len());
+            assert_baseline(&moto, &found[0].0, &format!("client-{slug}")).await;
+            assert_eq!(
+                w.server
+                    .ctx
+                    .store
+                    .apply_run(&sha)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .decision,
+                "applied",
+                "{slug}"
+            );
+            assert!(w.bot_note(iid).contains("✅ Applied"), "{slug}");
+        }
+    }
+}
