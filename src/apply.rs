@@ -105,6 +105,8 @@ pub struct AccountProgress {
     pub steps: Vec<(Step, StepState)>,
     pub error: Option<String>,
     pub notes: Vec<String>,
+    /// The account's GitLab project, once it exists.
+    pub repository: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -135,6 +137,7 @@ pub struct ApplyReport {
 pub fn step_key(step: &Step) -> String {
     match step {
         Step::AccessRole { name, .. } => format!("access_role:{name}"),
+        Step::CiRole { name, .. } => format!("ci_role:{name}"),
         other => serde_json::to_value(other)
             .ok()
             .and_then(|v| v.get("step").and_then(|s| s.as_str()).map(str::to_string))
@@ -159,7 +162,7 @@ fn failure(e: anyhow::Error) -> StepFailure {
 
 /// A failure trying again cannot fix (an email AWS already knows, an alias taken).
 #[derive(Debug)]
-struct Terminal(String);
+pub(crate) struct Terminal(pub String);
 
 impl std::fmt::Display for Terminal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -276,6 +279,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     .collect(),
                 error: None,
                 notes: Vec::new(),
+                repository: None,
             })
             .collect();
         if report.accounts.is_empty() {
@@ -807,9 +811,20 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 let m = self.member(aws, cx, run, policy).await?;
                 if m.policy(boundary).await?.is_none() {
                     let bucket = self.bucket_name(run, policy)?;
+                    let repo = &policy.repository;
+                    let ci_roles: Vec<&str> = if repo.keyless_ci {
+                        vec![repo.plan_role.as_str(), repo.apply_role.as_str()]
+                    } else {
+                        Vec::new()
+                    };
                     m.create_policy(
                         boundary,
-                        &baseline::boundary_document(m.account_id(), &policy.baseline, &bucket),
+                        &baseline::boundary_document(
+                            m.account_id(),
+                            &policy.baseline,
+                            &ci_roles,
+                            &bucket,
+                        ),
                     )
                     .await?;
                 }
@@ -834,6 +849,17 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                         m.attach_role_policy(name, policy_arn).await?;
                     }
                     Some(state) => {
+                        let trust = baseline::trust_document(
+                            m.account_id(),
+                            &policy.baseline.saml_provider,
+                        );
+                        if !state
+                            .trust
+                            .as_deref()
+                            .is_some_and(|t| baseline::same_document(t, &trust))
+                        {
+                            m.update_trust(name, &trust).await?;
+                        }
                         if let Some(b) = &boundary {
                             if state.boundary.as_deref() != Some(b.as_str()) {
                                 m.put_role_boundary(name, b).await?;
@@ -884,12 +910,106 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 }
                 Ok(Some(format!("{} closing", a.id)))
             }
+            Step::CiOidcProvider => {
+                let Some(b) = &self.bootstrap else {
+                    return Ok(Some(not_configured(step)));
+                };
+                let m = self.member(aws, cx, run, policy).await?;
+                let url = b.gitlab_url.trim_end_matches('/');
+                match m.oidc_provider(url).await? {
+                    Some(arn) => Ok(Some(arn)),
+                    None => Ok(Some(m.create_oidc_provider(url, url).await?)),
+                }
+            }
+            Step::CiRole { name, purpose } => {
+                let Some(b) = &self.bootstrap else {
+                    return Ok(Some(not_configured(step)));
+                };
+                let m = self.member(aws, cx, run, policy).await?;
+                let target = run
+                    .change
+                    .target
+                    .as_ref()
+                    .ok_or_else(|| anyhow!("no target for {}", run.change.name))?;
+                let project = crate::plan::project_path(&policy.repository, target);
+                let trust =
+                    baseline::ci_trust_document(m.account_id(), &b.gitlab_url, &project, purpose);
+                let (managed, boundary) = if purpose == "apply" {
+                    (
+                        baseline::ADMINISTRATOR_ACCESS,
+                        Some(baseline::policy_arn(
+                            m.account_id(),
+                            &policy.baseline.permissions_boundary,
+                        )),
+                    )
+                } else {
+                    (baseline::READ_ONLY_ACCESS, None)
+                };
+                match m.role(name).await? {
+                    None => {
+                        m.create_role(name, &trust, boundary.as_deref()).await?;
+                        m.attach_role_policy(name, managed).await?;
+                        Ok(Some(format!("trusts {project}")))
+                    }
+                    Some(state) => {
+                        let mut repaired = Vec::new();
+                        if !state
+                            .trust
+                            .as_deref()
+                            .is_some_and(|t| baseline::same_document(t, &trust))
+                        {
+                            m.update_trust(name, &trust).await?;
+                            repaired.push("trust");
+                        }
+                        if let Some(b) = &boundary {
+                            if state.boundary.as_deref() != Some(b.as_str()) {
+                                m.put_role_boundary(name, b).await?;
+                                repaired.push("boundary");
+                            }
+                        }
+                        if !state.attached.iter().any(|a| a == managed) {
+                            m.attach_role_policy(name, managed).await?;
+                            repaired.push("policy");
+                        }
+                        Ok(Some(if repaired.is_empty() {
+                            format!("trusts {project}")
+                        } else {
+                            format!("trusts {project} (repaired {})", repaired.join(", "))
+                        }))
+                    }
+                }
+            }
             Step::GitlabProject { .. }
             | Step::CommitTemplate
             | Step::ProtectMaster
             | Step::CiVariables => {
-                self.bootstrap_step(run.change, run.account_id.as_deref(), step, policy)
-                    .await
+                let Some(b) = &self.bootstrap else {
+                    return Ok(Some(not_configured(step)));
+                };
+                let account_id = self.account_id_of(aws, cx, run).await?;
+                let target = run
+                    .change
+                    .target
+                    .as_ref()
+                    .ok_or_else(|| anyhow!("no target for {}", run.change.name))?;
+                let repo = &policy.repository;
+                let account = crate::bootstrap::RepoAccount {
+                    target,
+                    kind: run.change.account_type.clone().unwrap_or_default(),
+                    account_id: account_id.clone(),
+                    state_bucket: self.bucket_name(run, policy)?,
+                    lock_table: policy.baseline.lock_table.clone(),
+                    project_path: crate::plan::project_path(repo, target),
+                    ci_roles: repo
+                        .keyless_ci
+                        .then(|| (repo.plan_role.clone(), repo.apply_role.clone())),
+                };
+                let out = self.bootstrap_step(b, &account, step).await?;
+                if let Some(link) = out.link {
+                    cx.report.lock().expect("report lock").accounts[run.index].repository =
+                        Some(link);
+                }
+                Ok(out.detail)
             }
         }
     }
@@ -1193,4 +1313,11 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         }
         Ok(queued)
     }
+}
+
+fn not_configured(step: &Step) -> String {
+    format!(
+        "skipped: {} needs the repository bootstrap, which is not configured ([bootstrap] in orgvend.toml)",
+        step_key(step)
+    )
 }

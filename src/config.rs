@@ -57,6 +57,29 @@ pub struct Config {
     /// Applying merges. Without it, orgvend reviews and never applies.
     #[serde(default)]
     pub aws: Option<AwsConfig>,
+    /// Bootstrapping each new account's GitLab repository. Without it, the repository steps
+    /// are reported as skipped.
+    #[serde(default)]
+    pub bootstrap: Option<BootstrapConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapConfig {
+    /// A directory of `*.j2` templates instead of the shipped `templates/account-repo/`.
+    #[serde(default)]
+    pub templates_dir: Option<std::path::PathBuf>,
+    /// Visibility of new projects: `private` or `internal`. Default `private`.
+    #[serde(default = "default_visibility")]
+    pub visibility: String,
+    /// The GitLab URL that issues CI ID tokens (their `iss`), when it differs from
+    /// `gitlab.url` (an internal API address). Default `gitlab.url`.
+    #[serde(default)]
+    pub oidc_issuer: Option<String>,
+}
+
+fn default_visibility() -> String {
+    "private".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -431,6 +454,20 @@ impl Config {
                     "aws.max_concurrent_creations must be 1 to 5 (AWS allows 5 creations at once)"
                         .into(),
                 ));
+            }
+        }
+        if let Some(b) = &self.bootstrap {
+            if self.aws.is_none() {
+                return Err(err(
+                    "[bootstrap] needs [aws]: repositories are made for the accounts orgvend creates"
+                        .into(),
+                ));
+            }
+            if !matches!(b.visibility.as_str(), "private" | "internal") {
+                return Err(err(format!(
+                    "bootstrap.visibility `{}` must be \"private\" or \"internal\": an account's Terraform is not public",
+                    b.visibility
+                )));
             }
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {

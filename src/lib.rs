@@ -28,5 +28,6 @@ pub mod report;
 pub mod review;
 pub mod server;
 pub mod store;
+pub mod template;
 pub mod webhook;
 pub mod worker;

@@ -121,11 +121,22 @@ async fn serve(path: PathBuf) -> Result<()> {
             None
         }
     };
+    let bootstrap = match (&config.bootstrap, &config.aws) {
+        (Some(b), Some(aws)) => Some(orgvend::bootstrap::Bootstrap::from_config(
+            b,
+            &config.gitlab.url,
+            &aws.region,
+        )?),
+        _ => None,
+    };
     let ctx = orgvend::server::start(config, Arc::new(SystemClock)).await?;
     let mut bot: orgvend::review::Bot<_, orgvend::aws::sdk::SdkAws> =
         orgvend::review::Bot::new(ctx.clone(), gitlab);
     if let Some(a) = applier {
         bot = bot.with_applier(a);
+    }
+    if let Some(b) = bootstrap {
+        bot = bot.with_bootstrap(b);
     }
     orgvend::server::serve(ctx, bot).await
 }

@@ -144,6 +144,14 @@ pub enum Step {
     LockTable {
         table: String,
     },
+    /// An IAM OIDC provider for the GitLab instance, for keyless CI.
+    CiOidcProvider,
+    /// A role the account's project pipelines assume with their GitLab ID token.
+    CiRole {
+        name: String,
+        /// `plan` (any pipeline of the project, read only) or `apply` (protected master).
+        purpose: String,
+    },
     GitlabProject {
         namespace: String,
         path: String,
@@ -303,6 +311,21 @@ fn create_steps(t: &Target, baseline: Option<&(Baseline, Repository)>) -> Vec<St
         Step::LockTable {
             table: b.lock_table.clone(),
         },
+    ]);
+    if repo.keyless_ci {
+        steps.extend([
+            Step::CiOidcProvider,
+            Step::CiRole {
+                name: repo.plan_role.clone(),
+                purpose: "plan".into(),
+            },
+            Step::CiRole {
+                name: repo.apply_role.clone(),
+                purpose: "apply".into(),
+            },
+        ]);
+    }
+    steps.extend([
         Step::GitlabProject {
             namespace: repo.namespace.clone(),
             path: fill(&repo.path, t),
@@ -312,6 +335,15 @@ fn create_steps(t: &Target, baseline: Option<&(Baseline, Repository)>) -> Vec<St
         Step::CiVariables,
     ]);
     steps
+}
+
+/// `group/path` of an account's GitLab project.
+pub fn project_path(repo: &Repository, t: &Target) -> String {
+    format!(
+        "{}/{}",
+        repo.namespace.trim_end_matches('/'),
+        fill(&repo.path, t)
+    )
 }
 
 fn update_steps(t: &Target, fields: &[FieldChange]) -> Vec<Step> {

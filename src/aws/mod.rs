@@ -52,6 +52,8 @@ pub struct NewAccount {
 pub struct RoleState {
     pub boundary: Option<String>,
     pub attached: Vec<String>,
+    /// The trust policy, as JSON.
+    pub trust: Option<String>,
 }
 
 /// A bucket as the baseline cares about it.
@@ -165,6 +167,14 @@ pub trait MemberAws: Send + Sync + 'static {
         trust: &str,
         boundary: Option<&str>,
     ) -> impl Future<Output = Result<()>> + Send;
+    fn update_trust(&self, role: &str, trust: &str) -> impl Future<Output = Result<()>> + Send;
+    /// The ARN of the OIDC provider for `url` (`https://gitlab.example.com`), if it exists.
+    fn oidc_provider(&self, url: &str) -> impl Future<Output = Result<Option<String>>> + Send;
+    fn create_oidc_provider(
+        &self,
+        url: &str,
+        audience: &str,
+    ) -> impl Future<Output = Result<String>> + Send;
     fn attach_role_policy(
         &self,
         role: &str,

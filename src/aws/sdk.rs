@@ -499,7 +499,16 @@ impl MemberAws for SdkMember {
             .send()
             .await
             .map_err(err)?;
+        let trust = role
+            .role()
+            .and_then(|r| r.assume_role_policy_document())
+            .map(|d| {
+                urlencoding::decode(d)
+                    .map(|c| c.into_owned())
+                    .unwrap_or_else(|_| d.to_string())
+            });
         Ok(Some(RoleState {
+            trust,
             boundary,
             attached: attached
                 .attached_policies()
@@ -522,6 +531,50 @@ impl MemberAws for SdkMember {
             .await
             .map_err(err)?;
         Ok(())
+    }
+
+    async fn update_trust(&self, role: &str, trust: &str) -> Result<()> {
+        self.calls.write();
+        self.iam
+            .update_assume_role_policy()
+            .role_name(role)
+            .policy_document(trust)
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn oidc_provider(&self, url: &str) -> Result<Option<String>> {
+        self.calls.read();
+        let out = self
+            .iam
+            .list_open_id_connect_providers()
+            .send()
+            .await
+            .map_err(err)?;
+        let suffix = format!(":oidc-provider/{}", crate::baseline::oidc_host(url));
+        Ok(out
+            .open_id_connect_provider_list()
+            .iter()
+            .filter_map(|p| p.arn())
+            .find(|a| a.ends_with(&suffix))
+            .map(str::to_string))
+    }
+
+    async fn create_oidc_provider(&self, url: &str, audience: &str) -> Result<String> {
+        self.calls.write();
+        let out = self
+            .iam
+            .create_open_id_connect_provider()
+            .url(url)
+            .client_id_list(audience)
+            .send()
+            .await
+            .map_err(err)?;
+        out.open_id_connect_provider_arn()
+            .map(str::to_string)
+            .context("CreateOpenIDConnectProvider answered without an ARN")
     }
 
     async fn attach_role_policy(&self, role: &str, policy_arn: &str) -> Result<()> {

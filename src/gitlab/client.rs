@@ -4,7 +4,8 @@
 //! makes no network call.
 
 use super::{
-    Commit, CommitStatus, FileDiff, GitLab, Member, MergeRequest, MrSummary, Note, TreeEntry, User,
+    CiVariable, Commit, CommitStatus, FileDiff, GitLab, Group, Member, MergeRequest, MrSummary,
+    NewProject, Note, Project, Protection, TreeEntry, User,
 };
 use crate::config::Secret;
 use anyhow::{Context, Result, anyhow, bail};
@@ -389,6 +390,181 @@ impl GitLab for GitlabClient {
             enc(sha)
         ))
         .await
+    }
+
+    async fn group(&self, path: &str) -> Result<Option<Group>> {
+        match self.get_json(&format!("/groups/{}", enc(path))).await {
+            Ok(g) => Ok(Some(g)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn project(&self, path: &str) -> Result<Option<Project>> {
+        match self.get_json(&format!("/projects/{}", enc(path))).await {
+            Ok(p) => Ok(Some(p)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create_project(&self, p: &NewProject) -> Result<Project> {
+        let url = self.url("/projects");
+        let payload = serde_json::json!({
+            "name": p.name, "path": p.path, "namespace_id": p.namespace_id, "description": p.description,
+            "visibility": p.visibility, "initialize_with_readme": true, "default_branch": "master",
+        });
+        let resp = Self::ok(
+            self.send(|| self.http.request(Method::POST, &url).json(&payload))
+                .await?,
+        )
+        .await?;
+        resp.json().await.context("reading the created project")
+    }
+
+    async fn commit_files(
+        &self,
+        project: &str,
+        branch: &str,
+        message: &str,
+        files: &[(String, String, bool)],
+    ) -> Result<()> {
+        let url = self.url(&format!("/projects/{}/repository/commits", enc(project)));
+        let actions: Vec<serde_json::Value> = files
+            .iter()
+            .map(|(path, content, exists)| {
+                serde_json::json!({"action": if *exists { "update" } else { "create" }, "file_path": path, "content": content})
+            })
+            .collect();
+        let payload =
+            serde_json::json!({"branch": branch, "commit_message": message, "actions": actions});
+        Self::ok(
+            self.send(|| self.http.request(Method::POST, &url).json(&payload))
+                .await?,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn protected_branch(&self, project: &str, branch: &str) -> Result<Option<Protection>> {
+        #[derive(serde::Deserialize)]
+        struct Level {
+            access_level: Option<u32>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Raw {
+            #[serde(default)]
+            push_access_levels: Vec<Level>,
+            #[serde(default)]
+            merge_access_levels: Vec<Level>,
+            #[serde(default)]
+            allow_force_push: bool,
+        }
+        let path = format!(
+            "/projects/{}/protected_branches/{}",
+            enc(project),
+            enc(branch)
+        );
+        match self.get_json::<Raw>(&path).await {
+            Ok(r) => Ok(Some(Protection {
+                push: r
+                    .push_access_levels
+                    .iter()
+                    .filter_map(|l| l.access_level)
+                    .collect(),
+                merge: r
+                    .merge_access_levels
+                    .iter()
+                    .filter_map(|l| l.access_level)
+                    .collect(),
+                allow_force_push: r.allow_force_push,
+            })),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn protect_branch(&self, project: &str, branch: &str, p: &Protection) -> Result<bool> {
+        let url = self.url(&format!("/projects/{}/protected_branches", enc(project)));
+        let payload = serde_json::json!({
+            "name": branch,
+            "push_access_level": p.push.first().copied().unwrap_or(0),
+            "merge_access_level": p.merge.first().copied().unwrap_or(40),
+            "allow_force_push": p.allow_force_push,
+        });
+        match Self::ok(
+            self.send(|| self.http.request(Method::POST, &url).json(&payload))
+                .await?,
+        )
+        .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.downcast_ref::<GitlabError>()
+                    .is_some_and(|g| g.status == Some(409)) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn unprotect_branch(&self, project: &str, branch: &str) -> Result<()> {
+        let url = self.url(&format!(
+            "/projects/{}/protected_branches/{}",
+            enc(project),
+            enc(branch)
+        ));
+        match Self::ok(
+            self.send(|| self.http.request(Method::DELETE, &url))
+                .await?,
+        )
+        .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn variable(&self, project: &str, key: &str) -> Result<Option<CiVariable>> {
+        match self
+            .get_json(&format!(
+                "/projects/{}/variables/{}",
+                enc(project),
+                enc(key)
+            ))
+            .await
+        {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn set_variable(&self, project: &str, v: &CiVariable, exists: bool) -> Result<()> {
+        let payload = serde_json::json!({"key": v.key, "value": v.value, "protected": v.protected, "masked": v.masked, "raw": true});
+        let (method, url) = if exists {
+            (
+                Method::PUT,
+                self.url(&format!(
+                    "/projects/{}/variables/{}",
+                    enc(project),
+                    enc(&v.key)
+                )),
+            )
+        } else {
+            (
+                Method::POST,
+                self.url(&format!("/projects/{}/variables", enc(project))),
+            )
+        };
+        Self::ok(
+            self.send(|| self.http.request(method.clone(), &url).json(&payload))
+                .await?,
+        )
+        .await
+        .map(drop)
     }
 }
 

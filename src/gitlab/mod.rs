@@ -182,6 +182,53 @@ pub struct Commit {
     pub parent_ids: Vec<String>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Group {
+    pub id: u64,
+    #[serde(default)]
+    pub full_path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Project {
+    pub id: u64,
+    #[serde(default)]
+    pub path_with_namespace: String,
+    #[serde(default)]
+    pub web_url: String,
+    #[serde(default)]
+    pub default_branch: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewProject {
+    pub namespace_id: u64,
+    pub path: String,
+    pub name: String,
+    pub description: String,
+    pub visibility: String,
+}
+
+/// A protected branch: who may push and merge (GitLab access levels: 0 no one, 30
+/// developers, 40 maintainers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Protection {
+    pub push: Vec<u32>,
+    pub merge: Vec<u32>,
+    pub allow_force_push: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct CiVariable {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+    #[serde(default)]
+    pub protected: bool,
+    #[serde(default)]
+    pub masked: bool,
+}
+
 /// What orgvend asks of GitLab. `project` is a path (`infra/subaccounts`) or a numeric id.
 pub trait GitLab: Send + Sync + 'static {
     fn merge_request(
@@ -246,4 +293,44 @@ pub trait GitLab: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<MrSummary>>> + Send;
     /// A commit, with its parents.
     fn commit(&self, project: &str, sha: &str) -> impl Future<Output = Result<Commit>> + Send;
+    fn group(&self, path: &str) -> impl Future<Output = Result<Option<Group>>> + Send;
+    fn project(&self, path: &str) -> impl Future<Output = Result<Option<Project>>> + Send;
+    fn create_project(&self, p: &NewProject) -> impl Future<Output = Result<Project>> + Send;
+    /// One commit on `branch` creating or updating `files` (path, content, exists already).
+    fn commit_files(
+        &self,
+        project: &str,
+        branch: &str,
+        message: &str,
+        files: &[(String, String, bool)],
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn protected_branch(
+        &self,
+        project: &str,
+        branch: &str,
+    ) -> impl Future<Output = Result<Option<Protection>>> + Send;
+    /// Protects a branch; `Ok(false)` when GitLab says it is protected already (409).
+    fn protect_branch(
+        &self,
+        project: &str,
+        branch: &str,
+        p: &Protection,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    fn unprotect_branch(
+        &self,
+        project: &str,
+        branch: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn variable(
+        &self,
+        project: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<CiVariable>>> + Send;
+    /// Creates the variable, or (`exists`) updates it.
+    fn set_variable(
+        &self,
+        project: &str,
+        v: &CiVariable,
+        exists: bool,
+    ) -> impl Future<Output = Result<()>> + Send;
 }

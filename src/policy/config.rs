@@ -195,10 +195,22 @@ pub(super) struct RoleConf {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RepositoryConf {
+    /// Group path new account projects go in. Default `accounts`.
     #[serde(default = "default_namespace")]
     namespace: String,
+    /// Project path template (`{alias}`, `{name}`). Default `{alias}`.
     #[serde(default = "default_repo_path")]
     path: String,
+    /// Keyless CI: an OIDC provider for the GitLab instance and two roles in each account.
+    /// Default true.
+    #[serde(default = "yes")]
+    keyless_ci: bool,
+    /// The role the project's pipelines assume to plan. Default `gitlab-ci-plan`.
+    #[serde(default = "default_plan_role")]
+    plan_role: String,
+    /// The role only the protected master assumes to apply. Default `gitlab-ci-apply`.
+    #[serde(default = "default_apply_role")]
+    apply_role: String,
 }
 
 impl Default for RepositoryConf {
@@ -206,8 +218,18 @@ impl Default for RepositoryConf {
         RepositoryConf {
             namespace: default_namespace(),
             path: default_repo_path(),
+            keyless_ci: true,
+            plan_role: default_plan_role(),
+            apply_role: default_apply_role(),
         }
     }
+}
+
+fn default_plan_role() -> String {
+    "gitlab-ci-plan".into()
+}
+fn default_apply_role() -> String {
+    "gitlab-ci-apply".into()
 }
 
 fn yes() -> bool {
@@ -450,6 +472,9 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
         repository: super::Repository {
             namespace: raw.repository.namespace,
             path: raw.repository.path,
+            keyless_ci: raw.repository.keyless_ci,
+            plan_role: raw.repository.plan_role,
+            apply_role: raw.repository.apply_role,
         },
         rego: Vec::new(),
     })

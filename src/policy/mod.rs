@@ -93,6 +93,12 @@ pub struct Repository {
     pub namespace: String,
     /// Project path template: `{alias}`, `{name}`.
     pub path: String,
+    /// Whether each account gets keyless CI (an OIDC provider and the two roles below).
+    pub keyless_ci: bool,
+    /// Role the project's pipelines assume to plan (read only).
+    pub plan_role: String,
+    /// Role only the project's protected master assumes to apply.
+    pub apply_role: String,
 }
 
 impl Policy {

@@ -101,6 +101,14 @@ pub fn render(r: &ApplyReport) -> String {
             };
             let _ = writeln!(out, "- {mark} {}", inline(&describe(step)));
         }
+        if let Some(url) = a.repository.as_deref().filter(|u| is_web_url(u)) {
+            let _ = writeln!(
+                out,
+                "\n📁 Repository: <a href=\"{}\">{}</a>",
+                html(url),
+                html(url)
+            );
+        }
         for note in &a.notes {
             let _ = writeln!(out, "\n➖ {}", inline(note));
         }
@@ -110,6 +118,14 @@ pub fn render(r: &ApplyReport) -> String {
         out.push_str("\n</details>\n\n");
     }
     out
+}
+
+/// A link orgvend will write: http(s), no whitespace or quotes.
+fn is_web_url(u: &str) -> bool {
+    (u.starts_with("https://") || u.starts_with("http://"))
+        && !u
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "\"'<>`".contains(c))
 }
 
 fn short(sha: &str) -> &str {

@@ -126,11 +126,35 @@ pub fn render_within(report: &Report, budget: usize) -> String {
         return out;
     }
     out.push_str("#### Plan\n\n");
+    // Each change folded to one line; a detailed section is written only while the lines of
+    // every change after it still fit, so folding never drops an account from the note.
+    let lines: Vec<String> = changes
+        .iter()
+        .map(|c| {
+            let kind = c.account_type.as_deref().map(|t| format!(" ({})", code(t)));
+            format!(
+                "- {} {}{}\n",
+                action_word(c.action),
+                code(&c.name),
+                kind.unwrap_or_default()
+            )
+        })
+        .collect();
+    let mut after = vec![0usize; lines.len() + 1];
+    for i in (0..lines.len()).rev() {
+        after[i] = after[i + 1] + lines[i].len();
+    }
+    let folded_header = format!("The other changes, {FOLDED}:\n\n");
     let mut detailed = 0;
-    for c in changes {
+    for (i, c) in changes.iter().enumerate() {
         let mut section = String::new();
         change(&mut section, &report.plan, c);
-        if out.len() + section.len() + RESERVE > budget {
+        let rest = if i + 1 == changes.len() {
+            0
+        } else {
+            folded_header.len() + after[i + 1]
+        };
+        if out.len() + section.len() + rest + RESERVE > budget {
             break;
         }
         out.push_str(&section);
@@ -139,20 +163,13 @@ pub fn render_within(report: &Report, budget: usize) -> String {
     if detailed == changes.len() {
         return out;
     }
-    let _ = writeln!(out, "The other changes, {FOLDED}:\n");
+    out.push_str(&folded_header);
     let mut listed = detailed;
-    for c in &changes[detailed..] {
-        let kind = c.account_type.as_deref().map(|t| format!(" ({})", code(t)));
-        let line = format!(
-            "- {} {}{}\n",
-            action_word(c.action),
-            code(&c.name),
-            kind.unwrap_or_default()
-        );
+    for line in &lines[detailed..] {
         if out.len() + line.len() + RESERVE / 4 > budget {
             break;
         }
-        out.push_str(&line);
+        out.push_str(line);
         listed += 1;
     }
     if listed < changes.len() {

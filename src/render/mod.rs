@@ -2,7 +2,7 @@
 //! about steps and verdicts live here, shared by all three.
 
 pub mod apply;
-mod escape;
+pub mod escape;
 pub mod json;
 pub mod markdown;
 pub mod text;
@@ -45,6 +45,11 @@ pub fn describe(step: &Step) -> String {
             bucket.replace("{account_id}", "<account id>")
         ),
         Step::LockTable { table } => format!("DynamoDB: create the Terraform lock table `{table}`"),
+        Step::CiOidcProvider => "IAM: create the OIDC provider of the GitLab instance, for CI without keys".into(),
+        Step::CiRole { name, purpose } if purpose == "apply" => format!(
+            "IAM: create role `{name}` that only the project's protected `master` pipelines may assume, under the permissions boundary"
+        ),
+        Step::CiRole { name, .. } => format!("IAM: create role `{name}` (read only) that the project's pipelines assume to plan"),
         Step::GitlabProject { namespace, path } => {
             format!("GitLab: create the project `{namespace}/{path}` with default branch `master`")
         }

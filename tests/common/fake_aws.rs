@@ -280,6 +280,19 @@ impl<M: MemberAws, A: Aws> MemberAws for ScriptedMember<M, A> {
             .mutate(self.inner.create_role(name, trust, boundary))
             .await
     }
+    async fn update_trust(&self, role: &str, trust: &str) -> Result<()> {
+        self.outer
+            .mutate(self.inner.update_trust(role, trust))
+            .await
+    }
+    async fn oidc_provider(&self, url: &str) -> Result<Option<String>> {
+        self.inner.oidc_provider(url).await
+    }
+    async fn create_oidc_provider(&self, url: &str, audience: &str) -> Result<String> {
+        self.outer
+            .mutate(self.inner.create_oidc_provider(url, audience))
+            .await
+    }
     async fn attach_role_policy(&self, role: &str, policy_arn: &str) -> Result<()> {
         self.outer
             .mutate(self.inner.attach_role_policy(role, policy_arn))

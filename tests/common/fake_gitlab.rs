@@ -91,6 +91,60 @@ pub struct FakeState {
     pub faults: VecDeque<Fault>,
     pub latency: Duration,
     pub calls: Vec<(String, String)>,
+    /// Groups that exist, by full path → id (for `GET /groups/:id` and new projects).
+    pub group_ids: BTreeMap<String, u64>,
+    /// Projects other than the subaccounts repository (the accounts' repositories), by id.
+    pub projects: BTreeMap<u64, FakeProject>,
+    /// The instance's default branch protection, applied to the default branch of every new
+    /// project as GitLab does; `None` leaves new projects unprotected.
+    pub default_protection: Option<FakeProtection>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeProtection {
+    pub push: u32,
+    pub merge: u32,
+    pub allow_force_push: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeVariable {
+    pub value: String,
+    pub protected: bool,
+    pub masked: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct FakeProject {
+    pub id: u64,
+    pub path_with_namespace: String,
+    pub namespace_id: u64,
+    pub visibility: String,
+    pub default_branch: String,
+    pub description: String,
+    /// branch → path → content.
+    pub branches: BTreeMap<String, BTreeMap<String, String>>,
+    /// (branch, message) of every commit after the initial one.
+    pub commits: Vec<(String, String)>,
+    pub protected: BTreeMap<String, FakeProtection>,
+    pub variables: BTreeMap<String, FakeVariable>,
+}
+
+impl FakeProject {
+    fn json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "path": self.path_with_namespace.rsplit('/').next().unwrap(),
+            "path_with_namespace": self.path_with_namespace,
+            "name": self.path_with_namespace.rsplit('/').next().unwrap(),
+            "description": self.description,
+            "visibility": self.visibility,
+            "default_branch": self.default_branch,
+            "web_url": format!("https://gitlab.example.com/{}", self.path_with_namespace),
+            "http_url_to_repo": format!("https://gitlab.example.com/{}.git", self.path_with_namespace),
+            "namespace": {"id": self.namespace_id},
+        })
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -172,6 +226,20 @@ impl FakeState {
         m.merge_commit_sha = Some(sha.clone());
         m.merged_by = Some(by);
         sha
+    }
+
+    /// The account project at `path` (`group/name`), if it exists.
+    pub fn project_at(&self, path: &str) -> Option<&FakeProject> {
+        self.projects
+            .values()
+            .find(|p| p.path_with_namespace == path)
+    }
+
+    fn project_id_of(&self, id: &str) -> Option<u64> {
+        self.projects
+            .values()
+            .find(|p| p.path_with_namespace == id || p.id.to_string() == id)
+            .map(|p| p.id)
     }
 
     pub fn file_at(&self, sha: &str, path: &str) -> Option<String> {
@@ -432,6 +500,29 @@ fn router(state: S) -> Router {
             axum::routing::post(post_status),
         )
         .route("/api/v4/groups/{group}/members/all/{user}", get(get_member))
+        .route("/api/v4/groups/{group}", get(get_group))
+        .route("/api/v4/projects", axum::routing::post(create_project))
+        .route("/api/v4/projects/{id}", get(get_project))
+        .route(
+            "/api/v4/projects/{id}/repository/commits",
+            axum::routing::post(create_commit),
+        )
+        .route(
+            "/api/v4/projects/{id}/protected_branches",
+            axum::routing::post(protect_branch),
+        )
+        .route(
+            "/api/v4/projects/{id}/protected_branches/{name}",
+            get(get_protected_branch).delete(unprotect_branch),
+        )
+        .route(
+            "/api/v4/projects/{id}/variables",
+            axum::routing::post(create_variable),
+        )
+        .route(
+            "/api/v4/projects/{id}/variables/{key}",
+            get(get_variable).put(update_variable),
+        )
         .with_state(state)
 }
 
@@ -628,6 +719,19 @@ async fn get_tree(
     gated!(st, headers, "GET", uri);
     let s = st.lock().unwrap();
     let sha = q.get("ref").cloned().unwrap_or_default();
+    if let Some(pid) = s.project_id_of(&id) {
+        let Some(files) = s.projects[&pid].branches.get(&sha) else {
+            return err(StatusCode::NOT_FOUND, "404 Tree Not Found");
+        };
+        let items: Vec<Value> = files
+            .iter()
+            .map(|(path, text)| {
+                json!({"id": FakeState::blob_id(text.as_bytes()), "name": path.rsplit('/').next().unwrap(),
+                    "type": "blob", "path": path, "mode": "100644"})
+            })
+            .collect();
+        return fix_link(paged(&uri, items, &q), host(&headers).as_deref());
+    }
     let sha = s.branches.get(&sha).cloned().unwrap_or(sha);
     let Some(tree) = s.commits.get(&sha).filter(|_| project_ok(&id)) else {
         return err(StatusCode::NOT_FOUND, "404 Tree Not Found");
@@ -781,4 +885,368 @@ async fn get_member(
         }
         None => err(StatusCode::NOT_FOUND, "404 Not found"),
     }
+}
+
+fn protection_json(name: &str, p: &FakeProtection) -> Value {
+    let level = |l: u32| {
+        let description = match l {
+            0 => "No one",
+            30 => "Developers + Maintainers",
+            40 => "Maintainers",
+            _ => "Admins",
+        };
+        json!([{"id": 1, "access_level": l, "access_level_description": description, "user_id": null, "group_id": null}])
+    };
+    json!({"id": 1, "name": name, "push_access_levels": level(p.push), "merge_access_levels": level(p.merge),
+        "unprotect_access_levels": level(40), "allow_force_push": p.allow_force_push, "code_owner_approval_required": false})
+}
+
+fn variable_json(key: &str, v: &FakeVariable) -> Value {
+    json!({"variable_type": "env_var", "key": key, "value": v.value, "protected": v.protected, "masked": v.masked,
+        "hidden": false, "raw": true, "environment_scope": "*", "description": null})
+}
+
+fn not_found(what: &str) -> Response {
+    err(StatusCode::NOT_FOUND, &format!("404 {what} Not Found"))
+}
+
+fn body_str<'a>(b: &'a Value, key: &str) -> Option<&'a str> {
+    b.get(key).and_then(Value::as_str)
+}
+
+fn body_u32(b: &Value, key: &str) -> Option<u32> {
+    b.get(key).and_then(|v| {
+        v.as_u64()
+            .map(|n| n as u32)
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    })
+}
+
+fn body_bool(b: &Value, key: &str) -> Option<bool> {
+    b.get(key)
+        .and_then(|v| v.as_bool().or_else(|| v.as_str().map(|s| s == "true")))
+}
+
+async fn get_group(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(group): Path<String>,
+) -> Response {
+    gated!(st, headers, "GET", uri);
+    let s = st.lock().unwrap();
+    match s
+        .group_ids
+        .iter()
+        .find(|(path, id)| **path == group || id.to_string() == group)
+    {
+        Some((path, id)) => axum::Json(
+            json!({"id": id, "full_path": path, "path": path.rsplit('/').next().unwrap()}),
+        )
+        .into_response(),
+        None => not_found("Group"),
+    }
+}
+
+async fn get_project(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    gated!(st, headers, "GET", uri);
+    let s = st.lock().unwrap();
+    if project_ok(&id) {
+        return axum::Json(json!({"id": PROJECT_ID, "path_with_namespace": PROJECT_PATH, "default_branch": "master",
+            "web_url": format!("https://gitlab.example.com/{PROJECT_PATH}")}))
+        .into_response();
+    }
+    match s.project_id_of(&id) {
+        Some(pid) => axum::Json(s.projects[&pid].json()).into_response(),
+        None => not_found("Project"),
+    }
+}
+
+async fn create_project(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    axum::Json(b): axum::Json<Value>,
+) -> Response {
+    gated!(st, headers, "POST", uri);
+    let mut s = st.lock().unwrap();
+    let Some(namespace_id) = b.get("namespace_id").and_then(|v| {
+        v.as_u64()
+            .or_else(|| v.as_str().and_then(|x| x.parse().ok()))
+    }) else {
+        return err(StatusCode::BAD_REQUEST, "namespace_id is missing");
+    };
+    let Some((group, _)) = s
+        .group_ids
+        .iter()
+        .find(|(_, id)| **id == namespace_id)
+        .map(|(p, id)| (p.clone(), *id))
+    else {
+        return not_found("Namespace");
+    };
+    let Some(path) = body_str(&b, "path")
+        .or(body_str(&b, "name"))
+        .map(str::to_string)
+    else {
+        return err(StatusCode::BAD_REQUEST, "name or path is missing");
+    };
+    let full = format!("{group}/{path}");
+    if s.project_at(&full).is_some() {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"message": {"path": ["has already been taken"], "name": ["has already been taken"]}})),
+        )
+            .into_response();
+    }
+    let readme = body_bool(&b, "initialize_with_readme").unwrap_or(false);
+    // GitLab honours default_branch only with initialize_with_readme
+    let default_branch = match body_str(&b, "default_branch") {
+        Some(d) if readme => d.to_string(),
+        _ => "main".to_string(),
+    };
+    let id = 1000 + s.projects.len() as u64;
+    let mut p = FakeProject {
+        id,
+        path_with_namespace: full,
+        namespace_id,
+        visibility: body_str(&b, "visibility").unwrap_or("private").into(),
+        default_branch: default_branch.clone(),
+        description: body_str(&b, "description").unwrap_or("").into(),
+        ..Default::default()
+    };
+    if readme {
+        p.branches.insert(
+            default_branch.clone(),
+            BTreeMap::from([("README.md".to_string(), format!("# {path}\n"))]),
+        );
+        if let Some(d) = &s.default_protection {
+            p.protected.insert(default_branch, d.clone());
+        }
+    }
+    let out = p.json();
+    s.projects.insert(id, p);
+    (StatusCode::CREATED, axum::Json(out)).into_response()
+}
+
+async fn create_commit(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    axum::Json(b): axum::Json<Value>,
+) -> Response {
+    gated!(st, headers, "POST", uri);
+    let mut s = st.lock().unwrap();
+    let Some(pid) = s.project_id_of(&id) else {
+        return not_found("Project");
+    };
+    let (Some(branch), Some(message), Some(actions)) = (
+        body_str(&b, "branch"),
+        body_str(&b, "commit_message"),
+        b.get("actions").and_then(Value::as_array),
+    ) else {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "branch, commit_message, actions are missing",
+        );
+    };
+    let p = s.projects.get_mut(&pid).unwrap();
+    let mut files = p.branches.get(branch).cloned().unwrap_or_default();
+    for a in actions {
+        let (Some(action), Some(path)) = (body_str(a, "action"), body_str(a, "file_path")) else {
+            return err(StatusCode::BAD_REQUEST, "action and file_path are required");
+        };
+        let content = body_str(a, "content").unwrap_or("").to_string();
+        match action {
+            "create" if files.contains_key(path) => {
+                return err(
+                    StatusCode::BAD_REQUEST,
+                    "A file with this name already exists",
+                );
+            }
+            "update" if !files.contains_key(path) => {
+                return err(
+                    StatusCode::BAD_REQUEST,
+                    "A file with this name doesn't exist",
+                );
+            }
+            "create" | "update" => {
+                files.insert(path.to_string(), content);
+            }
+            "delete" => {
+                files.remove(path);
+            }
+            other => {
+                return err(
+                    StatusCode::BAD_REQUEST,
+                    &format!("unsupported action {other}"),
+                );
+            }
+        }
+    }
+    p.branches.insert(branch.to_string(), files);
+    p.commits.push((branch.to_string(), message.to_string()));
+    let sha = hex(&Sha256::digest(
+        format!("{pid} {}", p.commits.len()).as_bytes(),
+    ))[..40]
+        .to_string();
+    (
+        StatusCode::CREATED,
+        axum::Json(json!({"id": sha, "short_id": &sha[..8], "title": message, "message": message})),
+    )
+        .into_response()
+}
+
+async fn get_protected_branch(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, name)): Path<(String, String)>,
+) -> Response {
+    gated!(st, headers, "GET", uri);
+    let s = st.lock().unwrap();
+    match s
+        .project_id_of(&id)
+        .and_then(|pid| s.projects[&pid].protected.get(&name))
+    {
+        Some(p) => axum::Json(protection_json(&name, p)).into_response(),
+        None => not_found(""),
+    }
+}
+
+async fn protect_branch(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    axum::Json(b): axum::Json<Value>,
+) -> Response {
+    gated!(st, headers, "POST", uri);
+    let mut s = st.lock().unwrap();
+    let Some(pid) = s.project_id_of(&id) else {
+        return not_found("Project");
+    };
+    let Some(name) = body_str(&b, "name").map(str::to_string) else {
+        return err(StatusCode::BAD_REQUEST, "name is missing");
+    };
+    let p = s.projects.get_mut(&pid).unwrap();
+    if p.protected.contains_key(&name) {
+        return err(
+            StatusCode::CONFLICT,
+            &format!("Protected branch '{name}' already exists"),
+        );
+    }
+    let prot = FakeProtection {
+        push: body_u32(&b, "push_access_level").unwrap_or(40),
+        merge: body_u32(&b, "merge_access_level").unwrap_or(40),
+        allow_force_push: body_bool(&b, "allow_force_push").unwrap_or(false),
+    };
+    let out = protection_json(&name, &prot);
+    p.protected.insert(name, prot);
+    (StatusCode::CREATED, axum::Json(out)).into_response()
+}
+
+async fn unprotect_branch(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, name)): Path<(String, String)>,
+) -> Response {
+    gated!(st, headers, "DELETE", uri);
+    let mut s = st.lock().unwrap();
+    let Some(pid) = s.project_id_of(&id) else {
+        return not_found("Project");
+    };
+    match s.projects.get_mut(&pid).unwrap().protected.remove(&name) {
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => not_found(""),
+    }
+}
+
+async fn get_variable(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, key)): Path<(String, String)>,
+) -> Response {
+    gated!(st, headers, "GET", uri);
+    let s = st.lock().unwrap();
+    match s
+        .project_id_of(&id)
+        .and_then(|pid| s.projects[&pid].variables.get(&key))
+    {
+        Some(v) => axum::Json(variable_json(&key, v)).into_response(),
+        None => not_found("Variable"),
+    }
+}
+
+fn variable_from(b: &Value, old: Option<&FakeVariable>) -> FakeVariable {
+    FakeVariable {
+        value: body_str(b, "value")
+            .map(str::to_string)
+            .or(old.map(|o| o.value.clone()))
+            .unwrap_or_default(),
+        protected: body_bool(b, "protected")
+            .or(old.map(|o| o.protected))
+            .unwrap_or(false),
+        masked: body_bool(b, "masked")
+            .or(old.map(|o| o.masked))
+            .unwrap_or(false),
+    }
+}
+
+async fn create_variable(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    axum::Json(b): axum::Json<Value>,
+) -> Response {
+    gated!(st, headers, "POST", uri);
+    let mut s = st.lock().unwrap();
+    let Some(pid) = s.project_id_of(&id) else {
+        return not_found("Project");
+    };
+    let Some(key) = body_str(&b, "key").map(str::to_string) else {
+        return err(StatusCode::BAD_REQUEST, "key is missing");
+    };
+    let p = s.projects.get_mut(&pid).unwrap();
+    if p.variables.contains_key(&key) {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"message": {"key": [format!("({key}) has already been taken")]}})),
+        )
+            .into_response();
+    }
+    let v = variable_from(&b, None);
+    let out = variable_json(&key, &v);
+    p.variables.insert(key, v);
+    (StatusCode::CREATED, axum::Json(out)).into_response()
+}
+
+async fn update_variable(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, key)): Path<(String, String)>,
+    axum::Json(b): axum::Json<Value>,
+) -> Response {
+    gated!(st, headers, "PUT", uri);
+    let mut s = st.lock().unwrap();
+    let Some(pid) = s.project_id_of(&id) else {
+        return not_found("Project");
+    };
+    let p = s.projects.get_mut(&pid).unwrap();
+    let Some(old) = p.variables.get(&key).cloned() else {
+        return not_found("Variable");
+    };
+    let v = variable_from(&b, Some(&old));
+    let out = variable_json(&key, &v);
+    p.variables.insert(key, v);
+    axum::Json(out).into_response()
 }

@@ -5,14 +5,17 @@
 
 use super::fake_aws::Scripted;
 use super::fake_gitlab::{
-    BOT_TOKEN, FakeGitlab, FakeMr, FakeNote, FakeState, FakeStatus, PROJECT_ID, PROJECT_PATH,
+    BOT_TOKEN, FakeGitlab, FakeMr, FakeNote, FakeProtection, FakeState, FakeStatus, PROJECT_ID,
+    PROJECT_PATH,
 };
 use super::{Delivery, TestServer};
 use orgvend::apply::{Applier, ApplySettings};
 use orgvend::aws::sdk::SdkAws;
+use orgvend::bootstrap::Bootstrap;
 use orgvend::config::Secret;
 use orgvend::gitlab::client::GitlabClient;
 use orgvend::review::Bot;
+use orgvend::template::Templates;
 use orgvend::worker::Worker;
 use serde_json::json;
 use std::sync::Arc;
@@ -35,7 +38,15 @@ pub struct World {
     pub worker: Worker<Arc<TestBot>>,
     /// The AWS layer the bot applies through, when it applies.
     pub aws: Option<TestAws>,
+    /// How account repositories are made, when they are.
+    pub bootstrap: Option<Bootstrap>,
 }
+
+/// The group new account projects go in (the policy's default `repository.namespace`).
+pub const ACCOUNTS_GROUP: &str = "aws-accounts";
+pub const ACCOUNTS_GROUP_ID: u64 = 77;
+/// The GitLab instance as CI ID tokens name it.
+pub const ISSUER: &str = "https://gitlab.example.com";
 
 /// Fast polling and short deadlines for tests.
 pub fn test_settings() -> ApplySettings {
@@ -148,6 +159,7 @@ impl World {
             bot,
             worker,
             aws: None,
+            bootstrap: None,
         }
     }
 
@@ -155,6 +167,32 @@ impl World {
     pub async fn applying(aws: TestAws) -> World {
         let mut w = World::new().await;
         w.aws = Some(aws);
+        w.restart();
+        w
+    }
+
+    /// The world, applying merges through `aws` and bootstrapping each new account's
+    /// repository in the `accounts` group, on an instance whose default branch protection
+    /// lets maintainers push (so orgvend meets GitLab's 409 and must replace it).
+    pub async fn bootstrapping(aws: TestAws) -> World {
+        let mut state = initial_state(&fixture_repo());
+        state
+            .group_ids
+            .insert(ACCOUNTS_GROUP.into(), ACCOUNTS_GROUP_ID);
+        state.group_ids.insert(GROUP.into(), 5);
+        state.default_protection = Some(FakeProtection {
+            push: 40,
+            merge: 40,
+            allow_force_push: false,
+        });
+        let mut w = World::with_state(state, "").await;
+        w.aws = Some(aws);
+        w.bootstrap = Some(Bootstrap {
+            gitlab_url: ISSUER.into(),
+            region: "us-east-1".into(),
+            visibility: "private".into(),
+            templates: Templates::embedded(),
+        });
         w.restart();
         w
     }
@@ -172,6 +210,9 @@ impl World {
         let mut bot = Bot::new(self.server.ctx.clone(), client);
         if let Some(aws) = &self.aws {
             bot = bot.with_applier(Applier::new(aws.clone(), test_settings()));
+        }
+        if let Some(b) = &self.bootstrap {
+            bot = bot.with_bootstrap(b.clone());
         }
         self.bot = Arc::new(bot);
         self.worker = Worker::new(self.server.ctx.clone(), self.bot.clone());
