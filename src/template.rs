@@ -376,6 +376,23 @@ mod tests {
     }
 
     #[test]
+    fn without_keyless_ci_the_pipeline_uses_the_groups_credentials() {
+        let mut v = vars();
+        v.keyless_ci = false;
+        v.plan_role_arn.clear();
+        v.apply_role_arn.clear();
+        let files = Templates::embedded().render(&v).unwrap();
+        let ci = &files.iter().find(|(p, _)| p == ".gitlab-ci.yml").unwrap().1;
+        assert!(
+            !ci.contains("id_tokens") && !ci.contains("assume-role"),
+            "{ci}"
+        );
+        assert!(ci.contains("terraform apply plan.tfplan"), "{ci}");
+        let readme = &files.iter().find(|(p, _)| p == "README.md").unwrap().1;
+        assert!(!readme.contains("plan role"), "{readme}");
+    }
+
+    #[test]
     fn escaping_by_file_type() {
         let t = Templates::compile(vec![
             ("a.tf".into(), "x = {{ v }} # {{ v | comment }}\n".into()),

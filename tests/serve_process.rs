@@ -63,9 +63,14 @@ async fn gitlab_with_mrs() -> common::fake_gitlab::FakeGitlab {
 }
 
 fn spawn(config: &std::path::Path) -> Serve {
+    spawn_env(config, &[])
+}
+
+fn spawn_env(config: &std::path::Path, env: &[(&str, &str)]) -> Serve {
     let child = Command::new(env!("CARGO_BIN_EXE_orgvend"))
         .args(["serve", "--config"])
         .arg(config)
+        .envs(env.iter().copied())
         .env("ORGVEND_WEBHOOK_TOKENS", TOKEN)
         .env("ORGVEND_GITLAB_TOKEN", common::fake_gitlab::BOT_TOKEN)
         .env("RUST_LOG", "info")
@@ -251,4 +256,127 @@ fn the_example_config_is_valid() {
     let env = |k: &str| (k == "ORGVEND_WEBHOOK_TOKENS").then(|| "t".to_string());
     orgvend::config::Config::parse("orgvend.example.toml", &text, env)
         .expect("the shipped example config loads");
+}
+
+/// A merge replayed as a user would: `orgvend serve` as configured in docs/serve.md, AWS at
+/// moto's server, the fake GitLab holding a merged, approved MR. The process is SIGKILLed as
+/// soon as the account exists and started again: the vend finishes exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merge_vends_the_account_and_its_repository_across_a_sigkill() {
+    use common::world::{ALICE, BOB, DEV};
+    let moto = common::moto::Moto::start();
+    moto.organization().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = common::world::initial_state(&common::world::fixture_repo());
+    state.group_ids.insert("aws-accounts".into(), 77);
+    let master = state.branches["master"].clone();
+    let head = state.commit(
+        Some(&master),
+        &[(
+            "clients-zenith.tf",
+            Some(&common::world::client_account("zenith")),
+        )],
+    );
+    state.mrs.insert(
+        1,
+        common::fake_gitlab::FakeMr {
+            iid: 1,
+            title: "Add client-zenith".into(),
+            author: DEV,
+            source_branch: "add-zenith".into(),
+            target_branch: "master".into(),
+            state: "opened".into(),
+            base_sha: master.clone(),
+            start_sha: master,
+            head_sha: head,
+            approvals: vec![ALICE],
+            notes: vec![],
+            labels: vec![],
+            merge_commit_sha: None,
+            merged_by: None,
+            collapse_diffs: false,
+        },
+    );
+    let merge_sha = state.merge(1, BOB);
+    let gitlab = common::fake_gitlab::FakeGitlab::start(state).await;
+
+    // the shipped example metadata, as docs/apply.md tells a user to try it
+    let metadata =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/idp-metadata.xml");
+    let config = write_config(dir.path(), &gitlab.url());
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "[aws]\nendpoint_url = \"{}\"\nsaml_metadata_file = \"{}\"\npoll_interval_ms = 50\nassume_role_timeout_seconds = 30\n[bootstrap]\noidc_issuer = \"https://gitlab.example.com\"\n",
+        moto.url,
+        metadata.display()
+    ));
+    std::fs::write(&config, text).unwrap();
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "AKIAORGVENDTESTING"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+
+    let mut serve = spawn_env(&config, &env);
+    let merge = serde_json::json!({
+        "object_kind": "merge_request", "event_type": "merge_request",
+        "user": {"id": BOB, "username": "infra-bob"},
+        "project": {"id": common::fake_gitlab::PROJECT_ID, "path_with_namespace": common::fake_gitlab::PROJECT_PATH},
+        "object_attributes": {"iid": 1, "id": 1001, "action": "merge", "state": "merged",
+            "source_branch": "add-zenith", "target_branch": "master", "author_id": DEV,
+            "target_project_id": common::fake_gitlab::PROJECT_ID, "merge_commit_sha": merge_sha}
+    });
+    let d = Delivery::new("Merge Request Hook", merge.to_string().into_bytes());
+    let r = common::request(
+        serve.addr,
+        "POST",
+        orgvend::server::WEBHOOK_PATH,
+        &d.headers(),
+        d.body.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+
+    // kill it as soon as AWS has the account: the baseline and the repository are unfinished
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !moto
+        .accounts()
+        .await
+        .iter()
+        .any(|(_, n, _)| n == "client-zenith")
+    {
+        assert!(Instant::now() < deadline, "no account after 60 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    signal(&serve.child, "-KILL");
+    serve.child.wait().unwrap();
+    let _serve = spawn_env(&config, &env);
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let note = gitlab.with(|s| s.bot_notes(1).first().map(|n| n.body.clone()));
+        if note.as_deref().is_some_and(|n| n.contains("✅ Applied")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not applied after the restart: {note:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let all = moto.accounts().await;
+    assert_eq!(
+        all.iter().filter(|(_, n, _)| n == "client-zenith").count(),
+        1,
+        "{all:?}"
+    );
+    gitlab.with(|s| {
+        assert_eq!(s.projects.len(), 1);
+        let p = s.project_at("aws-accounts/client-zenith").unwrap();
+        assert_eq!(p.commits.len(), 1);
+        assert!(p.branches["master"].contains_key("backend.tf"));
+        assert_eq!(p.protected["master"].push, 0);
+        assert!(p.variables["AWS_APPLY_ROLE_ARN"].protected);
+        assert_eq!(s.bot_notes(1).len(), 1);
+    });
 }
