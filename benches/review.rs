@@ -99,14 +99,6 @@ fn main() {
         let _ = writeln!(t, "| the same MR approved by an Infrastructure member (note edited, status success) | {:.0} ms | {appr_calls} |", appr_t.as_secs_f64() * 1000.0);
         let _ = writeln!(t, "\nThe calls of one opened MR, in order: {}.", calls_example.join(", "));
         println!("{t}");
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let (start, end) = ("<!-- bench:review:start -->", "<!-- bench:review:end -->");
-        if let (Some(a), Some(b)) = (text.find(start), text.find(end)) {
-            std::fs::write(&path, format!("{}{start}\n{t}{}", &text[..a], &text[b..])).unwrap();
-            eprintln!("wrote {}", path.display());
-        } else {
-            eprintln!("BENCHMARKS.md has no {start} … {end} markers; not written");
-        }
+        common::write_bench_section("review", &t);
     });
 }

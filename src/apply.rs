@@ -717,7 +717,10 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                                 );
                             }
                             tokio::time::sleep(wait).await;
-                            wait = (wait * 2).min(Duration::from_secs(30));
+                            // doubling, to at most 8 times the first wait and 30 s
+                            wait = (wait * 2)
+                                .min(applier.settings.poll * 8)
+                                .min(Duration::from_secs(30));
                         }
                     }
                 }

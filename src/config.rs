@@ -100,7 +100,7 @@ pub struct AwsConfig {
     /// Account creations in flight at once; AWS allows 5 per organization. Default 5.
     #[serde(default = "default_max_creations")]
     pub max_concurrent_creations: usize,
-    /// First wait between polls of a creation, in milliseconds, doubling up to 30 s.
+    /// First wait between polls of a creation, in milliseconds, doubling to 8 times that (at most 30 s).
     /// Default 2000.
     #[serde(default = "default_poll_ms")]
     pub poll_interval_ms: u64,

@@ -80,6 +80,11 @@ impl<A: Aws> Scripted<A> {
         }
     }
 
+    /// Creations requested and not yet finished.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
     /// Counts a mutating call and crashes there if the script says so.
     fn boundary(&self, when: Boundary) {
         let n = if when == Boundary::Before {

@@ -4,6 +4,7 @@
 
 pub mod fake_aws;
 pub mod fake_gitlab;
+pub mod mem_aws;
 pub mod moto;
 pub mod world;
 
@@ -292,4 +293,22 @@ fn uuid_like(n: &u64) -> String {
         n >> 32,
         n & 0xffff_ffff_ffff
     )
+}
+
+/// Replaces the text between `<!-- bench:NAME:start -->` and `<!-- bench:NAME:end -->` in
+/// BENCHMARKS.md (for the bench binaries).
+pub fn write_bench_section(name: &str, text: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
+    let all = std::fs::read_to_string(&path).unwrap_or_default();
+    let (start, end) = (
+        format!("<!-- bench:{name}:start -->"),
+        format!("<!-- bench:{name}:end -->"),
+    );
+    match (all.find(&start), all.find(&end)) {
+        (Some(a), Some(b)) => {
+            std::fs::write(&path, format!("{}{start}\n{text}{}", &all[..a], &all[b..])).unwrap();
+            eprintln!("wrote {}", path.display());
+        }
+        _ => eprintln!("BENCHMARKS.md has no {start} … {end} markers; not written"),
+    }
 }

@@ -10,6 +10,7 @@ use super::fake_gitlab::{
 };
 use super::{Delivery, TestServer};
 use orgvend::apply::{Applier, ApplySettings};
+use orgvend::aws::Aws;
 use orgvend::aws::sdk::SdkAws;
 use orgvend::bootstrap::Bootstrap;
 use orgvend::config::Secret;
@@ -29,17 +30,21 @@ pub const BOT: u64 = 99;
 pub const GROUP: &str = "infrastructure";
 
 pub type TestAws = Scripted<SdkAws>;
-pub type TestBot = Bot<GitlabClient, TestAws>;
+pub type TestBot<A = TestAws> = Bot<GitlabClient, A>;
 
-pub struct World {
+/// The world; `A` is the AWS the bot applies through (moto's server behind the scripted
+/// layer by default, or the in-memory organization of the benchmarks).
+pub struct World<A: Aws + Clone = TestAws> {
     pub gitlab: FakeGitlab,
     pub server: TestServer,
-    pub bot: Arc<TestBot>,
-    pub worker: Worker<Arc<TestBot>>,
+    pub bot: Arc<TestBot<A>>,
+    pub worker: Worker<Arc<TestBot<A>>>,
     /// The AWS layer the bot applies through, when it applies.
-    pub aws: Option<TestAws>,
+    pub aws: Option<A>,
     /// How account repositories are made, when they are.
     pub bootstrap: Option<Bootstrap>,
+    /// The apply's settings.
+    pub settings: ApplySettings,
 }
 
 /// The group new account projects go in (the policy's default `repository.namespace`).
@@ -141,6 +146,27 @@ impl World {
     }
 
     pub async fn with_state(state: FakeState, extra_config: &str) -> World {
+        World::<TestAws>::build(state, extra_config).await
+    }
+
+    /// The world, applying merges through `aws`.
+    pub async fn applying(aws: TestAws) -> World {
+        let mut w = World::new().await;
+        w.aws = Some(aws);
+        w.restart();
+        w
+    }
+
+    /// The world, applying merges through `aws` and bootstrapping each new account's
+    /// repository in the `accounts` group, on an instance whose default branch protection
+    /// lets maintainers push (so orgvend meets GitLab's 409 and must replace it).
+    pub async fn bootstrapping(aws: TestAws) -> World {
+        World::<TestAws>::bootstrapping_with(initial_state(&fixture_repo()), aws).await
+    }
+}
+
+impl<A: Aws + Clone> World<A> {
+    pub async fn build(state: FakeState, extra_config: &str) -> World<A> {
         let gitlab = FakeGitlab::start(state).await;
         let url = gitlab.url();
         let server = TestServer::start_with(extra_config, |c| {
@@ -160,22 +186,12 @@ impl World {
             worker,
             aws: None,
             bootstrap: None,
+            settings: test_settings(),
         }
     }
 
-    /// The world, applying merges through `aws`.
-    pub async fn applying(aws: TestAws) -> World {
-        let mut w = World::new().await;
-        w.aws = Some(aws);
-        w.restart();
-        w
-    }
-
-    /// The world, applying merges through `aws` and bootstrapping each new account's
-    /// repository in the `accounts` group, on an instance whose default branch protection
-    /// lets maintainers push (so orgvend meets GitLab's 409 and must replace it).
-    pub async fn bootstrapping(aws: TestAws) -> World {
-        let mut state = initial_state(&fixture_repo());
+    /// [`World::bootstrapping`] on `state`, through any AWS.
+    pub async fn bootstrapping_with(mut state: FakeState, aws: A) -> World<A> {
         state
             .group_ids
             .insert(ACCOUNTS_GROUP.into(), ACCOUNTS_GROUP_ID);
@@ -185,7 +201,7 @@ impl World {
             merge: 40,
             allow_force_push: false,
         });
-        let mut w = World::with_state(state, "").await;
+        let mut w = World::<A>::build(state, "").await;
         w.aws = Some(aws);
         w.bootstrap = Some(Bootstrap {
             gitlab_url: ISSUER.into(),
@@ -209,13 +225,19 @@ impl World {
         .with_retry_base(Duration::from_millis(5));
         let mut bot = Bot::new(self.server.ctx.clone(), client);
         if let Some(aws) = &self.aws {
-            bot = bot.with_applier(Applier::new(aws.clone(), test_settings()));
+            bot = bot.with_applier(Applier::new(aws.clone(), self.settings.clone()));
         }
         if let Some(b) = &self.bootstrap {
             bot = bot.with_bootstrap(b.clone());
         }
         self.bot = Arc::new(bot);
         self.worker = Worker::new(self.server.ctx.clone(), self.bot.clone());
+    }
+
+    /// Other apply settings, from now on.
+    pub fn set_settings(&mut self, settings: ApplySettings) {
+        self.settings = settings;
+        self.restart();
     }
 
     /// `by` merges the MR; the merge delivery is sent. Returns the merge commit.
