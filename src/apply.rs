@@ -218,6 +218,8 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             .ok_or_else(|| anyhow!("the merged MR names no commit"))?
             .to_string();
         let _org = applier.lock.lock().await;
+        // and across replicas sharing a PostgreSQL store
+        let _replicas = self.ctx.store.apply_lock().await?;
 
         let gate = self.gate(&mr, &merge_sha).await?;
         let started = self.ctx.clock.now_ms();

@@ -5,6 +5,7 @@ pub struct Migration {
     pub version: i64,
     pub name: &'static str,
     pub sqlite: &'static str,
+    pub postgres: &'static str,
 }
 
 pub const MIGRATIONS: &[Migration] = &[
@@ -12,16 +13,19 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 1,
         name: "inbox",
         sqlite: include_str!("../../migrations/sqlite/0001_inbox.sql"),
+        postgres: include_str!("../../migrations/postgres/0001_inbox.sql"),
     },
     Migration {
         version: 2,
         name: "review",
         sqlite: include_str!("../../migrations/sqlite/0002_review.sql"),
+        postgres: include_str!("../../migrations/postgres/0002_review.sql"),
     },
     Migration {
         version: 3,
         name: "apply",
         sqlite: include_str!("../../migrations/sqlite/0003_apply.sql"),
+        postgres: include_str!("../../migrations/postgres/0003_apply.sql"),
     },
 ];
 

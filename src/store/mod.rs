@@ -3,6 +3,7 @@
 //! of operations in one transaction, so concurrent deliveries share one fsync.
 
 mod migrate;
+pub mod postgres;
 pub mod sqlite;
 
 pub use migrate::latest as latest_migration;
@@ -99,6 +100,25 @@ pub struct KnownAccount {
 #[derive(Clone)]
 pub enum Store {
     Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
+}
+
+/// The same call on whichever backend the store is.
+macro_rules! each {
+    ($store:expr, $s:ident => $call:expr) => {
+        match $store {
+            Store::Sqlite($s) => $call,
+            Store::Postgres($s) => $call,
+        }
+    };
+}
+
+/// Held while an apply runs: with PostgreSQL, the lock that keeps other replicas from
+/// applying at the same time.
+pub enum ApplyLock {
+    /// One process owns a SQLite store; the applier's own lock suffices.
+    Local,
+    Postgres(postgres::ApplyLock),
 }
 
 impl Store {
@@ -107,92 +127,87 @@ impl Store {
         if let Some(path) = url.strip_prefix("sqlite://") {
             return Ok(Store::Sqlite(sqlite::SqliteStore::open(path.into()).await?));
         }
-        anyhow::bail!("unsupported store URL (expected sqlite://PATH)")
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Store::Postgres(postgres::PgStore::open(url).await?));
+        }
+        anyhow::bail!("unsupported store URL (expected sqlite://PATH or postgres://…)")
+    }
+
+    /// Whether several processes may share this store.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Store::Postgres(_))
+    }
+
+    /// Waits until no other process applies, and holds that until the guard is dropped.
+    pub async fn apply_lock(&self) -> Result<ApplyLock> {
+        match self {
+            Store::Sqlite(_) => Ok(ApplyLock::Local),
+            Store::Postgres(p) => Ok(ApplyLock::Postgres(p.apply_lock().await?)),
+        }
+    }
+
+    /// Every table's columns, sorted: (table, column). For comparing the backends' schemas.
+    pub async fn columns(&self) -> Result<Vec<(String, String)>> {
+        each!(self, s => s.columns().await)
     }
 
     pub async fn insert(&self, d: NewDelivery) -> Result<Inserted> {
-        match self {
-            Store::Sqlite(s) => s.insert(d).await,
-        }
+        each!(self, s => s.insert(d).await)
     }
 
     /// Claims the oldest due delivery whose MR has nothing older pending or running, for
     /// `lease_ms`. Deliveries whose lease ran out (a crashed worker) are claimed again.
     pub async fn claim(&self, now_ms: i64, lease_ms: i64) -> Result<Option<Delivery>> {
-        match self {
-            Store::Sqlite(s) => s.claim(now_ms, lease_ms).await,
-        }
+        each!(self, s => s.claim(now_ms, lease_ms).await)
     }
 
     pub async fn complete(&self, id: i64, now_ms: i64) -> Result<()> {
-        match self {
-            Store::Sqlite(s) => s.complete(id, now_ms).await,
-        }
+        each!(self, s => s.complete(id, now_ms).await)
     }
 
     pub async fn retry(&self, id: i64, at_ms: i64, error: &str) -> Result<()> {
-        match self {
-            Store::Sqlite(s) => s.retry(id, at_ms, error).await,
-        }
+        each!(self, s => s.retry(id, at_ms, error).await)
     }
 
     pub async fn park(&self, id: i64, now_ms: i64, error: &str) -> Result<()> {
-        match self {
-            Store::Sqlite(s) => s.park(id, now_ms, error).await,
-        }
+        each!(self, s => s.park(id, now_ms, error).await)
     }
 
     /// Extends the lease of a long-running delivery.
     pub async fn renew(&self, id: i64, lease_until_ms: i64) -> Result<()> {
-        match self {
-            Store::Sqlite(s) => s.renew(id, lease_until_ms).await,
-        }
+        each!(self, s => s.renew(id, lease_until_ms).await)
     }
 
-    /// Run once at start by the only process using the store: deliveries it was running
-    /// when it stopped are pending again.
+    /// Run once at start. SQLite, which one process owns: deliveries it was running when it
+    /// stopped are pending again. PostgreSQL, shared: nothing (leases run out instead).
     pub async fn recover(&self) -> Result<u64> {
-        match self {
-            Store::Sqlite(s) => s.recover().await,
-        }
+        each!(self, s => s.recover().await)
     }
 
     pub async fn gauges(&self) -> Result<InboxGauges> {
-        match self {
-            Store::Sqlite(s) => s.gauges().await,
-        }
+        each!(self, s => s.gauges().await)
     }
 
     pub async fn get(&self, id: i64) -> Result<Option<Delivery>> {
-        match self {
-            Store::Sqlite(s) => s.get(id).await,
-        }
+        each!(self, s => s.get(id).await)
     }
 
     pub async fn list(&self, state: Option<&str>, limit: i64) -> Result<Vec<Delivery>> {
-        match self {
-            Store::Sqlite(s) => s.list(state.map(str::to_string), limit).await,
-        }
+        each!(self, s => s.list(state.map(str::to_string), limit).await)
     }
 
     /// Puts a parked (or finished) delivery back in line, attempts reset.
     pub async fn requeue(&self, id: i64, now_ms: i64) -> Result<bool> {
-        match self {
-            Store::Sqlite(s) => s.requeue(id, now_ms).await,
-        }
+        each!(self, s => s.requeue(id, now_ms).await)
     }
 
     /// The id of the bot's note on an MR, if orgvend created one.
     pub async fn note_id(&self, project: &str, iid: u64) -> Result<Option<u64>> {
-        match self {
-            Store::Sqlite(s) => s.note_id(project.to_string(), iid).await,
-        }
+        each!(self, s => s.note_id(project.to_string(), iid).await)
     }
 
     pub async fn set_note_id(&self, project: &str, iid: u64, note_id: u64) -> Result<()> {
-        match self {
-            Store::Sqlite(s) => s.set_note_id(project.to_string(), iid, note_id).await,
-        }
+        each!(self, s => s.set_note_id(project.to_string(), iid, note_id).await)
     }
 
     /// Records the MR's current approvers: each keeps the head it was first seen on, and an
@@ -206,25 +221,21 @@ impl Store {
         head_sha: &str,
         now_ms: i64,
     ) -> Result<Vec<(u64, String)>> {
-        match self {
-            Store::Sqlite(s) => {
-                s.bind_approvals(
-                    project.to_string(),
-                    iid,
-                    approvers.to_vec(),
-                    head_sha.to_string(),
-                    now_ms,
-                )
-                .await
-            }
-        }
+        each!(self, s => {
+            s.bind_approvals(
+                project.to_string(),
+                iid,
+                approvers.to_vec(),
+                head_sha.to_string(),
+                now_ms,
+            )
+            .await
+        })
     }
 
     /// Keeps the review of one head: the verdict and the facts it rests on.
     pub async fn record_review(&self, r: ReviewRecord) -> Result<()> {
-        match self {
-            Store::Sqlite(s) => s.record_review(r).await,
-        }
+        each!(self, s => s.record_review(r).await)
     }
 
     /// The review of an MR's head, if there is one.
@@ -234,19 +245,15 @@ impl Store {
         iid: u64,
         head_sha: &str,
     ) -> Result<Option<ReviewRecord>> {
-        match self {
-            Store::Sqlite(s) => {
-                s.review(project.to_string(), iid, head_sha.to_string())
-                    .await
-            }
-        }
+        each!(self, s => {
+            s.review(project.to_string(), iid, head_sha.to_string())
+                .await
+        })
     }
 
     /// The last commit status orgvend set on a commit: (state, description).
     pub async fn last_status(&self, project: &str, sha: &str) -> Result<Option<(String, String)>> {
-        match self {
-            Store::Sqlite(s) => s.last_status(project.to_string(), sha.to_string()).await,
-        }
+        each!(self, s => s.last_status(project.to_string(), sha.to_string()).await)
     }
 
     pub async fn set_last_status(
@@ -256,30 +263,24 @@ impl Store {
         state: &str,
         description: &str,
     ) -> Result<()> {
-        match self {
-            Store::Sqlite(s) => {
-                s.set_last_status(
-                    project.to_string(),
-                    sha.to_string(),
-                    state.to_string(),
-                    description.to_string(),
-                )
-                .await
-            }
-        }
+        each!(self, s => {
+            s.set_last_status(
+                project.to_string(),
+                sha.to_string(),
+                state.to_string(),
+                description.to_string(),
+            )
+            .await
+        })
     }
 
     pub async fn apply_run(&self, merge_sha: &str) -> Result<Option<ApplyRun>> {
-        match self {
-            Store::Sqlite(s) => s.apply_run(merge_sha.to_string()).await,
-        }
+        each!(self, s => s.apply_run(merge_sha.to_string()).await)
     }
 
     /// Starts (or restarts) the run of a merge commit, or records its outcome.
     pub async fn put_apply_run(&self, run: ApplyRun) -> Result<()> {
-        match self {
-            Store::Sqlite(s) => s.put_apply_run(run).await,
-        }
+        each!(self, s => s.put_apply_run(run).await)
     }
 
     /// Records a step's state: `intent` before the AWS call (counting an attempt), `done` or
@@ -293,31 +294,25 @@ impl Store {
         detail: Option<&str>,
         now_ms: i64,
     ) -> Result<()> {
-        match self {
-            Store::Sqlite(s) => {
-                s.step(
-                    merge_sha.to_string(),
-                    account.to_string(),
-                    step.to_string(),
-                    state.to_string(),
-                    detail.map(str::to_string),
-                    now_ms,
-                )
-                .await
-            }
-        }
+        each!(self, s => {
+            s.step(
+                merge_sha.to_string(),
+                account.to_string(),
+                step.to_string(),
+                state.to_string(),
+                detail.map(str::to_string),
+                now_ms,
+            )
+            .await
+        })
     }
 
     pub async fn steps(&self, merge_sha: &str) -> Result<Vec<StepRecord>> {
-        match self {
-            Store::Sqlite(s) => s.steps(merge_sha.to_string()).await,
-        }
+        each!(self, s => s.steps(merge_sha.to_string()).await)
     }
 
     pub async fn known_account(&self, email: &str) -> Result<Option<KnownAccount>> {
-        match self {
-            Store::Sqlite(s) => s.known_account(email.to_lowercase()).await,
-        }
+        each!(self, s => s.known_account(email.to_lowercase()).await)
     }
 
     /// Records what is known of an account (a request id the moment AWS returns it, then the
@@ -328,28 +323,46 @@ impl Store {
         merge_sha: &str,
         now_ms: i64,
     ) -> Result<()> {
-        match self {
-            Store::Sqlite(s) => s.put_known_account(a, merge_sha.to_string(), now_ms).await,
-        }
+        each!(self, s => s.put_known_account(a, merge_sha.to_string(), now_ms).await)
     }
 
     /// Forgets a failed creation request, so that the next attempt creates again.
     pub async fn clear_create_request(&self, email: &str) -> Result<()> {
-        match self {
-            Store::Sqlite(s) => s.clear_create_request(email.to_lowercase()).await,
-        }
+        each!(self, s => s.clear_create_request(email.to_lowercase()).await)
     }
 
     /// Readiness: the store answers and every migration is applied.
     pub async fn ready(&self) -> Result<()> {
-        let version = match self {
-            Store::Sqlite(s) => s.schema_version().await?,
-        };
+        let version = each!(self, s => s.schema_version().await?);
         anyhow::ensure!(
             version == latest_migration(),
             "the store is at schema version {version}, this orgvend needs {}",
             latest_migration()
         );
         Ok(())
+    }
+}
+
+/// The delivery columns, in the order both backends read them.
+pub(crate) const COLUMNS: &str = "id, received_at_ms, event_name, kind, action, ordering_key, state, attempts, \
+                       next_attempt_at_ms, last_error, headers, body_encoding, body";
+
+/// Bodies under this size are stored as they are: compression would not pay.
+const COMPRESS_FROM: usize = 512;
+
+/// A body as stored: its encoding and bytes.
+pub(crate) fn encode_body(body: &[u8]) -> (&'static str, Vec<u8>) {
+    if body.len() < COMPRESS_FROM {
+        return ("identity", body.to_vec());
+    }
+    ("lz4", lz4_flex::block::compress_prepend_size(body))
+}
+
+pub(crate) fn decode_body(encoding: &str, stored: Vec<u8>) -> Result<Vec<u8>> {
+    match encoding {
+        "identity" => Ok(stored),
+        "lz4" => lz4_flex::block::decompress_size_prepended(&stored)
+            .map_err(|e| anyhow::anyhow!("a stored body does not decompress: {e}")),
+        other => Err(anyhow::anyhow!("unknown body encoding `{other}`")),
     }
 }

@@ -520,6 +520,19 @@ impl SqliteStore {
         .await
     }
 
+    /// Every table's columns: (table, column), sorted.
+    pub async fn columns(&self) -> Result<Vec<(String, String)>> {
+        self.call(|c| {
+            let mut stmt = c.prepare(
+                "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p
+                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY 1, 2",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })
+        .await
+    }
+
     pub async fn schema_version(&self) -> Result<i64> {
         self.call(|c| {
             c.query_row(
@@ -532,31 +545,11 @@ impl SqliteStore {
     }
 }
 
-const COLUMNS: &str = "id, received_at_ms, event_name, kind, action, ordering_key, state, attempts, \
-                       next_attempt_at_ms, last_error, headers, body_encoding, body";
-
-/// Bodies under this size are stored as they are: compression would not pay.
-const COMPRESS_FROM: usize = 512;
-
-fn encode_body(body: &[u8]) -> (&'static str, Vec<u8>) {
-    if body.len() < COMPRESS_FROM {
-        return ("identity", body.to_vec());
-    }
-    ("lz4", lz4_flex::block::compress_prepend_size(body))
-}
+use super::{COLUMNS, encode_body};
 
 fn decode_body(encoding: &str, stored: Vec<u8>) -> rusqlite::Result<Vec<u8>> {
-    match encoding {
-        "identity" => Ok(stored),
-        "lz4" => lz4_flex::block::decompress_size_prepended(&stored).map_err(|e| {
-            rusqlite::Error::ToSqlConversionFailure(
-                format!("a stored body does not decompress: {e}").into(),
-            )
-        }),
-        other => Err(rusqlite::Error::ToSqlConversionFailure(
-            format!("unknown body encoding `{other}`").into(),
-        )),
-    }
+    super::decode_body(encoding, stored)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.to_string().into()))
 }
 
 fn row(r: &rusqlite::Row) -> rusqlite::Result<Delivery> {

@@ -1,0 +1,396 @@
+//! The store's contract, on both backends: SQLite (the embedded default) and PostgreSQL
+//! (several replicas). The same checks run on each; the schemas are compared; concurrent
+//! claims from two processes' worth of connections never hand out a delivery twice or an
+//! MR's deliveries out of order.
+
+mod common;
+
+use common::pg::Postgres;
+use orgvend::store::{ApplyRun, Inserted, KnownAccount, NewDelivery, ReviewRecord, Store};
+use std::collections::{BTreeMap, HashSet};
+
+fn delivery(key: &str, mr: Option<&str>, at: i64, body_len: usize) -> NewDelivery {
+    NewDelivery {
+        dedup_key: key.into(),
+        received_at_ms: at,
+        event_name: "Merge Request Hook".into(),
+        kind: "merge_request".into(),
+        action: "update".into(),
+        ordering_key: mr.map(str::to_string),
+        ignored: None,
+        headers: "{}".into(),
+        body: bytes::Bytes::from(vec![b'x'; body_len]),
+    }
+}
+
+/// Every operation of the store, checked.
+async fn contract(store: Store) {
+    store.ready().await.expect("migrated");
+    // inserts, duplicates, bodies (small stored as is, large compressed) come back whole
+    let a = store
+        .insert(delivery("a", Some("mr:1"), 1_000, 10))
+        .await
+        .unwrap();
+    let Inserted::New(a) = a else { panic!("{a:?}") };
+    assert_eq!(
+        store
+            .insert(delivery("a", Some("mr:1"), 1_001, 10))
+            .await
+            .unwrap(),
+        Inserted::Duplicate(a)
+    );
+    let Inserted::New(b) = store
+        .insert(delivery("b", Some("mr:1"), 1_002, 100_000))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    let Inserted::New(c) = store
+        .insert(delivery("c", Some("mr:2"), 1_003, 10))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    let mut ignored = delivery("d", None, 1_004, 10);
+    ignored.ignored = Some("a push".into());
+    store.insert(ignored).await.unwrap();
+    assert_eq!(store.get(b).await.unwrap().unwrap().body.len(), 100_000);
+
+    // claims: oldest first, one per MR at a time
+    let first = store.claim(2_000, 60_000).await.unwrap().unwrap();
+    assert_eq!(
+        (first.id, first.attempts, first.state.as_str()),
+        (a, 1, "running")
+    );
+    let second = store.claim(2_000, 60_000).await.unwrap().unwrap();
+    assert_eq!(second.id, c, "b waits for a (same MR); c is another MR");
+    assert!(store.claim(2_000, 60_000).await.unwrap().is_none());
+    store.complete(c, 2_001).await.unwrap();
+    // a retry waits for its time; b still waits behind a
+    store.retry(a, 5_000, "GitLab 502").await.unwrap();
+    assert!(store.claim(3_000, 60_000).await.unwrap().is_none());
+    let again = store.claim(5_000, 60_000).await.unwrap().unwrap();
+    assert_eq!(
+        (again.id, again.attempts, again.last_error.as_deref()),
+        (a, 2, Some("GitLab 502"))
+    );
+    store.complete(a, 5_001).await.unwrap();
+    let next = store.claim(5_002, 60_000).await.unwrap().unwrap();
+    assert_eq!(next.id, b);
+    // a lease that runs out (a dead worker) is claimed again
+    assert!(store.claim(5_003, 60_000).await.unwrap().is_none());
+    let reclaimed = store.claim(70_000, 60_000).await.unwrap().unwrap();
+    assert_eq!((reclaimed.id, reclaimed.attempts), (b, 2));
+    store.renew(b, 200_000).await.unwrap();
+    assert!(
+        store.claim(150_000, 60_000).await.unwrap().is_none(),
+        "renewed"
+    );
+    store.park(b, 150_001, "gave up").await.unwrap();
+    let parked = store.list(Some("parked"), 10).await.unwrap();
+    assert_eq!(parked.iter().map(|d| d.id).collect::<Vec<_>>(), [b]);
+    assert!(store.requeue(b, 150_003).await.unwrap());
+    assert!(
+        !store.requeue(b, 150_003).await.unwrap(),
+        "only parked or done"
+    );
+    let g = store.gauges().await.unwrap();
+    assert_eq!((g.pending, g.done, g.ignored, g.parked), (1, 2, 1, 0));
+    assert_eq!(store.list(None, 2).await.unwrap().len(), 2);
+
+    // notes, approvals, reviews, statuses
+    assert_eq!(store.note_id("p", 1).await.unwrap(), None);
+    store.set_note_id("p", 1, 42).await.unwrap();
+    store.set_note_id("p", 1, 43).await.unwrap();
+    assert_eq!(store.note_id("p", 1).await.unwrap(), Some(43));
+    let bound = store
+        .bind_approvals("p", 1, &[(7, "alice".into())], "h1", 1)
+        .await
+        .unwrap();
+    assert_eq!(bound, [(7, "h1".to_string())]);
+    let bound = store
+        .bind_approvals("p", 1, &[(7, "alice".into()), (8, "bob".into())], "h2", 2)
+        .await
+        .unwrap();
+    assert_eq!(bound, [(7, "h1".to_string()), (8, "h2".to_string())]);
+    let bound = store
+        .bind_approvals("p", 1, &[(8, "bob".into())], "h3", 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        bound,
+        [(8, "h2".to_string())],
+        "alice's withdrawn approval is forgotten"
+    );
+    let bound = store
+        .bind_approvals("p", 1, &[(7, "alice".into()), (8, "bob".into())], "h3", 4)
+        .await
+        .unwrap();
+    assert_eq!(
+        bound[0],
+        (7, "h3".to_string()),
+        "a new approval starts afresh"
+    );
+    let review = ReviewRecord {
+        project: "p".into(),
+        iid: 1,
+        head_sha: "h3".into(),
+        verdict: "blocked".into(),
+        reviewed_at_ms: 5,
+        facts: "{}".into(),
+    };
+    store.record_review(review.clone()).await.unwrap();
+    store
+        .record_review(ReviewRecord {
+            verdict: "ready".into(),
+            ..review.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.review("p", 1, "h3").await.unwrap().unwrap().verdict,
+        "ready"
+    );
+    assert!(store.review("p", 1, "h9").await.unwrap().is_none());
+    store
+        .set_last_status("p", "h3", "failed", "1 violation")
+        .await
+        .unwrap();
+    store
+        .set_last_status("p", "h3", "success", "ok")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.last_status("p", "h3").await.unwrap(),
+        Some(("success".into(), "ok".into()))
+    );
+
+    // the apply ledger
+    let run = ApplyRun {
+        merge_sha: "m1".into(),
+        project: "p".into(),
+        iid: 1,
+        decision: "running".into(),
+        reason: None,
+        facts: "{}".into(),
+        started_at_ms: 10,
+        finished_at_ms: None,
+    };
+    store.put_apply_run(run.clone()).await.unwrap();
+    store
+        .put_apply_run(ApplyRun {
+            decision: "applied".into(),
+            finished_at_ms: Some(20),
+            ..run
+        })
+        .await
+        .unwrap();
+    let got = store.apply_run("m1").await.unwrap().unwrap();
+    assert_eq!(
+        (got.decision.as_str(), got.started_at_ms, got.finished_at_ms),
+        ("applied", 10, Some(20))
+    );
+    store
+        .step("m1", "x@example.com", "create_account", "intent", None, 11)
+        .await
+        .unwrap();
+    store
+        .step(
+            "m1",
+            "x@example.com",
+            "create_account",
+            "failed",
+            Some("throttled"),
+            12,
+        )
+        .await
+        .unwrap();
+    store
+        .step("m1", "x@example.com", "create_account", "intent", None, 13)
+        .await
+        .unwrap();
+    store
+        .step(
+            "m1",
+            "x@example.com",
+            "create_account",
+            "done",
+            Some("request car-1"),
+            14,
+        )
+        .await
+        .unwrap();
+    let steps = store.steps("m1").await.unwrap();
+    assert_eq!(steps.len(), 1);
+    assert_eq!(
+        (
+            steps[0].state.as_str(),
+            steps[0].attempts,
+            steps[0].detail.as_deref()
+        ),
+        ("done", 2, Some("request car-1"))
+    );
+    let known = KnownAccount {
+        email: "X@Example.com".into(),
+        name: "client-x".into(),
+        account_id: None,
+        create_request_id: Some("car-1".into()),
+    };
+    store.put_known_account(known, "m1", 15).await.unwrap();
+    store
+        .put_known_account(
+            KnownAccount {
+                email: "x@example.com".into(),
+                name: "client-x".into(),
+                account_id: Some("111122223333".into()),
+                create_request_id: None,
+            },
+            "m1",
+            16,
+        )
+        .await
+        .unwrap();
+    let k = store.known_account("x@EXAMPLE.com").await.unwrap().unwrap();
+    assert_eq!(
+        (k.account_id.as_deref(), k.create_request_id.as_deref()),
+        (Some("111122223333"), Some("car-1")),
+        "None keeps a value"
+    );
+    store
+        .put_known_account(
+            KnownAccount {
+                email: "y@example.com".into(),
+                name: "y".into(),
+                account_id: None,
+                create_request_id: Some("car-2".into()),
+            },
+            "m1",
+            17,
+        )
+        .await
+        .unwrap();
+    store.clear_create_request("y@example.com").await.unwrap();
+    assert_eq!(
+        store
+            .known_account("y@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .create_request_id,
+        None
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contract_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}/o.db", dir.path().display()))
+        .await
+        .unwrap();
+    contract(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contract_on_postgres() {
+    let pg = Postgres::start();
+    let store = Store::open(&pg.database().await).await.unwrap();
+    contract(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_backends_migrate_to_the_same_tables_and_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Store::open(&format!("sqlite://{}/o.db", dir.path().display()))
+        .await
+        .unwrap();
+    let pg = Postgres::start();
+    let postgres = Store::open(&pg.database().await).await.unwrap();
+    // with sample data: the contract's rows are in both
+    let (s, p) = (
+        sqlite.columns().await.unwrap(),
+        postgres.columns().await.unwrap(),
+    );
+    assert!(s.len() > 40, "{s:?}");
+    let tables: HashSet<&str> = s.iter().map(|(t, _)| t.as_str()).collect();
+    for t in [
+        "deliveries",
+        "mr_notes",
+        "approvals_seen",
+        "reviews",
+        "commit_statuses",
+        "apply_runs",
+        "apply_steps",
+        "accounts",
+        "schema_migrations",
+    ] {
+        assert!(tables.contains(t), "{t}");
+    }
+    assert_eq!(s, p, "the SQLite and PostgreSQL schemas differ");
+    contract(sqlite).await;
+    contract(postgres).await;
+}
+
+/// Two stores on one database (two replicas' connections) claim the same inbox at once:
+/// every delivery is claimed exactly once, and one MR's deliveries never overlap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_claim_each_delivery_once_and_in_order() {
+    let pg = Postgres::start();
+    let url = pg.database().await;
+    let one = Store::open(&url).await.unwrap();
+    let two = Store::open(&url).await.unwrap();
+    const N: usize = 300;
+    for i in 0..N {
+        one.insert(delivery(
+            &format!("k{i}"),
+            Some(&format!("mr:{}", i % 7)),
+            i as i64,
+            10,
+        ))
+        .await
+        .unwrap();
+    }
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let running = std::sync::Arc::new(std::sync::Mutex::new(BTreeMap::<String, i64>::new()));
+    let mut workers = Vec::new();
+    for w in 0..6 {
+        let store = if w % 2 == 0 { one.clone() } else { two.clone() };
+        let (log, running) = (log.clone(), running.clone());
+        workers.push(tokio::spawn(async move {
+            let mut idle = 0;
+            while idle < 20 {
+                match store.claim(1_000_000, 600_000).await.unwrap() {
+                    Some(d) => {
+                        idle = 0;
+                        let mr = d.ordering_key.clone().unwrap();
+                        if let Some(other) = running.lock().unwrap().insert(mr.clone(), d.id) {
+                            panic!("{mr}: {} claimed while {other} runs", d.id);
+                        }
+                        log.lock().unwrap().push((mr.clone(), d.id));
+                        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                        running.lock().unwrap().remove(&mr);
+                        store.complete(d.id, 1_000_001).await.unwrap();
+                    }
+                    None => {
+                        idle += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    }
+                }
+            }
+        }));
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    let log = log.lock().unwrap().clone();
+    assert_eq!(log.len(), N, "every delivery claimed exactly once");
+    let ids: HashSet<i64> = log.iter().map(|(_, id)| *id).collect();
+    assert_eq!(ids.len(), N);
+    let mut last = BTreeMap::new();
+    for (mr, id) in &log {
+        if let Some(prev) = last.insert(mr.clone(), *id) {
+            assert!(prev < *id, "{mr}: {id} ran after {prev}");
+        }
+    }
+}
