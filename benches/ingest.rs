@@ -5,6 +5,10 @@
 //!
 //! `cargo bench --bench ingest` (or scripts/bench).
 
+#[path = "../tests/common/mod.rs"]
+#[allow(unused_imports)]
+mod common;
+
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
@@ -38,8 +42,8 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let config = config(&dir.path().join("orgvend.db"));
-        let ctx = server::start(config, Arc::new(SystemClock)).await.unwrap();
+        let sqlite_config = config(&format!("sqlite://{}", dir.path().join("orgvend.db").display()));
+        let ctx = server::start(sqlite_config, Arc::new(SystemClock)).await.unwrap();
         let orgvend_addr = serve(server::app(ctx.clone())).await;
         let bare_addr = serve(axum::Router::new().route(
             server::WEBHOOK_PATH,
@@ -49,14 +53,14 @@ fn main() {
 
         let template = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/payloads/modern_mr_open.json")).unwrap();
         // warm up both, then measure each twice, alternating, and keep the better run
-        let _ = load(bare_addr, &requests(&template, 2_000, "warm-b")).await;
-        let _ = load(orgvend_addr, &requests(&template, 2_000, "warm-o")).await;
+        let _ = load(&[bare_addr], &requests(&template, 2_000, "warm-b")).await;
+        let _ = load(&[orgvend_addr], &requests(&template, 2_000, "warm-o")).await;
         let mut bare = Vec::new();
         let mut real = Vec::new();
         for round in 0..2 {
             let (b, o) = (requests(&template, REQUESTS, &format!("b{round}")), requests(&template, REQUESTS, &format!("o{round}")));
-            bare.push(load(bare_addr, &b).await);
-            real.push(load(orgvend_addr, &o).await);
+            bare.push(load(&[bare_addr], &b).await);
+            real.push(load(&[orgvend_addr], &o).await);
         }
         let best = |v: Vec<Result_>| v.into_iter().max_by(|a, b| a.per_sec.total_cmp(&b.per_sec)).unwrap();
         let (bare, real) = (best(bare), best(real));
@@ -73,7 +77,38 @@ fn main() {
         }
         let _ = writeln!(t, "\nRatio: orgvend handles {:.0}% of the ceiling's throughput. {} deliveries were stored, each once, and were on disk before their 2xx.", 100.0 * real.per_sec / bare.per_sec, stored);
         println!("{t}");
-        write_benchmarks(&t);
+        common::write_bench_section("ingest", &t);
+
+        // PostgreSQL, for replicas: one and two orgvend servers on one database, next to
+        // the SQLite figure above (same machine, same load)
+        let pg = common::pg::Postgres::start();
+        let url = pg.database().await;
+        let mut rows = vec![("SQLite (one process)".to_string(), real)];
+        for replicas in [1usize, 2] {
+            let mut addrs = Vec::new();
+            for _ in 0..replicas {
+                let ctx = server::start(config(&url), Arc::new(SystemClock)).await.unwrap();
+                addrs.push(serve(server::app(ctx)).await);
+            }
+            let _ = load(&addrs, &requests(&template, 2_000, &format!("warm-pg{replicas}"))).await;
+            let mut runs = Vec::new();
+            for round in 0..2 {
+                runs.push(load(&addrs, &requests(&template, REQUESTS, &format!("pg{replicas}-{round}"))).await);
+            }
+            rows.push((format!("PostgreSQL, {replicas} replica{}", if replicas == 1 { "" } else { "s" }), best(runs)));
+        }
+        let pg_store = orgvend::store::Store::open(&url).await.unwrap();
+        let stored = pg_store.gauges().await.unwrap().pending;
+        assert_eq!(stored as usize, 2 * 2_000 + 4 * REQUESTS, "every accepted delivery is stored once");
+        let mut t = String::new();
+        let _ = writeln!(t, "The same load (signed, unique deliveries over {CONNECTIONS} keep-alive connections, spread round-robin over the replicas); PostgreSQL 15 from the machine's binaries on loopback with fsync on and its default synchronous_commit; replicas are orgvend servers in the bench process sharing its {cores} cores, so two replicas measure the database path, not more CPU.\n");
+        let _ = writeln!(t, "| store | deliveries/s | p50 | p99 | max |");
+        let _ = writeln!(t, "|---|---:|---:|---:|---:|");
+        for (name, r) in &rows {
+            let _ = writeln!(t, "| {name} | {:.0} | {:.2} ms | {:.2} ms | {:.1} ms |", r.per_sec, ms(r.p50), ms(r.p99), ms(r.max));
+        }
+        println!("{t}");
+        common::write_bench_section("ingest-replicas", &t);
     });
 }
 
@@ -81,10 +116,9 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn config(db: &std::path::Path) -> Config {
+fn config(store_url: &str) -> Config {
     let text = format!(
-        "[store]\nurl = \"sqlite://{}\"\n[webhook]\nrequire = [\"signature\"]\n[gitlab]\nurl = \"https://gitlab.example.com\"\nproject = 1\n[log]\nlevel = \"warn\"\n",
-        db.display()
+        "[store]\nurl = \"{store_url}\"\n[webhook]\nrequire = [\"signature\"]\n[gitlab]\nurl = \"https://gitlab.example.com\"\nproject = 1\n[log]\nlevel = \"warn\"\n"
     );
     let key = format!(
         "whsec_{}",
@@ -129,13 +163,16 @@ fn requests(template: &str, n: usize, tag: &str) -> Requests {
 
 type Requests = Arc<Vec<(Vec<(String, String)>, Bytes)>>;
 
-async fn load(addr: SocketAddr, reqs: &Requests) -> Result_ {
+/// Sends every request over `CONNECTIONS` connections spread over `addrs` (replicas behind
+/// a round-robin balancer).
+async fn load(addrs: &[SocketAddr], reqs: &Requests) -> Result_ {
     let reqs = reqs.clone();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let workers: Vec<_> = (0..CONNECTIONS)
-        .map(|_| {
+        .map(|c| {
             let (reqs, next) = (reqs.clone(), next.clone());
+            let addr = addrs[c % addrs.len()];
             tokio::spawn(async move {
                 let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
                 stream.set_nodelay(true).unwrap();
@@ -184,20 +221,4 @@ async fn load(addr: SocketAddr, reqs: &Requests) -> Result_ {
         p99: pct(0.99),
         max: *all.last().unwrap(),
     }
-}
-
-fn write_benchmarks(table: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
-    let (start, end) = ("<!-- bench:ingest:start -->", "<!-- bench:ingest:end -->");
-    let (Some(a), Some(b)) = (text.find(start), text.find(end)) else {
-        eprintln!("BENCHMARKS.md has no {start} … {end} markers; not written");
-        return;
-    };
-    std::fs::write(
-        &path,
-        format!("{}{start}\n{table}{}", &text[..a], &text[b..]),
-    )
-    .unwrap();
-    eprintln!("wrote {}", path.display());
 }

@@ -220,6 +220,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         let _org = applier.lock.lock().await;
         // and across replicas sharing a PostgreSQL store
         let _replicas = self.ctx.store.apply_lock().await?;
+        tracing::info!(mr = iid, merge = %merge_sha, "applying");
 
         let gate = self.gate(&mr, &merge_sha).await?;
         let started = self.ctx.clock.now_ms();

@@ -15,22 +15,6 @@ async fn world(moto: &Moto) -> World {
     World::applying(Scripted::new(moto.aws().await)).await
 }
 
-/// An approved MR adding `slug`'s account, merged by BOB.
-async fn merge_approved(w: &World, slug: &str) -> (u64, String) {
-    let iid = w
-        .open_mr(
-            DEV,
-            &format!("Add client-{slug}"),
-            &[(&format!("clients-{slug}.tf"), Some(&client_account(slug)))],
-        )
-        .await;
-    w.approve_as(iid, ALICE).await;
-    w.settle().await;
-    assert_eq!(w.status_state(&w.head(iid)), "success");
-    let sha = w.merge_as(iid, BOB).await;
-    (iid, sha)
-}
-
 fn accounts_named<'a>(
     all: &'a [(String, String, String)],
     name: &str,
@@ -150,7 +134,7 @@ async fn a_merged_approved_mr_creates_the_account_and_its_baseline_once() {
     let w = world(&moto).await;
     let ous = std::collections::HashMap::<String, String>::new();
     let _ = ous;
-    let (iid, merge_sha) = merge_approved(&w, "alpha").await;
+    let (iid, merge_sha) = w.merge_approved("alpha").await;
     w.settle().await;
 
     let all = moto.accounts().await;
@@ -379,7 +363,7 @@ async fn slow_failed_and_throttled_creations() {
 
     // creation takes a while: polled until it succeeds
     aws.script.lock().unwrap().creation_takes = Duration::from_millis(400);
-    let (iid, _) = merge_approved(&w, "slow").await;
+    let (iid, _) = w.merge_approved("slow").await;
     w.settle().await;
     assert_eq!(
         accounts_named(&moto.accounts().await, "client-slow").len(),
@@ -393,7 +377,7 @@ async fn slow_failed_and_throttled_creations() {
         s.creation_takes = Duration::ZERO;
         s.fail_next.push_back("EMAIL_ALREADY_EXISTS".into());
     }
-    let (iid, sha) = merge_approved(&w, "dup").await;
+    let (iid, sha) = w.merge_approved("dup").await;
     w.settle().await;
     let note = w.bot_note(iid);
     assert!(
@@ -431,7 +415,7 @@ async fn slow_failed_and_throttled_creations() {
         s.fail_next.push_back("INTERNAL_FAILURE".into());
         s.throttle_next = 2;
     }
-    let (iid, sha) = merge_approved(&w, "flaky").await;
+    let (iid, sha) = w.merge_approved("flaky").await;
     w.settle().await;
     assert_eq!(
         w.server
@@ -539,7 +523,7 @@ async fn a_merge_whose_delivery_was_lost_is_applied_by_reconciliation() {
 async fn updates_and_an_allowed_close() {
     let moto = Moto::start();
     let w = world(&moto).await;
-    let (_, _) = merge_approved(&w, "beta").await;
+    let (_, _) = w.merge_approved("beta").await;
     w.settle().await;
     let id = accounts_named(&moto.accounts().await, "client-beta")[0]
         .0
@@ -613,7 +597,7 @@ async fn a_crash_at_any_step_boundary_never_makes_a_second_account() {
     let mut w = world(&moto).await;
     let aws = w.aws.clone().unwrap();
     // a clean run tells how many mutating calls one new account takes
-    let (_, _) = merge_approved(&w, "probe").await;
+    let (_, _) = w.merge_approved("probe").await;
     w.settle().await;
     let per_account = aws.mutations.load(Ordering::SeqCst);
     assert!(per_account >= 15, "{per_account} mutating calls");
@@ -630,7 +614,7 @@ async fn a_crash_at_any_step_boundary_never_makes_a_second_account() {
             );
             let start = aws.mutations.load(Ordering::SeqCst);
             aws.script.lock().unwrap().crash_at = Some((start + n, boundary));
-            let (iid, sha) = merge_approved(&w, &slug).await;
+            let (iid, sha) = w.merge_approved(&slug).await;
             w.settle().await; // the handler dies at the boundary
             assert!(aws.script.lock().unwrap().crash_at.is_some());
             let d = w.server.ctx.store.list(Some("pending"), 10).await.unwrap();

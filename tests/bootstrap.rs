@@ -7,7 +7,7 @@ mod common;
 use common::fake_aws::Scripted;
 use common::fake_gitlab::{FakeProtection, FakeState};
 use common::moto::Moto;
-use common::world::{ALICE, BOB, DEV, ISSUER, World, client_account};
+use common::world::{ALICE, BOB, ISSUER, World};
 use orgvend::aws::Aws;
 
 const PROJECT: &str = "aws-accounts/client-zenith";
@@ -18,17 +18,7 @@ async fn world(moto: &Moto) -> World {
 }
 
 async fn merge_zenith(w: &World) -> u64 {
-    let iid = w
-        .open_mr(
-            DEV,
-            "Add client-zenith",
-            &[("clients-zenith.tf", Some(&client_account("zenith")))],
-        )
-        .await;
-    w.approve_as(iid, ALICE).await;
-    w.settle().await;
-    assert_eq!(w.status_state(&w.head(iid)), "success");
-    w.merge_as(iid, BOB).await;
+    let (iid, _) = w.merge_approved("zenith").await;
     w.settle().await;
     iid
 }
@@ -54,7 +44,27 @@ fn project(w: &World) -> common::fake_gitlab::FakeProject {
 async fn a_merge_bootstraps_the_account_repository_once() {
     let moto = Moto::start();
     let w = world(&moto).await;
-    let iid = merge_zenith(&w).await;
+    vend_once(&moto, &w).await;
+}
+
+/// The same story with the store on PostgreSQL: review, apply ledger, notes, bootstrap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_on_postgresql() {
+    let pg = common::pg::Postgres::start();
+    let moto = Moto::start();
+    moto.organization().await;
+    let w = World::bootstrapping_on(
+        common::world::initial_state(&common::world::fixture_repo()),
+        Scripted::new(moto.aws().await),
+        Some(pg.database().await),
+    )
+    .await;
+    assert!(w.server.ctx.store.is_shared());
+    vend_once(&moto, &w).await;
+}
+
+async fn vend_once(moto: &Moto, w: &World) {
+    let iid = merge_zenith(w).await;
 
     let note = w.bot_note(iid);
     assert!(note.contains("✅ Applied: 1 account"), "{note}");
@@ -66,7 +76,7 @@ async fn a_merge_bootstraps_the_account_repository_once() {
         .expect("the account exists");
 
     // the project: in the group, private, master its default branch, one template commit
-    let p = project(&w);
+    let p = project(w);
     assert_eq!(p.visibility, "private");
     assert_eq!(p.default_branch, "master");
     assert_eq!(p.commits.len(), 1, "{:?}", p.commits);
@@ -213,7 +223,7 @@ async fn a_merge_bootstraps_the_account_repository_once() {
     w.settle().await;
     assert_eq!(mutations(&w.gitlab.calls()), Vec::new());
     assert_eq!(aws.calls().snapshot().1, aws_writes, "AWS writes");
-    assert_eq!(project(&w).commits.len(), 1);
+    assert_eq!(project(w).commits.len(), 1);
     let projects = w.gitlab.with(|s| s.projects.len());
     assert_eq!(projects, 1);
 }

@@ -3,17 +3,10 @@
 
 mod common;
 
+use common::process::{signal, spawn, spawn_env};
 use common::{Delivery, TOKEN};
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
-    log: std::sync::mpsc::Receiver<String>,
-}
 
 fn write_config(dir: &std::path::Path, gitlab_url: &str) -> std::path::PathBuf {
     let path = dir.join("orgvend.toml");
@@ -31,99 +24,10 @@ fn write_config(dir: &std::path::Path, gitlab_url: &str) -> std::path::PathBuf {
 /// A fake GitLab holding the fixture repository and seven open MRs (1..=7).
 async fn gitlab_with_mrs() -> common::fake_gitlab::FakeGitlab {
     let mut state = common::world::initial_state(&common::world::fixture_repo());
-    let master = state.branches["master"].clone();
     for iid in 1..=7u64 {
-        let account = common::world::client_account(&format!("c{iid}"));
-        let head = state.commit(
-            Some(&master),
-            &[(&format!("client-c{iid}.tf"), Some(&account))],
-        );
-        state.mrs.insert(
-            iid,
-            common::fake_gitlab::FakeMr {
-                iid,
-                title: format!("client c{iid}"),
-                author: common::world::DEV,
-                source_branch: format!("mr-{iid}"),
-                target_branch: "master".into(),
-                state: "opened".into(),
-                base_sha: master.clone(),
-                start_sha: master.clone(),
-                head_sha: head,
-                approvals: vec![],
-                notes: vec![],
-                labels: vec![],
-                merge_commit_sha: None,
-                merged_by: None,
-                collapse_diffs: false,
-            },
-        );
+        common::world::add_account_mr(&mut state, iid, &format!("c{iid}"), &[]);
     }
     common::fake_gitlab::FakeGitlab::start(state).await
-}
-
-fn spawn(config: &std::path::Path) -> Serve {
-    spawn_env(config, &[])
-}
-
-fn spawn_env(config: &std::path::Path, env: &[(&str, &str)]) -> Serve {
-    let child = Command::new(env!("CARGO_BIN_EXE_orgvend"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .envs(env.iter().copied())
-        .env("ORGVEND_WEBHOOK_TOKENS", TOKEN)
-        .env("ORGVEND_GITLAB_TOKEN", common::fake_gitlab::BOT_TOKEN)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("orgvend starts");
-    let (tx, rx) = std::sync::mpsc::channel();
-    // Owned by `Serve` from here on, whose Drop kills and reaps it whatever happens next.
-    let mut serve = Serve {
-        child,
-        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-        log: rx,
-    };
-    let out: Box<dyn std::io::Read + Send> = Box::new(serve.child.stdout.take().expect("piped"));
-    let err: Box<dyn std::io::Read + Send> = Box::new(serve.child.stderr.take().expect("piped"));
-    for pipe in [out, err] {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-    }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let line = serve
-            .log
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("orgvend says where it listens within 20 s");
-        if let Some(rest) = line.split("listen=").nth(1) {
-            serve.addr = rest.split_whitespace().next().unwrap().parse().unwrap();
-            return serve;
-        }
-    }
-}
-
-impl Drop for Serve {
-    /// A failing test never leaves a server behind.
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn signal(child: &Child, sig: &str) {
-    let status = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,7 +108,7 @@ async fn sigterm_stops_cleanly() {
     signal(&serve.child, "-TERM");
     let status = serve.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
-    let log: Vec<String> = serve.log.try_iter().collect();
+    let log = serve.finished_log();
     assert!(
         log.iter().any(|l| l.contains("orgvend stopped")),
         "{log:#?}"
@@ -263,40 +167,13 @@ fn the_example_config_is_valid() {
 /// soon as the account exists and started again: the vend finishes exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_merge_vends_the_account_and_its_repository_across_a_sigkill() {
-    use common::world::{ALICE, BOB, DEV};
+    use common::world::{ALICE, BOB};
     let moto = common::moto::Moto::start();
     moto.organization().await;
     let dir = tempfile::tempdir().unwrap();
     let mut state = common::world::initial_state(&common::world::fixture_repo());
     state.group_ids.insert("aws-accounts".into(), 77);
-    let master = state.branches["master"].clone();
-    let head = state.commit(
-        Some(&master),
-        &[(
-            "clients-zenith.tf",
-            Some(&common::world::client_account("zenith")),
-        )],
-    );
-    state.mrs.insert(
-        1,
-        common::fake_gitlab::FakeMr {
-            iid: 1,
-            title: "Add client-zenith".into(),
-            author: DEV,
-            source_branch: "add-zenith".into(),
-            target_branch: "master".into(),
-            state: "opened".into(),
-            base_sha: master.clone(),
-            start_sha: master,
-            head_sha: head,
-            approvals: vec![ALICE],
-            notes: vec![],
-            labels: vec![],
-            merge_commit_sha: None,
-            merged_by: None,
-            collapse_diffs: false,
-        },
-    );
+    common::world::add_account_mr(&mut state, 1, "zenith", &[ALICE]);
     let merge_sha = state.merge(1, BOB);
     let gitlab = common::fake_gitlab::FakeGitlab::start(state).await;
 
@@ -311,21 +188,10 @@ async fn a_merge_vends_the_account_and_its_repository_across_a_sigkill() {
         metadata.display()
     ));
     std::fs::write(&config, text).unwrap();
-    let env = [
-        ("AWS_ACCESS_KEY_ID", "AKIAORGVENDTESTING"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-    ];
+    let env = common::moto::PROCESS_ENV;
 
     let mut serve = spawn_env(&config, &env);
-    let merge = serde_json::json!({
-        "object_kind": "merge_request", "event_type": "merge_request",
-        "user": {"id": BOB, "username": "infra-bob"},
-        "project": {"id": common::fake_gitlab::PROJECT_ID, "path_with_namespace": common::fake_gitlab::PROJECT_PATH},
-        "object_attributes": {"iid": 1, "id": 1001, "action": "merge", "state": "merged",
-            "source_branch": "add-zenith", "target_branch": "master", "author_id": DEV,
-            "target_project_id": common::fake_gitlab::PROJECT_ID, "merge_commit_sha": merge_sha}
-    });
+    let merge = common::world::merge_payload(1, BOB, &merge_sha);
     let d = Delivery::new("Merge Request Hook", merge.to_string().into_bytes());
     let r = common::request(
         serve.addr,

@@ -12,8 +12,9 @@
 //!   ([`PgStore::apply_lock`]): two replicas never apply at once, and the lock goes with the
 //!   connection if the replica dies.
 //!
-//! Connections: one shared (tokio-postgres pipelines concurrent queries on it) and one for
-//! transactions; both are reopened when the server closed them. TLS is not built in:
+//! Connections: eight for single statements, used in turn (tokio-postgres pipelines
+//! concurrent queries on each), and one for transactions; all are opened when first needed
+//! and reopened when the server closed them. TLS is not built in:
 //! connect over a private network or a local TLS proxy (`sslmode=disable`).
 
 use super::migrate::{MIGRATIONS, latest};
@@ -36,9 +37,15 @@ pub struct PgStore {
 
 struct Inner {
     url: String,
-    shared: Mutex<Option<Arc<Client>>>,
+    /// Connections for single statements, used in turn: concurrent commits on several
+    /// connections share PostgreSQL's WAL flushes (its group commit).
+    shared: Vec<Mutex<Option<Arc<Client>>>>,
+    next: std::sync::atomic::AtomicUsize,
     tx: Mutex<Option<Client>>,
 }
+
+/// Connections for single statements.
+const SHARED_CONNECTIONS: usize = 8;
 
 /// Held while an apply runs; dropping it closes its connection, which releases the lock.
 pub struct ApplyLock {
@@ -65,14 +72,22 @@ impl PgStore {
         Ok(PgStore {
             inner: Arc::new(Inner {
                 url: url.to_string(),
-                shared: Mutex::new(Some(Arc::new(client))),
+                shared: std::iter::once(Mutex::new(Some(Arc::new(client))))
+                    .chain((1..SHARED_CONNECTIONS).map(|_| Mutex::new(None)))
+                    .collect(),
+                next: std::sync::atomic::AtomicUsize::new(0),
                 tx: Mutex::new(None),
             }),
         })
     }
 
     async fn client(&self) -> Result<Arc<Client>> {
-        let mut guard = self.inner.shared.lock().await;
+        let i = self
+            .inner
+            .next
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % self.inner.shared.len();
+        let mut guard = self.inner.shared[i].lock().await;
         if let Some(c) = guard.as_ref().filter(|c| !c.is_closed()) {
             return Ok(c.clone());
         }

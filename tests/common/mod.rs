@@ -7,6 +7,7 @@ pub mod fake_gitlab;
 pub mod mem_aws;
 pub mod moto;
 pub mod pg;
+pub mod process;
 pub mod world;
 
 use base64::Engine as _;

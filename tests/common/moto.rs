@@ -26,6 +26,13 @@ fn moto_server() -> std::path::PathBuf {
     venv
 }
 
+/// The environment an `orgvend` process needs to reach moto with the default credential chain.
+pub const PROCESS_ENV: [(&str, &str); 3] = [
+    ("AWS_ACCESS_KEY_ID", "AKIAORGVENDTESTING"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+];
+
 impl Moto {
     pub fn start() -> Moto {
         let port = TcpListener::bind("127.0.0.1:0")

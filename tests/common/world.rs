@@ -167,11 +167,23 @@ impl World {
 
 impl<A: Aws + Clone> World<A> {
     pub async fn build(state: FakeState, extra_config: &str) -> World<A> {
+        World::<A>::build_on(state, extra_config, None).await
+    }
+
+    /// [`World::build`] on the store at `store_url` (default: a new SQLite file).
+    pub async fn build_on(
+        state: FakeState,
+        extra_config: &str,
+        store_url: Option<String>,
+    ) -> World<A> {
         let gitlab = FakeGitlab::start(state).await;
         let url = gitlab.url();
         let server = TestServer::start_with(extra_config, |c| {
             c.gitlab.url = url.clone();
             c.gitlab.token = Some(Secret::new(BOT_TOKEN));
+            if let Some(s) = store_url {
+                c.store.url = Secret::new(s);
+            }
         })
         .await;
         let client = GitlabClient::new(&url, Some(Secret::new(BOT_TOKEN)), Duration::from_secs(10))
@@ -191,7 +203,16 @@ impl<A: Aws + Clone> World<A> {
     }
 
     /// [`World::bootstrapping`] on `state`, through any AWS.
-    pub async fn bootstrapping_with(mut state: FakeState, aws: A) -> World<A> {
+    pub async fn bootstrapping_with(state: FakeState, aws: A) -> World<A> {
+        World::<A>::bootstrapping_on(state, aws, None).await
+    }
+
+    /// [`World::bootstrapping_with`] on the store at `store_url`.
+    pub async fn bootstrapping_on(
+        mut state: FakeState,
+        aws: A,
+        store_url: Option<String>,
+    ) -> World<A> {
         state
             .group_ids
             .insert(ACCOUNTS_GROUP.into(), ACCOUNTS_GROUP_ID);
@@ -201,7 +222,7 @@ impl<A: Aws + Clone> World<A> {
             merge: 40,
             allow_force_push: false,
         });
-        let mut w = World::<A>::build(state, "").await;
+        let mut w = World::<A>::build_on(state, "", store_url).await;
         w.aws = Some(aws);
         w.bootstrap = Some(Bootstrap {
             gitlab_url: ISSUER.into(),
@@ -238,6 +259,23 @@ impl<A: Aws + Clone> World<A> {
     pub fn set_settings(&mut self, settings: ApplySettings) {
         self.settings = settings;
         self.restart();
+    }
+
+    /// An MR by DEV adding `slug`'s client account, approved by ALICE (status `success`),
+    /// then merged by BOB. Returns the MR and the merge commit.
+    pub async fn merge_approved(&self, slug: &str) -> (u64, String) {
+        let iid = self
+            .open_mr(
+                DEV,
+                &format!("Add client-{slug}"),
+                &[(&format!("clients-{slug}.tf"), Some(&client_account(slug)))],
+            )
+            .await;
+        self.approve_as(iid, ALICE).await;
+        self.settle().await;
+        assert_eq!(self.status_state(&self.head(iid)), "success");
+        let sha = self.merge_as(iid, BOB).await;
+        (iid, sha)
     }
 
     /// `by` merges the MR; the merge delivery is sent. Returns the merge commit.
@@ -451,4 +489,47 @@ pub fn without_footer(note: &str) -> String {
         .filter(|l| !l.starts_with("<sub>orgvend · reviewed"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Adds an MR by DEV on master adding `slug`'s client account, approved by `approvals`;
+/// returns its head. (For tests that build the fake's state before a process starts.)
+pub fn add_account_mr(state: &mut FakeState, iid: u64, slug: &str, approvals: &[u64]) -> String {
+    let master = state.branches["master"].clone();
+    let head = state.commit(
+        Some(&master),
+        &[(&format!("clients-{slug}.tf"), Some(&client_account(slug)))],
+    );
+    state.mrs.insert(
+        iid,
+        FakeMr {
+            iid,
+            title: format!("Add client-{slug}"),
+            author: DEV,
+            source_branch: format!("add-{slug}"),
+            target_branch: "master".into(),
+            state: "opened".into(),
+            base_sha: master.clone(),
+            start_sha: master,
+            head_sha: head.clone(),
+            approvals: approvals.to_vec(),
+            notes: vec![],
+            labels: vec![],
+            merge_commit_sha: None,
+            merged_by: None,
+            collapse_diffs: false,
+        },
+    );
+    head
+}
+
+/// The merge delivery GitLab sends when `by` merges MR `iid` as `merge_sha`.
+pub fn merge_payload(iid: u64, by: u64, merge_sha: &str) -> serde_json::Value {
+    json!({
+        "object_kind": "merge_request", "event_type": "merge_request",
+        "user": {"id": by, "username": "infra-bob"},
+        "project": {"id": PROJECT_ID, "path_with_namespace": PROJECT_PATH},
+        "object_attributes": {"iid": iid, "id": 1000 + iid, "action": "merge", "state": "merged",
+            "source_branch": format!("mr-{iid}"), "target_branch": "master", "author_id": DEV,
+            "target_project_id": PROJECT_ID, "merge_commit_sha": merge_sha}
+    })
 }

@@ -1,0 +1,187 @@
+//! Several `orgvend serve` processes on one PostgreSQL: deliveries spread across them, one
+//! replica SIGKILLed in the middle of an apply. Every delivery is processed, the apply is
+//! finished by a survivor, and there is one account (and one repository) per declaration.
+
+mod common;
+
+use common::moto::Moto;
+use common::pg::Postgres;
+use common::process::{Serve, signal, spawn_env};
+use common::world::{ALICE, BOB, add_account_mr, fixture_repo, initial_state, merge_payload};
+use common::{Delivery, fake_gitlab::FakeGitlab};
+use std::time::{Duration, Instant};
+
+const MERGED: u64 = 4;
+const OPEN: u64 = 3;
+
+fn config(
+    dir: &std::path::Path,
+    i: usize,
+    store: &str,
+    gitlab: &str,
+    moto: &str,
+) -> std::path::PathBuf {
+    let metadata =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/idp-metadata.xml");
+    let path = dir.join(format!("replica{i}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace_seconds = 2\n[store]\nurl = \"{store}\"\n\
+             [gitlab]\nurl = \"{gitlab}\"\nproject = \"infra/subaccounts\"\n\
+             [worker]\npoll_interval_ms = 50\nlease_seconds = 2\nbackoff_base_seconds = 1\n\
+             [aws]\nendpoint_url = \"{moto}\"\nsaml_metadata_file = \"{}\"\npoll_interval_ms = 50\nassume_role_timeout_seconds = 30\n\
+             [bootstrap]\noidc_issuer = \"https://gitlab.example.com\"\n",
+            metadata.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+async fn post(serve: &Serve, d: &Delivery) {
+    let r = common::request(
+        serve.addr,
+        "POST",
+        orgvend::server::WEBHOOK_PATH,
+        &d.headers(),
+        d.body.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_the_work_and_survive_a_sigkill_mid_apply() {
+    let pg = Postgres::start();
+    let store_url = pg.database().await;
+    let moto = Moto::start();
+    moto.organization().await;
+    let mut state = initial_state(&fixture_repo());
+    state.group_ids.insert("aws-accounts".into(), 77);
+    let mut merges = Vec::new();
+    for iid in 1..=MERGED {
+        add_account_mr(&mut state, iid, &format!("r{iid}"), &[ALICE]);
+        merges.push((iid, state.merge(iid, BOB)));
+    }
+    for iid in MERGED + 1..=MERGED + OPEN {
+        add_account_mr(&mut state, iid, &format!("o{iid}"), &[]);
+    }
+    let gitlab = FakeGitlab::start(state).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let env = common::moto::PROCESS_ENV;
+    let mut replicas: Vec<Serve> = (0..3)
+        .map(|i| {
+            spawn_env(
+                &config(dir.path(), i, &store_url, &gitlab.url(), &moto.url),
+                &env,
+            )
+        })
+        .collect();
+
+    // deliveries spread across the replicas: the merges, and updates of the open MRs
+    let mut n = 0;
+    for (iid, sha) in &merges {
+        let d = Delivery::new(
+            "Merge Request Hook",
+            merge_payload(*iid, BOB, sha).to_string().into_bytes(),
+        );
+        post(&replicas[n % 3], &d).await;
+        n += 1;
+    }
+    for iid in MERGED + 1..=MERGED + OPEN {
+        for _ in 0..3 {
+            post(&replicas[n % 3], &Delivery::mr(iid, "update")).await;
+            n += 1;
+        }
+    }
+
+    // SIGKILL the replica that is applying, as soon as one is
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let victim = 'found: loop {
+        for (i, r) in replicas.iter().enumerate() {
+            if r.log.try_iter().any(|l| l.contains("applying")) {
+                break 'found i;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no replica started an apply within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    signal(&replicas[victim].child, "-KILL");
+    replicas[victim].child.wait().unwrap();
+
+    // the survivors finish everything
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let applied = gitlab.with(|s| {
+            (1..=MERGED)
+                .filter(|iid| {
+                    s.bot_notes(*iid)
+                        .first()
+                        .is_some_and(|n| n.body.contains("✅ Applied"))
+                })
+                .count() as u64
+        });
+        let reviewed =
+            gitlab.with(|s| (MERGED + 1..=MERGED + OPEN).all(|iid| s.bot_notes(iid).len() == 1));
+        if applied == MERGED && reviewed {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after the SIGKILL: {applied} of {MERGED} applied, reviews done: {reviewed}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // every delivery processed (none left pending, running or parked)
+    let store = orgvend::store::Store::open(&store_url).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let all = store.list(None, 10_000).await.unwrap();
+        let left: Vec<_> = all
+            .iter()
+            .filter(|d| !matches!(d.state.as_str(), "done" | "ignored"))
+            .map(|d| (d.id, d.kind.clone(), d.state.clone()))
+            .collect();
+        if left.is_empty() {
+            assert!(all.len() as u64 >= MERGED + 3 * OPEN);
+            assert!(
+                all.iter().any(|d| d.attempts >= 2),
+                "the killed replica's delivery was claimed again by a survivor"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "deliveries not processed: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // one account and one repository per declaration; one note per MR
+    let accounts = moto.accounts().await;
+    for iid in 1..=MERGED {
+        let name = format!("client-r{iid}");
+        assert_eq!(
+            accounts.iter().filter(|(_, n, _)| *n == name).count(),
+            1,
+            "{name}: {accounts:?}"
+        );
+    }
+    assert!(
+        !accounts.iter().any(|(_, n, _)| n.starts_with("client-o")),
+        "open MRs are not applied"
+    );
+    gitlab.with(|s| {
+        assert_eq!(s.projects.len() as u64, MERGED);
+        for p in s.projects.values() {
+            assert_eq!(p.commits.len(), 1, "{}", p.path_with_namespace);
+        }
+        for iid in 1..=MERGED + OPEN {
+            assert_eq!(s.bot_notes(iid).len(), 1, "MR {iid}");
+        }
+    });
+}
