@@ -135,7 +135,7 @@ impl<H: Handler> Worker<H> {
         ));
         let kind = event.kind().to_string();
         ctx.metrics.worker_attempt(&kind);
-        let (id, attempts) = (delivery.id, delivery.attempts);
+        let (id, attempts, lease) = (delivery.id, delivery.attempts, delivery.lease());
 
         // The handler runs in its own task: a panic is a failed attempt, not a dead worker.
         let handler = self.handler.clone();
@@ -146,7 +146,28 @@ impl<H: Handler> Worker<H> {
             tokio::select! {
                 result = &mut task => break result,
                 _ = tokio::time::sleep(renew_every) => {
-                    ctx.store.renew(id, ctx.clock.now_ms() + lease_ms).await?;
+                    match ctx.store.renew(lease, ctx.clock.now_ms() + lease_ms).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            // Our lease ran out (the store unreachable, the process stalled)
+                            // and another worker claimed the delivery: it is theirs now.
+                            // Stopping here is a crash at this point, which every handler
+                            // survives; running on would be two of us at once.
+                            task.abort();
+                            tracing::warn!(
+                                delivery = id,
+                                kind,
+                                "lease lost to a later claim; this attempt stops and the new claimant carries on"
+                            );
+                            return Ok(true);
+                        }
+                        // The store may be back before the lease runs out: try again next tick.
+                        Err(e) => tracing::error!(
+                            delivery = id,
+                            error = %format!("{e:#}"),
+                            "renewing the lease failed; retrying"
+                        ),
+                    }
                 }
             }
         };
@@ -156,8 +177,8 @@ impl<H: Handler> Worker<H> {
             Err(join) => Some(format!("the handler panicked: {join}")),
         };
         let now = ctx.clock.now_ms();
-        match error {
-            None => ctx.store.complete(id, now).await?,
+        let recorded = match error {
+            None => ctx.store.complete(lease, now).await?,
             Some(error) => {
                 ctx.metrics.worker_failure(&kind);
                 if attempts >= w.max_attempts as i64 {
@@ -169,7 +190,7 @@ impl<H: Handler> Worker<H> {
                         error,
                         "delivery PARKED after its last attempt: see `orgvend inbox`"
                     );
-                    ctx.store.park(id, now, &error).await?;
+                    ctx.store.park(lease, now, &error).await?
                 } else {
                     let delay = backoff(w.backoff_base_seconds, w.backoff_max_seconds, attempts);
                     tracing::warn!(
@@ -181,10 +202,17 @@ impl<H: Handler> Worker<H> {
                         "delivery failed; will retry"
                     );
                     ctx.store
-                        .retry(id, now + delay.as_millis() as i64, &error)
-                        .await?;
+                        .retry(lease, now + delay.as_millis() as i64, &error)
+                        .await?
                 }
             }
+        };
+        if !recorded {
+            tracing::warn!(
+                delivery = id,
+                kind,
+                "finished after its lease was lost to a later claim: the outcome is the new claimant's to record"
+            );
         }
         Ok(true)
     }

@@ -481,3 +481,70 @@ async fn concurrent_deliveries_are_all_stored() {
     }
     assert_eq!(s.ctx.store.gauges().await.unwrap().pending, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_lost_its_lease_stops_and_records_nothing() {
+    /// Starts, then waits forever; says when it was dropped unfinished.
+    struct Stalls {
+        started: tokio::sync::Notify,
+        dropped: Arc<std::sync::atomic::AtomicBool>,
+    }
+    struct SetOnDrop(Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    impl Handler for Stalls {
+        async fn handle(&self, _job: Job) -> anyhow::Result<()> {
+            let _guard = SetOnDrop(self.dropped.clone());
+            self.started.notify_one();
+            std::future::pending::<()>().await;
+            Ok(())
+        }
+    }
+    let s = TestServer::start_with("", |c| c.worker.lease_seconds = 1).await;
+    let id = s.post(&Delivery::mr(5, "merge")).await.json()["delivery"]
+        .as_i64()
+        .unwrap();
+    let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let handler = Arc::new(Stalls {
+        started: tokio::sync::Notify::new(),
+        dropped: dropped.clone(),
+    });
+    let worker = Worker::new(s.ctx.clone(), handler.clone());
+    let step = tokio::spawn(async move { worker.step().await });
+    handler.started.notified().await;
+
+    // this worker stalls past its lease (renewals keep failing to arrive in time, a paused
+    // VM): another replica claims the delivery
+    let theirs = loop {
+        s.clock.advance_ms(5_000);
+        if let Some(d) = s.ctx.store.claim(s.clock.now_ms(), 60_000).await.unwrap() {
+            break d;
+        }
+    };
+    assert_eq!((theirs.id, theirs.attempts), (id, 2));
+
+    // at its next renewal the first worker finds the claim gone, and stops its attempt
+    let handled = tokio::time::timeout(Duration::from_secs(10), step)
+        .await
+        .expect("the worker gives up within a renewal period")
+        .unwrap()
+        .unwrap();
+    assert!(handled);
+    assert!(dropped.load(Ordering::SeqCst), "the stale attempt runs on");
+    let d = s.ctx.store.get(id).await.unwrap().unwrap();
+    assert_eq!(
+        (d.state.as_str(), d.claim, d.last_error),
+        ("running", theirs.claim, None),
+        "the stale worker changed the new claimant's delivery"
+    );
+    assert!(
+        s.ctx
+            .store
+            .complete(theirs.lease(), s.clock.now_ms())
+            .await
+            .unwrap()
+    );
+}

@@ -67,34 +67,67 @@ async fn contract(store: Store) {
     let second = store.claim(2_000, 60_000).await.unwrap().unwrap();
     assert_eq!(second.id, c, "b waits for a (same MR); c is another MR");
     assert!(store.claim(2_000, 60_000).await.unwrap().is_none());
-    store.complete(c, 2_001).await.unwrap();
+    assert!(store.complete(second.lease(), 2_001).await.unwrap());
     // a retry waits for its time; b still waits behind a
-    store.retry(a, 5_000, "GitLab 502").await.unwrap();
+    assert!(
+        store
+            .retry(first.lease(), 5_000, "GitLab 502")
+            .await
+            .unwrap()
+    );
     assert!(store.claim(3_000, 60_000).await.unwrap().is_none());
     let again = store.claim(5_000, 60_000).await.unwrap().unwrap();
     assert_eq!(
         (again.id, again.attempts, again.last_error.as_deref()),
         (a, 2, Some("GitLab 502"))
     );
-    store.complete(a, 5_001).await.unwrap();
+    assert!(
+        !store.complete(first.lease(), 5_001).await.unwrap(),
+        "an earlier claim finishes nothing"
+    );
+    assert!(store.complete(again.lease(), 5_001).await.unwrap());
     let next = store.claim(5_002, 60_000).await.unwrap().unwrap();
     assert_eq!(next.id, b);
     // a lease that runs out (a dead worker) is claimed again
     assert!(store.claim(5_003, 60_000).await.unwrap().is_none());
     let reclaimed = store.claim(70_000, 60_000).await.unwrap().unwrap();
     assert_eq!((reclaimed.id, reclaimed.attempts), (b, 2));
-    store.renew(b, 200_000).await.unwrap();
+    // the first claimant, whose lease ran out, can neither renew nor finish it any more
+    assert_eq!(reclaimed.claim, next.claim + 1);
+    assert!(!store.renew(next.lease(), 900_000).await.unwrap());
+    assert!(!store.complete(next.lease(), 70_001).await.unwrap());
+    assert!(!store.retry(next.lease(), 70_001, "stale").await.unwrap());
+    assert!(!store.park(next.lease(), 70_001, "stale").await.unwrap());
+    let b_now = store.get(b).await.unwrap().unwrap();
+    assert_eq!((b_now.state.as_str(), b_now.last_error), ("running", None));
+    assert!(store.renew(reclaimed.lease(), 200_000).await.unwrap());
     assert!(
         store.claim(150_000, 60_000).await.unwrap().is_none(),
         "renewed"
     );
-    store.park(b, 150_001, "gave up").await.unwrap();
+    assert!(
+        store
+            .park(reclaimed.lease(), 150_001, "gave up")
+            .await
+            .unwrap()
+    );
     let parked = store.list(Some("parked"), 10).await.unwrap();
     assert_eq!(parked.iter().map(|d| d.id).collect::<Vec<_>>(), [b]);
     assert!(store.requeue(b, 150_003).await.unwrap());
     assert!(
         !store.requeue(b, 150_003).await.unwrap(),
         "only parked or done"
+    );
+    // a requeue starts the attempts again, never the claims: the old holders stay fenced off
+    let requeued = store.claim(150_004, 60_000).await.unwrap().unwrap();
+    assert_eq!((requeued.id, requeued.attempts), (b, 1));
+    assert_eq!(requeued.claim, reclaimed.claim + 1);
+    assert!(!store.complete(next.lease(), 150_005).await.unwrap());
+    assert!(
+        store
+            .retry(requeued.lease(), 150_004, "again")
+            .await
+            .unwrap()
     );
     let g = store.gauges().await.unwrap();
     assert_eq!((g.pending, g.done, g.ignored, g.parked), (1, 2, 1, 0));
@@ -370,7 +403,7 @@ async fn replicas_claim_each_delivery_once_and_in_order() {
                         log.lock().unwrap().push((mr.clone(), d.id));
                         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
                         running.lock().unwrap().remove(&mr);
-                        store.complete(d.id, 1_000_001).await.unwrap();
+                        assert!(store.complete(d.lease(), 1_000_001).await.unwrap());
                     }
                     None => {
                         idle += 1;

@@ -27,6 +27,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0003_apply.sql"),
         postgres: include_str!("../../migrations/postgres/0003_apply.sql"),
     },
+    Migration {
+        version: 4,
+        name: "claims",
+        sqlite: include_str!("../../migrations/sqlite/0004_claims.sql"),
+        postgres: include_str!("../../migrations/postgres/0004_claims.sql"),
+    },
 ];
 
 /// The version a fully migrated store is at.

@@ -50,6 +50,28 @@ pub struct Delivery {
     pub headers: String,
     #[serde(skip)]
     pub body: Vec<u8>,
+    /// How many times it was claimed: the number of the current claim.
+    pub claim: i64,
+}
+
+impl Delivery {
+    /// The hold its claimant has on it.
+    pub fn lease(&self) -> Lease {
+        Lease {
+            id: self.id,
+            claim: self.claim,
+        }
+    }
+}
+
+/// A worker's hold on a claimed delivery: its id and the number of the claim. Every claim
+/// takes the next number, so a worker whose lease ran out (its delivery claimed again by
+/// another worker or replica since) can no longer renew or finish it: those calls return
+/// `false` and change nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub id: i64,
+    pub claim: i64,
 }
 
 /// What orgvend decided about one head of an MR, and on which facts (the audit trail).
@@ -161,21 +183,25 @@ impl Store {
         each!(self, s => s.claim(now_ms, lease_ms).await)
     }
 
-    pub async fn complete(&self, id: i64, now_ms: i64) -> Result<()> {
-        each!(self, s => s.complete(id, now_ms).await)
+    /// Done. `false` (and nothing changed) when the lease was lost to a later claim; so
+    /// for `retry`, `park` and `renew`.
+    pub async fn complete(&self, lease: Lease, now_ms: i64) -> Result<bool> {
+        each!(self, s => s.complete(lease, now_ms).await)
     }
 
-    pub async fn retry(&self, id: i64, at_ms: i64, error: &str) -> Result<()> {
-        each!(self, s => s.retry(id, at_ms, error).await)
+    /// Failed; pending again from `at_ms`.
+    pub async fn retry(&self, lease: Lease, at_ms: i64, error: &str) -> Result<bool> {
+        each!(self, s => s.retry(lease, at_ms, error).await)
     }
 
-    pub async fn park(&self, id: i64, now_ms: i64, error: &str) -> Result<()> {
-        each!(self, s => s.park(id, now_ms, error).await)
+    /// Failed for the last time: kept for an operator, not retried.
+    pub async fn park(&self, lease: Lease, now_ms: i64, error: &str) -> Result<bool> {
+        each!(self, s => s.park(lease, now_ms, error).await)
     }
 
     /// Extends the lease of a long-running delivery.
-    pub async fn renew(&self, id: i64, lease_until_ms: i64) -> Result<()> {
-        each!(self, s => s.renew(id, lease_until_ms).await)
+    pub async fn renew(&self, lease: Lease, lease_until_ms: i64) -> Result<bool> {
+        each!(self, s => s.renew(lease, lease_until_ms).await)
     }
 
     /// Run once at start. SQLite, which one process owns: deliveries it was running when it
@@ -345,7 +371,7 @@ impl Store {
 
 /// The delivery columns, in the order both backends read them.
 pub(crate) const COLUMNS: &str = "id, received_at_ms, event_name, kind, action, ordering_key, state, attempts, \
-                       next_attempt_at_ms, last_error, headers, body_encoding, body";
+                       next_attempt_at_ms, last_error, headers, body_encoding, body, claim";
 
 /// Bodies under this size are stored as they are: compression would not pay.
 const COMPRESS_FROM: usize = 512;

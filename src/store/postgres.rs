@@ -18,7 +18,9 @@
 //! connect over a private network or a local TLS proxy (`sslmode=disable`).
 
 use super::migrate::{MIGRATIONS, latest};
-use super::{ApplyRun, Delivery, Inserted, KnownAccount, NewDelivery, ReviewRecord, StepRecord};
+use super::{
+    ApplyRun, Delivery, Inserted, KnownAccount, Lease, NewDelivery, ReviewRecord, StepRecord,
+};
 use crate::metrics::InboxGauges;
 use anyhow::{Context, Result, anyhow};
 use std::sync::Arc;
@@ -187,7 +189,7 @@ impl PgStore {
         let claimed = tx
             .query_one(
                 &format!(
-                    "UPDATE deliveries SET state = 'running', attempts = attempts + 1, lease_until_ms = $2
+                    "UPDATE deliveries SET state = 'running', attempts = attempts + 1, claim = claim + 1, lease_until_ms = $2
                      WHERE id = $1 RETURNING {}",
                     super::COLUMNS
                 ),
@@ -206,40 +208,43 @@ impl PgStore {
         Ok(self.client().await?.execute(sql, params).await?)
     }
 
-    pub async fn complete(&self, id: i64, now_ms: i64) -> Result<()> {
+    pub async fn complete(&self, lease: Lease, now_ms: i64) -> Result<bool> {
         self.exec(
-            "UPDATE deliveries SET state = 'done', lease_until_ms = NULL, finished_at_ms = $2, last_error = NULL WHERE id = $1",
-            &[&id, &now_ms],
+            "UPDATE deliveries SET state = 'done', lease_until_ms = NULL, finished_at_ms = $3, last_error = NULL
+             WHERE id = $1 AND claim = $2 AND state = 'running'",
+            &[&lease.id, &lease.claim, &now_ms],
         )
         .await
-        .map(drop)
+        .map(|n| n == 1)
     }
 
-    pub async fn retry(&self, id: i64, at_ms: i64, error: &str) -> Result<()> {
+    pub async fn retry(&self, lease: Lease, at_ms: i64, error: &str) -> Result<bool> {
         self.exec(
-            "UPDATE deliveries SET state = 'pending', lease_until_ms = NULL, next_attempt_at_ms = $2, last_error = $3 WHERE id = $1",
-            &[&id, &at_ms, &error],
+            "UPDATE deliveries SET state = 'pending', lease_until_ms = NULL, next_attempt_at_ms = $3, last_error = $4
+             WHERE id = $1 AND claim = $2 AND state = 'running'",
+            &[&lease.id, &lease.claim, &at_ms, &error],
         )
         .await
-        .map(drop)
+        .map(|n| n == 1)
     }
 
-    pub async fn park(&self, id: i64, now_ms: i64, error: &str) -> Result<()> {
+    pub async fn park(&self, lease: Lease, now_ms: i64, error: &str) -> Result<bool> {
         self.exec(
-            "UPDATE deliveries SET state = 'parked', lease_until_ms = NULL, finished_at_ms = $2, last_error = $3 WHERE id = $1",
-            &[&id, &now_ms, &error],
+            "UPDATE deliveries SET state = 'parked', lease_until_ms = NULL, finished_at_ms = $3, last_error = $4
+             WHERE id = $1 AND claim = $2 AND state = 'running'",
+            &[&lease.id, &lease.claim, &now_ms, &error],
         )
         .await
-        .map(drop)
+        .map(|n| n == 1)
     }
 
-    pub async fn renew(&self, id: i64, lease_until_ms: i64) -> Result<()> {
+    pub async fn renew(&self, lease: Lease, lease_until_ms: i64) -> Result<bool> {
         self.exec(
-            "UPDATE deliveries SET lease_until_ms = $2 WHERE id = $1 AND state = 'running'",
-            &[&id, &lease_until_ms],
+            "UPDATE deliveries SET lease_until_ms = $3 WHERE id = $1 AND claim = $2 AND state = 'running'",
+            &[&lease.id, &lease.claim, &lease_until_ms],
         )
         .await
-        .map(drop)
+        .map(|n| n == 1)
     }
 
     /// Several replicas share the inbox: a running delivery may be another replica's. Dead
@@ -617,6 +622,7 @@ fn delivery(r: &Row) -> Result<Delivery> {
         last_error: r.get(9),
         headers: r.get(10),
         body: super::decode_body(&encoding, r.get(12))?,
+        claim: r.get(13),
     })
 }
 

@@ -8,7 +8,9 @@
 //! the WAL in the background so that commits never wait for a checkpoint.
 
 use super::migrate::{MIGRATIONS, latest};
-use super::{ApplyRun, Delivery, Inserted, KnownAccount, NewDelivery, ReviewRecord, StepRecord};
+use super::{
+    ApplyRun, Delivery, Inserted, KnownAccount, Lease, NewDelivery, ReviewRecord, StepRecord,
+};
 use crate::metrics::InboxGauges;
 use anyhow::{Context, Result, anyhow};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -145,7 +147,7 @@ impl SqliteStore {
                 .optional()?;
             let Some(id) = id else { return Ok(None) };
             c.prepare_cached(
-                "UPDATE deliveries SET state = 'running', attempts = attempts + 1, lease_until_ms = ?2 WHERE id = ?1",
+                "UPDATE deliveries SET state = 'running', attempts = attempts + 1, claim = claim + 1, lease_until_ms = ?2 WHERE id = ?1",
             )?
             .execute(params![id, now_ms + lease_ms])?;
             get(c, id)
@@ -153,48 +155,51 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn complete(&self, id: i64, now_ms: i64) -> Result<()> {
+    pub async fn complete(&self, lease: Lease, now_ms: i64) -> Result<bool> {
         self.call(move |c| {
             c.prepare_cached(
-                "UPDATE deliveries SET state = 'done', lease_until_ms = NULL, finished_at_ms = ?2, last_error = NULL WHERE id = ?1",
+                "UPDATE deliveries SET state = 'done', lease_until_ms = NULL, finished_at_ms = ?3, last_error = NULL
+                 WHERE id = ?1 AND claim = ?2 AND state = 'running'",
             )?
-            .execute(params![id, now_ms])
-            .map(drop)
+            .execute(params![lease.id, lease.claim, now_ms])
+            .map(|n| n == 1)
         })
         .await
     }
 
-    pub async fn retry(&self, id: i64, at_ms: i64, error: &str) -> Result<()> {
+    pub async fn retry(&self, lease: Lease, at_ms: i64, error: &str) -> Result<bool> {
         let error = error.to_string();
         self.call(move |c| {
             c.prepare_cached(
-                "UPDATE deliveries SET state = 'pending', lease_until_ms = NULL, next_attempt_at_ms = ?2, last_error = ?3 WHERE id = ?1",
+                "UPDATE deliveries SET state = 'pending', lease_until_ms = NULL, next_attempt_at_ms = ?3, last_error = ?4
+                 WHERE id = ?1 AND claim = ?2 AND state = 'running'",
             )?
-            .execute(params![id, at_ms, error])
-            .map(drop)
+            .execute(params![lease.id, lease.claim, at_ms, error])
+            .map(|n| n == 1)
         })
         .await
     }
 
-    pub async fn park(&self, id: i64, now_ms: i64, error: &str) -> Result<()> {
+    pub async fn park(&self, lease: Lease, now_ms: i64, error: &str) -> Result<bool> {
         let error = error.to_string();
         self.call(move |c| {
             c.prepare_cached(
-                "UPDATE deliveries SET state = 'parked', lease_until_ms = NULL, finished_at_ms = ?2, last_error = ?3 WHERE id = ?1",
+                "UPDATE deliveries SET state = 'parked', lease_until_ms = NULL, finished_at_ms = ?3, last_error = ?4
+                 WHERE id = ?1 AND claim = ?2 AND state = 'running'",
             )?
-            .execute(params![id, now_ms, error])
-            .map(drop)
+            .execute(params![lease.id, lease.claim, now_ms, error])
+            .map(|n| n == 1)
         })
         .await
     }
 
-    pub async fn renew(&self, id: i64, lease_until_ms: i64) -> Result<()> {
+    pub async fn renew(&self, lease: Lease, lease_until_ms: i64) -> Result<bool> {
         self.call(move |c| {
             c.prepare_cached(
-                "UPDATE deliveries SET lease_until_ms = ?2 WHERE id = ?1 AND state = 'running'",
+                "UPDATE deliveries SET lease_until_ms = ?3 WHERE id = ?1 AND claim = ?2 AND state = 'running'",
             )?
-            .execute(params![id, lease_until_ms])
-            .map(drop)
+            .execute(params![lease.id, lease.claim, lease_until_ms])
+            .map(|n| n == 1)
         })
         .await
     }
@@ -566,6 +571,7 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<Delivery> {
         last_error: r.get(9)?,
         headers: r.get(10)?,
         body: decode_body(&r.get::<_, String>(11)?, r.get(12)?)?,
+        claim: r.get(13)?,
     })
 }
 
