@@ -333,6 +333,63 @@ async fn the_contract_on_postgres() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_over_tls_is_verified() {
+    let pg = Postgres::start_tls();
+    let url = pg.database().await;
+    let db = url.rsplit('/').next().unwrap().to_string();
+    let ca = pg.ca().display().to_string();
+
+    // the CA given: the contract holds, and every connection of the store is encrypted
+    let store = Store::open(&format!("{url}?sslmode=verify-full&sslrootcert={ca}"))
+        .await
+        .unwrap();
+    contract(store.clone()).await;
+    let (admin, conn) = tokio_postgres::connect(&pg.url("postgres"), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let row = admin
+        .query_one(
+            "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl)
+             FROM pg_stat_ssl s JOIN pg_stat_activity a ON a.pid = s.pid WHERE a.datname = $1",
+            &[&db],
+        )
+        .await
+        .unwrap();
+    let (tls, plain): (i64, i64) = (row.get(0), row.get(1));
+    assert!(
+        tls >= 2 && plain == 0,
+        "{tls} over TLS, {plain} in the clear"
+    );
+    drop(store);
+
+    // refused, each with the reason: a CA the system does not trust, another CA, the wrong
+    // host name (the certificate is for 127.0.0.1), a file that is no CA bundle
+    let err = |r: anyhow::Result<Store>| format!("{:#}", r.err().expect("refused"));
+    let e = err(Store::open(&format!("{url}?sslmode=require")).await);
+    assert!(e.contains("TLS") && e.contains("sslrootcert=PATH"), "{e}");
+    let other = tempfile::tempdir().unwrap();
+    let other_ca = other.path().join("other.pem");
+    let other_pg = Postgres::start_tls();
+    std::fs::copy(other_pg.ca(), &other_ca).unwrap();
+    drop(other_pg);
+    let e = err(Store::open(&format!("{url}?sslrootcert={}", other_ca.display())).await);
+    assert!(
+        e.contains("TLS") && e.contains(&other_ca.display().to_string()),
+        "{e}"
+    );
+    let by_name = url.replace("127.0.0.1", "localhost");
+    let e = err(Store::open(&format!("{by_name}?sslmode=require&sslrootcert={ca}")).await);
+    assert!(e.contains("TLS"), "{e}");
+    let not_pem = other.path().join("not.pem");
+    std::fs::write(&not_pem, "hello").unwrap();
+    let e = err(Store::open(&format!("{url}?sslrootcert={}", not_pem.display())).await);
+    assert!(e.contains("holds no PEM certificate"), "{e}");
+    let e = err(Store::open(&format!("{url}?sslmode=sometimes")).await);
+    assert!(e.contains("sslmode"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_backends_migrate_to_the_same_tables_and_columns() {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = Store::open(&format!("sqlite://{}/o.db", dir.path().display()))

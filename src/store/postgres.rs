@@ -14,8 +14,12 @@
 //!
 //! Connections: eight for single statements, used in turn (tokio-postgres pipelines
 //! concurrent queries on each), and one for transactions; all are opened when first needed
-//! and reopened when the server closed them. TLS is not built in:
-//! connect over a private network or a local TLS proxy (`sslmode=disable`).
+//! and reopened when the server closed them.
+//!
+//! TLS ([`Target::parse`]): libpq's `sslmode` and `sslrootcert` in the URL. A server that
+//! offers TLS is always verified (chain and host name) against `sslrootcert`, or the system's
+//! trust store without it; `sslmode=require` (or `verify-ca`, `verify-full`) refuses a server
+//! without TLS; `sslmode=disable` never tries.
 
 use super::migrate::{MIGRATIONS, latest};
 use super::{
@@ -25,7 +29,8 @@ use crate::metrics::InboxGauges;
 use anyhow::{Context, Result, anyhow};
 use std::sync::Arc;
 use tokio::sync::Mutex;
-use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres::{Client, Row};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// Advisory lock keys (arbitrary, fixed): claims, migrations, applies.
 const CLAIM_LOCK: i64 = 0x6f72_6776_0001;
@@ -38,7 +43,7 @@ pub struct PgStore {
 }
 
 struct Inner {
-    url: String,
+    target: Target,
     /// Connections for single statements, used in turn: concurrent commits on several
     /// connections share PostgreSQL's WAL flushes (its group commit).
     shared: Vec<Mutex<Option<Arc<Client>>>>,
@@ -54,10 +59,109 @@ pub struct ApplyLock {
     _client: Client,
 }
 
-async fn connect(url: &str) -> Result<Client> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
+/// Where to connect, and how: the parsed URL and its TLS settings.
+struct Target {
+    config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+    /// For messages: `sslrootcert`'s path, if given.
+    root_cert: Option<String>,
+}
+
+impl Target {
+    /// A `postgres://` URL with libpq's parameters. Besides tokio-postgres's own, it takes
+    /// `sslrootcert=PATH` (a PEM bundle of the CAs to trust, e.g. RDS's) and `sslmode`
+    /// `verify-ca` / `verify-full` (both the same as `require` here: verification is
+    /// never off).
+    fn parse(url: &str) -> Result<Target> {
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut kept = Vec::new();
+        let mut root_cert = None;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match key {
+                "sslrootcert" => {
+                    let path = urlencoding::decode(value)
+                        .map_err(|_| anyhow!("store URL: sslrootcert is not valid UTF-8"))?;
+                    root_cert = Some(path.into_owned());
+                }
+                "sslmode" if matches!(value, "verify-ca" | "verify-full") => {
+                    kept.push("sslmode=require".to_string())
+                }
+                _ => kept.push(pair.to_string()),
+            }
+        }
+        let url = if kept.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        // tokio-postgres's messages name the option, never the URL's password
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| anyhow!("store URL: {} (expected postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=…&sslrootcert=…])", with_source(&e)))?;
+        let tls = MakeRustlsConnect::new(tls_config(root_cert.as_deref())?);
+        Ok(Target {
+            config,
+            tls,
+            root_cert,
+        })
+    }
+}
+
+/// rustls with ring (the provider the rest of orgvend uses), verifying against `root_cert`'s
+/// CAs or, without it, the platform's trust store.
+fn tls_config(root_cert: Option<&str>) -> Result<rustls::ClientConfig> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS for PostgreSQL")?;
+    let Some(path) = root_cert else {
+        use rustls_platform_verifier::BuilderVerifierExt;
+        return Ok(builder
+            .with_platform_verifier()
+            .context("TLS for PostgreSQL: the system's trust store")?
+            .with_no_client_auth());
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path)
+        .with_context(|| format!("store URL: sslrootcert {path}"))?
+    {
+        let cert = cert.with_context(|| format!("store URL: sslrootcert {path}"))?;
+        roots
+            .add(cert)
+            .with_context(|| format!("store URL: sslrootcert {path}: a certificate"))?;
+    }
+    anyhow::ensure!(
+        !roots.is_empty(),
+        "store URL: sslrootcert {path} holds no PEM certificate"
+    );
+    Ok(builder.with_root_certificates(roots).with_no_client_auth())
+}
+
+/// tokio-postgres's message with its cause (which it leaves out of its own).
+fn with_source(e: &tokio_postgres::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(s) => format!("{e}: {s}"),
+        None => e.to_string(),
+    }
+}
+
+async fn connect(target: &Target) -> Result<Client> {
+    let (client, connection) = target
+        .config
+        .connect(target.tls.clone())
         .await
-        .map_err(|e| anyhow!("connecting to PostgreSQL: {e}"))?;
+        .map_err(|e| {
+            let hint = match &target.root_cert {
+                _ if !e.to_string().contains("TLS") => String::new(),
+                Some(path) => format!(" (the server's certificate is checked against {path})"),
+                None => " (a server that offers TLS must present a certificate the system trusts: \
+                         add sslrootcert=PATH, its CA in PEM, to the URL)"
+                    .to_string(),
+            };
+            anyhow!("connecting to PostgreSQL: {}{hint}", with_source(&e))
+        })?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::warn!(error = %e, "PostgreSQL connection closed");
@@ -69,11 +173,12 @@ async fn connect(url: &str) -> Result<Client> {
 impl PgStore {
     /// Connects, and applies the migrations (one replica at a time, under a lock).
     pub async fn open(url: &str) -> Result<PgStore> {
-        let mut client = connect(url).await?;
+        let target = Target::parse(url)?;
+        let mut client = connect(&target).await?;
         migrate(&mut client).await.context("migrating PostgreSQL")?;
         Ok(PgStore {
             inner: Arc::new(Inner {
-                url: url.to_string(),
+                target,
                 shared: std::iter::once(Mutex::new(Some(Arc::new(client))))
                     .chain((1..SHARED_CONNECTIONS).map(|_| Mutex::new(None)))
                     .collect(),
@@ -93,7 +198,7 @@ impl PgStore {
         if let Some(c) = guard.as_ref().filter(|c| !c.is_closed()) {
             return Ok(c.clone());
         }
-        let c = Arc::new(connect(&self.inner.url).await?);
+        let c = Arc::new(connect(&self.inner.target).await?);
         *guard = Some(c.clone());
         Ok(c)
     }
@@ -102,14 +207,14 @@ impl PgStore {
     async fn tx_client(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Client>>> {
         let mut guard = self.inner.tx.lock().await;
         if guard.as_ref().is_none_or(|c| c.is_closed()) {
-            *guard = Some(connect(&self.inner.url).await?);
+            *guard = Some(connect(&self.inner.target).await?);
         }
         Ok(guard)
     }
 
     /// Waits until no other replica applies, then holds the organisation's apply lock.
     pub async fn apply_lock(&self) -> Result<ApplyLock> {
-        let client = connect(&self.inner.url).await?;
+        let client = connect(&self.inner.target).await?;
         client
             .execute("SELECT pg_advisory_lock($1)", &[&APPLY_LOCK])
             .await
