@@ -8,7 +8,7 @@ use common::moto::Moto;
 use common::pg::Postgres;
 use common::process::{Serve, signal, spawn_env};
 use common::world::{ALICE, BOB, add_account_mr, fixture_repo, initial_state, merge_payload};
-use common::{Delivery, fake_gitlab::FakeGitlab};
+use common::{Delivery, eventually, fake_gitlab::FakeGitlab};
 use std::time::{Duration, Instant};
 
 const MERGED: u64 = 4;
@@ -115,52 +115,56 @@ async fn replicas_share_the_work_and_survive_a_sigkill_mid_apply() {
     replicas[victim].child.wait().unwrap();
 
     // the survivors finish everything
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let applied = gitlab.with(|s| {
-            (1..=MERGED)
-                .filter(|iid| {
-                    s.bot_notes(*iid)
-                        .first()
-                        .is_some_and(|n| n.body.contains("✅ Applied"))
-                })
-                .count() as u64
-        });
-        let reviewed =
-            gitlab.with(|s| (MERGED + 1..=MERGED + OPEN).all(|iid| s.bot_notes(iid).len() == 1));
-        if applied == MERGED && reviewed {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "after the SIGKILL: {applied} of {MERGED} applied, reviews done: {reviewed}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(
+        Duration::from_secs(180),
+        Duration::from_millis(200),
+        || async {
+            let applied = gitlab.with(|s| {
+                (1..=MERGED)
+                    .filter(|iid| {
+                        s.bot_notes(*iid)
+                            .first()
+                            .is_some_and(|n| n.body.contains("✅ Applied"))
+                    })
+                    .count() as u64
+            });
+            let reviewed = gitlab
+                .with(|s| (MERGED + 1..=MERGED + OPEN).all(|iid| s.bot_notes(iid).len() == 1));
+            if applied == MERGED && reviewed {
+                Ok(())
+            } else {
+                Err(format!(
+                    "after the SIGKILL: {applied} of {MERGED} applied, reviews done: {reviewed}"
+                ))
+            }
+        },
+    )
+    .await;
     // every delivery processed (none left pending, running or parked)
     let store = orgvend::store::Store::open(&store_url).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let all = store.list(None, 10_000).await.unwrap();
-        let left: Vec<_> = all
-            .iter()
-            .filter(|d| !matches!(d.state.as_str(), "done" | "ignored"))
-            .map(|d| (d.id, d.kind.clone(), d.state.clone()))
-            .collect();
-        if left.is_empty() {
-            assert!(all.len() as u64 >= MERGED + 3 * OPEN);
-            assert!(
-                all.iter().any(|d| d.attempts >= 2),
-                "the killed replica's delivery was claimed again by a survivor"
-            );
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "deliveries not processed: {left:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let all = eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || async {
+            let all = store.list(None, 10_000).await.unwrap();
+            let left: Vec<_> = all
+                .iter()
+                .filter(|d| !matches!(d.state.as_str(), "done" | "ignored"))
+                .map(|d| (d.id, d.kind.clone(), d.state.clone()))
+                .collect();
+            if left.is_empty() {
+                Ok(all)
+            } else {
+                Err(format!("deliveries not processed: {left:?}"))
+            }
+        },
+    )
+    .await;
+    assert!(all.len() as u64 >= MERGED + 3 * OPEN);
+    assert!(
+        all.iter().any(|d| d.attempts >= 2),
+        "the killed replica's delivery was claimed again by a survivor"
+    );
     // one account and one repository per declaration; one note per MR
     let accounts = moto.accounts().await;
     for iid in 1..=MERGED {

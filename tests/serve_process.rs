@@ -4,9 +4,9 @@
 mod common;
 
 use common::process::{signal, spawn, spawn_env};
-use common::{Delivery, TOKEN};
+use common::{Delivery, TOKEN, eventually};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn write_config(dir: &std::path::Path, gitlab_url: &str) -> std::path::PathBuf {
     let path = dir.join("orgvend.toml");
@@ -66,24 +66,25 @@ async fn a_sigkill_after_the_answers_loses_nothing() {
     ))
     .await
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let all = store.list(None, 10_000).await.unwrap();
-        let updates: Vec<_> = all.iter().filter(|d| d.action == "updated").collect();
-        assert_eq!(
-            updates.len(),
-            60,
-            "each delivery answered 2xx is stored, once"
-        );
-        if updates.iter().all(|d| d.state == "done") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not every delivery answered 2xx was processed after the restart"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || async {
+            let all = store.list(None, 10_000).await.unwrap();
+            let updates: Vec<_> = all.iter().filter(|d| d.action == "updated").collect();
+            assert_eq!(
+                updates.len(),
+                60,
+                "each delivery answered 2xx is stored, once"
+            );
+            if updates.iter().all(|d| d.state == "done") {
+                Ok(())
+            } else {
+                Err("not every delivery answered 2xx was processed after the restart".into())
+            }
+        },
+    )
+    .await;
     // every MR was reviewed, and has exactly one note
     for iid in 1..=7 {
         assert_eq!(gitlab.with(|s| s.bot_notes(iid).len()), 1, "MR {iid}");
@@ -204,32 +205,36 @@ async fn a_merge_vends_the_account_and_its_repository_across_a_sigkill() {
     assert_eq!(r.status, 200);
 
     // kill it as soon as AWS has the account: the baseline and the repository are unfinished
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !moto
-        .accounts()
-        .await
-        .iter()
-        .any(|(_, n, _)| n == "client-zenith")
-    {
-        assert!(Instant::now() < deadline, "no account after 60 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        Duration::from_secs(60),
+        Duration::from_millis(20),
+        || async {
+            let accounts = moto.accounts().await;
+            if accounts.iter().any(|(_, n, _)| n == "client-zenith") {
+                Ok(())
+            } else {
+                Err(format!("no account client-zenith: {accounts:?}"))
+            }
+        },
+    )
+    .await;
     signal(&serve.child, "-KILL");
     serve.child.wait().unwrap();
     let _serve = spawn_env(&config, &env);
 
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let note = gitlab.with(|s| s.bot_notes(1).first().map(|n| n.body.clone()));
-        if note.as_deref().is_some_and(|n| n.contains("✅ Applied")) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not applied after the restart: {note:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        Duration::from_secs(120),
+        Duration::from_millis(100),
+        || async {
+            let note = gitlab.with(|s| s.bot_notes(1).first().map(|n| n.body.clone()));
+            if note.as_deref().is_some_and(|n| n.contains("✅ Applied")) {
+                Ok(())
+            } else {
+                Err(format!("not applied after the restart: {note:?}"))
+            }
+        },
+    )
+    .await;
     let all = moto.accounts().await;
     assert_eq!(
         all.iter().filter(|(_, n, _)| n == "client-zenith").count(),

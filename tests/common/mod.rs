@@ -21,6 +21,29 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpStream;
 
+/// Polls `check` every `every` until it gives `Ok`; after `within`, fails with the last
+/// `Err` it gave (what was still missing).
+pub async fn eventually<T, F, Fut>(
+    within: std::time::Duration,
+    every: std::time::Duration,
+    mut check: F,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        match check().await {
+            Ok(t) => return t,
+            Err(missing) if std::time::Instant::now() >= deadline => {
+                panic!("after {within:?}: {missing}")
+            }
+            Err(_) => tokio::time::sleep(every).await,
+        }
+    }
+}
+
 pub const TOKEN: &str = "test-webhook-token";
 pub const KEY: &[u8] = b"orgvend-test-signing-key-32bytes";
 /// 2026-11-24 12:00:00 UTC.
