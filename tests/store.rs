@@ -484,3 +484,57 @@ async fn replicas_claim_each_delivery_once_and_in_order() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_system_ca_certificates_postgresql_without_tls_still_works() {
+    // a slim container: no CA certificates anywhere (rustls-native-certs reads these)
+    let pg = Postgres::start();
+    let plain = pg.database().await;
+    let tls_pg = Postgres::start_tls();
+    let tls = tls_pg.database().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("empty.pem"), "").unwrap();
+    std::fs::create_dir(dir.path().join("certs")).unwrap();
+    let inbox = |url: &str| {
+        let config = dir.path().join("orgvend.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[store]\nurl = \"{url}\"\n[gitlab]\nurl = \"https://gitlab.example.com\"\nproject = \"infra/subaccounts\"\n"
+            ),
+        )
+        .unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_orgvend"))
+            .args(["inbox", "--config"])
+            .arg(&config)
+            .arg("list")
+            .env("SSL_CERT_FILE", dir.path().join("empty.pem"))
+            .env("SSL_CERT_DIR", dir.path().join("certs"))
+            .env("ORGVEND_WEBHOOK_TOKENS", "t")
+            .output()
+            .unwrap()
+    };
+    let out = inbox(&plain);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // a server that offers TLS is refused, with the way out
+    let out = inbox(&format!("{tls}?sslmode=require"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("sslrootcert=PATH"),
+        "{err}"
+    );
+    // unless its CA is named
+    let out = inbox(&format!(
+        "{tls}?sslmode=require&sslrootcert={}",
+        tls_pg.ca().display()
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

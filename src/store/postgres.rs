@@ -117,11 +117,24 @@ fn tls_config(root_cert: Option<&str>) -> Result<rustls::ClientConfig> {
         .with_safe_default_protocol_versions()
         .context("TLS for PostgreSQL")?;
     let Some(path) = root_cert else {
-        use rustls_platform_verifier::BuilderVerifierExt;
-        return Ok(builder
-            .with_platform_verifier()
-            .context("TLS for PostgreSQL: the system's trust store")?
-            .with_no_client_auth());
+        let provider = builder.crypto_provider().clone();
+        return Ok(match rustls_platform_verifier::Verifier::new(provider) {
+            Ok(verifier) => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+                .with_no_client_auth(),
+            // A machine without CA certificates (a slim container) still reaches a server
+            // without TLS; one that offers TLS is refused with the hint to add sslrootcert.
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "the system's trust store is empty: a PostgreSQL server that offers TLS will be refused unless the store URL names its CA (sslrootcert)"
+                );
+                builder
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth()
+            }
+        });
     };
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(path)
