@@ -100,8 +100,12 @@ fn main() {
         let pg_store = orgvend::store::Store::open(&url).await.unwrap();
         let stored = pg_store.gauges().await.unwrap().pending;
         assert_eq!(stored as usize, 2 * 2_000 + 4 * REQUESTS, "every accepted delivery is stored once");
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        let version: String = client.query_one("SHOW server_version", &[]).await.unwrap().get(0);
+        let version = version.split_whitespace().next().unwrap_or_default().to_string();
         let mut t = String::new();
-        let _ = writeln!(t, "The same load (signed, unique deliveries over {CONNECTIONS} keep-alive connections, spread round-robin over the replicas); PostgreSQL 15 from the machine's binaries on loopback with fsync on and its default synchronous_commit; replicas are orgvend servers in the bench process sharing its {cores} cores, so two replicas measure the database path, not more CPU.\n");
+        let _ = writeln!(t, "The same load (signed, unique deliveries over {CONNECTIONS} keep-alive connections, spread round-robin over the replicas); PostgreSQL {version} from the machine's binaries on loopback with fsync on and its default synchronous_commit; replicas are orgvend servers in the bench process sharing its {cores} cores, so two replicas measure the database path, not more CPU.\n");
         let _ = writeln!(t, "| store | deliveries/s | p50 | p99 | max |");
         let _ = writeln!(t, "|---|---:|---:|---:|---:|");
         for (name, r) in &rows {
