@@ -114,15 +114,18 @@ module "subaccount_client_{key}_base" {{
     )
 }
 
+/// The users of every world: id and username.
+const USERS: [(u64, &str); 5] = [
+    (DEV, "dev"),
+    (ALICE, "infra-alice"),
+    (BOB, "infra-bob"),
+    (MALLORY, "mallory"),
+    (BOT, "orgvend"),
+];
+
 pub fn initial_state(files: &[(String, String)]) -> FakeState {
     let mut s = FakeState::default();
-    for (id, name) in [
-        (DEV, "dev"),
-        (ALICE, "infra-alice"),
-        (BOB, "infra-bob"),
-        (MALLORY, "mallory"),
-        (BOT, "orgvend"),
-    ] {
+    for (id, name) in USERS {
         s.user(id, name);
     }
     s.bot_user = BOT;
@@ -524,9 +527,10 @@ pub fn add_account_mr(state: &mut FakeState, iid: u64, slug: &str, approvals: &[
 
 /// The merge delivery GitLab sends when `by` merges MR `iid` as `merge_sha`.
 pub fn merge_payload(iid: u64, by: u64, merge_sha: &str) -> serde_json::Value {
+    let username = USERS.iter().find(|(id, _)| *id == by).map(|(_, n)| *n);
     json!({
         "object_kind": "merge_request", "event_type": "merge_request",
-        "user": {"id": by, "username": "infra-bob"},
+        "user": {"id": by, "username": username},
         "project": {"id": PROJECT_ID, "path_with_namespace": PROJECT_PATH},
         "object_attributes": {"iid": iid, "id": 1000 + iid, "action": "merge", "state": "merged",
             "source_branch": format!("mr-{iid}"), "target_branch": "master", "author_id": DEV,
