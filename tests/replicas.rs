@@ -40,14 +40,7 @@ fn config(
 }
 
 async fn post(serve: &Serve, d: &Delivery) {
-    let r = common::request(
-        serve.addr,
-        "POST",
-        orgvend::server::WEBHOOK_PATH,
-        &d.headers(),
-        d.body.clone(),
-    )
-    .await;
+    let r = d.send_to(serve.addr).await;
     assert_eq!(r.status, 200, "{r:?}");
 }
 

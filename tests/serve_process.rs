@@ -38,19 +38,7 @@ async fn a_sigkill_after_the_answers_loses_nothing() {
     let mut serve = spawn(&config);
     let addr = serve.addr;
     let tasks: Vec<_> = (0..60)
-        .map(|i| {
-            tokio::spawn(async move {
-                let d = Delivery::mr(1 + i % 7, "update");
-                common::request(
-                    addr,
-                    "POST",
-                    orgvend::server::WEBHOOK_PATH,
-                    &d.headers(),
-                    d.body.clone(),
-                )
-                .await
-            })
-        })
+        .map(|i| tokio::spawn(async move { Delivery::mr(1 + i % 7, "update").send_to(addr).await }))
         .collect();
     for t in tasks {
         assert_eq!(t.await.unwrap().status, 200);
@@ -97,14 +85,7 @@ async fn sigterm_stops_cleanly() {
     let gitlab = gitlab_with_mrs().await;
     let mut serve = spawn(&write_config(dir.path(), &gitlab.url()));
     let d = Delivery::mr(1, "open");
-    let r = common::request(
-        serve.addr,
-        "POST",
-        orgvend::server::WEBHOOK_PATH,
-        &d.headers(),
-        d.body.clone(),
-    )
-    .await;
+    let r = d.send_to(serve.addr).await;
     assert_eq!(r.status, 200);
     signal(&serve.child, "-TERM");
     let status = serve.child.wait().unwrap();
@@ -194,14 +175,7 @@ async fn a_merge_vends_the_account_and_its_repository_across_a_sigkill() {
     let mut serve = spawn_env(&config, &env);
     let merge = common::world::merge_payload(1, BOB, &merge_sha);
     let d = Delivery::new("Merge Request Hook", merge.to_string().into_bytes());
-    let r = common::request(
-        serve.addr,
-        "POST",
-        orgvend::server::WEBHOOK_PATH,
-        &d.headers(),
-        d.body.clone(),
-    )
-    .await;
+    let r = d.send_to(serve.addr).await;
     assert_eq!(r.status, 200);
 
     // kill it as soon as AWS has the account: the baseline and the repository are unfinished

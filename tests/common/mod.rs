@@ -127,14 +127,7 @@ impl TestServer {
     }
 
     pub async fn post(&self, delivery: &Delivery) -> Response {
-        request(
-            self.addr,
-            "POST",
-            server::WEBHOOK_PATH,
-            &delivery.headers(),
-            delivery.body.clone(),
-        )
-        .await
+        delivery.send_to(self.addr).await
     }
 
     pub async fn get(&self, path: &str) -> Response {
@@ -266,6 +259,18 @@ impl Delivery {
     pub fn at(mut self, timestamp_s: i64) -> Delivery {
         self.timestamp_s = timestamp_s;
         self
+    }
+
+    /// POSTs it to the webhook of the orgvend at `addr`.
+    pub async fn send_to(&self, addr: SocketAddr) -> Response {
+        request(
+            addr,
+            "POST",
+            server::WEBHOOK_PATH,
+            &self.headers(),
+            self.body.clone(),
+        )
+        .await
     }
 
     pub fn headers(&self) -> Vec<(String, String)> {
