@@ -13,16 +13,15 @@
 //!
 //! Applies are serialised per organisation; creations run concurrently up to AWS's limit.
 
-use crate::approval;
 use crate::aws::{self, Aws, CreateState, MemberAws, NewAccount, OrgAccount};
 use crate::baseline;
 use crate::config::AwsConfig;
 use crate::decl;
 use crate::gitlab::{GitLab, MergeRequest};
 use crate::plan::{Action, Change, Plan, Step};
-use crate::policy::{MrFacts, Policy};
+use crate::policy::Policy;
 use crate::report::{self, AssessInput, Verdict};
-use crate::review::{Bot, POLICY_DIR, in_policy_dir};
+use crate::review::{Bot, POLICY_DIR, decide_approvals, in_policy_dir, mr_facts};
 use crate::store::{ApplyRun, KnownAccount};
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
@@ -415,23 +414,8 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         let approvers = self
             .approvers(&project, mr, &policy, &users, &head_sha)
             .await?;
-        let (counted, ignored) = approval::decide(&approval::Facts {
-            approvers: &approvers,
-            author_id: mr.author.id,
-            head_sha: &head_sha,
-            reset_on_push: policy.reset_on_push,
-            group: &policy.approval_group,
-        });
-        let facts = MrFacts {
-            project: project.clone(),
-            iid: mr.iid,
-            author: mr.author.username.clone(),
-            title: mr.title.clone(),
-            source_branch: mr.source_branch.clone(),
-            target_branch: mr.target_branch.clone(),
-            labels: mr.labels.clone(),
-            approved_by: counted.clone(),
-        };
+        let (counted, ignored) = decide_approvals(mr, &policy, &approvers, &head_sha);
+        let facts = mr_facts(&project, mr, &counted);
         let report = report::assess(AssessInput {
             base: Some(&base),
             head: &head,

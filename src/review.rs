@@ -18,7 +18,7 @@ use crate::gitlab::{CommitStatus, FileDiff, GitLab, MergeRequest, StatusState, T
 use crate::model::SourceFile;
 use crate::policy::{MrFacts, Policy};
 use crate::render;
-use crate::report::{self, AssessInput, Report, Verdict};
+use crate::report::{self, AssessInput, IgnoredApproval, Report, Verdict};
 use crate::server::Ctx;
 use crate::store::{NewDelivery, ReviewRecord};
 use crate::worker::{Handler, Job};
@@ -325,23 +325,8 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         let approvers = self
             .approvers(&project, &mr, &policy, &approvers, &head)
             .await?;
-        let (counted, ignored) = approval::decide(&approval::Facts {
-            approvers: &approvers,
-            author_id: mr.author.id,
-            head_sha: &head,
-            reset_on_push: policy.reset_on_push,
-            group: &policy.approval_group,
-        });
-        let facts = MrFacts {
-            project: project.clone(),
-            iid,
-            author: mr.author.username.clone(),
-            title: mr.title.clone(),
-            source_branch: mr.source_branch.clone(),
-            target_branch: mr.target_branch.clone(),
-            labels: mr.labels.clone(),
-            approved_by: counted.clone(),
-        };
+        let (counted, ignored) = decide_approvals(&mr, &policy, &approvers, &head);
+        let facts = mr_facts(&project, &mr, &counted);
         let report = report::assess(AssessInput {
             base: Some(&base),
             head: &head_decls,
@@ -620,6 +605,37 @@ impl<G: GitLab, A: Aws> Handler for Bot<G, A> {
 
     async fn reconcile(&self) -> Result<usize> {
         Bot::reconcile(self).await
+    }
+}
+
+/// Which of an MR's approvals count under `policy`, as of `head_sha`, and why the others do
+/// not. The review and the apply gate decide the same way.
+pub(crate) fn decide_approvals(
+    mr: &MergeRequest,
+    policy: &Policy,
+    approvers: &[Approver],
+    head_sha: &str,
+) -> (Vec<String>, Vec<IgnoredApproval>) {
+    approval::decide(&approval::Facts {
+        approvers,
+        author_id: mr.author.id,
+        head_sha,
+        reset_on_push: policy.reset_on_push,
+        group: &policy.approval_group,
+    })
+}
+
+/// What policy (and Rego) know of an MR, with the usernames whose approvals count.
+pub(crate) fn mr_facts(project: &str, mr: &MergeRequest, approved_by: &[String]) -> MrFacts {
+    MrFacts {
+        project: project.to_string(),
+        iid: mr.iid,
+        author: mr.author.username.clone(),
+        title: mr.title.clone(),
+        source_branch: mr.source_branch.clone(),
+        target_branch: mr.target_branch.clone(),
+        labels: mr.labels.clone(),
+        approved_by: approved_by.to_vec(),
     }
 }
 
