@@ -230,26 +230,14 @@ async fn no_bypass_applies() {
     let mut merged = Vec::new();
 
     // 1. merged without any approval (GitLab let it through: no approval rules on Free)
-    let a = w
-        .open_mr(
-            DEV,
-            "no approval",
-            &[("clients-nobody.tf", Some(&client_account("nobody")))],
-        )
-        .await;
+    let a = w.open_account_mr("no approval", "nobody").await;
     merged.push((
         w.merge_as(a, BOB).await,
         a,
         "merged without the required approval",
     ));
     // 2. approved by its author only (the author is an Infrastructure member)
-    let b = w
-        .open_mr(
-            DEV,
-            "self",
-            &[("clients-self.tf", Some(&client_account("self")))],
-        )
-        .await;
+    let b = w.open_account_mr("self", "self").await;
     w.approve_as(b, DEV).await;
     merged.push((
         w.merge_as(b, BOB).await,
@@ -257,13 +245,7 @@ async fn no_bypass_applies() {
         "merged without the required approval",
     ));
     // 3. approved by a non-member
-    let c = w
-        .open_mr(
-            DEV,
-            "stranger",
-            &[("clients-stranger.tf", Some(&client_account("stranger")))],
-        )
-        .await;
+    let c = w.open_account_mr("stranger", "stranger").await;
     w.approve_as(c, MALLORY).await;
     merged.push((
         w.merge_as(c, BOB).await,
@@ -271,13 +253,7 @@ async fn no_bypass_applies() {
         "merged without the required approval",
     ));
     // 4. approved, then a push the approval did not see (GitLab kept the approval)
-    let d = w
-        .open_mr(
-            DEV,
-            "late push",
-            &[("clients-late.tf", Some(&client_account("late")))],
-        )
-        .await;
+    let d = w.open_account_mr("late push", "late").await;
     w.approve_as(d, ALICE).await;
     w.settle().await;
     w.push(
@@ -485,13 +461,7 @@ async fn at_most_five_creations_in_flight() {
 async fn a_merge_whose_delivery_was_lost_is_applied_by_reconciliation() {
     let moto = Moto::start();
     let w = world(&moto).await;
-    let iid = w
-        .open_mr(
-            DEV,
-            "Add client-quiet",
-            &[("clients-quiet.tf", Some(&client_account("quiet")))],
-        )
-        .await;
+    let iid = w.open_account_mr("Add client-quiet", "quiet").await;
     w.approve_as(iid, ALICE).await;
     w.settle().await;
     let sha = w.gitlab.with(|s| s.merge(iid, BOB)); // no delivery

@@ -9,13 +9,7 @@ use common::world::{ALICE, BOB, DEV, MALLORY, World, client_account, without_foo
 #[tokio::test]
 async fn an_mr_adding_an_account_gets_one_note_and_a_failed_status_until_approved() {
     let w = World::new().await;
-    let iid = w
-        .open_mr(
-            DEV,
-            "Add client-zeta",
-            &[("clients-zeta.tf", Some(&client_account("zeta")))],
-        )
-        .await;
+    let iid = w.open_account_mr("Add client-zeta", "zeta").await;
     w.settle().await;
     let head = w.head(iid);
     let status = w.status(&head).expect("a status on the head commit");
@@ -81,13 +75,7 @@ async fn an_mr_adding_an_account_gets_one_note_and_a_failed_status_until_approve
 #[tokio::test]
 async fn a_push_after_approval_needs_approving_again() {
     let w = World::new().await;
-    let iid = w
-        .open_mr(
-            DEV,
-            "Add client-eta",
-            &[("clients-eta.tf", Some(&client_account("eta")))],
-        )
-        .await;
+    let iid = w.open_account_mr("Add client-eta", "eta").await;
     w.approve_as(iid, ALICE).await;
     w.settle().await;
     assert_eq!(w.status_state(&w.head(iid)), "success");
@@ -176,13 +164,7 @@ async fn an_mr_cannot_loosen_the_policy_it_is_judged_by() {
 #[tokio::test]
 async fn a_payload_claiming_an_approval_the_api_does_not_show_changes_nothing() {
     let w = World::new().await;
-    let iid = w
-        .open_mr(
-            DEV,
-            "Add client-kappa",
-            &[("clients-kappa.tf", Some(&client_account("kappa")))],
-        )
-        .await;
+    let iid = w.open_account_mr("Add client-kappa", "kappa").await;
     w.settle().await;
     // a forged-looking but authentic delivery: "approved" by ALICE, but GitLab knows no approval
     w.deliver_mr(iid, "approved", ALICE, None).await;
@@ -197,11 +179,7 @@ async fn a_payload_claiming_an_approval_the_api_does_not_show_changes_nothing() 
 #[tokio::test]
 async fn gitlab_failures_are_retried_and_the_note_ends_up_right() {
     let w = World::new().await;
-    let iid = w.open_mr_quietly(
-        DEV,
-        "Add client-lambda",
-        &[("clients-lambda.tf", Some(&client_account("lambda")))],
-    );
+    let iid = w.open_account_mr_quietly("Add client-lambda", "lambda");
     w.gitlab.with(|s| {
         // three failures in a row: the client's own retries (one after Retry-After) get through
         s.faults.extend([
@@ -244,13 +222,7 @@ async fn gitlab_failures_are_retried_and_the_note_ends_up_right() {
 #[tokio::test]
 async fn the_note_is_found_again_and_replaced_when_deleted() {
     let w = World::new().await;
-    let iid = w
-        .open_mr(
-            DEV,
-            "Add client-mu",
-            &[("clients-mu.tf", Some(&client_account("mu")))],
-        )
-        .await;
+    let iid = w.open_account_mr("Add client-mu", "mu").await;
     w.settle().await;
     let first = w.gitlab.with(|s| s.bot_notes(iid)[0].id);
     // the store forgets the note id (a restore from backup): the marker finds it again
@@ -285,13 +257,7 @@ async fn the_note_is_found_again_and_replaced_when_deleted() {
 #[tokio::test]
 async fn a_lost_note_id_is_found_by_its_marker() {
     let w = World::new().await;
-    let iid = w
-        .open_mr(
-            DEV,
-            "Add client-nu",
-            &[("clients-nu.tf", Some(&client_account("nu")))],
-        )
-        .await;
+    let iid = w.open_account_mr("Add client-nu", "nu").await;
     w.settle().await;
     // a new orgvend with an empty store (the database was lost), same GitLab
     let w2 = World::with_state(w.gitlab.with(std::mem::take), "").await;
@@ -307,13 +273,7 @@ async fn a_lost_note_id_is_found_by_its_marker() {
 #[tokio::test]
 async fn comments_trigger_only_as_commands_and_never_from_the_bot() {
     let w = World::new().await;
-    let iid = w
-        .open_mr(
-            DEV,
-            "Add client-xi",
-            &[("clients-xi.tf", Some(&client_account("xi")))],
-        )
-        .await;
+    let iid = w.open_account_mr("Add client-xi", "xi").await;
     w.settle().await;
     w.gitlab.clear_calls();
     w.comment(iid, DEV, "Looks good, thanks").await;
@@ -338,11 +298,7 @@ async fn comments_trigger_only_as_commands_and_never_from_the_bot() {
 #[tokio::test]
 async fn reconciliation_reviews_mrs_whose_delivery_was_lost() {
     let w = World::new().await;
-    let iid = w.open_mr_quietly(
-        DEV,
-        "Add client-omicron",
-        &[("clients-omicron.tf", Some(&client_account("omicron")))],
-    );
+    let iid = w.open_account_mr_quietly("Add client-omicron", "omicron");
     assert_eq!(w.bot.reconcile().await.unwrap(), 1);
     w.settle().await;
     assert_eq!(w.status_state(&w.head(iid)), "failed");
@@ -362,11 +318,7 @@ async fn reconciliation_reviews_mrs_whose_delivery_was_lost() {
 #[tokio::test]
 async fn collapsed_diffs_are_read_from_the_head_instead() {
     let w = World::new().await;
-    let iid = w.open_mr_quietly(
-        DEV,
-        "Add client-pi",
-        &[("clients-pi.tf", Some(&client_account("pi")))],
-    );
+    let iid = w.open_account_mr_quietly("Add client-pi", "pi");
     w.gitlab
         .with(|s| s.mrs.get_mut(&iid).unwrap().collapse_diffs = true);
     w.deliver_mr(iid, "open", DEV, None).await;
@@ -388,13 +340,7 @@ async fn a_broken_policy_on_the_target_branch_is_said_plainly() {
         "policies/orgvend.toml",
         Some("[modules]\nnonsense = true\n"),
     )]);
-    let iid = w
-        .open_mr(
-            DEV,
-            "Add client-rho",
-            &[("clients-rho.tf", Some(&client_account("rho")))],
-        )
-        .await;
+    let iid = w.open_account_mr("Add client-rho", "rho").await;
     w.settle().await;
     let note = w.bot_note(iid);
     assert!(note.contains("cannot be read"), "{note}");
@@ -408,23 +354,11 @@ async fn a_broken_policy_on_the_target_branch_is_said_plainly() {
 #[tokio::test]
 async fn a_warm_review_makes_at_most_six_api_calls() {
     let w = World::new().await;
-    let first = w
-        .open_mr(
-            DEV,
-            "Add client-sigma",
-            &[("clients-sigma.tf", Some(&client_account("sigma")))],
-        )
-        .await;
+    let first = w.open_account_mr("Add client-sigma", "sigma").await;
     w.settle().await;
     assert!(w.bot_note(first).contains("client-sigma"));
     w.gitlab.clear_calls();
-    let iid = w
-        .open_mr(
-            DEV,
-            "Add client-tau",
-            &[("clients-tau.tf", Some(&client_account("tau")))],
-        )
-        .await;
+    let iid = w.open_account_mr("Add client-tau", "tau").await;
     w.settle().await;
     let calls = w.gitlab.calls();
     assert!(calls.len() <= 6, "{} calls: {calls:#?}", calls.len());
@@ -434,13 +368,7 @@ async fn a_warm_review_makes_at_most_six_api_calls() {
 #[tokio::test]
 async fn the_facts_of_each_review_are_kept() {
     let w = World::new().await;
-    let iid = w
-        .open_mr(
-            DEV,
-            "Add client-upsilon",
-            &[("clients-upsilon.tf", Some(&client_account("upsilon")))],
-        )
-        .await;
+    let iid = w.open_account_mr("Add client-upsilon", "upsilon").await;
     w.approve_as(iid, ALICE).await;
     w.settle().await;
     let r = w

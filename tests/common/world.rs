@@ -123,6 +123,11 @@ const USERS: [(u64, &str); 5] = [
     (BOT, "orgvend"),
 ];
 
+/// The file an MR adds for `slug`'s client account: its path and text.
+pub fn account_file(slug: &str) -> (String, String) {
+    (format!("clients-{slug}.tf"), client_account(slug))
+}
+
 pub fn initial_state(files: &[(String, String)]) -> FakeState {
     let mut s = FakeState::default();
     for (id, name) in USERS {
@@ -268,11 +273,7 @@ impl<A: Aws + Clone> World<A> {
     /// then merged by BOB. Returns the MR and the merge commit.
     pub async fn merge_approved(&self, slug: &str) -> (u64, String) {
         let iid = self
-            .open_mr(
-                DEV,
-                &format!("Add client-{slug}"),
-                &[(&format!("clients-{slug}.tf"), Some(&client_account(slug)))],
-            )
+            .open_account_mr(&format!("Add client-{slug}"), slug)
             .await;
         self.approve_as(iid, ALICE).await;
         self.settle().await;
@@ -307,6 +308,18 @@ impl<A: Aws + Clone> World<A> {
         let iid = self.open_mr_quietly(author, title, changes);
         self.deliver_mr(iid, "open", author, None).await;
         iid
+    }
+
+    /// DEV opens an MR titled `title` adding `slug`'s client account in `clients-<slug>.tf`.
+    pub async fn open_account_mr(&self, title: &str, slug: &str) -> u64 {
+        let (path, text) = account_file(slug);
+        self.open_mr(DEV, title, &[(&path, Some(&text))]).await
+    }
+
+    /// [`World::open_account_mr`] without any delivery (as if GitLab lost it).
+    pub fn open_account_mr_quietly(&self, title: &str, slug: &str) -> u64 {
+        let (path, text) = account_file(slug);
+        self.open_mr_quietly(DEV, title, &[(&path, Some(&text))])
     }
 
     /// Opens an MR without any delivery (as if GitLab lost it).
@@ -498,10 +511,8 @@ pub fn without_footer(note: &str) -> String {
 /// returns its head. (For tests that build the fake's state before a process starts.)
 pub fn add_account_mr(state: &mut FakeState, iid: u64, slug: &str, approvals: &[u64]) -> String {
     let master = state.branches["master"].clone();
-    let head = state.commit(
-        Some(&master),
-        &[(&format!("clients-{slug}.tf"), Some(&client_account(slug)))],
-    );
+    let (path, text) = account_file(slug);
+    let head = state.commit(Some(&master), &[(&path, Some(&text))]);
     state.mrs.insert(
         iid,
         FakeMr {
