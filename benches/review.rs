@@ -59,7 +59,7 @@ fn main() {
         let mut approved = Vec::new();
         for run in 0..RUNS {
             let slug = format!("bench{run}");
-            let iid = w.open_mr_quietly(DEV, &slug, &[(&format!("clients-{slug}.tf"), Some(&client_account(&slug)))]);
+            let iid = w.open_account_mr_quietly(&slug, &slug);
             w.gitlab.clear_calls();
             let t = Instant::now();
             w.deliver_mr(iid, "open", DEV, None).await;

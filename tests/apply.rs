@@ -5,7 +5,7 @@ mod common;
 
 use common::fake_aws::{Boundary, CRASH, Scripted};
 use common::moto::Moto;
-use common::world::{ALICE, BOB, DEV, MALLORY, World, client_account};
+use common::world::{ALICE, BOB, DEV, MALLORY, World, account_file, client_account};
 use orgvend::aws::Aws;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -185,14 +185,7 @@ async fn a_merged_approved_mr_creates_the_account_and_its_baseline_once() {
     // the ledger holds every step, done; the audit trail who approved and merged
     let steps = w.server.ctx.store.steps(&merge_sha).await.unwrap();
     assert!(steps.iter().all(|s| s.state == "done"), "{steps:?}");
-    let run = w
-        .server
-        .ctx
-        .store
-        .apply_run(&merge_sha)
-        .await
-        .unwrap()
-        .unwrap();
+    let run = w.apply_run(&merge_sha).await;
     assert_eq!(run.decision, "applied");
     let facts: serde_json::Value = serde_json::from_str(&run.facts).unwrap();
     assert_eq!(facts["merged_by"], "infra-bob");
@@ -294,14 +287,7 @@ async fn no_bypass_applies() {
     w.settle().await;
     let all = moto.accounts().await;
     for (sha, iid, why) in merged {
-        let run = w
-            .server
-            .ctx
-            .store
-            .apply_run(&sha)
-            .await
-            .unwrap()
-            .unwrap_or_else(|| panic!("no run for !{iid}"));
+        let run = w.apply_run(&sha).await;
         assert_eq!(run.decision, "refused", "!{iid}");
         assert!(
             run.reason.as_deref().unwrap().contains(why),
@@ -361,17 +347,7 @@ async fn slow_failed_and_throttled_creations() {
         "{note}"
     );
     assert!(note.contains("/orgvend retry"), "{note}");
-    assert_eq!(
-        w.server
-            .ctx
-            .store
-            .apply_run(&sha)
-            .await
-            .unwrap()
-            .unwrap()
-            .decision,
-        "failed"
-    );
+    assert_eq!(w.apply_run(&sha).await.decision, "failed");
     assert!(accounts_named(&moto.accounts().await, "client-dup").is_empty());
     // a non-member's retry is ignored; an Infrastructure member's retry applies
     w.comment(iid, MALLORY, "/orgvend retry").await;
@@ -393,18 +369,7 @@ async fn slow_failed_and_throttled_creations() {
     }
     let (iid, sha) = w.merge_approved("flaky").await;
     w.settle().await;
-    assert_eq!(
-        w.server
-            .ctx
-            .store
-            .apply_run(&sha)
-            .await
-            .unwrap()
-            .unwrap()
-            .decision,
-        "running",
-        "retrying"
-    );
+    assert_eq!(w.apply_run(&sha).await.decision, "running", "retrying");
     assert!(w.bot_note(iid).contains("orgvend will retry"));
     w.server.clock.advance_ms(10_000);
     w.settle().await;
@@ -412,17 +377,7 @@ async fn slow_failed_and_throttled_creations() {
         accounts_named(&moto.accounts().await, "client-flaky").len(),
         1
     );
-    assert_eq!(
-        w.server
-            .ctx
-            .store
-            .apply_run(&sha)
-            .await
-            .unwrap()
-            .unwrap()
-            .decision,
-        "applied"
-    );
+    assert_eq!(w.apply_run(&sha).await.decision, "applied");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -432,10 +387,7 @@ async fn at_most_five_creations_in_flight() {
     let aws = w.aws.clone().unwrap();
     aws.script.lock().unwrap().creation_takes = Duration::from_millis(500);
     let slugs: Vec<String> = (0..8).map(|i| format!("fleet{i}")).collect();
-    let files: Vec<(String, String)> = slugs
-        .iter()
-        .map(|s| (format!("clients-{s}.tf"), client_account(s)))
-        .collect();
+    let files: Vec<(String, String)> = slugs.iter().map(|s| account_file(s)).collect();
     let changes: Vec<(&str, Option<&str>)> = files
         .iter()
         .map(|(p, t)| (p.as_str(), Some(t.as_str())))
@@ -467,17 +419,7 @@ async fn a_merge_whose_delivery_was_lost_is_applied_by_reconciliation() {
     let sha = w.gitlab.with(|s| s.merge(iid, BOB)); // no delivery
     assert_eq!(w.bot.reconcile().await.unwrap(), 1);
     w.settle().await;
-    assert_eq!(
-        w.server
-            .ctx
-            .store
-            .apply_run(&sha)
-            .await
-            .unwrap()
-            .unwrap()
-            .decision,
-        "applied"
-    );
+    assert_eq!(w.apply_run(&sha).await.decision, "applied");
     assert_eq!(
         accounts_named(&moto.accounts().await, "client-quiet").len(),
         1
@@ -601,18 +543,7 @@ async fn a_crash_at_any_step_boundary_never_makes_a_second_account() {
             let found = accounts_named(&all, &format!("client-{slug}"));
             assert_eq!(found.len(), 1, "{slug}: {} accounts", found.len());
             assert_baseline(&moto, &found[0].0, &format!("client-{slug}")).await;
-            assert_eq!(
-                w.server
-                    .ctx
-                    .store
-                    .apply_run(&sha)
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .decision,
-                "applied",
-                "{slug}"
-            );
+            assert_eq!(w.apply_run(&sha).await.decision, "applied", "{slug}");
             assert!(w.bot_note(iid).contains("✅ Applied"), "{slug}");
         }
     }

@@ -269,6 +269,17 @@ impl<A: Aws + Clone> World<A> {
         self.restart();
     }
 
+    /// The stored run of the apply of `merge_sha`; panics when there is none.
+    pub async fn apply_run(&self, merge_sha: &str) -> orgvend::store::ApplyRun {
+        self.server
+            .ctx
+            .store
+            .apply_run(merge_sha)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no apply run for {merge_sha}"))
+    }
+
     /// An MR by DEV adding `slug`'s client account, approved by ALICE (status `success`),
     /// then merged by BOB. Returns the MR and the merge commit.
     pub async fn merge_approved(&self, slug: &str) -> (u64, String) {
