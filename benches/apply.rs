@@ -18,8 +18,8 @@ use common::mem_aws::MemAws;
 use common::world::{
     ALICE, BOB, DEV, World, client_account, fixture_repo, initial_state, test_settings,
 };
-use orgvend::apply::ApplySettings;
 use orgvend::aws::Aws;
+use orgvend::bot::apply::ApplySettings;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

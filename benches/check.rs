@@ -8,12 +8,12 @@
 //! Each measurement runs in a child process of this binary, so its peak memory is its own.
 
 use mimalloc::MiMalloc as System;
-use orgvend::checkout;
-use orgvend::decl;
-use orgvend::model::SourceFile;
-use orgvend::policy::Policy;
-use orgvend::render;
-use orgvend::report::{self, AssessInput};
+use orgvend::cli::checkout;
+use orgvend::core::decl;
+use orgvend::core::model::SourceFile;
+use orgvend::core::policy::Policy;
+use orgvend::core::render;
+use orgvend::core::report::{self, AssessInput};
 use std::alloc::{GlobalAlloc, Layout};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

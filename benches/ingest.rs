@@ -14,7 +14,7 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use orgvend::clock::SystemClock;
 use orgvend::config::Config;
-use orgvend::server;
+use orgvend::serve::server;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -156,7 +156,7 @@ fn requests(template: &str, n: usize, tag: &str) -> Requests {
                 ("webhook-timestamp".into(), now.clone()),
                 (
                     "webhook-signature".into(),
-                    orgvend::webhook::signature_header(KEY, &id, &now, body.as_bytes()),
+                    orgvend::serve::auth::signature_header(KEY, &id, &now, body.as_bytes()),
                 ),
             ];
             (headers, Bytes::from(body))

@@ -2,7 +2,9 @@
 //! as `orgvend.example.toml`). Secrets come from the environment and are never printed:
 //! [`Secret`]'s `Debug` and `Display` show only `***`.
 
-use crate::model::{LineIndex, Loc};
+use crate::core::model::{LineIndex, Loc};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
@@ -433,7 +435,7 @@ impl Config {
             )));
         }
         for (i, key) in w.signing_keys.iter().enumerate() {
-            if let Err(why) = crate::webhook::decode_signing_key(key) {
+            if let Err(why) = decode_signing_key(key) {
                 return Err(err(format!("signing key #{} is not usable: {why}", i + 1)));
             }
         }
@@ -485,6 +487,23 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `whsec_<base64>` → the HMAC key.
+pub fn decode_signing_key(key: &Secret) -> Result<Vec<u8>, String> {
+    let Some(b64) = key.expose().strip_prefix("whsec_") else {
+        return Err("it does not start with whsec_".into());
+    };
+    let bytes = B64
+        .decode(b64.trim())
+        .map_err(|_| "the part after whsec_ is not base64".to_string())?;
+    if bytes.len() < 16 {
+        return Err(format!(
+            "it holds {} bytes; GitLab's keys hold 32",
+            bytes.len()
+        ));
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]

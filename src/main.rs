@@ -105,13 +105,13 @@ async fn serve(path: PathBuf) -> Result<()> {
         orgvend::gitlab::client::GitlabClient::new(&config.gitlab.url, Some(token), timeout)?;
     let applier = match &config.aws {
         Some(aws) => {
-            let settings = orgvend::apply::ApplySettings::from_config(aws)?;
+            let settings = orgvend::bot::apply::ApplySettings::from_config(aws)?;
             let target = orgvend::aws::sdk::AwsTarget {
                 region: aws.region.clone(),
                 endpoint_url: aws.endpoint_url.clone(),
                 static_keys: None,
             };
-            Some(orgvend::apply::Applier::new(
+            Some(orgvend::bot::apply::Applier::new(
                 orgvend::aws::sdk::SdkAws::new(&target).await,
                 settings,
             ))
@@ -122,23 +122,23 @@ async fn serve(path: PathBuf) -> Result<()> {
         }
     };
     let bootstrap = match (&config.bootstrap, &config.aws) {
-        (Some(b), Some(aws)) => Some(orgvend::bootstrap::Bootstrap::from_config(
+        (Some(b), Some(aws)) => Some(orgvend::bot::apply::Bootstrap::from_config(
             b,
             &config.gitlab.url,
             &aws.region,
         )?),
         _ => None,
     };
-    let ctx = orgvend::server::start(config, Arc::new(SystemClock)).await?;
-    let mut bot: orgvend::review::Bot<_, orgvend::aws::sdk::SdkAws> =
-        orgvend::review::Bot::new(ctx.clone(), gitlab);
+    let ctx = orgvend::serve::server::start(config, Arc::new(SystemClock)).await?;
+    let mut bot: orgvend::bot::Bot<_, orgvend::aws::sdk::SdkAws> =
+        orgvend::bot::Bot::new(ctx.clone(), gitlab);
     if let Some(a) = applier {
         bot = bot.with_applier(a);
     }
     if let Some(b) = bootstrap {
         bot = bot.with_bootstrap(b);
     }
-    orgvend::server::serve(ctx, bot).await
+    orgvend::serve::server::serve(ctx, bot).await
 }
 
 async fn inbox(path: PathBuf, command: InboxCommand) -> Result<()> {
@@ -159,7 +159,7 @@ async fn inbox(path: PathBuf, command: InboxCommand) -> Result<()> {
                     d.kind,
                     d.action,
                     d.ordering_key.as_deref().unwrap_or("-"),
-                    orgvend::render::plain(d.last_error.as_deref().unwrap_or(""))
+                    orgvend::core::render::plain(d.last_error.as_deref().unwrap_or(""))
                 );
             }
         }
@@ -171,7 +171,7 @@ async fn inbox(path: PathBuf, command: InboxCommand) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&d)?);
             println!(
                 "{}",
-                orgvend::render::plain(&String::from_utf8_lossy(&d.body))
+                orgvend::core::render::plain(&String::from_utf8_lossy(&d.body))
             );
         }
         InboxCommand::Retry { id } => {

@@ -1,11 +1,11 @@
 //! No input makes the reader, the policy, the plan or a renderer panic: random text, HCL token
 //! soup, and mutations of a valid repository, run through the whole check.
 
-use orgvend::decl;
-use orgvend::model::SourceFile;
-use orgvend::policy::Policy;
-use orgvend::render;
-use orgvend::report::{self, AssessInput};
+use orgvend::core::decl;
+use orgvend::core::model::SourceFile;
+use orgvend::core::policy::Policy;
+use orgvend::core::render;
+use orgvend::core::report::{self, AssessInput};
 use proptest::prelude::*;
 use std::sync::LazyLock;
 

@@ -1,6 +1,6 @@
 //! The event model over recorded payloads of several GitLab eras.
 
-use orgvend::event::{self, Event, MrAction};
+use orgvend::gitlab::event::{self, Event, MrAction};
 
 fn parse(name: &str, header: &str) -> Event {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -9,7 +9,7 @@ fn parse(name: &str, header: &str) -> Event {
     event::parse(Some(header), &std::fs::read(&path).unwrap())
 }
 
-fn mr(name: &str) -> orgvend::event::MrEvent {
+fn mr(name: &str) -> orgvend::gitlab::event::MrEvent {
     match parse(name, "Merge Request Hook") {
         Event::MergeRequest(m) => m,
         other => panic!("{name}: {other:?}"),

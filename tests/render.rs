@@ -2,11 +2,11 @@
 //! MR note, the terminal text and the JSON; and hostile declarations that must not inject
 //! Markdown, HTML, mentions or terminal escapes.
 
-use orgvend::decl;
-use orgvend::model::SourceFile;
-use orgvend::policy::Policy;
-use orgvend::render;
-use orgvend::report::{self, AssessInput, IgnoredApproval, Report};
+use orgvend::core::decl;
+use orgvend::core::model::SourceFile;
+use orgvend::core::policy::Policy;
+use orgvend::core::render;
+use orgvend::core::report::{self, AssessInput, IgnoredApproval, Report};
 
 const POLICY: &str = include_str!("../policies/orgvend.toml");
 const REGO: &str = include_str!("../policies/clients.rego");

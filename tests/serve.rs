@@ -5,8 +5,8 @@ mod common;
 
 use common::{Auth, Delivery, NOW_MS, TOKEN, TestServer};
 use orgvend::clock::Clock;
+use orgvend::serve::worker::{Handler, Job, Worker};
 use orgvend::store::Store;
-use orgvend::worker::{Handler, Job, Worker};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -51,7 +51,7 @@ async fn duplicates_are_answered_2xx_and_stored_once() {
     let signed = common::request(
         s.addr,
         "POST",
-        orgvend::server::WEBHOOK_PATH,
+        orgvend::serve::server::WEBHOOK_PATH,
         &headers,
         d.body.clone(),
     )
@@ -114,7 +114,7 @@ async fn a_tampered_body_fails_its_signature() {
     let r = common::request(
         s.addr,
         "POST",
-        orgvend::server::WEBHOOK_PATH,
+        orgvend::serve::server::WEBHOOK_PATH,
         &headers,
         tampered.into_bytes(),
     )
@@ -124,7 +124,7 @@ async fn a_tampered_body_fails_its_signature() {
     let r = common::request(
         s.addr,
         "POST",
-        orgvend::server::WEBHOOK_PATH,
+        orgvend::serve::server::WEBHOOK_PATH,
         &headers,
         good.body.clone(),
     )
@@ -144,7 +144,7 @@ async fn oversized_bodies_get_413_without_being_read() {
     let mut conn = tokio::net::TcpStream::connect(s.addr).await.unwrap();
     let head = format!(
         "POST {} HTTP/1.1\r\nhost: t\r\nx-gitlab-token: {TOKEN}\r\nx-gitlab-event: Merge Request Hook\r\ntransfer-encoding: chunked\r\n\r\n",
-        orgvend::server::WEBHOOK_PATH
+        orgvend::serve::server::WEBHOOK_PATH
     );
     conn.write_all(head.as_bytes()).await.unwrap();
     let chunk = vec![b'x'; 16_384];

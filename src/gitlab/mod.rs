@@ -4,6 +4,7 @@
 //! optional field is `None`, so new GitLab versions do not break the bot.
 
 pub mod client;
+pub mod event;
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};

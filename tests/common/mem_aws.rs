@@ -315,12 +315,12 @@ impl MemberAws for MemMember {
         })
     }
     async fn oidc_provider(&self, url: &str) -> Result<Option<String>> {
-        let host = orgvend::baseline::oidc_host(url);
+        let host = orgvend::core::baseline::oidc_host(url);
         let arn = self.arn("oidc-provider", &host);
         self.read(|i| i.oidc.contains(&host).then_some(arn))
     }
     async fn create_oidc_provider(&self, url: &str, _audience: &str) -> Result<String> {
-        let host = orgvend::baseline::oidc_host(url);
+        let host = orgvend::core::baseline::oidc_host(url);
         self.write(|i| i.oidc.insert(host.clone()))?;
         Ok(self.arn("oidc-provider", &host))
     }

@@ -16,7 +16,8 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use orgvend::clock::ManualClock;
 use orgvend::config::Config;
-use orgvend::server::{self, Ctx};
+use orgvend::serve::ctx::Ctx;
+use orgvend::serve::server;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpStream;
@@ -291,7 +292,7 @@ impl Delivery {
             .unwrap_or_else(|| "msg_none".into());
         let ts = self.timestamp_s.to_string();
         let token = ("x-gitlab-token".to_string(), TOKEN.to_string());
-        let sig = orgvend::webhook::signature_header(KEY, &id, &ts, &self.body);
+        let sig = orgvend::serve::auth::signature_header(KEY, &id, &ts, &self.body);
         let signed = [
             ("webhook-id".to_string(), id.clone()),
             ("webhook-timestamp".to_string(), ts.clone()),

@@ -9,15 +9,15 @@ use super::fake_gitlab::{
     PROJECT_PATH,
 };
 use super::{Delivery, TestServer};
-use orgvend::apply::{Applier, ApplySettings};
 use orgvend::aws::Aws;
 use orgvend::aws::sdk::SdkAws;
-use orgvend::bootstrap::Bootstrap;
+use orgvend::bot::Bot;
+use orgvend::bot::apply::Bootstrap;
+use orgvend::bot::apply::{Applier, ApplySettings};
 use orgvend::config::Secret;
+use orgvend::core::template::Templates;
 use orgvend::gitlab::client::GitlabClient;
-use orgvend::review::Bot;
-use orgvend::template::Templates;
-use orgvend::worker::Worker;
+use orgvend::serve::worker::Worker;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;

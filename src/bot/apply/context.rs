@@ -1,0 +1,38 @@
+//! What the account runs of one apply share (the report shown in the note, the creation
+//! slots, lookups made once) and what each account's run carries.
+
+use crate::aws::OrgAccount;
+use crate::core::plan::{Change, Step};
+use crate::core::progress::ApplyReport;
+use crate::gitlab::MergeRequest;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// One account's way through its steps.
+pub(crate) struct AccountRun<'a> {
+    pub(crate) index: usize,
+    pub(crate) change: &'a Change,
+    pub(crate) steps: Vec<Step>,
+    pub(crate) email: String,
+    pub(crate) account_id: Option<String>,
+}
+
+/// Shared by the account runs of one apply.
+pub(crate) struct RunCtx<'a, M> {
+    pub(crate) mr: &'a MergeRequest,
+    pub(crate) merge_sha: &'a str,
+    pub(crate) report: Mutex<ApplyReport>,
+    pub(crate) creations: tokio::sync::Semaphore,
+    pub(crate) org_accounts: tokio::sync::Mutex<Option<Vec<OrgAccount>>>,
+    pub(crate) ous: tokio::sync::Mutex<HashMap<String, String>>,
+    pub(crate) members: tokio::sync::Mutex<HashMap<String, std::sync::Arc<M>>>,
+    pub(crate) last_note: Mutex<Option<Instant>>,
+}
+
+impl<M> RunCtx<'_, M> {
+    /// Shows the account's id in the note.
+    pub(crate) fn set_account_id(&self, index: usize, id: &str) {
+        self.report.lock().expect("report lock").accounts[index].account_id = Some(id.to_string());
+    }
+}

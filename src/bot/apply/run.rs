@@ -1,0 +1,361 @@
+//! The apply of one merge: the gate, then each changed account's steps in order (creations
+//! up to AWS's limit at once), each step recorded in the ledger before and after, retried when
+//! AWS throttles, with the progress in the MR note. `/orgvend retry` runs it again.
+
+use super::context::{AccountRun, RunCtx};
+use super::gate::change_email;
+use super::{Applier, StepFailure, failure};
+use crate::aws::{self, Aws};
+use crate::bot::repo::in_policy_dir;
+use crate::bot::{Bot, POLICY_DIR};
+use crate::core::plan::Step;
+use crate::core::policy::Policy;
+use crate::core::progress::{AccountProgress, ApplyReport, Outcome, StepState};
+use crate::gitlab::{GitLab, MergeRequest};
+use crate::store::ApplyRun;
+use anyhow::{Context, Result, anyhow, bail};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Attempts of one step when AWS throttles or fails transiently, and the first wait.
+const STEP_ATTEMPTS: u32 = 4;
+const STEP_RETRY_BASE: Duration = Duration::from_millis(200);
+
+impl<G: GitLab, A: Aws> Bot<G, A> {
+    /// Applies a merged MR: the gate, then the reconciliation, with progress in the note.
+    pub async fn apply(&self, iid: u64) -> Result<()> {
+        let Some(applier) = &self.applier else {
+            tracing::info!(
+                mr = iid,
+                "merged, but applying is not configured ([aws] in orgvend.toml)"
+            );
+            return Ok(());
+        };
+        let project = self.project();
+        let mr = self
+            .gitlab
+            .merge_request(&project, iid)
+            .await
+            .context("reading the merge request")?;
+        if mr.state != "merged" {
+            tracing::info!(mr = iid, state = mr.state, "not merged: nothing to apply");
+            return Ok(());
+        }
+        let merge_sha = mr
+            .landed_sha()
+            .ok_or_else(|| anyhow!("the merged MR names no commit"))?
+            .to_string();
+        let _org = applier.lock.lock().await;
+        // and across replicas sharing a PostgreSQL store
+        let _replicas = self.ctx.store.apply_lock().await?;
+        tracing::info!(mr = iid, merge = %merge_sha, "applying");
+
+        let gate = self.gate(&mr, &merge_sha).await?;
+        let started = self.ctx.clock.now_ms();
+        let previous = self.ctx.store.apply_run(&merge_sha).await?;
+        let mut run = ApplyRun {
+            merge_sha: merge_sha.clone(),
+            project: project.clone(),
+            iid,
+            decision: "running".into(),
+            reason: None,
+            facts: gate.facts.to_string(),
+            started_at_ms: previous
+                .as_ref()
+                .map(|p| p.started_at_ms)
+                .unwrap_or(started),
+            finished_at_ms: None,
+        };
+        let mut report = ApplyReport {
+            outcome: Outcome::Running,
+            merge_sha: merge_sha.clone(),
+            merged_by: mr.merged_by.as_ref().map(|u| u.username.clone()),
+            approved_by: gate.counted.clone(),
+            accounts: Vec::new(),
+        };
+        if !gate.refusals.is_empty() {
+            tracing::error!(
+                alert = true,
+                mr = iid,
+                merge = %merge_sha,
+                merged_by = report.merged_by.as_deref().unwrap_or("?"),
+                reasons = %gate.refusals.join("; "),
+                "ALERT: a merged MR was NOT applied"
+            );
+            run.decision = "refused".into();
+            run.reason = Some(gate.refusals.join("; "));
+            run.finished_at_ms = Some(self.ctx.clock.now_ms());
+            self.ctx.store.put_apply_run(run).await?;
+            report.outcome = Outcome::Refused {
+                reasons: gate.refusals,
+            };
+            self.write_apply_note(&mr, &report).await?;
+            return Ok(());
+        }
+        self.ctx.store.put_apply_run(run.clone()).await?;
+        report.accounts = gate
+            .plan
+            .changes
+            .iter()
+            .map(|c| AccountProgress {
+                action: c.action,
+                name: c.name.clone(),
+                email: change_email(c, &gate).unwrap_or_default(),
+                account_id: None,
+                steps: gate
+                    .plan
+                    .steps(c)
+                    .into_iter()
+                    .map(|s| (s, StepState::Pending))
+                    .collect(),
+                error: None,
+                notes: Vec::new(),
+                repository: None,
+            })
+            .collect();
+        if report.accounts.is_empty() {
+            run.decision = "applied".into();
+            run.finished_at_ms = Some(self.ctx.clock.now_ms());
+            self.ctx.store.put_apply_run(run).await?;
+            tracing::info!(mr = iid, "merged: no account changes to apply");
+            return Ok(());
+        }
+
+        let policy = gate.policy.as_ref().ok_or_else(|| anyhow!("no policy"))?;
+        let cx = RunCtx {
+            mr: &mr,
+            merge_sha: &merge_sha,
+            report: Mutex::new(report),
+            creations: tokio::sync::Semaphore::new(applier.settings.max_creations.max(1)),
+            org_accounts: tokio::sync::Mutex::new(None),
+            ous: tokio::sync::Mutex::new(HashMap::new()),
+            members: tokio::sync::Mutex::new(HashMap::new()),
+            last_note: Mutex::new(None),
+        };
+        self.progress(&mr, &cx, true).await;
+        let runs: Vec<AccountRun> = gate
+            .plan
+            .changes
+            .iter()
+            .enumerate()
+            .map(|(index, change)| AccountRun {
+                index,
+                change,
+                steps: gate.plan.steps(change),
+                email: change_email(change, &gate)
+                    .unwrap_or_default()
+                    .to_lowercase(),
+                account_id: None,
+            })
+            .collect();
+        let results = futures_util::future::join_all(
+            runs.into_iter()
+                .map(|r| self.run_account(applier, &cx, r, policy)),
+        )
+        .await;
+
+        let failures: Vec<&StepFailure> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+        let retrying = failures.iter().any(|f| f.retryable);
+        let outcome = match (failures.is_empty(), retrying) {
+            (true, _) => Outcome::Applied,
+            (false, retrying) => Outcome::Failed { retrying },
+        };
+        cx.report.lock().expect("report lock").outcome = outcome.clone();
+        self.progress(&mr, &cx, true).await;
+        run.decision = match outcome {
+            Outcome::Applied => "applied",
+            Outcome::Failed { retrying: true } => "running",
+            _ => "failed",
+        }
+        .into();
+        run.reason = (!failures.is_empty()).then(|| {
+            failures
+                .iter()
+                .map(|f| f.message.clone())
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
+        run.finished_at_ms = (run.decision != "running").then(|| self.ctx.clock.now_ms());
+        self.ctx.store.put_apply_run(run).await?;
+        tracing::info!(mr = iid, merge = %merge_sha, outcome = ?outcome, "apply finished");
+        if retrying {
+            // The worker tries the delivery again later; the ledger resumes where it stopped.
+            bail!(
+                "the apply of !{iid} will be retried: {}",
+                failures
+                    .iter()
+                    .map(|f| f.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+        }
+        Ok(())
+    }
+
+    /// One account's steps, in order; the first failure stops the account.
+    async fn run_account(
+        &self,
+        applier: &Applier<A>,
+        cx: &RunCtx<'_, A::Member>,
+        mut run: AccountRun<'_>,
+        policy: &Policy,
+    ) -> Result<(), StepFailure> {
+        let steps = run.steps.clone();
+        let mut permit = None;
+        for (i, step) in steps.iter().enumerate() {
+            let key = step.key();
+            self.set_step(cx, run.index, i, StepState::Running, None);
+            if matches!(step, Step::CreateAccount { .. }) {
+                permit = Some(
+                    cx.creations
+                        .acquire()
+                        .await
+                        .map_err(|e| failure(anyhow!("{e}")))?,
+                );
+            }
+            self.record_step(cx.merge_sha, &run.email, &key, "intent", None)
+                .await
+                .map_err(failure)?;
+            // Throttling and AWS's transient failures are tried again here, a few times.
+            let mut result = self.exec_step(applier, cx, &mut run, step, policy).await;
+            let mut wait = STEP_RETRY_BASE;
+            for _ in 1..STEP_ATTEMPTS {
+                match &result {
+                    Err(e) if aws::is_retryable(e) => {
+                        tracing::info!(step = key, wait_ms = wait.as_millis() as u64, error = %format!("{e:#}"), "AWS asked to slow down; trying the step again");
+                        tokio::time::sleep(wait).await;
+                        wait *= 4;
+                        result = self.exec_step(applier, cx, &mut run, step, policy).await;
+                    }
+                    _ => break,
+                }
+            }
+            if matches!(step, Step::WaitForAccount) {
+                permit.take();
+            }
+            match result {
+                Ok(detail) => {
+                    self.record_step(cx.merge_sha, &run.email, &key, "done", detail.as_deref())
+                        .await
+                        .map_err(failure)?;
+                    let state = if detail.as_deref().is_some_and(|d| d.starts_with("skipped:")) {
+                        StepState::Skipped
+                    } else {
+                        StepState::Done
+                    };
+                    self.set_step(
+                        cx,
+                        run.index,
+                        i,
+                        state,
+                        detail.filter(|d| d.starts_with("skipped:")),
+                    );
+                }
+                Err(e) => {
+                    let f = failure(e);
+                    self.record_step(cx.merge_sha, &run.email, &key, "failed", Some(&f.message))
+                        .await
+                        .map_err(failure)?;
+                    self.set_step(cx, run.index, i, StepState::Failed, None);
+                    cx.report.lock().expect("report lock").accounts[run.index].error =
+                        Some(f.message.clone());
+                    tracing::warn!(
+                        account = run.email,
+                        step = key,
+                        retryable = f.retryable,
+                        error = f.message,
+                        "apply step failed"
+                    );
+                    return Err(f);
+                }
+            }
+            // Milestones in the note: the account exists, and the account is done.
+            if matches!(step, Step::WaitForAccount) || i + 1 == steps.len() {
+                self.progress(cx.mr, cx, false).await;
+            }
+        }
+        Ok(())
+    }
+
+    fn set_step(
+        &self,
+        cx: &RunCtx<'_, A::Member>,
+        account: usize,
+        step: usize,
+        state: StepState,
+        note: Option<String>,
+    ) {
+        let mut r = cx.report.lock().expect("report lock");
+        let a = &mut r.accounts[account];
+        a.steps[step].1 = state;
+        if let Some(n) = note {
+            a.notes
+                .push(n.trim_start_matches("skipped:").trim().to_string());
+        }
+    }
+
+    /// Writes the progress to the note: at once when `now`, otherwise at most once a second.
+    async fn progress(&self, mr: &MergeRequest, cx: &RunCtx<'_, A::Member>, now: bool) {
+        {
+            let mut last = cx.last_note.lock().expect("note lock");
+            if !now && last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        let report = cx.report.lock().expect("report lock").clone();
+        if let Err(e) = self.write_apply_note(mr, &report).await {
+            // Progress is a courtesy: the apply goes on, and the final note is written again.
+            tracing::warn!(mr = mr.iid, error = %format!("{e:#}"), "could not update the note with the apply's progress");
+        }
+    }
+
+    async fn write_apply_note(&self, mr: &MergeRequest, report: &ApplyReport) -> Result<()> {
+        let body = crate::core::render::apply::render(report);
+        self.upsert_note(mr, &body).await.map(drop)
+    }
+}
+
+impl<G: GitLab, A: Aws> Bot<G, A> {
+    /// `/orgvend retry` on a merged MR: only a member of the approval group may ask.
+    pub async fn retry(&self, iid: u64, user_id: u64) -> Result<()> {
+        let project = self.project();
+        let mr = self
+            .gitlab
+            .merge_request(&project, iid)
+            .await
+            .context("reading the merge request")?;
+        let Some(merge_sha) = mr.landed_sha().filter(|_| mr.state == "merged") else {
+            tracing::info!(
+                mr = iid,
+                "`/orgvend retry` on an MR that is not merged: nothing to retry"
+            );
+            return Ok(());
+        };
+        // The group comes from the policy the merge is judged by.
+        let commit = self.gitlab.commit(&project, merge_sha).await?;
+        let parent = commit
+            .parent_ids
+            .first()
+            .ok_or_else(|| anyhow!("the merge commit has no parent"))?;
+        let tree = self.tree(parent).await?;
+        let files = self.read_files(&tree, in_policy_dir).await?;
+        let group = match Policy::load(&files, POLICY_DIR) {
+            Ok(p) => p.approval_group,
+            Err(e) => bail!("the target branch's policy cannot be read: {e}"),
+        };
+        let member = self.membership(&group, user_id).await?;
+        if let Some(problem) = crate::core::approval::membership_problem(&member, &group) {
+            tracing::warn!(
+                mr = iid,
+                user = user_id,
+                problem,
+                "`/orgvend retry` refused: only members of the approval group may retry"
+            );
+            return Ok(());
+        }
+        tracing::info!(mr = iid, user = user_id, "`/orgvend retry`: applying again");
+        self.apply(iid).await
+    }
+}

@@ -1,0 +1,163 @@
+//! The apply's steps, one file per area of work ([`Area`]): a new area (KMS, Config, Identity
+//! Center) is a new file here and a line in [`Bot::exec_step`]. Every step checks what exists
+//! before it changes anything and returns a detail for the ledger (`skipped: …` for a step
+//! orgvend leaves to a person). Below: the lookups the areas share, each done once per apply.
+
+/// Keyless CI: the OIDC provider and the CI roles.
+mod ci;
+/// Inside the account: assumed role, alias, SAML provider, boundary, access roles.
+mod iam;
+/// The organization: create, wait, move, tag, close.
+mod organizations;
+/// The account's GitLab project.
+pub mod repository;
+/// The account's Terraform state: bucket and lock table.
+mod state;
+
+use super::context::{AccountRun, RunCtx};
+use super::{Applier, Terminal};
+use crate::aws::{Aws, OrgAccount};
+use crate::bot::Bot;
+use crate::core::plan::{Area, Step};
+use crate::core::policy::Policy;
+use crate::gitlab::GitLab;
+use anyhow::{Result, anyhow};
+
+impl<G: GitLab, A: Aws> Bot<G, A> {
+    /// Performs one step, in the file of its area.
+    pub(super) async fn exec_step(
+        &self,
+        applier: &Applier<A>,
+        cx: &RunCtx<'_, A::Member>,
+        run: &mut AccountRun<'_>,
+        step: &Step,
+        policy: &Policy,
+    ) -> Result<Option<String>> {
+        match step.area() {
+            Area::Organizations => {
+                self.exec_organizations(applier, cx, run, step, policy)
+                    .await
+            }
+            Area::Iam => self.exec_iam(applier, cx, run, step, policy).await,
+            Area::StateBackend => {
+                self.exec_state_backend(applier, cx, run, step, policy)
+                    .await
+            }
+            Area::KeylessCi => self.exec_keyless_ci(applier, cx, run, step, policy).await,
+            Area::Repository => self.exec_repository(applier, cx, run, step, policy).await,
+        }
+    }
+
+    /// The organization's account with this email, from one listing per apply (refreshed
+    /// when `fresh` and after a creation).
+    async fn org_account(
+        &self,
+        aws: &A,
+        cx: &RunCtx<'_, A::Member>,
+        email: &str,
+        fresh: bool,
+    ) -> Result<Option<OrgAccount>> {
+        let mut cached = cx.org_accounts.lock().await;
+        if cached.is_none()
+            || (fresh
+                && cached
+                    .as_ref()
+                    .is_some_and(|c| !c.iter().any(|a| a.email.eq_ignore_ascii_case(email))))
+        {
+            *cached = Some(aws.list_accounts().await?);
+        }
+        Ok(cached.as_ref().and_then(|all| {
+            all.iter()
+                .find(|a| a.email.eq_ignore_ascii_case(email))
+                .cloned()
+        }))
+    }
+
+    async fn account_id_of(
+        &self,
+        aws: &A,
+        cx: &RunCtx<'_, A::Member>,
+        run: &mut AccountRun<'_>,
+    ) -> Result<String> {
+        if let Some(id) = &run.account_id {
+            return Ok(id.clone());
+        }
+        let email = run.email.clone();
+        let id = match self
+            .ctx
+            .store
+            .known_account(&email)
+            .await?
+            .and_then(|k| k.account_id)
+        {
+            Some(id) => id,
+            None => self
+                .org_account(aws, cx, &email, true)
+                .await?
+                .map(|a| a.id)
+                .ok_or_else(|| Terminal(format!("no AWS account has the email {email}")))?,
+        };
+        cx.set_account_id(run.index, &id);
+        run.account_id = Some(id.clone());
+        Ok(id)
+    }
+
+    /// The id of an OU given as a path from the root (`/Workloads/Clients`), found once.
+    async fn ou_id(&self, aws: &A, cx: &RunCtx<'_, A::Member>, path: &str) -> Result<String> {
+        if let Some(id) = cx.ous.lock().await.get(path) {
+            return Ok(id.clone());
+        }
+        let mut parent = aws.root_id().await?;
+        for part in path.trim_matches('/').split('/') {
+            let children = aws.child_ous(&parent).await?;
+            parent = children
+                .into_iter()
+                .find(|(_, name)| name == part)
+                .map(|(id, _)| id)
+                .ok_or_else(|| Terminal(format!("the organization has no OU `{path}` (missing `{part}`): create it, or fix the policy's ou")))?;
+        }
+        cx.ous.lock().await.insert(path.to_string(), parent.clone());
+        Ok(parent)
+    }
+
+    /// The member account session of this run (AssumeRole comes first among the steps).
+    async fn member(
+        &self,
+        aws: &A,
+        cx: &RunCtx<'_, A::Member>,
+        run: &mut AccountRun<'_>,
+        policy: &Policy,
+    ) -> Result<std::sync::Arc<A::Member>> {
+        let id = self.account_id_of(aws, cx, run).await?;
+        if let Some(m) = cx.members.lock().await.get(&id) {
+            return Ok(m.clone());
+        }
+        let role = match run.change.target.as_ref() {
+            Some(t) => t.role_name.clone(),
+            None => policy.baseline.role_name.clone(),
+        };
+        let m = std::sync::Arc::new(aws.assume(&id, &role).await?);
+        cx.members.lock().await.insert(id, m.clone());
+        Ok(m)
+    }
+
+    fn bucket_name(&self, run: &AccountRun<'_>, policy: &Policy) -> Result<String> {
+        let target = run
+            .change
+            .target
+            .as_ref()
+            .ok_or_else(|| anyhow!("no target for {}", run.change.name))?;
+        let id = run.account_id.as_deref().unwrap_or("");
+        Ok(
+            crate::core::plan::fill(&policy.baseline.state_bucket, target)
+                .replace("{account_id}", id),
+        )
+    }
+}
+
+pub(super) fn not_configured(step: &Step) -> String {
+    format!(
+        "skipped: {} needs the repository bootstrap, which is not configured ([bootstrap] in orgvend.toml)",
+        step.key()
+    )
+}

@@ -1,0 +1,188 @@
+//! The organization, from the management account: create the account (exactly once: the
+//! ledger first, then AWS by email and by requests in flight), wait for it, move it to its
+//! type's OU, tag and untag it, and close it.
+
+use super::super::context::{AccountRun, RunCtx};
+use super::super::{Applier, Terminal};
+use crate::aws::{self, Aws, CreateState, NewAccount};
+use crate::bot::Bot;
+use crate::core::plan::Step;
+use crate::core::policy::Policy;
+use crate::gitlab::GitLab;
+use anyhow::{Result, anyhow, bail};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+impl<G: GitLab, A: Aws> Bot<G, A> {
+    /// Create, wait, move, tag, untag, rename (not done: AWS allows it only in the console), close.
+    pub(super) async fn exec_organizations(
+        &self,
+        applier: &Applier<A>,
+        cx: &RunCtx<'_, A::Member>,
+        run: &mut AccountRun<'_>,
+        step: &Step,
+        _policy: &Policy,
+    ) -> Result<Option<String>> {
+        let aws = &applier.aws;
+        match step {
+            Step::CreateAccount {
+                name,
+                email,
+                role_name,
+                tags,
+            } => {
+                let known = self.ctx.store.known_account(email).await?;
+                if let Some(id) = known.as_ref().and_then(|k| k.account_id.clone()) {
+                    run.account_id = Some(id.clone());
+                    return Ok(Some(format!("exists: {id}")));
+                }
+                if let Some(a) = self.org_account(aws, cx, email, true).await? {
+                    self.remember(email, name, Some(a.id.clone()), None, cx.merge_sha)
+                        .await?;
+                    run.account_id = Some(a.id.clone());
+                    return Ok(Some(format!("found by email: {}", a.id)));
+                }
+                if let Some(req) = known.and_then(|k| k.create_request_id) {
+                    return Ok(Some(format!("request {req}")));
+                }
+                // A request in flight under this name (a crash before its id was stored)
+                let in_flight = aws.list_create_requests().await?.into_iter().find(|r| {
+                    r.account_name == *name && !matches!(r.state, CreateState::Failed { .. })
+                });
+                if let Some(req) = in_flight {
+                    self.remember(email, name, None, Some(req.id.clone()), cx.merge_sha)
+                        .await?;
+                    return Ok(Some(format!("request {} (found in flight)", req.id)));
+                }
+                let request = aws
+                    .create_account(&NewAccount {
+                        name: name.clone(),
+                        email: email.clone(),
+                        role_name: role_name.clone(),
+                        tags: tags.clone(),
+                    })
+                    .await?;
+                self.remember(email, name, None, Some(request.clone()), cx.merge_sha)
+                    .await?;
+                Ok(Some(format!("request {request}")))
+            }
+            Step::WaitForAccount => {
+                let email = run.email.clone();
+                if let Some(id) = self
+                    .ctx
+                    .store
+                    .known_account(&email)
+                    .await?
+                    .and_then(|k| k.account_id)
+                {
+                    run.account_id = Some(id.clone());
+                    cx.set_account_id(run.index, &id);
+                    return Ok(Some(id));
+                }
+                let known = self
+                    .ctx
+                    .store
+                    .known_account(&email)
+                    .await?
+                    .unwrap_or_default();
+                let request = known
+                    .create_request_id
+                    .clone()
+                    .ok_or_else(|| anyhow!("no creation request recorded for {email}"))?;
+                let deadline = Instant::now() + applier.settings.create_timeout;
+                let mut wait = applier.settings.poll;
+                loop {
+                    match aws.create_account_status(&request).await? {
+                        CreateState::Succeeded { account_id } => {
+                            self.remember(
+                                &email,
+                                &known.name,
+                                Some(account_id.clone()),
+                                None,
+                                cx.merge_sha,
+                            )
+                            .await?;
+                            *cx.org_accounts.lock().await = None; // a new account: list again when asked
+                            run.account_id = Some(account_id.clone());
+                            cx.set_account_id(run.index, &account_id);
+                            return Ok(Some(account_id));
+                        }
+                        CreateState::Failed { reason } => {
+                            let (why, retry) = aws::failure_reason(&reason);
+                            self.ctx.store.clear_create_request(&email).await?;
+                            let message =
+                                format!("AWS could not create the account ({reason}): {why}");
+                            if retry {
+                                bail!(message);
+                            }
+                            return Err(Terminal(message).into());
+                        }
+                        CreateState::InProgress => {
+                            if Instant::now() >= deadline {
+                                bail!(
+                                    "AWS is still creating the account after {} s; orgvend keeps the request and looks again later",
+                                    applier.settings.create_timeout.as_secs()
+                                );
+                            }
+                            tokio::time::sleep(wait).await;
+                            // doubling, to at most 8 times the first wait and 30 s
+                            wait = (wait * 2)
+                                .min(applier.settings.poll * 8)
+                                .min(Duration::from_secs(30));
+                        }
+                    }
+                }
+            }
+            Step::MoveAccount { ou } => {
+                let id = self.account_id_of(aws, cx, run).await?;
+                let target = self.ou_id(aws, cx, ou).await?;
+                let current = aws.parent_of(&id).await?;
+                if current == target {
+                    return Ok(Some(format!("in {ou}")));
+                }
+                aws.move_account(&id, &current, &target).await?;
+                Ok(Some(format!("moved to {ou}")))
+            }
+            Step::TagAccount { tags } => {
+                let id = self.account_id_of(aws, cx, run).await?;
+                let have = aws.account_tags(&id).await?;
+                let missing: BTreeMap<String, String> = tags
+                    .iter()
+                    .filter(|(k, v)| have.get(*k) != Some(v))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                if !missing.is_empty() {
+                    aws.tag_account(&id, &missing).await?;
+                }
+                Ok(None)
+            }
+            Step::UntagAccount { keys } => {
+                let id = self.account_id_of(aws, cx, run).await?;
+                let have = aws.account_tags(&id).await?;
+                let present: Vec<String> = keys
+                    .iter()
+                    .filter(|k| have.contains_key(*k))
+                    .cloned()
+                    .collect();
+                if !present.is_empty() {
+                    aws.untag_account(&id, &present).await?;
+                }
+                Ok(None)
+            }
+            Step::RenameAccount { name } => Ok(Some(format!(
+                "skipped: orgvend does not rename accounts; rename it to `{name}` in the AWS console (Account settings)"
+            ))),
+            Step::CloseAccount { .. } => {
+                let email = run.email.clone();
+                let Some(a) = self.org_account(aws, cx, &email, false).await? else {
+                    return Ok(Some("no such account in AWS: nothing to close".into()));
+                };
+                if a.status == "ACTIVE" {
+                    aws.close_account(&a.id).await?;
+                }
+                Ok(Some(format!("{} closing", a.id)))
+            }
+            other => Err(anyhow!("not a step of this area: {}", other.key())),
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! The bot's entry: the worker's [`Handler`] for the subaccounts project. An MR event is
+//! reviewed, a merge applied, a `/orgvend` command in a comment carried out; events of other
+//! kinds and the bot's own notes are ignored.
+
+use super::Bot;
+use crate::aws::Aws;
+use crate::core::command::{self, Command};
+use crate::gitlab::GitLab;
+use crate::gitlab::event::{Event, MrAction};
+use crate::serve::worker::{Handler, Job};
+use anyhow::Result;
+
+impl<G: GitLab, A: Aws> Handler for Bot<G, A> {
+    async fn handle(&self, job: Job) -> Result<()> {
+        match &job.event {
+            Event::MergeRequest(e) => match e.action {
+                MrAction::Merged => self.apply(e.iid).await,
+                MrAction::Closed => {
+                    tracing::info!(mr = e.iid, "closed: nothing to review");
+                    Ok(())
+                }
+                _ => self.review(e.iid).await,
+            },
+            Event::Note(n) => {
+                let bot = &self.ctx.config.gitlab.bot_username;
+                if n.system
+                    || n.edited
+                    || n.author.as_ref().and_then(|a| a.username.as_deref()) == Some(bot.as_str())
+                {
+                    return Ok(());
+                }
+                match command::parse(&n.body) {
+                    Some(Command::Plan) => self.review(n.mr_iid).await,
+                    Some(Command::Retry) => {
+                        let who = n.author.as_ref().and_then(|a| a.id).unwrap_or(0);
+                        self.retry(n.mr_iid, who).await
+                    }
+                    Some(other) => {
+                        tracing::info!(mr = n.mr_iid, command = ?other, "command not handled here");
+                        Ok(())
+                    }
+                    None => Ok(()),
+                }
+            }
+            Event::Ignored { .. } => Ok(()),
+        }
+    }
+
+    async fn reconcile(&self) -> Result<usize> {
+        Bot::reconcile(self).await
+    }
+}

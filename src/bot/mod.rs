@@ -1,0 +1,73 @@
+//! What a delivery does: the bot reviews MRs of the subaccounts project and applies their
+//! merges. The only floor that knows GitLab and AWS together; it gathers facts, calls the
+//! core, and acts.
+
+/// The apply on merge: gate, ledger, run, and the steps by area.
+pub mod apply;
+/// The worker's `Handler`: which event leads to what.
+pub mod dispatch;
+/// An MR's approvers and facts, from the API, for the core.
+pub mod facts;
+/// The one bot note per MR and the `orgvend` commit status.
+pub mod note;
+/// Work no delivery announced, found on a timer.
+pub mod reconcile;
+/// Reading the subaccounts project (trees, blobs, the head as base + diffs), cached.
+pub mod repo;
+/// The review of an open MR.
+pub mod review;
+
+use crate::aws::Aws;
+use crate::gitlab::GitLab;
+use crate::serve::ctx::Ctx;
+use std::sync::Arc;
+
+/// The policy directory at the root of the subaccounts repository.
+pub const POLICY_DIR: &str = "policies";
+/// The commit status's name.
+pub const STATUS_NAME: &str = "orgvend";
+
+/// The bot: reviews MRs and applies merges.
+pub struct Bot<G, A = crate::aws::sdk::SdkAws> {
+    pub ctx: Arc<Ctx>,
+    pub gitlab: Arc<G>,
+    pub cache: repo::Cache,
+    /// Applying merges; `None` reviews only.
+    pub applier: Option<apply::Applier<A>>,
+    /// Bootstrapping each new account's repository; `None` skips it.
+    pub bootstrap: Option<apply::steps::repository::Bootstrap>,
+}
+
+impl<G: GitLab, A: Aws> Bot<G, A> {
+    pub fn new(ctx: Arc<Ctx>, gitlab: G) -> Bot<G, A> {
+        Bot {
+            ctx,
+            gitlab: Arc::new(gitlab),
+            cache: repo::Cache::default(),
+            applier: None,
+            bootstrap: None,
+        }
+    }
+
+    pub fn with_applier(mut self, applier: apply::Applier<A>) -> Bot<G, A> {
+        self.applier = Some(applier);
+        self
+    }
+
+    pub fn with_bootstrap(mut self, bootstrap: apply::steps::repository::Bootstrap) -> Bot<G, A> {
+        self.bootstrap = Some(bootstrap);
+        self
+    }
+
+    /// The subaccounts project as the API names it.
+    pub fn project(&self) -> String {
+        match &self.ctx.config.gitlab.project {
+            crate::config::ProjectSelector::Id(id) => id.to_string(),
+            crate::config::ProjectSelector::Path(p) => p.clone(),
+        }
+    }
+}
+
+pub(crate) fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(8)]
+}

@@ -1,0 +1,533 @@
+//! The reader: every Terraform file of a checkout → the account declarations, each value with
+//! its file:line.
+//!
+//! Account and base modules are told apart by their `source` (the ref is ignored for matching)
+//! and paired through the base module's `account_id = module.<account>.<output>`. Each
+//! directory is evaluated as Terraform would evaluate it: its own variables, tfvars and locals.
+//! Files under hidden directories (`.terraform/`, `.git/`) are never read.
+
+mod eval;
+mod parse;
+mod value;
+
+pub use value::{Map, ModuleRef, Value};
+
+use crate::core::model::{Loc, SourceFile};
+use eval::Env;
+use parse::{FileFacts, FileKind, RawModule};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Attribute names the reader gives meaning to, on the account module …
+pub const NAME: &str = "name";
+pub const EMAIL: &str = "email";
+pub const ROLE_NAME: &str = "role_name";
+/// … and on the base module.
+pub const ACCOUNT_ID: &str = "account_id";
+pub const ALIAS: &str = "account_alias";
+pub const ACCOUNT_TYPE: &str = "account_type";
+/// On either; the account's tags are the account module's merged with the base module's.
+pub const TAGS: &str = "tags";
+
+/// Which module sources declare accounts and baselines (from the policy).
+#[derive(Debug, Clone, Default)]
+pub struct ModuleSources {
+    pub account: Vec<String>,
+    pub base: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModuleKind {
+    /// Creates an account in AWS Organizations.
+    Account,
+    /// Provisions an account's baseline.
+    Base,
+    /// Any other module.
+    Other,
+}
+
+/// A value and where it was written.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Field {
+    pub value: Value,
+    pub at: Loc,
+}
+
+impl Field {
+    pub fn as_str(&self) -> Option<&str> {
+        self.value.as_str()
+    }
+}
+
+/// A module's `source`, split into the address that identifies it and the pinned ref.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Source {
+    /// Everything before `?`: what the policy matches.
+    pub address: String,
+    /// `?ref=` of a git source, or the `version` attribute of a registry source.
+    pub reference: Option<String>,
+    pub at: Loc,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Module {
+    pub key: String,
+    pub kind: ModuleKind,
+    pub at: Loc,
+    /// `None` when the block has no literal `source` string.
+    pub source: Option<Source>,
+    /// Every attribute but `source`, evaluated, in the order written (the first of a
+    /// repeated name wins).
+    pub attrs: Vec<(String, Field)>,
+    /// The block as written, for the plan's diff.
+    #[serde(skip)]
+    pub text: Arc<str>,
+}
+
+impl Module {
+    pub fn attr(&self, name: &str) -> Option<&Field> {
+        self.attrs.iter().find(|(k, _)| k == name).map(|(_, f)| f)
+    }
+}
+
+/// One account: its account module and the base module paired with it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Account {
+    /// The account module's key (`subaccount_client_example`).
+    pub key: String,
+    pub at: Loc,
+    /// Indices into [`Declarations::modules`].
+    #[serde(skip)]
+    pub module: usize,
+    #[serde(skip)]
+    pub base: Option<usize>,
+    pub base_key: Option<String>,
+    pub name: Option<Field>,
+    pub email: Option<Field>,
+    pub role_name: Option<Field>,
+    pub alias: Option<Field>,
+    pub account_type: Option<Field>,
+    pub tags: Option<Field>,
+}
+
+impl Account {
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_ref().and_then(Field::as_str)
+    }
+    pub fn email(&self) -> Option<&str> {
+        self.email.as_ref().and_then(Field::as_str)
+    }
+    pub fn alias(&self) -> Option<&str> {
+        self.alias.as_ref().and_then(Field::as_str)
+    }
+    pub fn account_type(&self) -> Option<&str> {
+        self.account_type.as_ref().and_then(Field::as_str)
+    }
+    pub fn role_name(&self) -> Option<&str> {
+        self.role_name.as_ref().and_then(Field::as_str)
+    }
+    /// The tags as strings, sorted by key; `None` when unknown offline or not a map of
+    /// strings.
+    pub fn tags(&self) -> Option<Vec<(&str, &str)>> {
+        let Some(field) = &self.tags else {
+            return Some(Vec::new());
+        };
+        let map = field.value.as_map()?;
+        map.iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => Some((k.as_str(), s.as_str())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The tags as owned strings (see [`Account::tags`]).
+    pub fn owned_tags(&self) -> Option<BTreeMap<String, String>> {
+        self.tags().map(|t| {
+            t.into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+    }
+    /// A name for messages: the account name when known, else the module key.
+    pub fn label(&self) -> &str {
+        self.name().unwrap_or(&self.key)
+    }
+}
+
+/// Why a module could not be paired.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PairingIssue {
+    /// An account module that no base module points at.
+    NoBase { account: usize },
+    /// A base module whose `account_id` is missing or is not `module.<x>.<output>`.
+    NoAccountRef { base: usize },
+    /// A base module pointing at a module that does not exist.
+    MissingTarget { base: usize, target: String },
+    /// A base module pointing at a module that is not an account module.
+    NotAnAccount { base: usize, target: usize },
+    /// A second base module for an account that already has one.
+    ExtraBase {
+        account: usize,
+        base: usize,
+        first: usize,
+    },
+}
+
+/// A syntax error: the checkout cannot be judged until it is fixed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ParseError {
+    pub at: Loc,
+    pub message: String,
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.at.file, self.at.line, self.at.col, self.message
+        )
+    }
+}
+
+/// Everything the reader found in one checkout.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Declarations {
+    pub modules: Vec<Module>,
+    pub accounts: Vec<Account>,
+    pub pairing: Vec<PairingIssue>,
+    pub parse_errors: Vec<ParseError>,
+}
+
+impl Declarations {
+    pub fn module(&self, index: usize) -> &Module {
+        &self.modules[index]
+    }
+}
+
+/// Whether the reader reads this path (`*.tf`, `terraform.tfvars`, `*.auto.tfvars[.json]`,
+/// outside hidden directories).
+pub fn is_terraform_file(path: &str) -> bool {
+    parse::file_kind(path).is_some()
+}
+
+/// Reads the declarations from a checkout's files (any files may be passed; only Terraform
+/// configuration and tfvars files are read).
+pub fn read(files: &[SourceFile], sources: &ModuleSources) -> Declarations {
+    let mut wanted: Vec<(&SourceFile, FileKind)> = files
+        .iter()
+        .filter_map(|f| parse::file_kind(&f.path).map(|k| (f, k)))
+        .collect();
+    wanted.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+    let parsed = parse_all(&wanted);
+
+    let mut decls = Declarations::default();
+    let mut by_dir: BTreeMap<&str, Vec<(&str, FileKind, FileFacts)>> = BTreeMap::new();
+    for ((file, kind), result) in wanted.iter().zip(parsed) {
+        match result {
+            Ok(facts) => by_dir
+                .entry(dir_of(&file.path))
+                .or_default()
+                .push((&file.path, *kind, facts)),
+            Err(e) => decls.parse_errors.push(e),
+        }
+    }
+    for (_, mut files) in by_dir {
+        let raw: Vec<RawModule> = files
+            .iter_mut()
+            .flat_map(|(_, _, f)| std::mem::take(&mut f.modules))
+            .collect();
+        evaluate_dir(&files, raw, sources, &mut decls.modules);
+    }
+    pair(&mut decls);
+    decls
+}
+
+/// Parses files on every core: files parse independently, and parsing is most of the cost.
+fn parse_all(files: &[(&SourceFile, FileKind)]) -> Vec<Result<FileFacts, ParseError>> {
+    let parse = |(f, k): &(&SourceFile, FileKind)| parse::parse_file(&f.path, &f.text, *k);
+    let total: usize = files.iter().map(|(f, _)| f.text.len()).sum();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(files.len());
+    if threads <= 1 || total < 256 * 1024 {
+        return files.iter().map(parse).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<(usize, Result<FileFacts, ParseError>)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(file) = files.get(i) else { break };
+                        out.push((i, parse(file)));
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a parser thread panicked"))
+            .collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+fn dir_of(path: &str) -> &str {
+    path.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
+}
+
+fn evaluate_dir(
+    files: &[(&str, FileKind, FileFacts)],
+    raw: Vec<RawModule>,
+    sources: &ModuleSources,
+    out: &mut Vec<Module>,
+) {
+    let literal = Env::empty();
+    let mut vars: HashMap<String, Value> = HashMap::new();
+    let mut declared: HashMap<&str, ()> = HashMap::new();
+    for (_, _, facts) in files {
+        for (name, default, _) in &facts.variables {
+            if declared.insert(name, ()).is_none() {
+                if let Some(d) = default {
+                    vars.insert(name.clone(), literal.eval(d));
+                }
+            }
+        }
+    }
+    // Terraform's order: terraform.tfvars, terraform.tfvars.json, then *.auto.tfvars(.json)
+    // in lexical order; later files win.
+    let mut tfvars: Vec<&(&str, FileKind, FileFacts)> = files
+        .iter()
+        .filter(|(_, k, _)| *k != FileKind::Config)
+        .collect();
+    tfvars.sort_by_key(|(path, _, _)| {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        let rank = match name {
+            "terraform.tfvars" => 0,
+            "terraform.tfvars.json" => 1,
+            _ => 2,
+        };
+        (rank, name.to_string())
+    });
+    for (_, _, facts) in tfvars {
+        for a in &facts.assignments {
+            if declared.contains_key(a.name.as_str()) {
+                vars.insert(a.name.clone(), literal.eval(&a.expr));
+            }
+        }
+    }
+    let mut locals = HashMap::new();
+    for (_, _, facts) in files {
+        for a in &facts.locals {
+            locals.entry(a.name.clone()).or_insert(&a.expr);
+        }
+    }
+    let mut env = Env::new(vars, locals);
+    env.declared.extend(declared.keys().map(|k| k.to_string()));
+    out.extend(par_chunks(raw, 2_000, |chunk| {
+        let env = env.fork();
+        chunk
+            .into_iter()
+            .map(|m| module(&env, m, sources))
+            .collect()
+    }));
+}
+
+/// Maps contiguous chunks of `items` on every core, keeping their order; below `min` items
+/// it stays on this thread.
+fn par_chunks<T: Send, R: Send>(
+    mut items: Vec<T>,
+    min: usize,
+    f: impl Fn(Vec<T>) -> Vec<R> + Sync,
+) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    if threads <= 1 || items.len() < min {
+        return f(items);
+    }
+    let size = items.len().div_ceil(threads);
+    let mut chunks = Vec::with_capacity(threads);
+    while items.len() > size {
+        let rest = items.split_off(size);
+        chunks.push(std::mem::replace(&mut items, rest));
+    }
+    chunks.push(items);
+    let f = &f;
+    std::thread::scope(|s| {
+        let workers: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| s.spawn(move || f(chunk)))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("an evaluation thread panicked"))
+            .collect()
+    })
+}
+
+/// Evaluates one module, consuming its lowered form (literal strings move, not copy).
+fn module(env: &Env, raw: RawModule, sources: &ModuleSources) -> Module {
+    let mut attrs: Vec<(String, Field)> = Vec::with_capacity(raw.attrs.len());
+    let mut source = None;
+    let mut version = None;
+    for a in raw.attrs {
+        if a.name == "source" {
+            if let parse::Expr::String(s) = a.expr {
+                source = Some((s, a.at));
+            }
+            continue;
+        }
+        let value = env.eval_owned(a.expr);
+        if a.name == "version" {
+            version = value.as_str().map(str::to_string);
+        }
+        if !attrs.iter().any(|(k, _)| *k == a.name) {
+            attrs.push((a.name, Field { value, at: a.at }));
+        }
+    }
+    let source = source.map(|(s, at)| {
+        let (address, reference) = split_source(&s);
+        Source {
+            address,
+            reference: reference.or(version),
+            at,
+        }
+    });
+    let kind = match &source {
+        Some(s) if sources.account.iter().any(|a| same_address(a, &s.address)) => {
+            ModuleKind::Account
+        }
+        Some(s) if sources.base.iter().any(|a| same_address(a, &s.address)) => ModuleKind::Base,
+        _ => ModuleKind::Other,
+    };
+    Module {
+        key: raw.key,
+        kind,
+        at: raw.at,
+        source,
+        attrs,
+        text: raw.text,
+    }
+}
+
+/// `git::https://host/x.git?ref=v1.4.0` → (`git::https://host/x.git`, `Some("v1.4.0")`).
+pub fn split_source(source: &str) -> (String, Option<String>) {
+    match source.split_once('?') {
+        None => (source.to_string(), None),
+        Some((address, query)) => {
+            let reference = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("ref="))
+                .filter(|r| !r.is_empty())
+                .map(str::to_string);
+            (address.to_string(), reference)
+        }
+    }
+}
+
+/// Addresses match ignoring a trailing slash.
+pub fn same_address(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
+}
+
+fn pair(decls: &mut Declarations) {
+    let mut by_key: HashMap<&str, usize> = HashMap::new();
+    for (i, m) in decls.modules.iter().enumerate() {
+        by_key.entry(m.key.as_str()).or_insert(i);
+    }
+    let mut base_of: HashMap<usize, usize> = HashMap::new();
+    let mut issues = Vec::new();
+    for (b, m) in decls.modules.iter().enumerate() {
+        if m.kind != ModuleKind::Base {
+            continue;
+        }
+        let target = match m.attr(ACCOUNT_ID).map(|f| &f.value) {
+            Some(Value::ModuleRef(r)) => r,
+            _ => {
+                issues.push(PairingIssue::NoAccountRef { base: b });
+                continue;
+            }
+        };
+        match by_key.get(target.module.as_str()) {
+            None => issues.push(PairingIssue::MissingTarget {
+                base: b,
+                target: target.to_string(),
+            }),
+            Some(&t) if decls.modules[t].kind != ModuleKind::Account => {
+                issues.push(PairingIssue::NotAnAccount { base: b, target: t })
+            }
+            Some(&t) => match base_of.get(&t) {
+                Some(&first) => issues.push(PairingIssue::ExtraBase {
+                    account: t,
+                    base: b,
+                    first,
+                }),
+                None => {
+                    base_of.insert(t, b);
+                }
+            },
+        }
+    }
+    let mut accounts = Vec::new();
+    for (i, m) in decls.modules.iter().enumerate() {
+        if m.kind != ModuleKind::Account {
+            continue;
+        }
+        let base = base_of.get(&i).map(|&b| &decls.modules[b]);
+        if base.is_none() {
+            issues.push(PairingIssue::NoBase { account: i });
+        }
+        let from_base = |name: &str| base.and_then(|b| b.attr(name)).cloned();
+        accounts.push(Account {
+            key: m.key.clone(),
+            at: m.at.clone(),
+            module: i,
+            base: base_of.get(&i).copied(),
+            base_key: base.map(|b| b.key.clone()),
+            name: m.attr(NAME).cloned(),
+            email: m.attr(EMAIL).cloned(),
+            role_name: m.attr(ROLE_NAME).cloned(),
+            alias: from_base(ALIAS),
+            account_type: from_base(ACCOUNT_TYPE),
+            tags: merged_tags(m.attr(TAGS), base.and_then(|b| b.attr(TAGS))),
+        });
+    }
+    decls.accounts = accounts;
+    decls.pairing = issues;
+}
+
+fn merged_tags(account: Option<&Field>, base: Option<&Field>) -> Option<Field> {
+    match (account, base) {
+        (None, None) => None,
+        (Some(f), None) | (None, Some(f)) => Some(f.clone()),
+        (Some(a), Some(b)) => {
+            let value = match (&a.value, &b.value) {
+                (Value::Map(x), Value::Map(y)) => {
+                    let mut m = x.clone();
+                    m.extend(y.clone());
+                    Value::Map(m)
+                }
+                (Value::Map(_), other) | (other, _) => other.clone(),
+            };
+            Some(Field {
+                value,
+                at: b.at.clone(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,357 @@
+//! One file's HCL, parsed with hcl-edit, reduced to the few facts orgvend needs: module
+//! blocks, `variable` defaults, `locals` and tfvars assignments, each expression lowered to a
+//! small IR that outlives the syntax tree (so a 10,000-account repo never holds every tree).
+
+use super::ParseError;
+use crate::core::model::{LineIndex, Loc};
+use hcl::edit::Span;
+use hcl::edit::expr::{Expression, ObjectKey, TraversalOperator};
+use hcl::edit::structure::{Attribute, Block, Body, Structure};
+use hcl::edit::template::{Element, Template};
+use std::sync::Arc;
+
+/// An expression, lowered: what orgvend evaluates, and the source text of what it does not.
+#[derive(Debug, Clone)]
+pub(crate) enum Expr {
+    Null,
+    Bool(bool),
+    Number(String),
+    String(String),
+    Template(Vec<Part>),
+    /// `var.x`, `local.x` or `module.x.y` followed by attribute or index steps.
+    Traversal {
+        root: String,
+        ops: Vec<Op>,
+        text: String,
+    },
+    Call {
+        name: String,
+        args: Vec<Expr>,
+        text: String,
+    },
+    List(Vec<Expr>),
+    Map(Vec<(Expr, Expr)>),
+    /// Anything else (conditionals, arithmetic, `for`, data sources): its source text.
+    Opaque(String),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Part {
+    Lit(String),
+    Expr(Expr),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Op {
+    Attr(String),
+    Index(Expr),
+}
+
+#[derive(Debug)]
+pub(crate) struct RawAttr {
+    pub name: String,
+    pub expr: Expr,
+    pub at: Loc,
+}
+
+#[derive(Debug)]
+pub(crate) struct RawModule {
+    pub key: String,
+    pub at: Loc,
+    pub attrs: Vec<RawAttr>,
+    pub text: Arc<str>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct FileFacts {
+    pub modules: Vec<RawModule>,
+    /// `variable` blocks: name, default (if any), where.
+    pub variables: Vec<(String, Option<Expr>, Loc)>,
+    pub locals: Vec<RawAttr>,
+    /// Top-level assignments of a `.tfvars` file.
+    pub assignments: Vec<RawAttr>,
+}
+
+/// What kind of Terraform file a path is, by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    Config,
+    Tfvars,
+    TfvarsJson,
+}
+
+pub(crate) fn file_kind(path: &str) -> Option<FileKind> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    if path.split('/').any(|part| part.starts_with('.')) {
+        return None; // .terraform/, .git/ and other hidden trees are never configuration
+    }
+    if name.ends_with(".tf") {
+        Some(FileKind::Config)
+    } else if name == "terraform.tfvars" || name.ends_with(".auto.tfvars") {
+        Some(FileKind::Tfvars)
+    } else if name == "terraform.tfvars.json" || name.ends_with(".auto.tfvars.json") {
+        Some(FileKind::TfvarsJson)
+    } else {
+        None
+    }
+}
+
+struct Ctx<'a> {
+    file: Arc<str>,
+    text: &'a str,
+    lines: LineIndex,
+}
+
+impl Ctx<'_> {
+    fn loc(&self, offset: usize) -> Loc {
+        let (line, col) = self.lines.line_col(self.text, offset);
+        Loc::new(self.file.clone(), line, col)
+    }
+
+    fn loc_of(&self, span: Option<std::ops::Range<usize>>) -> Loc {
+        self.loc(span.map(|s| s.start).unwrap_or(0))
+    }
+
+    fn text_of(&self, span: Option<std::ops::Range<usize>>) -> String {
+        span.and_then(|s| self.text.get(s))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    }
+}
+
+pub(crate) fn parse_file(path: &str, text: &str, kind: FileKind) -> Result<FileFacts, ParseError> {
+    let file: Arc<str> = Arc::from(path);
+    // Terraform accepts a UTF-8 byte-order mark; positions stay those of the file.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if kind == FileKind::TfvarsJson {
+        return parse_tfvars_json(file, text);
+    }
+    let body = hcl::edit::parser::parse_body(text).map_err(|e| {
+        let at = e.location();
+        ParseError {
+            at: Loc::new(file.clone(), at.line() as u32, at.column() as u32),
+            message: e.message().to_string(),
+        }
+    })?;
+    let ctx = Ctx {
+        file,
+        text,
+        lines: LineIndex::new(text),
+    };
+    let mut facts = FileFacts::default();
+    match kind {
+        FileKind::Config => collect_config(&ctx, &body, &mut facts),
+        FileKind::Tfvars => {
+            for attr in body.attributes() {
+                facts.assignments.push(raw_attr(&ctx, attr));
+            }
+        }
+        FileKind::TfvarsJson => unreachable!("handled above"),
+    }
+    Ok(facts)
+}
+
+fn collect_config(ctx: &Ctx, body: &Body, facts: &mut FileFacts) {
+    for structure in body.iter() {
+        let Structure::Block(block) = structure else {
+            continue;
+        };
+        match (block.ident.as_str(), block.labels.as_slice()) {
+            ("module", [label]) => facts.modules.push(module(ctx, block, label.as_str())),
+            ("variable", [label]) => {
+                let default = block
+                    .body
+                    .get_attribute("default")
+                    .map(|a| lower(ctx, &a.value));
+                facts.variables.push((
+                    label.as_str().to_string(),
+                    default,
+                    ctx.loc_of(block.span()),
+                ));
+            }
+            ("locals", []) => {
+                for attr in block.body.attributes() {
+                    facts.locals.push(raw_attr(ctx, attr));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn module(ctx: &Ctx, block: &Block, key: &str) -> RawModule {
+    RawModule {
+        key: key.to_string(),
+        at: ctx.loc_of(block.span()),
+        attrs: block.body.attributes().map(|a| raw_attr(ctx, a)).collect(),
+        text: Arc::from(
+            block
+                .span()
+                .and_then(|s| ctx.text.get(s))
+                .unwrap_or_default(),
+        ),
+    }
+}
+
+fn raw_attr(ctx: &Ctx, attr: &Attribute) -> RawAttr {
+    RawAttr {
+        name: attr.key.as_str().to_string(),
+        expr: lower(ctx, &attr.value),
+        at: ctx.loc_of(attr.span()),
+    }
+}
+
+fn lower(ctx: &Ctx, expr: &Expression) -> Expr {
+    match expr {
+        Expression::Null(_) => Expr::Null,
+        Expression::Bool(b) => Expr::Bool(*b.value()),
+        Expression::Number(n) => Expr::Number(n.to_string()),
+        Expression::String(s) => Expr::String(s.value().to_string()),
+        Expression::Array(items) => Expr::List(items.iter().map(|e| lower(ctx, e)).collect()),
+        Expression::Object(object) => Expr::Map(
+            object
+                .iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        ObjectKey::Ident(ident) => Expr::String(ident.as_str().to_string()),
+                        ObjectKey::Expression(e) => lower(ctx, e),
+                    };
+                    (key, lower(ctx, v.expr()))
+                })
+                .collect(),
+        ),
+        Expression::StringTemplate(t) => template(ctx, t, None),
+        Expression::HeredocTemplate(h) => template(ctx, &h.template, h.indent()),
+        Expression::Parenthesis(p) => lower(ctx, p.inner()),
+        Expression::Traversal(t) => {
+            let text = ctx.text_of(t.span());
+            let Expression::Variable(root) = &t.expr else {
+                return Expr::Opaque(text);
+            };
+            let mut ops = Vec::with_capacity(t.operators.len());
+            for op in &t.operators {
+                match op.value() {
+                    TraversalOperator::GetAttr(ident) => ops.push(Op::Attr(ident.to_string())),
+                    TraversalOperator::Index(e) => ops.push(Op::Index(lower(ctx, e))),
+                    TraversalOperator::LegacyIndex(i) => {
+                        ops.push(Op::Index(Expr::Number(i.to_string())))
+                    }
+                    TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_) => {
+                        return Expr::Opaque(text);
+                    }
+                }
+            }
+            Expr::Traversal {
+                root: root.to_string(),
+                ops,
+                text,
+            }
+        }
+        Expression::FuncCall(call) => {
+            let text = ctx.text_of(call.span());
+            if !call.name.namespace.is_empty() || call.args.expand_final() {
+                return Expr::Opaque(text);
+            }
+            Expr::Call {
+                name: call.name.name.to_string(),
+                args: call.args.iter().map(|a| lower(ctx, a)).collect(),
+                text,
+            }
+        }
+        other => Expr::Opaque(ctx.text_of(other.span())),
+    }
+}
+
+fn template(ctx: &Ctx, t: &Template, indent: Option<usize>) -> Expr {
+    let mut parts = Vec::with_capacity(t.len());
+    for element in t.iter() {
+        match element {
+            Element::Literal(lit) => {
+                let text = match indent {
+                    Some(n) => strip_indent(lit.value(), n),
+                    None => lit.value().to_string(),
+                };
+                parts.push(Part::Lit(text));
+            }
+            Element::Interpolation(i) => parts.push(Part::Expr(lower(ctx, &i.expr))),
+            Element::Directive(_) => {
+                // %{ if } / %{ for } directives: left to Terraform.
+                return Expr::Opaque(String::from("a template with %{} directives"));
+            }
+        }
+    }
+    Expr::Template(parts)
+}
+
+/// `<<-EOT` heredocs drop the common indent from every line.
+fn strip_indent(text: &str, n: usize) -> String {
+    text.split_inclusive('\n')
+        .map(|line| {
+            let spaces = line.bytes().take(n).take_while(|b| *b == b' ').count();
+            &line[spaces..]
+        })
+        .collect()
+}
+
+fn parse_tfvars_json(file: Arc<str>, text: &str) -> Result<FileFacts, ParseError> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ParseError {
+        at: Loc::new(file.clone(), e.line() as u32, e.column() as u32),
+        message: e.to_string(),
+    })?;
+    let serde_json::Value::Object(object) = value else {
+        return Err(ParseError {
+            at: Loc::new(file, 1, 1),
+            message: "a .tfvars.json file must hold one JSON object".to_string(),
+        });
+    };
+    let lines = LineIndex::new(text);
+    let mut facts = FileFacts::default();
+    for (name, value) in object {
+        // serde_json keeps no positions; point at the first mention of the key.
+        let offset = text.find(&format!("\"{name}\"")).unwrap_or(0);
+        let (line, col) = lines.line_col(text, offset);
+        facts.assignments.push(RawAttr {
+            name,
+            expr: from_json(value),
+            at: Loc::new(file.clone(), line, col),
+        });
+    }
+    Ok(facts)
+}
+
+fn from_json(value: serde_json::Value) -> Expr {
+    match value {
+        serde_json::Value::Null => Expr::Null,
+        serde_json::Value::Bool(b) => Expr::Bool(b),
+        serde_json::Value::Number(n) => Expr::Number(n.to_string()),
+        serde_json::Value::String(s) => Expr::String(s),
+        serde_json::Value::Array(items) => Expr::List(items.into_iter().map(from_json).collect()),
+        serde_json::Value::Object(map) => Expr::Map(
+            map.into_iter()
+                .map(|(k, v)| (Expr::String(k), from_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_kinds_follow_terraform_names() {
+        assert_eq!(file_kind("main.tf"), Some(FileKind::Config));
+        assert_eq!(file_kind("envs/prod/main.tf"), Some(FileKind::Config));
+        assert_eq!(file_kind("terraform.tfvars"), Some(FileKind::Tfvars));
+        assert_eq!(file_kind("x.auto.tfvars"), Some(FileKind::Tfvars));
+        assert_eq!(file_kind("x.auto.tfvars.json"), Some(FileKind::TfvarsJson));
+        assert_eq!(file_kind("prod.tfvars"), None, "only loaded with -var-file");
+        assert_eq!(file_kind(".terraform/modules/x/main.tf"), None);
+        assert_eq!(file_kind("main.tf.bak"), None);
+    }
+
+    #[test]
+    fn heredoc_indent_is_stripped() {
+        assert_eq!(strip_indent("    a\n      b\n", 4), "a\n  b\n");
+    }
+}

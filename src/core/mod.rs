@@ -1,0 +1,30 @@
+//! The pure core: values in, values out. Nothing here does I/O, reads a clock or the
+//! environment, or knows GitLab's or AWS's API; it imports only `core/` (a test in
+//! `tests/layers.rs` holds it to that). `orgvend check` is this core plus a filesystem reader.
+
+/// How many approvals a plan needs, and which of an MR's approvals count.
+pub mod approval;
+/// The IAM documents of a new account's baseline.
+pub mod baseline;
+/// `/orgvend …` commands in MR comments.
+pub mod command;
+/// The reader: `.tf` files → account declarations, every value with file:line.
+pub mod decl;
+/// Source files and locations (`file:line:col`) that every value carries.
+pub mod model;
+/// Unified diffs applied to text (the head = the base + the MR's diffs).
+pub mod patch;
+/// Base vs head → create / update / close, each expanded into the apply's ordered steps.
+pub mod plan;
+/// What the policy *says*: `policies/orgvend.toml` and the compiled `*.rego` files.
+pub mod policy;
+/// The apply's progress, as the MR note shows it.
+pub mod progress;
+/// Reports → the MR note (Markdown), terminal text and JSON; the apply note.
+pub mod render;
+/// The verdict of one review: plan, violations, approvals.
+pub mod report;
+/// What the policy *checks*: one file per built-in rule, and Rego evaluation.
+pub mod rules;
+/// Each new account's repository files, rendered from templates (escaped by file type).
+pub mod template;

@@ -1,0 +1,318 @@
+//! The plan: what merging will do. Base and head declarations are matched account by account
+//! (by module key, then by email, so renaming a module key is not a close plus a create), and
+//! each change expands into the ordered steps the apply performs ([`Plan::steps`]).
+//!
+//! A change keeps only the account's target values; its steps are expanded when asked for, so
+//! a 10,000-account plan does not hold 190,000 steps.
+
+use crate::core::decl::{Account, Declarations, Map, Value};
+use crate::core::model::Loc;
+use crate::core::policy::{Baseline, Policy, Repository};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// The steps of each change, their keys and areas.
+mod step;
+pub use step::{Area, Step, fill, project_path};
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+    /// What every new account gets (from the policy), for [`Plan::steps`].
+    #[serde(skip)]
+    pub baseline: Option<Arc<(Baseline, Repository)>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Update,
+    Close,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub action: Action,
+    /// The account module's key (at head; at base for a close).
+    pub key: String,
+    /// The account name, or the key where the name is unknown.
+    pub name: String,
+    pub account_type: Option<String>,
+    pub at: Loc,
+    /// Index into the head and base declarations' accounts.
+    #[serde(skip)]
+    pub head: Option<usize>,
+    #[serde(skip)]
+    pub base: Option<usize>,
+    pub fields: Vec<FieldChange>,
+    /// The account as the head declares it (none for a close).
+    pub target: Option<Target>,
+    /// The account's blocks as written before and after, for the diff.
+    #[serde(skip)]
+    pub before: Vec<Arc<str>>,
+    #[serde(skip)]
+    pub after: Vec<Arc<str>>,
+}
+
+impl Change {
+    pub fn destructive(&self) -> bool {
+        self.action == Action::Close
+    }
+
+    pub fn before_text(&self) -> String {
+        blocks_text(&self.before)
+    }
+
+    pub fn after_text(&self) -> String {
+        blocks_text(&self.after)
+    }
+}
+
+fn blocks_text(blocks: &[Arc<str>]) -> String {
+    if blocks.is_empty() {
+        return String::new();
+    }
+    let mut text = blocks.join("\n\n");
+    text.push('\n');
+    text
+}
+
+/// An account's values as the apply will use them; `?` where unknown (a violation says why).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Target {
+    pub name: String,
+    pub email: String,
+    pub role_name: String,
+    pub alias: String,
+    /// The OU path of the account's type.
+    pub ou: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldChange {
+    /// `name`, `email`, `account_alias`, `account_type`, `role_name`, `tags` or `module`.
+    pub field: String,
+    pub before: Value,
+    pub after: Value,
+    /// Where the new value is written (none when the field was removed).
+    pub at: Option<Loc>,
+}
+
+/// Plans head against base; without a base every account is new.
+pub fn plan(base: Option<&Declarations>, head: &Declarations, policy: &Policy) -> Plan {
+    let empty = Declarations::default();
+    let base = base.unwrap_or(&empty);
+    let mut base_by_key: HashMap<&str, usize> = HashMap::new();
+    for (i, a) in base.accounts.iter().enumerate() {
+        base_by_key.entry(a.key.as_str()).or_insert(i);
+    }
+    let mut matched: Vec<Option<usize>> = vec![None; head.accounts.len()];
+    let mut taken = vec![false; base.accounts.len()];
+    for (h, a) in head.accounts.iter().enumerate() {
+        if let Some(&b) = base_by_key.get(a.key.as_str()) {
+            if !taken[b] {
+                matched[h] = Some(b);
+                taken[b] = true;
+            }
+        }
+    }
+    // A renamed module key keeps its account: the email is the account's identity in AWS.
+    let mut base_by_email: HashMap<String, usize> = HashMap::new();
+    for (b, a) in base.accounts.iter().enumerate() {
+        if let (false, Some(email)) = (taken[b], a.email()) {
+            base_by_email.entry(email.to_lowercase()).or_insert(b);
+        }
+    }
+    for (h, a) in head.accounts.iter().enumerate() {
+        if matched[h].is_some() {
+            continue;
+        }
+        if let Some(b) = a.email().and_then(|e| base_by_email.get(&e.to_lowercase())) {
+            if !taken[*b] {
+                matched[h] = Some(*b);
+                taken[*b] = true;
+            }
+        }
+    }
+
+    let mut changes = Vec::new();
+    for (h, a) in head.accounts.iter().enumerate() {
+        match matched[h] {
+            None => changes.push(create(policy, head, h, a)),
+            Some(b) => {
+                if let Some(c) = update(policy, base, b, head, h) {
+                    changes.push(c);
+                }
+            }
+        }
+    }
+    for (b, a) in base.accounts.iter().enumerate() {
+        if !taken[b] {
+            changes.push(Change {
+                action: Action::Close,
+                key: a.key.clone(),
+                name: a.label().to_string(),
+                account_type: a.account_type().map(str::to_string),
+                at: a.at.clone(),
+                head: None,
+                base: Some(b),
+                fields: Vec::new(),
+                target: None,
+                before: blocks(base, a),
+                after: Vec::new(),
+            });
+        }
+    }
+    changes.sort_by(|x, y| (x.action, &x.at).cmp(&(y.action, &y.at)));
+    Plan {
+        changes,
+        baseline: Some(Arc::new((
+            policy.baseline.clone(),
+            policy.repository.clone(),
+        ))),
+    }
+}
+
+fn unknown(v: Option<&str>) -> String {
+    v.unwrap_or("?").to_string()
+}
+
+fn role_name<'a>(policy: &'a Policy, a: &'a Account) -> &'a str {
+    a.role_name().unwrap_or(&policy.baseline.role_name)
+}
+
+fn ou_of(policy: &Policy, account_type: Option<&str>) -> String {
+    account_type
+        .and_then(|t| policy.type_rules(t))
+        .map(|r| r.ou.clone())
+        .unwrap_or_else(|| "?".into())
+}
+
+fn target(policy: &Policy, a: &Account) -> Target {
+    Target {
+        name: unknown(a.name()),
+        email: unknown(a.email()),
+        role_name: role_name(policy, a).to_string(),
+        alias: unknown(a.alias()),
+        ou: ou_of(policy, a.account_type()),
+        tags: a.owned_tags().unwrap_or_default(),
+    }
+}
+
+fn create(policy: &Policy, head: &Declarations, h: usize, a: &Account) -> Change {
+    Change {
+        action: Action::Create,
+        key: a.key.clone(),
+        name: a.label().to_string(),
+        account_type: a.account_type().map(str::to_string),
+        at: a.at.clone(),
+        head: Some(h),
+        base: None,
+        fields: Vec::new(),
+        target: Some(target(policy, a)),
+        before: Vec::new(),
+        after: blocks(head, a),
+    }
+}
+
+fn update(
+    policy: &Policy,
+    base: &Declarations,
+    b: usize,
+    head: &Declarations,
+    h: usize,
+) -> Option<Change> {
+    let (old, new) = (&base.accounts[b], &head.accounts[h]);
+    let mut fields = Vec::new();
+    if old.key != new.key {
+        fields.push(FieldChange {
+            field: "module".into(),
+            before: Value::String(old.key.clone()),
+            after: Value::String(new.key.clone()),
+            at: Some(new.at.clone()),
+        });
+    }
+    let role = |a: &Account| Some(Value::String(role_name(policy, a).to_string()));
+    let tags = |a: &Account| {
+        Some(
+            a.tags
+                .as_ref()
+                .map(|f| f.value.clone())
+                .unwrap_or(Value::Map(Map::new())),
+        )
+    };
+    type Compared = (&'static str, Option<Value>, Option<Value>, Option<Loc>);
+    let compared: [Compared; 6] = [
+        ("name", value(&old.name), value(&new.name), loc(&new.name)),
+        (
+            "email",
+            value(&old.email),
+            value(&new.email),
+            loc(&new.email),
+        ),
+        (
+            "account_alias",
+            value(&old.alias),
+            value(&new.alias),
+            loc(&new.alias),
+        ),
+        (
+            "account_type",
+            value(&old.account_type),
+            value(&new.account_type),
+            loc(&new.account_type),
+        ),
+        (
+            "role_name",
+            role(old),
+            role(new),
+            loc(&new.role_name).or(Some(new.at.clone())),
+        ),
+        ("tags", tags(old), tags(new), loc(&new.tags)),
+    ];
+    for (field, before, after, at) in compared {
+        if before != after {
+            fields.push(FieldChange {
+                field: field.into(),
+                before: before.unwrap_or(Value::Null),
+                after: after.unwrap_or(Value::Null),
+                at,
+            });
+        }
+    }
+    if fields.is_empty() {
+        return None;
+    }
+    Some(Change {
+        action: Action::Update,
+        key: new.key.clone(),
+        name: new.label().to_string(),
+        account_type: new.account_type().map(str::to_string),
+        at: new.at.clone(),
+        head: Some(h),
+        base: Some(b),
+        fields,
+        target: Some(target(policy, new)),
+        before: blocks(base, old),
+        after: blocks(head, new),
+    })
+}
+
+fn value(f: &Option<crate::core::decl::Field>) -> Option<Value> {
+    f.as_ref().map(|f| f.value.clone())
+}
+
+fn loc(f: &Option<crate::core::decl::Field>) -> Option<Loc> {
+    f.as_ref().map(|f| f.at.clone())
+}
+
+fn blocks(decls: &Declarations, a: &Account) -> Vec<Arc<str>> {
+    let mut out = vec![decls.module(a.module).text.clone()];
+    if let Some(b) = a.base {
+        out.push(decls.module(b).text.clone());
+    }
+    out
+}

@@ -1,0 +1,377 @@
+//! The steps of a change: what the apply does, in order, for a new, changed or closed
+//! account ([`Plan::steps`]), each with its ledger key and its area.
+
+use super::{Action, Change, FieldChange, Plan, Target};
+use crate::core::decl::{Map, Value};
+use crate::core::policy::{Baseline, Repository};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One thing the apply does, in order. Names templated with `{account_id}` are filled in once
+/// the account exists.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    CreateAccount {
+        name: String,
+        email: String,
+        role_name: String,
+        tags: BTreeMap<String, String>,
+    },
+    WaitForAccount,
+    MoveAccount {
+        ou: String,
+    },
+    TagAccount {
+        tags: BTreeMap<String, String>,
+    },
+    UntagAccount {
+        keys: Vec<String>,
+    },
+    RenameAccount {
+        name: String,
+    },
+    AssumeRole {
+        role_name: String,
+    },
+    SetAlias {
+        alias: String,
+    },
+    SamlProvider {
+        name: String,
+    },
+    PermissionsBoundary {
+        policy: String,
+    },
+    AccessRole {
+        name: String,
+        policy_arn: String,
+        bounded: bool,
+    },
+    StateBucket {
+        bucket: String,
+    },
+    LockTable {
+        table: String,
+    },
+    /// An IAM OIDC provider for the GitLab instance, for keyless CI.
+    CiOidcProvider,
+    /// A role the account's project pipelines assume with their GitLab ID token.
+    CiRole {
+        name: String,
+        /// `plan` (any pipeline of the project, read only) or `apply` (protected master).
+        purpose: String,
+    },
+    GitlabProject {
+        namespace: String,
+        path: String,
+    },
+    CommitTemplate,
+    ProtectMaster,
+    CiVariables,
+    CloseAccount {
+        name: String,
+    },
+}
+
+/// Which part of the world a step changes. The apply executes each area's steps in a file of
+/// its own (`bot/apply/steps/`), so a new area is a new file, not a longer match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Area {
+    /// The organization, from the management account: create, wait, move, tag, close.
+    Organizations,
+    /// Inside the account: the assumed role, alias, SAML provider, boundary, access roles.
+    Iam,
+    /// The account's Terraform state: bucket and lock table.
+    StateBackend,
+    /// Keyless CI: the GitLab OIDC provider and the plan/apply roles.
+    KeylessCi,
+    /// The account's GitLab project.
+    Repository,
+}
+
+impl Step {
+    /// The step's kind, in snake case (the `step` tag of its JSON).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Step::CreateAccount { .. } => "create_account",
+            Step::WaitForAccount => "wait_for_account",
+            Step::MoveAccount { .. } => "move_account",
+            Step::TagAccount { .. } => "tag_account",
+            Step::UntagAccount { .. } => "untag_account",
+            Step::RenameAccount { .. } => "rename_account",
+            Step::AssumeRole { .. } => "assume_role",
+            Step::SetAlias { .. } => "set_alias",
+            Step::SamlProvider { .. } => "saml_provider",
+            Step::PermissionsBoundary { .. } => "permissions_boundary",
+            Step::AccessRole { .. } => "access_role",
+            Step::StateBucket { .. } => "state_bucket",
+            Step::LockTable { .. } => "lock_table",
+            Step::CiOidcProvider => "ci_oidc_provider",
+            Step::CiRole { .. } => "ci_role",
+            Step::GitlabProject { .. } => "gitlab_project",
+            Step::CommitTemplate => "commit_template",
+            Step::ProtectMaster => "protect_master",
+            Step::CiVariables => "ci_variables",
+            Step::CloseAccount { .. } => "close_account",
+        }
+    }
+
+    /// The ledger's name of the step, unique within an account's steps. Stored: never change
+    /// the name of an existing step.
+    pub fn key(&self) -> String {
+        match self {
+            Step::AccessRole { name, .. } => format!("access_role:{name}"),
+            Step::CiRole { name, .. } => format!("ci_role:{name}"),
+            other => other.kind().to_string(),
+        }
+    }
+
+    pub fn area(&self) -> Area {
+        match self {
+            Step::CreateAccount { .. }
+            | Step::WaitForAccount
+            | Step::MoveAccount { .. }
+            | Step::TagAccount { .. }
+            | Step::UntagAccount { .. }
+            | Step::RenameAccount { .. }
+            | Step::CloseAccount { .. } => Area::Organizations,
+            Step::AssumeRole { .. }
+            | Step::SetAlias { .. }
+            | Step::SamlProvider { .. }
+            | Step::PermissionsBoundary { .. }
+            | Step::AccessRole { .. } => Area::Iam,
+            Step::StateBucket { .. } | Step::LockTable { .. } => Area::StateBackend,
+            Step::CiOidcProvider | Step::CiRole { .. } => Area::KeylessCi,
+            Step::GitlabProject { .. }
+            | Step::CommitTemplate
+            | Step::ProtectMaster
+            | Step::CiVariables => Area::Repository,
+        }
+    }
+}
+
+impl Plan {
+    /// The ordered steps the apply performs for one change.
+    pub fn steps(&self, change: &Change) -> Vec<Step> {
+        let Some(t) = &change.target else {
+            return vec![Step::CloseAccount {
+                name: change.name.clone(),
+            }];
+        };
+        match change.action {
+            Action::Create => create_steps(t, self.baseline.as_deref()),
+            Action::Update => update_steps(t, &change.fields),
+            Action::Close => vec![Step::CloseAccount {
+                name: change.name.clone(),
+            }],
+        }
+    }
+}
+
+/// Fills `{alias}` and `{name}`; `{account_id}` waits for the account to exist.
+pub fn fill(template: &str, t: &Target) -> String {
+    template
+        .replace("{alias}", &t.alias)
+        .replace("{name}", &t.name)
+}
+
+fn create_steps(t: &Target, baseline: Option<&(Baseline, Repository)>) -> Vec<Step> {
+    let mut steps = vec![
+        Step::CreateAccount {
+            name: t.name.clone(),
+            email: t.email.clone(),
+            role_name: t.role_name.clone(),
+            tags: t.tags.clone(),
+        },
+        Step::WaitForAccount,
+        Step::MoveAccount { ou: t.ou.clone() },
+    ];
+    if !t.tags.is_empty() {
+        steps.push(Step::TagAccount {
+            tags: t.tags.clone(),
+        });
+    }
+    steps.extend([
+        Step::AssumeRole {
+            role_name: t.role_name.clone(),
+        },
+        Step::SetAlias {
+            alias: t.alias.clone(),
+        },
+    ]);
+    let Some((b, repo)) = baseline else {
+        return steps;
+    };
+    steps.extend([
+        Step::SamlProvider {
+            name: b.saml_provider.clone(),
+        },
+        Step::PermissionsBoundary {
+            policy: b.permissions_boundary.clone(),
+        },
+    ]);
+    steps.extend(b.roles.iter().map(|r| Step::AccessRole {
+        name: r.name.clone(),
+        policy_arn: r.policy_arn.clone(),
+        bounded: r.bounded,
+    }));
+    steps.extend([
+        Step::StateBucket {
+            bucket: fill(&b.state_bucket, t),
+        },
+        Step::LockTable {
+            table: b.lock_table.clone(),
+        },
+    ]);
+    if repo.keyless_ci {
+        steps.extend([
+            Step::CiOidcProvider,
+            Step::CiRole {
+                name: repo.plan_role.clone(),
+                purpose: "plan".into(),
+            },
+            Step::CiRole {
+                name: repo.apply_role.clone(),
+                purpose: "apply".into(),
+            },
+        ]);
+    }
+    steps.extend([
+        Step::GitlabProject {
+            namespace: repo.namespace.clone(),
+            path: fill(&repo.path, t),
+        },
+        Step::CommitTemplate,
+        Step::ProtectMaster,
+        Step::CiVariables,
+    ]);
+    steps
+}
+
+/// `group/path` of an account's GitLab project.
+pub fn project_path(repo: &Repository, t: &Target) -> String {
+    format!(
+        "{}/{}",
+        repo.namespace.trim_end_matches('/'),
+        fill(&repo.path, t)
+    )
+}
+
+fn update_steps(t: &Target, fields: &[FieldChange]) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for f in fields {
+        match f.field.as_str() {
+            "name" => steps.push(Step::RenameAccount {
+                name: t.name.clone(),
+            }),
+            "account_type" => steps.push(Step::MoveAccount { ou: t.ou.clone() }),
+            "tags" => {
+                let empty = Map::new();
+                let before = f.before.as_map().unwrap_or(&empty);
+                let set: BTreeMap<String, String> = t
+                    .tags
+                    .iter()
+                    .filter(|(k, v)| before.get(k).and_then(Value::as_str) != Some(v.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                let removed: Vec<String> = before
+                    .keys()
+                    .filter(|k| !t.tags.contains_key(*k))
+                    .cloned()
+                    .collect();
+                if !set.is_empty() {
+                    steps.push(Step::TagAccount { tags: set });
+                }
+                if !removed.is_empty() {
+                    steps.push(Step::UntagAccount { keys: removed });
+                }
+            }
+            "account_alias" => steps.extend([
+                Step::AssumeRole {
+                    role_name: t.role_name.clone(),
+                },
+                Step::SetAlias {
+                    alias: t.alias.clone(),
+                },
+            ]),
+            // email and role_name only matter at creation; the policy reports changes to them
+            _ => {}
+        }
+    }
+    steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_step() -> Vec<Step> {
+        let tags = BTreeMap::from([("owner".to_string(), "team".to_string())]);
+        vec![
+            Step::CreateAccount {
+                name: "n".into(),
+                email: "e".into(),
+                role_name: "r".into(),
+                tags: tags.clone(),
+            },
+            Step::WaitForAccount,
+            Step::MoveAccount { ou: "/x".into() },
+            Step::TagAccount { tags },
+            Step::UntagAccount { keys: vec![] },
+            Step::RenameAccount { name: "n".into() },
+            Step::AssumeRole {
+                role_name: "r".into(),
+            },
+            Step::SetAlias { alias: "a".into() },
+            Step::SamlProvider { name: "s".into() },
+            Step::PermissionsBoundary { policy: "b".into() },
+            Step::AccessRole {
+                name: "Admin".into(),
+                policy_arn: "arn".into(),
+                bounded: false,
+            },
+            Step::StateBucket { bucket: "b".into() },
+            Step::LockTable { table: "t".into() },
+            Step::CiOidcProvider,
+            Step::CiRole {
+                name: "ci-plan".into(),
+                purpose: "plan".into(),
+            },
+            Step::GitlabProject {
+                namespace: "g".into(),
+                path: "p".into(),
+            },
+            Step::CommitTemplate,
+            Step::ProtectMaster,
+            Step::CiVariables,
+            Step::CloseAccount { name: "n".into() },
+        ]
+    }
+
+    /// Ledgers store these names: a step's key is its JSON tag, roles named after them.
+    #[test]
+    fn a_steps_key_is_its_json_tag() {
+        for step in every_step() {
+            let json = serde_json::to_value(&step).unwrap();
+            assert_eq!(json["step"], step.kind(), "{step:?}");
+            let key = step.key();
+            match &step {
+                Step::AccessRole { name, .. } => assert_eq!(key, format!("access_role:{name}")),
+                Step::CiRole { name, .. } => assert_eq!(key, format!("ci_role:{name}")),
+                _ => assert_eq!(key, step.kind()),
+            }
+        }
+    }
+
+    #[test]
+    fn each_step_belongs_to_one_area() {
+        let areas: Vec<Area> = every_step().iter().map(Step::area).collect();
+        assert_eq!(areas[0], Area::Organizations);
+        assert_eq!(areas[8], Area::Iam);
+        assert_eq!(areas[11], Area::StateBackend);
+        assert_eq!(areas[14], Area::KeylessCi);
+        assert_eq!(areas[16], Area::Repository);
+        assert_eq!(areas[19], Area::Organizations);
+    }
+}

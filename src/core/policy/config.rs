@@ -1,0 +1,481 @@
+//! The policy file, `policies/orgvend.toml`: its TOML shape (every table `deny_unknown_fields`)
+//! and its compilation into a [`Policy`]. Every error names file:line.
+//! The documented reference is `docs/policy.md`.
+
+use super::{Policy, PolicyError, TypeRules};
+use crate::core::model::{LineIndex, Loc};
+use regex::Regex;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PolicyFile {
+    modules: ModulesConf,
+    #[serde(default)]
+    email: EmailConf,
+    #[serde(default)]
+    naming: NamingConf,
+    #[serde(default)]
+    changes: ChangesConf,
+    #[serde(default)]
+    approvals: ApprovalsConf,
+    types: Spanned<BTreeMap<String, TypeConf>>,
+    #[serde(default)]
+    baseline: BaselineConf,
+    #[serde(default)]
+    repository: RepositoryConf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModulesConf {
+    /// Source address(es) of the module that creates an account; the `?ref=` is ignored.
+    account_source: Spanned<OneOrMany>,
+    /// Source address(es) of the module that provisions an account's baseline.
+    base_source: Spanned<OneOrMany>,
+    /// The output of the account module that `account_id` refers to. Default `id`.
+    #[serde(default = "default_id_output")]
+    account_id_output: String,
+    /// Whether account and base modules must pin a ref. Default true.
+    #[serde(default = "yes")]
+    require_ref: bool,
+    /// A pattern every ref must match, e.g. a release tag. Default: any ref.
+    ref_pattern: Option<Spanned<String>>,
+    /// Addresses of other modules the repository may use. Default: none.
+    #[serde(default)]
+    allowed_sources: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmailConf {
+    /// Domains an account email may use (case-insensitive). Default: any.
+    #[serde(default)]
+    domains: Vec<String>,
+    /// A pattern the whole email must match. Default: none.
+    pattern: Option<Spanned<String>>,
+    /// The exact email expected, with `{name}`, `{alias}` and `{type}` filled in. Default: none.
+    template: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NamingConf {
+    /// Whether `account_alias` must equal the account `name`. Default false.
+    #[serde(default)]
+    alias_equals_name: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangesConf {
+    /// Fields of an existing account that may not change. Default: email, account_type, role_name.
+    #[serde(default = "default_immutable")]
+    immutable: Vec<Spanned<String>>,
+    /// Whether removing an account's blocks may close the account. Default false.
+    #[serde(default)]
+    allow_close: bool,
+    /// Approvals a close needs. Default: the most any type needs.
+    close_approvals: Option<u32>,
+}
+
+impl Default for ChangesConf {
+    fn default() -> Self {
+        ChangesConf {
+            immutable: default_immutable(),
+            allow_close: false,
+            close_approvals: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApprovalsConf {
+    /// GitLab group (full path or numeric id) whose members' approvals count.
+    /// Default `infrastructure`.
+    #[serde(default = "default_group")]
+    group: String,
+    /// Approvals needed where a type does not say. Default 1.
+    #[serde(default = "one")]
+    default: u32,
+    /// Whether a push after an approval voids it. Default true.
+    #[serde(default = "yes")]
+    reset_on_push: bool,
+}
+
+impl Default for ApprovalsConf {
+    fn default() -> Self {
+        ApprovalsConf {
+            group: default_group(),
+            default: 1,
+            reset_on_push: true,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TypeConf {
+    /// One line shown in messages.
+    #[serde(default)]
+    description: String,
+    /// Pattern the whole account name must match. Default: any name AWS accepts.
+    name_pattern: Option<Spanned<String>>,
+    /// Pattern the whole alias must match. Default: any alias IAM accepts.
+    alias_pattern: Option<Spanned<String>>,
+    /// The OU accounts of this type live in, as a path from the root (`/Clients`).
+    ou: Spanned<String>,
+    /// Tag keys an account of this type must carry with a non-empty value. Default: none.
+    #[serde(default)]
+    required_tags: Vec<String>,
+    /// Infrastructure approvals an MR creating or changing such an account needs.
+    /// Default: `approvals.default`.
+    approvals: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BaselineConf {
+    #[serde(default = "default_role_name")]
+    role_name: String,
+    #[serde(default = "default_saml")]
+    saml_provider: String,
+    #[serde(default = "default_boundary")]
+    permissions_boundary: String,
+    #[serde(default = "default_roles")]
+    roles: Vec<RoleConf>,
+    #[serde(default = "default_bucket")]
+    state_bucket: Spanned<String>,
+    #[serde(default = "default_table")]
+    lock_table: String,
+}
+
+impl Default for BaselineConf {
+    fn default() -> Self {
+        BaselineConf {
+            role_name: default_role_name(),
+            saml_provider: default_saml(),
+            permissions_boundary: default_boundary(),
+            roles: default_roles(),
+            state_bucket: default_bucket(),
+            lock_table: default_table(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RoleConf {
+    name: String,
+    policy_arn: String,
+    #[serde(default)]
+    bounded: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RepositoryConf {
+    /// Group path new account projects go in. Default `accounts`.
+    #[serde(default = "default_namespace")]
+    namespace: String,
+    /// Project path template (`{alias}`, `{name}`). Default `{alias}`.
+    #[serde(default = "default_repo_path")]
+    path: String,
+    /// Keyless CI: an OIDC provider for the GitLab instance and two roles in each account.
+    /// Default true.
+    #[serde(default = "yes")]
+    keyless_ci: bool,
+    /// The role the project's pipelines assume to plan. Default `gitlab-ci-plan`.
+    #[serde(default = "default_plan_role")]
+    plan_role: String,
+    /// The role only the protected master assumes to apply. Default `gitlab-ci-apply`.
+    #[serde(default = "default_apply_role")]
+    apply_role: String,
+}
+
+impl Default for RepositoryConf {
+    fn default() -> Self {
+        RepositoryConf {
+            namespace: default_namespace(),
+            path: default_repo_path(),
+            keyless_ci: true,
+            plan_role: default_plan_role(),
+            apply_role: default_apply_role(),
+        }
+    }
+}
+
+fn default_plan_role() -> String {
+    "gitlab-ci-plan".into()
+}
+fn default_apply_role() -> String {
+    "gitlab-ci-apply".into()
+}
+
+fn yes() -> bool {
+    true
+}
+fn one() -> u32 {
+    1
+}
+fn default_id_output() -> String {
+    "id".into()
+}
+fn default_group() -> String {
+    "infrastructure".into()
+}
+fn default_immutable() -> Vec<Spanned<String>> {
+    ["email", "account_type", "role_name"]
+        .into_iter()
+        .map(|f| Spanned::new(0..0, f.to_string()))
+        .collect()
+}
+fn default_role_name() -> String {
+    "OrganizationAccountAccessRole".into()
+}
+fn default_saml() -> String {
+    "sso".into()
+}
+fn default_boundary() -> String {
+    "orgvend-baseline-boundary".into()
+}
+fn default_bucket() -> Spanned<String> {
+    Spanned::new(0..0, "{alias}-terraform-state".into())
+}
+fn default_table() -> String {
+    "terraform-locks".into()
+}
+fn default_namespace() -> String {
+    "accounts".into()
+}
+fn default_repo_path() -> String {
+    "{alias}".into()
+}
+fn default_roles() -> Vec<RoleConf> {
+    let role = |name: &str, arn: &str, bounded| RoleConf {
+        name: name.into(),
+        policy_arn: arn.into(),
+        bounded,
+    };
+    vec![
+        role(
+            "Admin",
+            "arn:aws:iam::aws:policy/AdministratorAccess",
+            false,
+        ),
+        role(
+            "BoundedAdmin",
+            "arn:aws:iam::aws:policy/AdministratorAccess",
+            true,
+        ),
+        role(
+            "PowerUser",
+            "arn:aws:iam::aws:policy/PowerUserAccess",
+            false,
+        ),
+        role("ReadOnly", "arn:aws:iam::aws:policy/ReadOnlyAccess", false),
+        role(
+            "ViewOnly",
+            "arn:aws:iam::aws:policy/job-function/ViewOnlyAccess",
+            false,
+        ),
+    ]
+}
+
+/// Fields `changes.immutable` may name.
+pub const CHANGEABLE_FIELDS: &[&str] = &[
+    "name",
+    "email",
+    "account_alias",
+    "account_type",
+    "role_name",
+    "tags",
+];
+
+struct Spans<'a> {
+    file: &'a str,
+    text: &'a str,
+    lines: LineIndex,
+}
+
+impl Spans<'_> {
+    fn err(&self, span: Range<usize>, message: impl Into<String>) -> PolicyError {
+        let (line, col) = self.lines.line_col(self.text, span.start);
+        PolicyError {
+            at: Some(Loc::new(self.file, line, col)),
+            message: message.into(),
+        }
+    }
+
+    /// A whole-value regex, or an error at the pattern's line.
+    fn regex(&self, pattern: &Spanned<String>, what: &str) -> Result<Regex, PolicyError> {
+        Regex::new(&format!("^(?:{})$", pattern.get_ref()))
+            .map_err(|e| self.err(pattern.span(), format!("{what} is not a valid regex: {e}")))
+    }
+}
+
+pub(super) fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
+    let spans = Spans {
+        file,
+        text,
+        lines: LineIndex::new(text),
+    };
+    let raw: PolicyFile = toml::from_str(text).map_err(|e| {
+        let message = e.message().trim().to_string();
+        match e.span() {
+            Some(span) => spans.err(span, message),
+            None => PolicyError {
+                at: Some(Loc::new(file, 1, 1)),
+                message,
+            },
+        }
+    })?;
+
+    let types_span = raw.types.span();
+    let types_conf = raw.types.into_inner();
+    if types_conf.is_empty() {
+        return Err(spans.err(types_span, "[types] must declare at least one account type"));
+    }
+    let mut types = BTreeMap::new();
+    for (name, t) in types_conf {
+        let ou = t.ou.get_ref();
+        if !ou.starts_with('/') || ou.len() < 2 || ou.ends_with('/') {
+            return Err(spans.err(
+                t.ou.span(),
+                format!("types.{name}.ou must be an OU path from the root, like \"/Clients\""),
+            ));
+        }
+        types.insert(
+            name.clone(),
+            TypeRules {
+                description: t.description,
+                name_pattern: t
+                    .name_pattern
+                    .as_ref()
+                    .map(|p| spans.regex(p, &format!("types.{name}.name_pattern")))
+                    .transpose()?,
+                alias_pattern: t
+                    .alias_pattern
+                    .as_ref()
+                    .map(|p| spans.regex(p, &format!("types.{name}.alias_pattern")))
+                    .transpose()?,
+                ou: ou.clone(),
+                required_tags: t.required_tags,
+                approvals: t.approvals.unwrap_or(raw.approvals.default),
+            },
+        );
+    }
+
+    let mut immutable = Vec::new();
+    for f in &raw.changes.immutable {
+        if !CHANGEABLE_FIELDS.contains(&f.get_ref().as_str()) {
+            return Err(spans.err(
+                f.span(),
+                format!(
+                    "changes.immutable names `{}`; the fields are {}",
+                    f.get_ref(),
+                    CHANGEABLE_FIELDS.join(", ")
+                ),
+            ));
+        }
+        immutable.push(f.get_ref().clone());
+    }
+    // AWS has no API to change a root email through Organizations: it stays immutable.
+    if !immutable.iter().any(|f| f == "email") {
+        immutable.push("email".into());
+    }
+
+    let bucket = raw.baseline.state_bucket.get_ref();
+    if !bucket.contains("{alias}") && !bucket.contains("{account_id}") && !bucket.contains("{name}")
+    {
+        return Err(spans.err(
+            raw.baseline.state_bucket.span(),
+            "baseline.state_bucket must contain {alias}, {name} or {account_id}: S3 bucket names are global",
+        ));
+    }
+    let email_template = raw.email.template.map(|t| t.into_inner());
+
+    let account_sources = raw.modules.account_source.into_inner().into_vec();
+    let base_sources = raw.modules.base_source.into_inner().into_vec();
+    Ok(Policy {
+        file: file.to_string(),
+        sources: crate::core::decl::ModuleSources {
+            account: account_sources,
+            base: base_sources,
+        },
+        account_id_output: raw.modules.account_id_output,
+        require_ref: raw.modules.require_ref,
+        ref_pattern: raw
+            .modules
+            .ref_pattern
+            .as_ref()
+            .map(|p| spans.regex(p, "modules.ref_pattern"))
+            .transpose()?,
+        allowed_sources: raw.modules.allowed_sources,
+        email_domains: raw
+            .email
+            .domains
+            .iter()
+            .map(|d| d.to_ascii_lowercase())
+            .collect(),
+        email_pattern: raw
+            .email
+            .pattern
+            .as_ref()
+            .map(|p| spans.regex(p, "email.pattern"))
+            .transpose()?,
+        email_template,
+        alias_equals_name: raw.naming.alias_equals_name,
+        immutable,
+        allow_close: raw.changes.allow_close,
+        close_approvals: raw.changes.close_approvals,
+        approval_group: raw.approvals.group,
+        reset_on_push: raw.approvals.reset_on_push,
+        types,
+        baseline: super::Baseline {
+            role_name: raw.baseline.role_name,
+            saml_provider: raw.baseline.saml_provider,
+            permissions_boundary: raw.baseline.permissions_boundary,
+            roles: raw
+                .baseline
+                .roles
+                .into_iter()
+                .map(|r| super::BaselineRole {
+                    name: r.name,
+                    policy_arn: r.policy_arn,
+                    bounded: r.bounded,
+                })
+                .collect(),
+            state_bucket: raw.baseline.state_bucket.into_inner(),
+            lock_table: raw.baseline.lock_table,
+        },
+        repository: super::Repository {
+            namespace: raw.repository.namespace,
+            path: raw.repository.path,
+            keyless_ci: raw.repository.keyless_ci,
+            plan_role: raw.repository.plan_role,
+            apply_role: raw.repository.apply_role,
+        },
+        rego: Vec::new(),
+    })
+}

@@ -1,0 +1,150 @@
+//! What the policy *says*: the data of `policies/orgvend.toml` (parsed in [`config`]) and the
+//! compiled `*.rego` files ([`rego`]), read from `policies/` of the target branch. What it
+//! *checks* over a change is `core::rules`.
+
+mod config;
+pub mod rego;
+#[cfg(test)]
+mod tests;
+
+pub use config::CHANGEABLE_FIELDS;
+
+use crate::core::decl::ModuleSources;
+use crate::core::model::{Loc, SourceFile};
+use regex::Regex;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The policy file's name inside the policy directory.
+pub const POLICY_FILE: &str = "orgvend.toml";
+
+/// A compiled policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Path of the policy file, for messages.
+    pub file: String,
+    pub sources: ModuleSources,
+    pub account_id_output: String,
+    pub require_ref: bool,
+    pub ref_pattern: Option<Regex>,
+    pub allowed_sources: Vec<String>,
+    pub email_domains: Vec<String>,
+    pub email_pattern: Option<Regex>,
+    pub email_template: Option<String>,
+    pub alias_equals_name: bool,
+    pub immutable: Vec<String>,
+    pub allow_close: bool,
+    pub close_approvals: Option<u32>,
+    pub approval_group: String,
+    pub reset_on_push: bool,
+    pub types: BTreeMap<String, TypeRules>,
+    pub baseline: Baseline,
+    pub repository: Repository,
+    pub rego: Vec<rego::Module>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TypeRules {
+    pub description: String,
+    pub name_pattern: Option<Regex>,
+    pub alias_pattern: Option<Regex>,
+    pub ou: String,
+    pub required_tags: Vec<String>,
+    pub approvals: u32,
+}
+
+/// What every new account gets inside it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Baseline {
+    pub role_name: String,
+    pub saml_provider: String,
+    pub permissions_boundary: String,
+    pub roles: Vec<BaselineRole>,
+    /// Bucket name template: `{alias}`, `{name}`, `{account_id}`.
+    pub state_bucket: String,
+    pub lock_table: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BaselineRole {
+    pub name: String,
+    pub policy_arn: String,
+    /// Whether the role carries the permissions boundary.
+    pub bounded: bool,
+}
+
+/// Where each new account's GitLab project goes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Repository {
+    /// Group path.
+    pub namespace: String,
+    /// Project path template: `{alias}`, `{name}`.
+    pub path: String,
+    /// Whether each account gets keyless CI (an OIDC provider and the two roles below).
+    pub keyless_ci: bool,
+    /// Role the project's pipelines assume to plan (read only).
+    pub plan_role: String,
+    /// Role only the project's protected master assumes to apply.
+    pub apply_role: String,
+}
+
+impl Policy {
+    /// Reads `dir/orgvend.toml` and `dir/*.rego` from the given files.
+    pub fn load(files: &[SourceFile], dir: &str) -> Result<Policy, PolicyError> {
+        let dir = dir.trim_end_matches('/');
+        let in_dir = |path: &str| -> Option<String> {
+            let rest = if dir.is_empty() || dir == "." {
+                path
+            } else {
+                path.strip_prefix(dir)?.strip_prefix('/')?
+            };
+            (!rest.contains('/')).then(|| rest.to_string())
+        };
+        let toml_file = files
+            .iter()
+            .find(|f| in_dir(&f.path).as_deref() == Some(POLICY_FILE))
+            .ok_or_else(|| PolicyError {
+                at: None,
+                message: format!(
+                    "no policy: {} not found",
+                    if dir.is_empty() {
+                        POLICY_FILE.to_string()
+                    } else {
+                        format!("{dir}/{POLICY_FILE}")
+                    }
+                ),
+            })?;
+        let mut policy = config::parse(&toml_file.path, &toml_file.text)?;
+        let mut rego_files: Vec<&SourceFile> = files
+            .iter()
+            .filter(|f| in_dir(&f.path).is_some_and(|n| n.ends_with(".rego")))
+            .collect();
+        rego_files.sort_by(|a, b| a.path.cmp(&b.path));
+        policy.rego = rego::compile(&rego_files)?;
+        Ok(policy)
+    }
+
+    /// The rules of an account type, if the type is known.
+    pub fn type_rules(&self, account_type: &str) -> Option<&TypeRules> {
+        self.types.get(account_type)
+    }
+}
+
+/// A policy that cannot be used, with where it went wrong.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PolicyError {
+    pub at: Option<Loc>,
+    pub message: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.at {
+            Some(at) => write!(f, "{}:{}:{}: {}", at.file, at.line, at.col, self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for PolicyError {}

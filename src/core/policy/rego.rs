@@ -1,0 +1,111 @@
+//! Custom rules as the policy says them: `policies/*.rego` compiled with regorus, and which
+//! parts of the input document they read. Evaluating them over a change is
+//! `core::rules::rego`'s job.
+
+use super::PolicyError;
+use crate::core::model::SourceFile;
+use regorus::Engine;
+
+/// One compiled package with a `deny` rule.
+#[derive(Debug, Clone)]
+pub struct Module {
+    pub path: String,
+    /// `data.<package>`.
+    pub package: String,
+    /// The compiled policy files (every file: packages may import each other).
+    pub engine: Engine,
+    /// The parts of the input the policy files can reach.
+    pub needs: Needs,
+}
+
+/// Which parts of the input document to build. A part is built when some policy file names
+/// it (`input.modules`, `some m in input.modules`, …) or indexes `input` dynamically
+/// (`input[k]`, `walk(input, …)`); building a part no rule reads would cost as much as the
+/// built-in rules on a large repository.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    pub accounts: bool,
+    pub modules: bool,
+    pub changes: bool,
+}
+
+impl Needs {
+    pub fn all() -> Needs {
+        Needs {
+            accounts: true,
+            modules: true,
+            changes: true,
+        }
+    }
+
+    fn of(text: &str) -> Needs {
+        let dynamic = text.contains("input[") || text.contains("walk(") || text.contains("input)");
+        if dynamic {
+            return Needs::all();
+        }
+        Needs {
+            accounts: text.contains("accounts"),
+            modules: text.contains("modules"),
+            changes: text.contains("changes"),
+        }
+    }
+
+    pub fn union(self, other: Needs) -> Needs {
+        Needs {
+            accounts: self.accounts || other.accounts,
+            modules: self.modules || other.modules,
+            changes: self.changes || other.changes,
+        }
+    }
+}
+
+pub(super) fn compile(files: &[&SourceFile]) -> Result<Vec<Module>, PolicyError> {
+    let mut engine = Engine::new();
+    let mut modules = Vec::new();
+    for f in files {
+        // Rego v1 (OPA 1.0, current conftest) first; older v0 policies still load.
+        let package = match engine.add_policy(f.path.clone(), f.text.clone()) {
+            Ok(p) => p,
+            Err(v1_error) => {
+                engine.set_rego_v0(true);
+                let v0 = engine.add_policy(f.path.clone(), f.text.clone());
+                engine.set_rego_v0(false);
+                v0.map_err(|_| PolicyError {
+                    at: None,
+                    message: format!("{}: {}", f.path, first_line(&v1_error.to_string())),
+                })?
+            }
+        };
+        let declares_deny = engine
+            .has_declared_rule_rooted_at(&f.path, "deny")
+            .unwrap_or(false);
+        if declares_deny && !modules.iter().any(|m: &Module| m.package == package) {
+            modules.push(Module {
+                path: f.path.clone(),
+                package,
+                engine: Engine::new(),
+                needs: Needs::default(),
+            });
+        }
+    }
+    // A package may be spread over files, and rules may import each other: what any file
+    // names, every package may need.
+    let needs = files
+        .iter()
+        .fold(Needs::default(), |n, f| n.union(Needs::of(&f.text)));
+    for m in &mut modules {
+        m.engine = engine.clone();
+        m.needs = needs;
+    }
+    Ok(modules)
+}
+
+/// The first lines of an engine error, on one line.
+pub fn first_line(s: &str) -> String {
+    s.lines()
+        .take(6)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim()
+        .to_string()
+}

@@ -1,0 +1,170 @@
+//! Renderers: the MR note (GitLab Markdown), plain text for terminals, and JSON. Sentences
+//! about steps and verdicts live here, shared by all three.
+
+pub mod apply;
+pub mod escape;
+pub mod json;
+pub mod markdown;
+pub mod text;
+
+pub use escape::{code, html, inline, plain};
+
+use crate::core::plan::{Action, Step};
+use crate::core::report::{Approvals, Report, Verdict};
+use std::collections::BTreeMap;
+
+/// The hidden marker that identifies orgvend's note on an MR.
+pub const NOTE_MARKER: &str = "<!-- orgvend:plan -->";
+
+/// One step as a sentence; values in backticks (escaped by the Markdown renderer).
+pub fn describe(step: &Step) -> String {
+    match step {
+        Step::CreateAccount { name, email, role_name, tags } => format!(
+            "Organizations: create account `{name}` with email `{email}`, role `{role_name}`{}",
+            if tags.is_empty() { String::new() } else { format!(" and tags `{}`", tag_list(tags)) }
+        ),
+        Step::WaitForAccount => "Organizations: wait until AWS has created the account".into(),
+        Step::MoveAccount { ou } => format!("Organizations: move the account to OU `{ou}`"),
+        Step::TagAccount { tags } => format!("Organizations: tag the account `{}`", tag_list(tags)),
+        Step::UntagAccount { keys } => format!("Organizations: remove the tags `{}`", keys.join(", ")),
+        Step::RenameAccount { name } => format!("Account: rename the account to `{name}`"),
+        Step::AssumeRole { role_name } => format!("STS: assume `{role_name}` in the account"),
+        Step::SetAlias { alias } => format!("IAM: set the account alias `{alias}`"),
+        Step::SamlProvider { name } => {
+            format!("IAM: create the SAML identity provider `{name}` for single sign-on")
+        }
+        Step::PermissionsBoundary { policy } => format!(
+            "IAM: create the permissions boundary `{policy}` (no removing CloudTrail, Config or the baseline roles and provider; no VPCs)"
+        ),
+        Step::AccessRole { name, policy_arn, bounded } => format!(
+            "IAM: create role `{name}` for single sign-on with `{policy_arn}`{}",
+            if *bounded { " under the permissions boundary" } else { "" }
+        ),
+        Step::StateBucket { bucket } => format!(
+            "S3: create the Terraform state bucket `{}` (versioned, encrypted, public access blocked)",
+            bucket.replace("{account_id}", "<account id>")
+        ),
+        Step::LockTable { table } => format!("DynamoDB: create the Terraform lock table `{table}`"),
+        Step::CiOidcProvider => "IAM: create the OIDC provider of the GitLab instance, for CI without keys".into(),
+        Step::CiRole { name, purpose } if purpose == "apply" => format!(
+            "IAM: create role `{name}` that only the project's protected `master` pipelines may assume, under the permissions boundary"
+        ),
+        Step::CiRole { name, .. } => format!("IAM: create role `{name}` (read only) that the project's pipelines assume to plan"),
+        Step::GitlabProject { namespace, path } => {
+            format!("GitLab: create the project `{namespace}/{path}` with default branch `master`")
+        }
+        Step::CommitTemplate => {
+            "GitLab: commit the account template (backend on the state bucket, CI that plans MRs and applies master)".into()
+        }
+        Step::ProtectMaster => "GitLab: protect `master` (no direct pushes; maintainers merge)".into(),
+        Step::CiVariables => "GitLab: set the CI/CD variables the pipeline needs".into(),
+        Step::CloseAccount { name } => format!(
+            "Organizations: CLOSE account `{name}` (suspended, then deleted after 90 days; its email can never be used again)"
+        ),
+    }
+}
+
+/// The unified diff of a change's blocks, base to head.
+pub fn unified_diff(c: &crate::core::plan::Change) -> String {
+    let (before, after) = (c.before_text(), c.after_text());
+    similar::TextDiff::from_lines(&before, &after)
+        .unified_diff()
+        .context_radius(3)
+        .header("base", "head")
+        .to_string()
+}
+
+fn tag_list(tags: &BTreeMap<String, String>) -> String {
+    tags.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn action_word(action: Action) -> &'static str {
+    match action {
+        Action::Create => "create",
+        Action::Update => "update",
+        Action::Close => "close",
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The one-line verdict, values in backticks.
+pub fn headline(report: &Report) -> String {
+    let s = &report.summary;
+    let nothing = s.create + s.update + s.close == 0;
+    match report.verdict {
+        Verdict::Invalid => format!(
+            "orgvend cannot read this change: {}",
+            plural(report.parse_errors.len(), "syntax error", "syntax errors")
+        ),
+        Verdict::Blocked => format!(
+            "Blocked: {}",
+            plural(s.errors, "policy violation", "policy violations")
+        ),
+        Verdict::AwaitingApproval => {
+            let r = report.approvals.required();
+            let missing = report.approvals.missing().unwrap_or(r.count) as usize;
+            format!(
+                "Passes policy; waiting for {} from `{}`",
+                plural(missing, "more approval", "more approvals"),
+                r.group
+            )
+        }
+        Verdict::Passes if nothing => "Passes policy: no account changes".into(),
+        Verdict::Passes => "Passes policy (approvals are checked on the merge request)".into(),
+        Verdict::Ready if nothing => "Safe to merge: no account changes".into(),
+        Verdict::Ready => "Ready to merge: passes policy and is approved".into(),
+    }
+}
+
+/// "1 to create · 0 to update · 0 to close".
+pub fn counts(report: &Report) -> String {
+    let s = &report.summary;
+    format!(
+        "{} to create · {} to update · {} to close",
+        s.create, s.update, s.close
+    )
+}
+
+/// The approvals paragraph, values in backticks.
+pub fn approvals_sentence(report: &Report) -> String {
+    let r = report.approvals.required();
+    if r.count == 0 {
+        return "No approvals needed: nothing changes in AWS.".into();
+    }
+    let why = r
+        .reason
+        .as_ref()
+        .map(|w| format!(" ({w})"))
+        .unwrap_or_default();
+    let need = format!(
+        "Needs {} from members of `{}`{why}; the author's own approval never counts",
+        plural(r.count as usize, "approval", "approvals"),
+        r.group
+    );
+    match &report.approvals {
+        Approvals::NotCheckedLocally { .. } => {
+            format!("{need}. Not checked locally: orgvend checks approvals on the merge request.")
+        }
+        Approvals::Checked {
+            counted, ignored, ..
+        } => {
+            let mut s = format!("{need}.");
+            if counted.is_empty() {
+                s.push_str(" Approved by no one who counts yet.");
+            } else {
+                let who: Vec<String> = counted.iter().map(|u| format!("`{u}`")).collect();
+                s.push_str(&format!(" Counted: {}.", who.join(", ")));
+            }
+            for i in ignored {
+                s.push_str(&format!(" Not counted: `{}` ({}).", i.username, i.reason));
+            }
+            s
+        }
+    }
+}

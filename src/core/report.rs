@@ -1,0 +1,178 @@
+//! The review of one checkout (or one MR): read results, plan, violations, approvals and the
+//! verdict, as one value the renderers turn into a note, terminal text or JSON.
+
+pub use crate::core::approval::IgnoredApproval;
+use crate::core::approval::{self, ApprovalRequirement};
+use crate::core::decl::{Declarations, ParseError};
+use crate::core::plan::{self, Action, Plan};
+use crate::core::policy::Policy;
+use crate::core::rules::{self, CheckInput, MrFacts, Severity, Violation};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// A Terraform file does not parse: nothing can be judged.
+    Invalid,
+    /// Policy violations block the merge.
+    Blocked,
+    /// Policy passes; approvals are missing.
+    AwaitingApproval,
+    /// Policy passes; approvals were not checked (a local `orgvend check`).
+    Passes,
+    /// Policy passes and the approvals are there: merging is safe.
+    Ready,
+}
+
+impl Verdict {
+    /// The verdict's stored name (reviews in the store keep it).
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Invalid => "invalid",
+            Verdict::Blocked => "blocked",
+            Verdict::AwaitingApproval => "awaiting_approval",
+            Verdict::Passes => "passes",
+            Verdict::Ready => "ready",
+        }
+    }
+
+    /// Whether merging would be refused.
+    pub fn blocks(self) -> bool {
+        matches!(
+            self,
+            Verdict::Invalid | Verdict::Blocked | Verdict::AwaitingApproval
+        )
+    }
+}
+
+/// Approval state as far as it is known.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Approvals {
+    /// `orgvend check` cannot see the MR.
+    NotCheckedLocally { required: ApprovalRequirement },
+    /// Read from the GitLab API by the bot.
+    Checked {
+        required: ApprovalRequirement,
+        /// Approvals that count, by username.
+        counted: Vec<String>,
+        /// Approvals that do not count, with why (`@bob: the MR's author`).
+        ignored: Vec<IgnoredApproval>,
+    },
+}
+
+impl Approvals {
+    pub fn required(&self) -> &ApprovalRequirement {
+        match self {
+            Approvals::NotCheckedLocally { required } | Approvals::Checked { required, .. } => {
+                required
+            }
+        }
+    }
+
+    /// Approvals still missing; `None` when not checked.
+    pub fn missing(&self) -> Option<u32> {
+        match self {
+            Approvals::NotCheckedLocally { .. } => None,
+            Approvals::Checked {
+                required, counted, ..
+            } => Some(required.count.saturating_sub(counted.len() as u32)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub close: usize,
+    pub errors: usize,
+    pub warnings: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub verdict: Verdict,
+    pub summary: Summary,
+    pub parse_errors: Vec<ParseError>,
+    pub violations: Vec<Violation>,
+    pub approvals: Approvals,
+    pub plan: Plan,
+    /// What was compared, for the header (`main..feature`, a commit sha).
+    pub head_label: Option<String>,
+}
+
+pub struct AssessInput<'a> {
+    pub base: Option<&'a Declarations>,
+    pub head: &'a Declarations,
+    pub policy: &'a Policy,
+    pub mr: Option<&'a MrFacts>,
+    /// Usernames whose approvals count, and those ignored, from the GitLab API. `None` locally.
+    pub approvals: Option<(Vec<String>, Vec<IgnoredApproval>)>,
+    pub head_label: Option<String>,
+}
+
+/// Reads nothing, calls nothing: judges the declarations against the policy.
+pub fn assess(input: AssessInput) -> Report {
+    let mut parse_errors = input.head.parse_errors.clone();
+    if let Some(base) = input.base {
+        parse_errors.extend(base.parse_errors.iter().cloned());
+    }
+    // A file that does not parse would look like removed accounts: plan nothing.
+    let (plan, violations) = if parse_errors.is_empty() {
+        let plan = plan::plan(input.base, input.head, input.policy);
+        let violations = rules::check(
+            input.policy,
+            &CheckInput {
+                head: input.head,
+                base: input.base,
+                plan: &plan,
+                mr: input.mr,
+            },
+        );
+        (plan, violations)
+    } else {
+        (Plan::default(), Vec::new())
+    };
+    let required = approval::requirement(input.policy, &plan);
+    let approvals = match input.approvals {
+        None => Approvals::NotCheckedLocally { required },
+        Some((counted, ignored)) => Approvals::Checked {
+            required,
+            counted,
+            ignored,
+        },
+    };
+    let errors = violations
+        .iter()
+        .filter(|v| v.severity == Severity::Error)
+        .count();
+    let verdict = if !parse_errors.is_empty() {
+        Verdict::Invalid
+    } else if errors > 0 {
+        Verdict::Blocked
+    } else {
+        match approvals.missing() {
+            None => Verdict::Passes,
+            Some(0) => Verdict::Ready,
+            Some(_) => Verdict::AwaitingApproval,
+        }
+    };
+    let count = |a: Action| plan.changes.iter().filter(|c| c.action == a).count();
+    let summary = Summary {
+        create: count(Action::Create),
+        update: count(Action::Update),
+        close: count(Action::Close),
+        errors,
+        warnings: violations.len() - errors,
+    };
+    Report {
+        verdict,
+        summary,
+        parse_errors,
+        violations,
+        approvals,
+        plan,
+        head_label: input.head_label,
+    }
+}

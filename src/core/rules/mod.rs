@@ -1,0 +1,125 @@
+//! What the policy *checks*: one file per built-in rule, and the custom Rego rules
+//! evaluated ([`rego`]). [`check`] is a pure function of the declarations, the plan and the
+//! MR facts; the rules' parameters are the [`Policy`]'s.
+
+mod aws;
+mod changes;
+mod email;
+mod naming;
+mod pairing;
+pub mod rego;
+mod sources;
+mod tags;
+mod unique;
+mod values;
+
+use crate::core::decl::Declarations;
+use crate::core::model::Loc;
+use crate::core::plan::Plan;
+use crate::core::policy::Policy;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Blocks the merge.
+    Error,
+    /// Shown prominently, does not block (a permitted but destructive change).
+    Warning,
+}
+
+/// One broken rule: where, what, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Violation {
+    /// Stable rule id, e.g. `aws.email` or `rego.main`.
+    pub rule: String,
+    pub severity: Severity,
+    /// The module the violation is about.
+    pub module: Option<String>,
+    pub at: Option<Loc>,
+    pub message: String,
+    pub fix: String,
+}
+
+impl Violation {
+    pub fn error(rule: &str, at: &Loc, module: &str, message: String, fix: String) -> Violation {
+        Violation {
+            rule: rule.to_string(),
+            severity: Severity::Error,
+            module: Some(module.to_string()),
+            at: Some(at.clone()),
+            message,
+            fix,
+        }
+    }
+
+    pub fn warning(self) -> Violation {
+        Violation {
+            severity: Severity::Warning,
+            ..self
+        }
+    }
+}
+
+/// Facts about the MR that custom rules may use (absent for a local `orgvend check`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MrFacts {
+    pub project: String,
+    pub iid: u64,
+    pub author: String,
+    pub title: String,
+    pub source_branch: String,
+    pub target_branch: String,
+    pub labels: Vec<String>,
+    /// Usernames whose approvals count (Infrastructure members, not the author).
+    pub approved_by: Vec<String>,
+}
+
+pub struct CheckInput<'a> {
+    pub head: &'a Declarations,
+    pub base: Option<&'a Declarations>,
+    pub plan: &'a Plan,
+    pub mr: Option<&'a MrFacts>,
+}
+
+/// Runs every rule. The result is ordered by file, line and rule, so notes are stable.
+pub fn check(policy: &Policy, input: &CheckInput) -> Vec<Violation> {
+    // Custom rules run beside the built-in ones: on a large repository each takes about as long.
+    let mut out = std::thread::scope(|s| {
+        let custom = (!policy.rego.is_empty()).then(|| {
+            s.spawn(|| {
+                let mut out = Vec::new();
+                rego::check_rego(policy, input, &mut out);
+                out
+            })
+        });
+        let mut out = builtin(policy, input);
+        if let Some(custom) = custom {
+            out.extend(custom.join().expect("the Rego thread panicked"));
+        }
+        out
+    });
+    out.sort_by(|a, b| {
+        (a.severity, &a.at, &a.rule, &a.message).cmp(&(b.severity, &b.at, &b.rule, &b.message))
+    });
+    out.dedup();
+    out
+}
+
+fn builtin(policy: &Policy, input: &CheckInput) -> Vec<Violation> {
+    let head = input.head;
+    let mut out = Vec::new();
+    values::check_values(policy, head, &mut out);
+    aws::check_aws_limits(head, &mut out);
+    naming::check_naming(policy, head, &mut out);
+    email::check_email(policy, head, &mut out);
+    unique::check_unique(head, &mut out);
+    pairing::check_pairing(policy, head, &mut out);
+    sources::check_sources(policy, head, &mut out);
+    tags::check_tags(policy, head, &mut out);
+    changes::check_changes(policy, input, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,87 @@
+//! Rules `unique.*`: module keys, account names, aliases and emails are each used once in the
+//! repository. Emails and names compare case-insensitively, as AWS does for emails.
+
+use super::Violation;
+use crate::core::decl::{Declarations, Field};
+use crate::core::model::Loc;
+use std::collections::HashMap;
+
+pub(super) fn check_unique(decls: &Declarations, out: &mut Vec<Violation>) {
+    let mut keys: HashMap<&str, &Loc> = HashMap::new();
+    for m in &decls.modules {
+        if let Some(first) = keys.get(m.key.as_str()) {
+            out.push(Violation::error(
+                "unique.module-key",
+                &m.at,
+                &m.key,
+                format!("module key `{}` is already used at {first}", m.key),
+                "give each module its own key".into(),
+            ));
+        } else {
+            keys.insert(&m.key, &m.at);
+        }
+    }
+    let mut names = HashMap::new();
+    let mut aliases = HashMap::new();
+    let mut emails = HashMap::new();
+    for a in &decls.accounts {
+        let base_key = a.base_key.as_deref().unwrap_or(&a.key);
+        duplicate(
+            &mut names,
+            &a.name,
+            true,
+            out,
+            "unique.name",
+            &a.key,
+            "account name",
+        );
+        duplicate(
+            &mut aliases,
+            &a.alias,
+            false,
+            out,
+            "unique.alias",
+            base_key,
+            "account alias",
+        );
+        duplicate(
+            &mut emails,
+            &a.email,
+            true,
+            out,
+            "unique.email",
+            &a.key,
+            "email",
+        );
+    }
+}
+
+fn duplicate<'a>(
+    seen: &mut HashMap<String, (&'a str, &'a Loc)>,
+    field: &'a Option<Field>,
+    fold_case: bool,
+    out: &mut Vec<Violation>,
+    rule: &str,
+    module: &'a str,
+    what: &str,
+) {
+    let Some(f) = field else { return };
+    let Some(value) = f.as_str() else { return };
+    let key = if fold_case {
+        value.to_lowercase()
+    } else {
+        value.to_string()
+    };
+    match seen.get(&key) {
+        Some((other, at)) => out.push(Violation::error(
+            rule,
+            &f.at,
+            module,
+            format!("{what} `{value}` is already used by module `{other}` at {at}"),
+            format!("choose a {what} no other account uses"),
+        )),
+        None => {
+            seen.insert(key, (module, &f.at));
+        }
+    }
+}

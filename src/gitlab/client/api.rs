@@ -1,0 +1,353 @@
+//! The endpoints orgvend calls, as [`GitLab`] on [`GitlabClient`]: one request (or one
+//! paginated listing) each, in the shapes of GitLab's REST API documentation.
+
+use super::{GitlabClient, GitlabError, enc, is_not_found};
+use crate::gitlab::{
+    CiVariable, Commit, CommitStatus, FileDiff, GitLab, Group, Member, MergeRequest, MrSummary,
+    NewProject, Note, Project, Protection, TreeEntry, User,
+};
+use anyhow::{Context, Result, anyhow};
+use reqwest::Method;
+
+#[derive(serde::Deserialize)]
+struct Approvals {
+    #[serde(default)]
+    approved_by: Vec<ApprovedBy>,
+}
+
+#[derive(serde::Deserialize)]
+struct ApprovedBy {
+    user: User,
+}
+
+impl GitLab for GitlabClient {
+    async fn merge_request(&self, project: &str, iid: u64) -> Result<MergeRequest> {
+        self.get_json(&format!("/projects/{}/merge_requests/{iid}", enc(project)))
+            .await
+    }
+
+    async fn merge_request_diffs(&self, project: &str, iid: u64) -> Result<Vec<FileDiff>> {
+        self.get_all(&format!(
+            "/projects/{}/merge_requests/{iid}/diffs",
+            enc(project)
+        ))
+        .await
+    }
+
+    async fn tree(&self, project: &str, sha: &str) -> Result<Vec<TreeEntry>> {
+        self.get_all(&format!(
+            "/projects/{}/repository/tree?recursive=true&ref={}",
+            enc(project),
+            enc(sha)
+        ))
+        .await
+    }
+
+    async fn blob(&self, project: &str, blob_id: &str) -> Result<Vec<u8>> {
+        let url = self.url(&format!(
+            "/projects/{}/repository/blobs/{}/raw",
+            enc(project),
+            enc(blob_id)
+        ));
+        let resp = Self::ok(self.send(|| self.http.get(&url)).await?).await?;
+        Ok(resp.bytes().await?.to_vec())
+    }
+
+    async fn file(&self, project: &str, path: &str, sha: &str) -> Result<Option<Vec<u8>>> {
+        let url = self.url(&format!(
+            "/projects/{}/repository/files/{}/raw?ref={}",
+            enc(project),
+            enc(path),
+            enc(sha)
+        ));
+        match Self::ok(self.send(|| self.http.get(&url)).await?).await {
+            Ok(resp) => Ok(Some(resp.bytes().await?.to_vec())),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn approvals(&self, project: &str, iid: u64) -> Result<Vec<User>> {
+        let a: Approvals = self
+            .get_json(&format!(
+                "/projects/{}/merge_requests/{iid}/approvals",
+                enc(project)
+            ))
+            .await?;
+        Ok(a.approved_by.into_iter().map(|a| a.user).collect())
+    }
+
+    async fn group_member(&self, group: &str, user_id: u64) -> Result<Option<Member>> {
+        match self
+            .get_json(&format!("/groups/{}/members/all/{user_id}", enc(group)))
+            .await
+        {
+            Ok(m) => Ok(Some(m)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn notes(&self, project: &str, iid: u64) -> Result<Vec<Note>> {
+        self.get_all(&format!(
+            "/projects/{}/merge_requests/{iid}/notes?sort=asc",
+            enc(project)
+        ))
+        .await
+    }
+
+    async fn create_note(&self, project: &str, iid: u64, body: &str) -> Result<Note> {
+        let url = self.url(&format!(
+            "/projects/{}/merge_requests/{iid}/notes",
+            enc(project)
+        ));
+        let payload = serde_json::json!({ "body": body });
+        let resp = Self::ok(
+            self.send(|| self.http.request(Method::POST, &url).json(&payload))
+                .await?,
+        )
+        .await?;
+        resp.json().await.context("reading the created note")
+    }
+
+    async fn update_note(&self, project: &str, iid: u64, note_id: u64, body: &str) -> Result<bool> {
+        let url = self.url(&format!(
+            "/projects/{}/merge_requests/{iid}/notes/{note_id}",
+            enc(project)
+        ));
+        let payload = serde_json::json!({ "body": body });
+        match Self::ok(
+            self.send(|| self.http.request(Method::PUT, &url).json(&payload))
+                .await?,
+        )
+        .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn set_status(&self, project: &str, sha: &str, status: &CommitStatus) -> Result<()> {
+        let url = self.url(&format!("/projects/{}/statuses/{}", enc(project), enc(sha)));
+        let mut payload = serde_json::json!({
+            "state": status.state.as_str(),
+            "name": status.name,
+            "description": status.description.chars().take(255).collect::<String>(),
+        });
+        if let Some(u) = &status.target_url {
+            payload["target_url"] = serde_json::json!(u.chars().take(255).collect::<String>());
+        }
+        if let Some(r) = &status.git_ref {
+            payload["ref"] = serde_json::json!(r);
+        }
+        Self::ok(
+            self.send(|| self.http.request(Method::POST, &url).json(&payload))
+                .await?,
+        )
+        .await
+        .map(drop)
+        .map_err(|e| anyhow!("setting the commit status of {sha}: {e:#}"))
+    }
+
+    async fn open_merge_requests(&self, project: &str) -> Result<Vec<MrSummary>> {
+        self.get_all(&format!(
+            "/projects/{}/merge_requests?state=opened",
+            enc(project)
+        ))
+        .await
+    }
+
+    async fn merged_merge_requests(&self, project: &str, since: &str) -> Result<Vec<MrSummary>> {
+        self.get_all(&format!(
+            "/projects/{}/merge_requests?state=merged&updated_after={}",
+            enc(project),
+            enc(since)
+        ))
+        .await
+    }
+
+    async fn commit(&self, project: &str, sha: &str) -> Result<Commit> {
+        self.get_json(&format!(
+            "/projects/{}/repository/commits/{}",
+            enc(project),
+            enc(sha)
+        ))
+        .await
+    }
+
+    async fn group(&self, path: &str) -> Result<Option<Group>> {
+        match self.get_json(&format!("/groups/{}", enc(path))).await {
+            Ok(g) => Ok(Some(g)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn project(&self, path: &str) -> Result<Option<Project>> {
+        match self.get_json(&format!("/projects/{}", enc(path))).await {
+            Ok(p) => Ok(Some(p)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create_project(&self, p: &NewProject) -> Result<Project> {
+        let url = self.url("/projects");
+        let payload = serde_json::json!({
+            "name": p.name, "path": p.path, "namespace_id": p.namespace_id, "description": p.description,
+            "visibility": p.visibility, "initialize_with_readme": true, "default_branch": "master",
+        });
+        let resp = Self::ok(
+            self.send(|| self.http.request(Method::POST, &url).json(&payload))
+                .await?,
+        )
+        .await?;
+        resp.json().await.context("reading the created project")
+    }
+
+    async fn commit_files(
+        &self,
+        project: &str,
+        branch: &str,
+        message: &str,
+        files: &[(String, String, bool)],
+    ) -> Result<()> {
+        let url = self.url(&format!("/projects/{}/repository/commits", enc(project)));
+        let actions: Vec<serde_json::Value> = files
+            .iter()
+            .map(|(path, content, exists)| {
+                serde_json::json!({"action": if *exists { "update" } else { "create" }, "file_path": path, "content": content})
+            })
+            .collect();
+        let payload =
+            serde_json::json!({"branch": branch, "commit_message": message, "actions": actions});
+        Self::ok(
+            self.send(|| self.http.request(Method::POST, &url).json(&payload))
+                .await?,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn protected_branch(&self, project: &str, branch: &str) -> Result<Option<Protection>> {
+        #[derive(serde::Deserialize)]
+        struct Level {
+            access_level: Option<u32>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Raw {
+            #[serde(default)]
+            push_access_levels: Vec<Level>,
+            #[serde(default)]
+            merge_access_levels: Vec<Level>,
+            #[serde(default)]
+            allow_force_push: bool,
+        }
+        let path = format!(
+            "/projects/{}/protected_branches/{}",
+            enc(project),
+            enc(branch)
+        );
+        match self.get_json::<Raw>(&path).await {
+            Ok(r) => Ok(Some(Protection {
+                push: r
+                    .push_access_levels
+                    .iter()
+                    .filter_map(|l| l.access_level)
+                    .collect(),
+                merge: r
+                    .merge_access_levels
+                    .iter()
+                    .filter_map(|l| l.access_level)
+                    .collect(),
+                allow_force_push: r.allow_force_push,
+            })),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn protect_branch(&self, project: &str, branch: &str, p: &Protection) -> Result<bool> {
+        let url = self.url(&format!("/projects/{}/protected_branches", enc(project)));
+        let payload = serde_json::json!({
+            "name": branch,
+            "push_access_level": p.push.first().copied().unwrap_or(0),
+            "merge_access_level": p.merge.first().copied().unwrap_or(40),
+            "allow_force_push": p.allow_force_push,
+        });
+        match Self::ok(
+            self.send(|| self.http.request(Method::POST, &url).json(&payload))
+                .await?,
+        )
+        .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.downcast_ref::<GitlabError>()
+                    .is_some_and(|g| g.status == Some(409)) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn unprotect_branch(&self, project: &str, branch: &str) -> Result<()> {
+        let url = self.url(&format!(
+            "/projects/{}/protected_branches/{}",
+            enc(project),
+            enc(branch)
+        ));
+        match Self::ok(
+            self.send(|| self.http.request(Method::DELETE, &url))
+                .await?,
+        )
+        .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn variable(&self, project: &str, key: &str) -> Result<Option<CiVariable>> {
+        match self
+            .get_json(&format!(
+                "/projects/{}/variables/{}",
+                enc(project),
+                enc(key)
+            ))
+            .await
+        {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn set_variable(&self, project: &str, v: &CiVariable, exists: bool) -> Result<()> {
+        let payload = serde_json::json!({"key": v.key, "value": v.value, "protected": v.protected, "masked": v.masked, "raw": true});
+        let (method, url) = if exists {
+            (
+                Method::PUT,
+                self.url(&format!(
+                    "/projects/{}/variables/{}",
+                    enc(project),
+                    enc(&v.key)
+                )),
+            )
+        } else {
+            (
+                Method::POST,
+                self.url(&format!("/projects/{}/variables", enc(project))),
+            )
+        };
+        Self::ok(
+            self.send(|| self.http.request(method.clone(), &url).json(&payload))
+                .await?,
+        )
+        .await
+        .map(drop)
+    }
+}

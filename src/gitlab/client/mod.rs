@@ -1,0 +1,262 @@
+//! The GitLab REST client: a thin reqwest client. `PRIVATE-TOKEN` auth; every listing follows
+//! `Link: rel="next"` to the end; 5xx and network errors are retried with backoff, 429 after
+//! `Retry-After` (or `RateLimit-Reset`); every request has a timeout. Building the client
+//! makes no network call.
+
+/// The endpoints: `GitLab` for the client.
+mod api;
+
+use crate::config::Secret;
+use anyhow::{Context, Result, bail};
+use reqwest::{RequestBuilder, Response, StatusCode};
+use serde::de::DeserializeOwned;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Attempts per request (the first and three retries).
+const ATTEMPTS: u32 = 4;
+/// The longest wait a 429 may ask for before orgvend gives up on the request (and the worker
+/// retries the whole delivery later).
+const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+
+/// A failed GitLab call, with its HTTP status when there was one.
+#[derive(Debug)]
+pub struct GitlabError {
+    pub status: Option<u16>,
+    pub message: String,
+}
+
+impl std::fmt::Display for GitlabError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.status {
+            Some(s) => write!(f, "GitLab answered {s}: {}", self.message),
+            None => write!(f, "GitLab could not be reached: {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for GitlabError {}
+
+pub struct GitlabClient {
+    http: reqwest::Client,
+    /// `https://host/api/v4`.
+    api: String,
+    token: Option<Secret>,
+    calls: AtomicU64,
+    /// First retry delay; tests shorten it.
+    retry_base: Duration,
+}
+
+impl GitlabClient {
+    /// `base_url` is the instance (`https://gitlab.example.com`). No request is made here.
+    pub fn new(base_url: &str, token: Option<Secret>, timeout: Duration) -> Result<GitlabClient> {
+        // reqwest is built without a default crypto provider: orgvend uses ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("orgvend/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("building the HTTP client")?;
+        Ok(GitlabClient {
+            http,
+            api: format!("{}/api/v4", base_url.trim_end_matches('/')),
+            token,
+            calls: AtomicU64::new(0),
+            retry_base: Duration::from_millis(200),
+        })
+    }
+
+    /// Shortens the retry delays (for tests against a fake that fails on purpose).
+    pub fn with_retry_base(mut self, base: Duration) -> GitlabClient {
+        self.retry_base = base;
+        self
+    }
+
+    /// API requests made so far (each attempt counts).
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.api)
+    }
+
+    /// Sends a request built by `build`, retrying where GitLab or the network failed.
+    async fn send(&self, build: impl Fn() -> RequestBuilder) -> Result<Response> {
+        let mut last = String::new();
+        for attempt in 0..ATTEMPTS {
+            let mut req = build();
+            if let Some(t) = &self.token {
+                req = req.header("PRIVATE-TOKEN", t.expose());
+            }
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            let wait = match req.send().await {
+                Ok(resp) if resp.status() == StatusCode::TOO_MANY_REQUESTS => {
+                    let wait =
+                        rate_limit_wait(&resp).unwrap_or(self.retry_base * 2u32.pow(attempt + 1));
+                    if wait > MAX_RATE_LIMIT_WAIT {
+                        return Err(GitlabError {
+                            status: Some(429),
+                            message: format!("rate limited for {} s", wait.as_secs()),
+                        }
+                        .into());
+                    }
+                    last = "429 Too Many Requests".into();
+                    wait
+                }
+                Ok(resp) if resp.status().is_server_error() => {
+                    last = format!("{}", resp.status());
+                    self.retry_base * 2u32.pow(attempt)
+                }
+                Ok(resp) => return Ok(resp),
+                Err(e) => {
+                    last = e.to_string();
+                    self.retry_base * 2u32.pow(attempt)
+                }
+            };
+            if attempt + 1 < ATTEMPTS {
+                tracing::debug!(attempt, wait_ms = wait.as_millis() as u64, error = %last, "GitLab call failed; retrying");
+                tokio::time::sleep(wait).await;
+            }
+        }
+        Err(GitlabError {
+            status: None,
+            message: format!("gave up after {ATTEMPTS} attempts: {last}"),
+        }
+        .into())
+    }
+
+    /// The body of a successful answer; otherwise a [`GitlabError`] with GitLab's message.
+    async fn ok(resp: Response) -> Result<Response> {
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        Err(GitlabError {
+            status: Some(status),
+            message: text.chars().take(300).collect(),
+        }
+        .into())
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let url = self.url(path);
+        let resp = Self::ok(self.send(|| self.http.get(&url)).await?).await?;
+        resp.json()
+            .await
+            .with_context(|| format!("reading GitLab's answer to GET {path}"))
+    }
+
+    /// Every page of a listing, following `Link: <…>; rel="next"`.
+    async fn get_all<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut url = Some(self.url(&format!("{path}{sep}per_page=100")));
+        let mut out = Vec::new();
+        let mut pages = 0;
+        while let Some(u) = url.take() {
+            pages += 1;
+            if pages > 10_000 {
+                bail!("GET {path}: more than 10,000 pages");
+            }
+            let resp = Self::ok(self.send(|| self.http.get(&u)).await?).await?;
+            url = next_link(resp.headers());
+            let mut page: Vec<T> = resp
+                .json()
+                .await
+                .with_context(|| format!("reading a page of GET {path}"))?;
+            out.append(&mut page);
+        }
+        Ok(out)
+    }
+}
+
+/// `Retry-After` in seconds, else `RateLimit-Reset` (a Unix time).
+fn rate_limit_wait(resp: &Response) -> Option<Duration> {
+    let h = resp.headers();
+    if let Some(secs) = h
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        return Some(Duration::from_secs(secs));
+    }
+    let reset = h
+        .get("ratelimit-reset")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    Some(Duration::from_secs(reset.saturating_sub(now).max(1)))
+}
+
+/// The `rel="next"` target of a `Link` header.
+pub fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let link = headers.get("link")?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params
+            .split(';')
+            .any(|p| {
+                p.trim().trim_matches('"') == "rel=\"next\""
+                    || p.trim() == "rel=\"next\""
+                    || p.trim() == "rel=next"
+            })
+            .then(|| {
+                target
+                    .trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string()
+            })
+    })
+}
+
+fn enc(s: &str) -> String {
+    urlencoding::encode(s).into_owned()
+}
+
+fn is_not_found(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<GitlabError>()
+        .is_some_and(|g| g.status == Some(404))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn next_link_follows_rel_next_only() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "link",
+            HeaderValue::from_static(
+                "<https://g/api/v4/x?page=1>; rel=\"prev\", <https://g/api/v4/x?page=3&per_page=100>; rel=\"next\", <https://g/api/v4/x?page=9>; rel=\"last\"",
+            ),
+        );
+        assert_eq!(
+            next_link(&h).as_deref(),
+            Some("https://g/api/v4/x?page=3&per_page=100")
+        );
+        h.insert(
+            "link",
+            HeaderValue::from_static("<https://g/api/v4/x?page=1>; rel=\"first\""),
+        );
+        assert_eq!(next_link(&h), None);
+        assert_eq!(next_link(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn building_the_client_makes_no_request() {
+        let c = GitlabClient::new("https://gitlab.invalid", None, Duration::from_secs(1)).unwrap();
+        assert_eq!(c.calls(), 0);
+        assert_eq!(
+            c.url("/projects/1"),
+            "https://gitlab.invalid/api/v4/projects/1"
+        );
+    }
+}

@@ -1,0 +1,150 @@
+//! `orgvend serve`: the HTTP front (webhook, health, readiness, metrics) and the worker,
+//! sharing one [`Ctx`]. Shutdown on SIGTERM/SIGINT stops accepting, lets in-flight requests
+//! finish their writes, lets running jobs finish (up to the grace period), then exits.
+
+use super::ctx::Ctx;
+use super::webhook;
+use super::worker::{Handler, Worker};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::store::Store;
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub const WEBHOOK_PATH: &str = "/webhooks/gitlab";
+
+pub fn app(ctx: Arc<Ctx>) -> Router {
+    Router::new()
+        .route(WEBHOOK_PATH, post(webhook::receive))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(ctx)
+}
+
+async fn readyz(State(ctx): State<Arc<Ctx>>) -> Response {
+    match ctx.store.ready().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {e:#}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
+    let gauges = ctx.store.gauges().await.ok();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        ctx.metrics.render(gauges.as_ref()),
+    )
+        .into_response()
+}
+
+/// Opens the store, recovers work a previous process left running, and builds the context.
+pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Arc<Ctx>> {
+    let store = Store::open(config.store.url.expose())
+        .await
+        .context("opening the store")?;
+    let recovered = store.recover().await?;
+    if recovered > 0 {
+        tracing::warn!(
+            recovered,
+            "deliveries left running by a previous process are pending again"
+        );
+    }
+    Ok(Arc::new(Ctx::new(config, store, clock)?))
+}
+
+/// Serves until SIGTERM or SIGINT, then shuts down gracefully.
+pub async fn serve<H: Handler>(ctx: Arc<Ctx>, handler: H) -> Result<()> {
+    let listen = ctx.config.server.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let bound = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tracing::info!(listen = %bound, project = ?ctx.config.gitlab.project, "orgvend serving");
+    run(ctx, handler, listener, shutdown_signal()).await
+}
+
+/// Serves on `listener` until `stop` completes (tests pass their own).
+pub async fn run<H: Handler>(
+    ctx: Arc<Ctx>,
+    handler: H,
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let handler = Arc::new(handler);
+    let worker = Arc::new(Worker::new(ctx.clone(), handler.clone()));
+    let worker_task = tokio::spawn(worker.run(shutdown_rx.clone()));
+    let reconcile_task = tokio::spawn(reconcile_loop(ctx.clone(), handler, shutdown_rx));
+    axum::serve(listener, app(ctx.clone()))
+        .with_graceful_shutdown(stop)
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("stopped accepting; waiting for running jobs");
+    let _ = shutdown_tx.send(true);
+    let grace = Duration::from_secs(ctx.config.server.shutdown_grace_seconds);
+    if tokio::time::timeout(grace, worker_task).await.is_err() {
+        tracing::warn!("jobs still running after the grace period; they resume after restart");
+    }
+    reconcile_task.abort();
+    tracing::info!("orgvend stopped");
+    Ok(())
+}
+
+/// Reconciles at start, then every `gitlab.reconcile_interval_seconds`, until shutdown.
+async fn reconcile_loop<H: Handler>(
+    ctx: Arc<Ctx>,
+    handler: Arc<H>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let every = Duration::from_secs(ctx.config.gitlab.reconcile_interval_seconds.max(1));
+    loop {
+        match handler.reconcile().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(queued = n, "reconciliation"),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "reconciliation failed; will try again")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutdown requested");
+}

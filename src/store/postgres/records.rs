@@ -1,0 +1,276 @@
+//! The bot's records on PostgreSQL: the note of each MR, approvals bound to the head they
+//! were seen on, reviews, commit statuses, apply runs, the step ledger and known accounts.
+
+use super::PgStore;
+use crate::store::{ApplyRun, KnownAccount, ReviewRecord, StepRecord};
+use anyhow::Result;
+
+impl PgStore {
+    pub async fn note_id(&self, project: String, iid: u64) -> Result<Option<u64>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT note_id FROM mr_notes WHERE project = $1 AND iid = $2",
+                &[&project, &(iid as i64)],
+            )
+            .await?;
+        Ok(row.map(|r| r.get::<_, i64>(0) as u64))
+    }
+
+    pub async fn set_note_id(&self, project: String, iid: u64, note_id: u64) -> Result<()> {
+        self.exec(
+            "INSERT INTO mr_notes (project, iid, note_id) VALUES ($1, $2, $3)
+             ON CONFLICT (project, iid) DO UPDATE SET note_id = excluded.note_id",
+            &[&project, &(iid as i64), &(note_id as i64)],
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn bind_approvals(
+        &self,
+        project: String,
+        iid: u64,
+        approvers: Vec<(u64, String)>,
+        head_sha: String,
+        now_ms: i64,
+    ) -> Result<Vec<(u64, String)>> {
+        let mut guard = self.tx_client().await?;
+        let c = guard.as_mut().expect("connected");
+        let tx = c.transaction().await?;
+        let iid = iid as i64;
+        let ids: Vec<i64> = approvers.iter().map(|(id, _)| *id as i64).collect();
+        // withdrawn approvals are forgotten
+        tx.execute(
+            "DELETE FROM approvals_seen WHERE project = $1 AND iid = $2 AND NOT (user_id = ANY($3))",
+            &[&project, &iid, &ids],
+        )
+        .await?;
+        let mut out = Vec::with_capacity(approvers.len());
+        for (id, username) in &approvers {
+            tx.execute(
+                "INSERT INTO approvals_seen (project, iid, user_id, username, first_seen_sha, first_seen_at_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (project, iid, user_id) DO NOTHING",
+                &[&project, &iid, &(*id as i64), username, &head_sha, &now_ms],
+            )
+            .await?;
+            let r = tx
+                .query_one(
+                    "SELECT first_seen_sha FROM approvals_seen WHERE project = $1 AND iid = $2 AND user_id = $3",
+                    &[&project, &iid, &(*id as i64)],
+                )
+                .await?;
+            out.push((*id, r.get(0)));
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    pub async fn record_review(&self, r: ReviewRecord) -> Result<()> {
+        self.exec(
+            "INSERT INTO reviews (project, iid, head_sha, verdict, reviewed_at_ms, facts) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (project, iid, head_sha) DO UPDATE SET verdict = excluded.verdict,
+                 reviewed_at_ms = excluded.reviewed_at_ms, facts = excluded.facts",
+            &[&r.project, &(r.iid as i64), &r.head_sha, &r.verdict, &r.reviewed_at_ms, &r.facts],
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn review(
+        &self,
+        project: String,
+        iid: u64,
+        head_sha: String,
+    ) -> Result<Option<ReviewRecord>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT verdict, reviewed_at_ms, facts FROM reviews WHERE project = $1 AND iid = $2 AND head_sha = $3",
+                &[&project, &(iid as i64), &head_sha],
+            )
+            .await?;
+        Ok(row.map(|r| ReviewRecord {
+            project,
+            iid,
+            head_sha,
+            verdict: r.get(0),
+            reviewed_at_ms: r.get(1),
+            facts: r.get(2),
+        }))
+    }
+
+    pub async fn last_status(
+        &self,
+        project: String,
+        sha: String,
+    ) -> Result<Option<(String, String)>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT state, description FROM commit_statuses WHERE project = $1 AND sha = $2",
+                &[&project, &sha],
+            )
+            .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    pub async fn set_last_status(
+        &self,
+        project: String,
+        sha: String,
+        state: String,
+        description: String,
+    ) -> Result<()> {
+        self.exec(
+            "INSERT INTO commit_statuses (project, sha, state, description) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (project, sha) DO UPDATE SET state = excluded.state, description = excluded.description",
+            &[&project, &sha, &state, &description],
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn apply_run(&self, merge_sha: String) -> Result<Option<ApplyRun>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT merge_sha, project, iid, decision, reason, facts, started_at_ms, finished_at_ms
+                 FROM apply_runs WHERE merge_sha = $1",
+                &[&merge_sha],
+            )
+            .await?;
+        Ok(row.map(|r| ApplyRun {
+            merge_sha: r.get(0),
+            project: r.get(1),
+            iid: r.get::<_, i64>(2) as u64,
+            decision: r.get(3),
+            reason: r.get(4),
+            facts: r.get(5),
+            started_at_ms: r.get(6),
+            finished_at_ms: r.get(7),
+        }))
+    }
+
+    pub async fn put_apply_run(&self, run: ApplyRun) -> Result<()> {
+        self.exec(
+            "INSERT INTO apply_runs (merge_sha, project, iid, decision, reason, facts, started_at_ms, finished_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (merge_sha) DO UPDATE SET decision = excluded.decision, reason = excluded.reason,
+                 facts = excluded.facts, finished_at_ms = excluded.finished_at_ms",
+            &[
+                &run.merge_sha,
+                &run.project,
+                &(run.iid as i64),
+                &run.decision,
+                &run.reason,
+                &run.facts,
+                &run.started_at_ms,
+                &run.finished_at_ms,
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn step(
+        &self,
+        merge_sha: String,
+        account: String,
+        step: String,
+        state: String,
+        detail: Option<String>,
+        now_ms: i64,
+    ) -> Result<()> {
+        let attempt = i64::from(state == "intent");
+        self.exec(
+            "INSERT INTO apply_steps (merge_sha, account, step, state, detail, attempts, updated_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (merge_sha, account, step) DO UPDATE SET state = excluded.state, detail = excluded.detail,
+                 attempts = apply_steps.attempts + $6, updated_at_ms = excluded.updated_at_ms",
+            &[&merge_sha, &account, &step, &state, &detail, &attempt, &now_ms],
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn steps(&self, merge_sha: String) -> Result<Vec<StepRecord>> {
+        // ctid follows insertion order closely enough for a report; the order does not
+        // carry meaning
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT account, step, state, detail, attempts FROM apply_steps WHERE merge_sha = $1
+                 ORDER BY updated_at_ms, account, step",
+                &[&merge_sha],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| StepRecord {
+                account: r.get(0),
+                step: r.get(1),
+                state: r.get(2),
+                detail: r.get(3),
+                attempts: r.get(4),
+            })
+            .collect())
+    }
+
+    pub async fn known_account(&self, email: String) -> Result<Option<KnownAccount>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT email, name, account_id, create_request_id FROM accounts WHERE email = $1",
+                &[&email],
+            )
+            .await?;
+        Ok(row.map(|r| KnownAccount {
+            email: r.get(0),
+            name: r.get(1),
+            account_id: r.get(2),
+            create_request_id: r.get(3),
+        }))
+    }
+
+    pub async fn put_known_account(
+        &self,
+        a: KnownAccount,
+        merge_sha: String,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.exec(
+            "INSERT INTO accounts (email, name, account_id, create_request_id, merge_sha, updated_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (email) DO UPDATE SET name = excluded.name,
+                 account_id = coalesce(excluded.account_id, accounts.account_id),
+                 create_request_id = coalesce(excluded.create_request_id, accounts.create_request_id),
+                 merge_sha = excluded.merge_sha, updated_at_ms = excluded.updated_at_ms",
+            &[
+                &a.email.to_lowercase(),
+                &a.name,
+                &a.account_id,
+                &a.create_request_id,
+                &merge_sha,
+                &now_ms,
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn clear_create_request(&self, email: String) -> Result<()> {
+        self.exec(
+            "UPDATE accounts SET create_request_id = NULL WHERE email = $1 AND account_id IS NULL",
+            &[&email],
+        )
+        .await
+        .map(drop)
+    }
+}

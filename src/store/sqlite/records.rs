@@ -1,0 +1,272 @@
+//! The bot's records on SQLite: the note of each MR, approvals bound to the head they were
+//! seen on, reviews, commit statuses, apply runs, the step ledger and known accounts.
+
+use super::SqliteStore;
+use crate::store::{ApplyRun, KnownAccount, ReviewRecord, StepRecord};
+use anyhow::Result;
+use rusqlite::{OptionalExtension, params};
+
+impl SqliteStore {
+    pub async fn note_id(&self, project: String, iid: u64) -> Result<Option<u64>> {
+        self.call(move |c| {
+            c.prepare_cached("SELECT note_id FROM mr_notes WHERE project = ?1 AND iid = ?2")?
+                .query_row(params![project, iid as i64], |r| r.get::<_, i64>(0))
+                .optional()
+                .map(|o| o.map(|n| n as u64))
+        })
+        .await
+    }
+
+    pub async fn set_note_id(&self, project: String, iid: u64, note_id: u64) -> Result<()> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "INSERT INTO mr_notes (project, iid, note_id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (project, iid) DO UPDATE SET note_id = excluded.note_id",
+            )?
+            .execute(params![project, iid as i64, note_id as i64])
+            .map(drop)
+        })
+        .await
+    }
+
+    pub async fn bind_approvals(
+        &self,
+        project: String,
+        iid: u64,
+        approvers: Vec<(u64, String)>,
+        head_sha: String,
+        now_ms: i64,
+    ) -> Result<Vec<(u64, String)>> {
+        self.call(move |c| {
+            let ids: Vec<i64> = approvers.iter().map(|(id, _)| *id as i64).collect();
+            // withdrawn approvals are forgotten
+            let mut stmt = c.prepare_cached("SELECT user_id FROM approvals_seen WHERE project = ?1 AND iid = ?2")?;
+            let known: Vec<i64> = stmt.query_map(params![project, iid as i64], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            for gone in known.iter().filter(|k| !ids.contains(k)) {
+                c.prepare_cached("DELETE FROM approvals_seen WHERE project = ?1 AND iid = ?2 AND user_id = ?3")?
+                    .execute(params![project, iid as i64, gone])?;
+            }
+            let mut out = Vec::with_capacity(approvers.len());
+            for (id, username) in &approvers {
+                c.prepare_cached(
+                    "INSERT INTO approvals_seen (project, iid, user_id, username, first_seen_sha, first_seen_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (project, iid, user_id) DO NOTHING",
+                )?
+                .execute(params![project, iid as i64, *id as i64, username, head_sha, now_ms])?;
+                let sha: String = c
+                    .prepare_cached("SELECT first_seen_sha FROM approvals_seen WHERE project = ?1 AND iid = ?2 AND user_id = ?3")?
+                    .query_row(params![project, iid as i64, *id as i64], |r| r.get(0))?;
+                out.push((*id, sha));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub async fn record_review(&self, r: ReviewRecord) -> Result<()> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "INSERT INTO reviews (project, iid, head_sha, verdict, reviewed_at_ms, facts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (project, iid, head_sha) DO UPDATE SET verdict = excluded.verdict,
+                     reviewed_at_ms = excluded.reviewed_at_ms, facts = excluded.facts",
+            )?
+            .execute(params![r.project, r.iid as i64, r.head_sha, r.verdict, r.reviewed_at_ms, r.facts])
+            .map(drop)
+        })
+        .await
+    }
+
+    pub async fn review(
+        &self,
+        project: String,
+        iid: u64,
+        head_sha: String,
+    ) -> Result<Option<ReviewRecord>> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "SELECT verdict, reviewed_at_ms, facts FROM reviews WHERE project = ?1 AND iid = ?2 AND head_sha = ?3",
+            )?
+            .query_row(params![project, iid as i64, head_sha], |r| {
+                Ok(ReviewRecord {
+                    project: project.clone(),
+                    iid,
+                    head_sha: head_sha.clone(),
+                    verdict: r.get(0)?,
+                    reviewed_at_ms: r.get(1)?,
+                    facts: r.get(2)?,
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    pub async fn last_status(
+        &self,
+        project: String,
+        sha: String,
+    ) -> Result<Option<(String, String)>> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "SELECT state, description FROM commit_statuses WHERE project = ?1 AND sha = ?2",
+            )?
+            .query_row(params![project, sha], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+        })
+        .await
+    }
+
+    pub async fn set_last_status(
+        &self,
+        project: String,
+        sha: String,
+        state: String,
+        description: String,
+    ) -> Result<()> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "INSERT INTO commit_statuses (project, sha, state, description) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (project, sha) DO UPDATE SET state = excluded.state, description = excluded.description",
+            )?
+            .execute(params![project, sha, state, description])
+            .map(drop)
+        })
+        .await
+    }
+
+    pub async fn apply_run(&self, merge_sha: String) -> Result<Option<ApplyRun>> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "SELECT merge_sha, project, iid, decision, reason, facts, started_at_ms, finished_at_ms
+                 FROM apply_runs WHERE merge_sha = ?1",
+            )?
+            .query_row([&merge_sha], |r| {
+                Ok(ApplyRun {
+                    merge_sha: r.get(0)?,
+                    project: r.get(1)?,
+                    iid: r.get::<_, i64>(2)? as u64,
+                    decision: r.get(3)?,
+                    reason: r.get(4)?,
+                    facts: r.get(5)?,
+                    started_at_ms: r.get(6)?,
+                    finished_at_ms: r.get(7)?,
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    pub async fn put_apply_run(&self, run: ApplyRun) -> Result<()> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "INSERT INTO apply_runs (merge_sha, project, iid, decision, reason, facts, started_at_ms, finished_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (merge_sha) DO UPDATE SET decision = excluded.decision, reason = excluded.reason,
+                     facts = excluded.facts, finished_at_ms = excluded.finished_at_ms",
+            )?
+            .execute(params![
+                run.merge_sha,
+                run.project,
+                run.iid as i64,
+                run.decision,
+                run.reason,
+                run.facts,
+                run.started_at_ms,
+                run.finished_at_ms
+            ])
+            .map(drop)
+        })
+        .await
+    }
+
+    pub async fn step(
+        &self,
+        merge_sha: String,
+        account: String,
+        step: String,
+        state: String,
+        detail: Option<String>,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.call(move |c| {
+            let attempt = i64::from(state == "intent");
+            c.prepare_cached(
+                "INSERT INTO apply_steps (merge_sha, account, step, state, detail, attempts, updated_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (merge_sha, account, step) DO UPDATE SET state = excluded.state, detail = excluded.detail,
+                     attempts = apply_steps.attempts + ?6, updated_at_ms = excluded.updated_at_ms",
+            )?
+            .execute(params![merge_sha, account, step, state, detail, attempt, now_ms])
+            .map(drop)
+        })
+        .await
+    }
+
+    pub async fn steps(&self, merge_sha: String) -> Result<Vec<StepRecord>> {
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT account, step, state, detail, attempts FROM apply_steps WHERE merge_sha = ?1 ORDER BY rowid",
+            )?;
+            let rows = stmt.query_map([&merge_sha], |r| {
+                Ok(StepRecord {
+                    account: r.get(0)?,
+                    step: r.get(1)?,
+                    state: r.get(2)?,
+                    detail: r.get(3)?,
+                    attempts: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    pub async fn known_account(&self, email: String) -> Result<Option<KnownAccount>> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "SELECT email, name, account_id, create_request_id FROM accounts WHERE email = ?1",
+            )?
+            .query_row([&email], |r| {
+                Ok(KnownAccount {
+                    email: r.get(0)?,
+                    name: r.get(1)?,
+                    account_id: r.get(2)?,
+                    create_request_id: r.get(3)?,
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    pub async fn put_known_account(
+        &self,
+        a: KnownAccount,
+        merge_sha: String,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "INSERT INTO accounts (email, name, account_id, create_request_id, merge_sha, updated_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (email) DO UPDATE SET name = excluded.name,
+                     account_id = coalesce(excluded.account_id, accounts.account_id),
+                     create_request_id = coalesce(excluded.create_request_id, accounts.create_request_id),
+                     merge_sha = excluded.merge_sha, updated_at_ms = excluded.updated_at_ms",
+            )?
+            .execute(params![a.email.to_lowercase(), a.name, a.account_id, a.create_request_id, merge_sha, now_ms])
+            .map(drop)
+        })
+        .await
+    }
+
+    pub async fn clear_create_request(&self, email: String) -> Result<()> {
+        self.call(move |c| {
+            c.prepare_cached("UPDATE accounts SET create_request_id = NULL WHERE email = ?1 AND account_id IS NULL")?
+                .execute([&email])
+                .map(drop)
+        })
+        .await
+    }
+}
