@@ -154,6 +154,9 @@ impl<H: Handler> Worker<H> {
                             // Stopping here is a crash at this point, which every handler
                             // survives; running on would be two of us at once.
                             task.abort();
+                            // An abort takes effect at the task's next poll: wait for it, so
+                            // the attempt has stopped (and dropped what it held) on return.
+                            let _ = (&mut task).await;
                             tracing::warn!(
                                 delivery = id,
                                 kind,
