@@ -72,6 +72,15 @@ impl Metrics {
             .or_default() += 1;
     }
 
+    /// Failed attempts, over all kinds (for tests and logs).
+    pub fn worker_failures_total(&self) -> u64 {
+        self.worker_failures
+            .lock()
+            .expect("metrics lock")
+            .values()
+            .sum()
+    }
+
     pub fn worker_parked(&self) {
         self.worker_parked.fetch_add(1, Ordering::Relaxed);
     }

@@ -198,7 +198,7 @@ async fn gitlab_failures_are_retried_and_the_note_ends_up_right() {
     w.gitlab
         .with(|s| s.faults.extend(std::iter::repeat_n(Fault::ServerError, 8)));
     w.approve_as(iid, ALICE).await;
-    w.settle().await;
+    w.settle_allowing_failures().await;
     assert_eq!(
         w.status_state(&w.head(iid)),
         "failed",
@@ -213,7 +213,7 @@ async fn gitlab_failures_are_retried_and_the_note_ends_up_right() {
     );
     for _ in 0..3 {
         w.server.clock.advance_ms(60_000);
-        w.settle().await;
+        w.settle_allowing_failures().await;
     }
     assert_eq!(w.status_state(&w.head(iid)), "success");
     assert!(w.gitlab.with(|s| s.faults.is_empty()));

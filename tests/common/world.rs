@@ -473,9 +473,40 @@ impl<A: Aws + Clone> World<A> {
         })
     }
 
-    /// Works through every delivery that is due.
+    /// Works through every delivery that is due. Fails the test when a job failed (an error,
+    /// a panic): a failure nobody expected is a bug, as bors fails a test on an unread
+    /// comment. Where a failure is the story, use [`World::settle_allowing_failures`].
     pub async fn settle(&self) -> usize {
-        self.worker.run_until_idle().await.unwrap()
+        let (attempts, failed) = self.settle_allowing_failures().await;
+        if failed > 0 {
+            let errors: Vec<String> = self
+                .server
+                .ctx
+                .store
+                .list(None, 50)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter_map(|d| {
+                    d.last_error
+                        .map(|e| format!("delivery {} ({} {}): {e}", d.id, d.kind, d.action))
+                })
+                .collect();
+            panic!(
+                "{failed} job(s) failed unexpectedly (settle_allowing_failures where that is the story):\n{}",
+                errors.join("\n")
+            );
+        }
+        attempts
+    }
+
+    /// Works through every delivery that is due; returns the attempts made and how many of
+    /// them failed.
+    pub async fn settle_allowing_failures(&self) -> (usize, u64) {
+        let metrics = &self.server.ctx.metrics;
+        let before = metrics.worker_failures_total();
+        let attempts = self.worker.run_until_idle().await.unwrap();
+        (attempts, metrics.worker_failures_total() - before)
     }
 
     pub fn head(&self, iid: u64) -> String {
