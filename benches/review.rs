@@ -68,7 +68,7 @@ fn main() {
             assert!(w.bot_note(iid).contains(&format!("client-{slug}")), "the note is there");
             opened.push((took, w.gitlab.calls().len()));
 
-            w.gitlab.with(|s| s.mrs.get_mut(&iid).unwrap().approvals.push(ALICE));
+            w.gitlab.with(|s| s.approve(iid, ALICE));
             w.gitlab.clear_calls();
             let t = Instant::now();
             w.deliver_mr(iid, "approved", ALICE, None).await;

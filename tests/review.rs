@@ -306,8 +306,7 @@ async fn reconciliation_reviews_mrs_whose_delivery_was_lost() {
     // reviewed: nothing more to do for this head (it waits for approval; asked again next period)
     assert_eq!(w.bot.reconcile().await.unwrap(), 0);
     // an approval whose delivery was lost is found on the next period
-    w.gitlab
-        .with(|s| s.mrs.get_mut(&iid).unwrap().approvals.push(ALICE));
+    w.gitlab.with(|s| s.approve(iid, ALICE));
     w.server.clock.advance_ms(300_000);
     assert_eq!(w.bot.reconcile().await.unwrap(), 1);
     w.settle().await;

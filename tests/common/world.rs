@@ -5,7 +5,7 @@
 
 use super::fake_aws::Scripted;
 use super::fake_gitlab::{
-    BOT_TOKEN, FakeGitlab, FakeMr, FakeNote, FakeProtection, FakeState, FakeStatus, PROJECT_ID,
+    BOT_TOKEN, FakeGitlab, FakeNote, FakeProtection, FakeState, FakeStatus, PROJECT_ID,
     PROJECT_PATH,
 };
 use super::{Delivery, TestServer};
@@ -140,6 +140,8 @@ pub fn initial_state(files: &[(String, String)]) -> FakeState {
         .collect();
     let root = s.commit(None, &changes);
     s.branches.insert("master".into(), root);
+    s.default_branch = "master".into();
+    s.token_scopes = vec!["api".into()];
     let mut members = std::collections::HashMap::new();
     members.insert(ALICE, ("active".to_string(), 40));
     members.insert(BOB, ("active".to_string(), 30));
@@ -340,72 +342,71 @@ impl<A: Aws + Clone> World<A> {
         title: &str,
         changes: &[(&str, Option<&str>)],
     ) -> u64 {
+        self.open_mr_into_quietly(author, title, "master", changes)
+    }
+
+    /// Opens an MR into `target` without any delivery: one commit by `author` on a new
+    /// branch from `target`'s head.
+    pub fn open_mr_into_quietly(
+        &self,
+        author: u64,
+        title: &str,
+        target: &str,
+        changes: &[(&str, Option<&str>)],
+    ) -> u64 {
         self.gitlab.with(|s| {
-            let base = s.branches["master"].clone();
-            let head = s.commit(Some(&base), changes);
-            let iid = s.mrs.len() as u64 + 1;
-            let branch = format!("mr-{iid}");
-            s.branches.insert(branch.clone(), head.clone());
-            s.mrs.insert(
-                iid,
-                FakeMr {
-                    iid,
-                    title: title.into(),
-                    author,
-                    source_branch: branch,
-                    target_branch: "master".into(),
-                    state: "opened".into(),
-                    base_sha: base.clone(),
-                    start_sha: base,
-                    head_sha: head,
-                    approvals: vec![],
-                    notes: vec![],
-                    labels: vec![],
-                    merge_commit_sha: None,
-                    merged_by: None,
-                    collapse_diffs: false,
-                },
-            );
-            iid
+            let base = s.branches[target].clone();
+            let head = s.commit_by(author, Some(&base), changes);
+            let branch = format!("mr-{}", s.mrs.len() + 1);
+            s.branches.insert(branch.clone(), head);
+            s.open_mr(author, title, &branch, target)
         })
+    }
+
+    /// `author` opens an MR into `target`; the open delivery is sent.
+    pub async fn open_mr_into(
+        &self,
+        author: u64,
+        title: &str,
+        target: &str,
+        changes: &[(&str, Option<&str>)],
+    ) -> u64 {
+        let iid = self.open_mr_into_quietly(author, title, target, changes);
+        self.deliver_mr(iid, "open", author, None).await;
+        iid
     }
 
     /// Pushes `changes` to the MR's branch; GitLab's own approvals are kept (a project may
     /// keep them on push); the update delivery carries `oldrev`.
     pub async fn push(&self, iid: u64, changes: &[(&str, Option<&str>)]) -> String {
+        let author = self.gitlab.with(|s| s.mrs[&iid].author);
+        self.push_as(iid, author, changes).await
+    }
+
+    /// `by` pushes `changes` to the MR's branch (GitLab writes "added 1 commit" as `by`).
+    pub async fn push_as(&self, iid: u64, by: u64, changes: &[(&str, Option<&str>)]) -> String {
         let (old, new) = self.gitlab.with(|s| {
             let old = s.mrs[&iid].head_sha.clone();
-            let new = s.commit(Some(&old), changes);
-            let mr = s.mrs.get_mut(&iid).unwrap();
-            mr.head_sha = new.clone();
-            s.branches.insert(mr.source_branch.clone(), new.clone());
-            (old, new)
+            (old, s.push(iid, by, changes))
         });
-        let author = self.gitlab.with(|s| s.mrs[&iid].author);
-        self.deliver_mr(iid, "update", author, Some(&old)).await;
+        self.deliver_mr(iid, "update", by, Some(&old)).await;
         new
     }
 
     pub async fn approve_as(&self, iid: u64, user: u64) {
-        self.gitlab
-            .with(|s| s.mrs.get_mut(&iid).unwrap().approvals.push(user));
+        self.gitlab.with(|s| s.approve(iid, user));
         self.deliver_mr(iid, "approved", user, None).await;
     }
 
     pub async fn unapprove_as(&self, iid: u64, user: u64) {
-        self.gitlab.with(|s| {
-            s.mrs
-                .get_mut(&iid)
-                .unwrap()
-                .approvals
-                .retain(|u| *u != user)
-        });
+        self.gitlab.with(|s| s.unapprove(iid, user));
         self.deliver_mr(iid, "unapproved", user, None).await;
     }
 
     /// A comment by `user`, delivered as a Note Hook.
     pub async fn comment(&self, iid: u64, user: u64, body: &str) {
         let (note_id, username) = self.gitlab.with(|s| {
+            let created_ms = s.tick();
             s.next_note += 1;
             let id = s.next_note;
             s.mrs.get_mut(&iid).unwrap().notes.push(FakeNote {
@@ -413,6 +414,7 @@ impl<A: Aws + Clone> World<A> {
                 author: user,
                 body: body.into(),
                 system: false,
+                created_ms,
             });
             (id, s.users[&user].username.clone())
         });
@@ -554,27 +556,14 @@ pub fn without_footer(note: &str) -> String {
 pub fn add_account_mr(state: &mut FakeState, iid: u64, slug: &str, approvals: &[u64]) -> String {
     let master = state.branches["master"].clone();
     let (path, text) = account_file(slug);
-    let head = state.commit(Some(&master), &[(&path, Some(&text))]);
-    state.mrs.insert(
-        iid,
-        FakeMr {
-            iid,
-            title: format!("Add client-{slug}"),
-            author: DEV,
-            source_branch: format!("add-{slug}"),
-            target_branch: "master".into(),
-            state: "opened".into(),
-            base_sha: master.clone(),
-            start_sha: master,
-            head_sha: head.clone(),
-            approvals: approvals.to_vec(),
-            notes: vec![],
-            labels: vec![],
-            merge_commit_sha: None,
-            merged_by: None,
-            collapse_diffs: false,
-        },
-    );
+    let head = state.commit_by(DEV, Some(&master), &[(&path, Some(&text))]);
+    let branch = format!("add-{slug}");
+    state.branches.insert(branch.clone(), head.clone());
+    let opened = state.open_mr(DEV, &format!("Add client-{slug}"), &branch, "master");
+    assert_eq!(opened, iid, "MRs are numbered in order");
+    for a in approvals {
+        state.approve(iid, *a);
+    }
     head
 }
 

@@ -26,12 +26,13 @@ impl FakeProject {
             "web_url": format!("https://gitlab.example.com/{}", self.path_with_namespace),
             "http_url_to_repo": format!("https://gitlab.example.com/{}.git", self.path_with_namespace),
             "namespace": {"id": self.namespace_id},
+            "creator_id": self.creator_id,
         })
     }
 }
 
 impl FakeState {
-    fn user_json(&self, id: u64) -> Value {
+    pub(super) fn user_json(&self, id: u64) -> Value {
         let u = &self.users[&id];
         json!({"id": u.id, "username": u.username, "name": u.username, "state": "active",
                "avatar_url": null, "web_url": format!("https://gitlab.example.com/{}", u.username), "locked": false})
@@ -45,7 +46,7 @@ impl FakeState {
             "source_project_id": PROJECT_ID, "target_project_id": PROJECT_ID,
             "author": self.user_json(mr.author), "assignees": [], "reviewers": [],
             "labels": mr.labels, "sha": mr.head_sha, "merge_commit_sha": mr.merge_commit_sha,
-            "squash_commit_sha": null, "merged_by": mr.merged_by.map(|u| self.user_json(u)),
+            "squash_commit_sha": mr.squash_commit_sha, "merged_by": mr.merged_by.map(|u| self.user_json(u)),
             "merge_user": mr.merged_by.map(|u| self.user_json(u)),
             "user_notes_count": mr.notes.iter().filter(|n| !n.system).count(),
             "detailed_merge_status": "mergeable", "merge_status": "can_be_merged", "changes_count": "1",
@@ -57,8 +58,8 @@ impl FakeState {
     }
 
     fn diffs(&self, mr: &FakeMr) -> Vec<Value> {
-        let base = self.commits.get(&mr.base_sha).cloned().unwrap_or_default();
-        let head = self.commits.get(&mr.head_sha).cloned().unwrap_or_default();
+        let base = self.tree_of(&mr.base_sha);
+        let head = self.tree_of(&mr.head_sha);
         let mut paths: Vec<&String> = base.keys().chain(head.keys()).collect();
         paths.sort();
         paths.dedup();
@@ -234,6 +235,30 @@ pub(super) fn router(state: S) -> Router {
             axum::routing::post(post_status),
         )
         .route("/api/v4/groups/{group}/members/all/{user}", get(get_member))
+        .route(
+            "/api/v4/groups/{group}/members/{user}",
+            get(get_direct_member),
+        )
+        .route(
+            "/api/v4/projects/{id}/merge_requests/{iid}/versions",
+            get(get_versions),
+        )
+        .route(
+            "/api/v4/projects/{id}/merge_requests/{iid}/commits",
+            get(get_mr_commits),
+        )
+        .route(
+            "/api/v4/projects/{id}/issues",
+            get(list_issues).post(create_issue),
+        )
+        .route(
+            "/api/v4/projects/{id}/issues/{iid}",
+            axum::routing::put(update_issue),
+        )
+        .route("/api/v4/projects/{id}/hooks", get(list_hooks))
+        .route("/api/v4/user", get(get_self))
+        .route("/api/v4/users/{id}", get(get_user))
+        .route("/api/v4/personal_access_tokens/self", get(get_token))
         .route("/api/v4/groups/{group}", get(get_group))
         .route("/api/v4/projects", axum::routing::post(create_project))
         .route("/api/v4/projects/{id}", get(get_project))
@@ -288,10 +313,12 @@ async fn list_mrs(
     }
     let s = st.lock().unwrap();
     let want = q.get("state").cloned();
+    let target = q.get("target_branch").cloned();
     let items: Vec<Value> = s
         .mrs
         .values()
         .filter(|m| want.as_deref().is_none_or(|w| w == m.state))
+        .filter(|m| target.as_deref().is_none_or(|t| t == m.target_branch))
         .map(|m| s.mr_json(m))
         .collect();
     fix_link(paged(&uri, items, &q), host(&headers).as_deref())
@@ -352,7 +379,7 @@ async fn get_approvals(
 fn note_json(s: &FakeState, n: &FakeNote, iid: u64) -> Value {
     json!({"id": n.id, "type": null, "body": n.body, "author": s.user_json(n.author), "system": n.system,
            "noteable_type": "MergeRequest", "noteable_iid": iid, "resolvable": false, "internal": false,
-           "created_at": "2026-11-24T12:00:00.000Z"})
+           "created_at": iso(n.created_ms), "updated_at": iso(n.created_ms)})
 }
 
 async fn list_notes(
@@ -394,12 +421,14 @@ async fn create_note(
         );
     }
     let mut s = st.lock().unwrap();
+    let created_ms = s.tick();
     s.next_note += 1;
     let note = FakeNote {
         id: s.next_note,
         author: s.bot_user,
         body: text,
         system: false,
+        created_ms,
     };
     let Some(m) = s.mrs.get_mut(&iid).filter(|_| project_ok(&id)) else {
         return err(StatusCode::NOT_FOUND, "404 Not found");
@@ -467,7 +496,12 @@ async fn get_tree(
         return fix_link(paged(&uri, items, &q), host(&headers).as_deref());
     }
     let sha = s.branches.get(&sha).cloned().unwrap_or(sha);
-    let Some(tree) = s.commits.get(&sha).filter(|_| project_ok(&id)) else {
+    let Some(tree) = s
+        .commits
+        .get(&sha)
+        .map(|c| &c.tree)
+        .filter(|_| project_ok(&id))
+    else {
         return err(StatusCode::NOT_FOUND, "404 Tree Not Found");
     };
     let mut items = Vec::new();
@@ -499,12 +533,8 @@ async fn get_commit(
     gated!(st, headers, "GET", uri);
     let s = st.lock().unwrap();
     let sha = s.branches.get(&sha).cloned().unwrap_or(sha);
-    match s.parents.get(&sha).filter(|_| project_ok(&id)) {
-        Some(parents) => axum::Json(
-            json!({"id": sha, "short_id": &sha[..8], "title": "commit", "message": "commit\n",
-            "parent_ids": parents, "author_name": "dev", "created_at": "2026-11-24T12:00:00.000Z"}),
-        )
-        .into_response(),
+    match s.commits.get(&sha).filter(|_| project_ok(&id)) {
+        Some(c) => axum::Json(commit_json(&s, &sha, c)).into_response(),
         None => err(StatusCode::NOT_FOUND, "404 Commit Not Found"),
     }
 }
@@ -608,7 +638,8 @@ async fn get_member(
 ) -> Response {
     gated!(st, headers, "GET", uri);
     let s = st.lock().unwrap();
-    match s.groups.get(&group).and_then(|g| g.get(&user)) {
+    let group = group_path(&s, &group);
+    match s.member_all(&group, user) {
         Some((state, level)) => {
             let u = &s.users[&user];
             axum::Json(
@@ -691,8 +722,13 @@ async fn get_project(
     gated!(st, headers, "GET", uri);
     let s = st.lock().unwrap();
     if project_ok(&id) {
-        return axum::Json(json!({"id": PROJECT_ID, "path_with_namespace": PROJECT_PATH, "default_branch": "master",
-            "web_url": format!("https://gitlab.example.com/{PROJECT_PATH}")}))
+        return axum::Json(
+            json!({"id": PROJECT_ID, "path_with_namespace": PROJECT_PATH,
+            "default_branch": s.default_branch, "merge_method": s.merge_method.api_name(),
+            "squash_option": "default_off",
+            "only_allow_merge_if_pipeline_succeeds": s.pipelines_must_succeed,
+            "web_url": format!("https://gitlab.example.com/{PROJECT_PATH}")}),
+        )
         .into_response();
     }
     match s.project_id_of(&id) {
@@ -751,6 +787,7 @@ async fn create_project(
         visibility: body_str(&b, "visibility").unwrap_or("private").into(),
         default_branch: default_branch.clone(),
         description: body_str(&b, "description").unwrap_or("").into(),
+        creator_id: s.bot_user,
         ..Default::default()
     };
     if readme {
@@ -844,10 +881,13 @@ async fn get_protected_branch(
 ) -> Response {
     gated!(st, headers, "GET", uri);
     let s = st.lock().unwrap();
-    match s
-        .project_id_of(&id)
-        .and_then(|pid| s.projects[&pid].protected.get(&name))
-    {
+    let found = if project_ok(&id) {
+        s.protected.get(&name)
+    } else {
+        s.project_id_of(&id)
+            .and_then(|pid| s.projects[&pid].protected.get(&name))
+    };
+    match found {
         Some(p) => axum::Json(protection_json(&name, p)).into_response(),
         None => not_found(""),
     }
@@ -983,4 +1023,270 @@ async fn update_variable(
     let out = variable_json(&key, &v);
     p.variables.insert(key, v);
     axum::Json(out).into_response()
+}
+
+/// A group named by path or numeric id, as its path.
+fn group_path(s: &FakeState, group: &str) -> String {
+    s.group_ids
+        .iter()
+        .find(|(_, id)| id.to_string() == group)
+        .map(|(p, _)| p.clone())
+        .unwrap_or_else(|| group.to_string())
+}
+
+fn member_json(s: &FakeState, user: u64, state: &str, level: u32) -> Value {
+    let u = &s.users[&user];
+    json!({"id": u.id, "username": u.username, "name": u.username, "state": state,
+        "access_level": level, "expires_at": null, "membership_state": "active"})
+}
+
+async fn get_direct_member(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((group, user)): Path<(String, u64)>,
+) -> Response {
+    gated!(st, headers, "GET", uri);
+    let s = st.lock().unwrap();
+    let group = group_path(&s, &group);
+    match s.groups.get(&group).and_then(|g| g.get(&user)) {
+        Some((state, level)) => axum::Json(member_json(&s, user, state, *level)).into_response(),
+        None => err(StatusCode::NOT_FOUND, "404 Not found"),
+    }
+}
+
+fn commit_json(s: &FakeState, sha: &str, c: &FakeCommit) -> Value {
+    let (name, email) = s
+        .users
+        .get(&c.author)
+        .map(|u| (u.username.clone(), u.email.clone()))
+        .unwrap_or_else(|| ("dev".into(), "dev@example.com".into()));
+    json!({"id": sha, "short_id": &sha[..8], "title": c.message, "message": format!("{}\n", c.message),
+        "parent_ids": c.parents, "author_name": name, "author_email": email,
+        "committer_name": name, "committer_email": email,
+        "authored_date": iso(c.created_ms), "committed_date": iso(c.created_ms),
+        "created_at": iso(c.created_ms)})
+}
+
+async fn get_versions(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, iid)): Path<(String, u64)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    gated!(st, headers, "GET", uri);
+    let s = st.lock().unwrap();
+    let Some(m) = s.mrs.get(&iid).filter(|_| project_ok(&id)) else {
+        return err(StatusCode::NOT_FOUND, "404 Not found");
+    };
+    // newest first
+    let items: Vec<Value> = m
+        .versions
+        .iter()
+        .rev()
+        .map(|v| {
+            json!({"id": v.id, "head_commit_sha": v.head_sha, "base_commit_sha": v.base_sha,
+                "start_commit_sha": v.start_sha, "created_at": iso(v.created_ms),
+                "merge_request_id": 1000 + iid, "state": "collected", "real_size": "1",
+                "patch_id_sha": "d504412d5b6e6739647e752aff8e468dde093f2f"})
+        })
+        .collect();
+    fix_link(paged(&uri, items, &q), host(&headers).as_deref())
+}
+
+async fn get_mr_commits(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, iid)): Path<(String, u64)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    gated!(st, headers, "GET", uri);
+    let s = st.lock().unwrap();
+    if !project_ok(&id) || !s.mrs.contains_key(&iid) {
+        return err(StatusCode::NOT_FOUND, "404 Not found");
+    }
+    let items: Vec<Value> = s
+        .mr_commits(iid)
+        .iter()
+        .map(|sha| commit_json(&s, sha, &s.commits[sha]))
+        .collect();
+    fix_link(paged(&uri, items, &q), host(&headers).as_deref())
+}
+
+fn issue_json(s: &FakeState, i: &FakeIssue) -> Value {
+    json!({"id": 5000 + i.iid, "iid": i.iid, "project_id": PROJECT_ID, "title": i.title,
+        "description": i.description, "state": i.state, "labels": i.labels,
+        "assignees": i.assignees.iter().map(|u| s.user_json(*u)).collect::<Vec<_>>(),
+        "author": s.user_json(i.author),
+        "web_url": format!("https://gitlab.example.com/{PROJECT_PATH}/-/issues/{}", i.iid)})
+}
+
+async fn list_issues(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    gated!(st, headers, "GET", uri);
+    if !project_ok(&id) {
+        return not_found("Project");
+    }
+    let s = st.lock().unwrap();
+    let state = q.get("state").cloned();
+    let labels: Vec<String> = q
+        .get("labels")
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
+    let search = q.get("search").cloned();
+    let items: Vec<Value> = s
+        .issues
+        .values()
+        .filter(|i| {
+            state
+                .as_deref()
+                .is_none_or(|st| st == "all" || st == i.state)
+        })
+        .filter(|i| labels.iter().all(|l| i.labels.contains(l)))
+        .filter(|i| {
+            search.as_deref().is_none_or(|t| {
+                i.title.to_lowercase().contains(&t.to_lowercase())
+                    || i.description.to_lowercase().contains(&t.to_lowercase())
+            })
+        })
+        .map(|i| issue_json(&s, i))
+        .collect();
+    fix_link(paged(&uri, items, &q), host(&headers).as_deref())
+}
+
+fn ids(b: &Value, key: &str) -> Option<Vec<u64>> {
+    b.get(key)?
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_u64).collect())
+}
+
+async fn create_issue(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    axum::Json(b): axum::Json<Value>,
+) -> Response {
+    gated!(st, headers, "POST", uri);
+    if !project_ok(&id) {
+        return not_found("Project");
+    }
+    let mut s = st.lock().unwrap();
+    let Some(title) = body_str(&b, "title").map(str::to_string) else {
+        return err(StatusCode::BAD_REQUEST, "title is missing");
+    };
+    let iid = s.issues.keys().max().copied().unwrap_or(0) + 1;
+    let issue = FakeIssue {
+        iid,
+        title,
+        description: body_str(&b, "description").unwrap_or("").into(),
+        state: "opened".into(),
+        labels: body_str(&b, "labels")
+            .map(|l| l.split(',').map(str::to_string).collect())
+            .unwrap_or_default(),
+        assignees: ids(&b, "assignee_ids").unwrap_or_default(),
+        author: s.bot_user,
+    };
+    let out = issue_json(&s, &issue);
+    s.issues.insert(iid, issue);
+    (StatusCode::CREATED, axum::Json(out)).into_response()
+}
+
+async fn update_issue(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, iid)): Path<(String, u64)>,
+    axum::Json(b): axum::Json<Value>,
+) -> Response {
+    gated!(st, headers, "PUT", uri);
+    if !project_ok(&id) {
+        return not_found("Project");
+    }
+    let mut s = st.lock().unwrap();
+    let Some(mut issue) = s.issues.get(&iid).cloned() else {
+        return not_found("Issue");
+    };
+    if let Some(d) = body_str(&b, "description") {
+        issue.description = d.into();
+    }
+    if let Some(t) = body_str(&b, "title") {
+        issue.title = t.into();
+    }
+    if let Some(a) = ids(&b, "assignee_ids") {
+        issue.assignees = a;
+    }
+    match body_str(&b, "state_event") {
+        Some("close") => issue.state = "closed".into(),
+        Some("reopen") => issue.state = "opened".into(),
+        _ => {}
+    }
+    let out = issue_json(&s, &issue);
+    s.issues.insert(iid, issue);
+    axum::Json(out).into_response()
+}
+
+async fn list_hooks(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    gated!(st, headers, "GET", uri);
+    if !project_ok(&id) {
+        return not_found("Project");
+    }
+    let s = st.lock().unwrap();
+    let items: Vec<Value> = s
+        .hooks
+        .iter()
+        .map(|h| {
+            json!({"id": h.id, "url": h.url, "project_id": PROJECT_ID,
+                "merge_requests_events": h.merge_requests_events, "note_events": h.note_events,
+                "push_events": false, "issues_events": false, "enable_ssl_verification": true,
+                "token_present": h.token, "signing_token_present": false})
+        })
+        .collect();
+    axum::Json(items).into_response()
+}
+
+async fn get_self(State(st): State<S>, headers: HeaderMap, uri: Uri) -> Response {
+    gated!(st, headers, "GET", uri);
+    let s = st.lock().unwrap();
+    axum::Json(s.user_json(s.bot_user)).into_response()
+}
+
+async fn get_user(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<u64>,
+) -> Response {
+    gated!(st, headers, "GET", uri);
+    let s = st.lock().unwrap();
+    match s.users.get(&id) {
+        Some(u) => {
+            let mut j = s.user_json(id);
+            j["public_email"] = json!(u.email);
+            axum::Json(j).into_response()
+        }
+        None => not_found("User"),
+    }
+}
+
+async fn get_token(State(st): State<S>, headers: HeaderMap, uri: Uri) -> Response {
+    gated!(st, headers, "GET", uri);
+    let s = st.lock().unwrap();
+    axum::Json(
+        json!({"id": 1, "name": "orgvend", "revoked": false, "active": true,
+        "scopes": s.token_scopes, "user_id": s.bot_user, "expires_at": "2027-11-24"}),
+    )
+    .into_response()
 }
