@@ -178,6 +178,7 @@ fn one_check(args: &[String], policy_dir: &Path) -> usize {
         other => panic!("unknown mode {other}"),
     };
     let r = report::assess(AssessInput {
+        policy_changed: &[],
         base: base.as_ref(),
         head: &head,
         policy: &policy,

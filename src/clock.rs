@@ -63,6 +63,59 @@ pub fn format_utc(ms: i64) -> String {
     )
 }
 
+/// A Unix time in milliseconds from an ISO 8601 time as GitLab writes it
+/// (`2026-11-24T12:00:00.123Z`, `2026-11-24T13:00:00+01:00`); `None` when it is not one.
+pub fn parse_iso(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let num = |t: &str| -> Option<i64> {
+        (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse().ok())
+            .flatten()
+    };
+    let (date, rest) = s.split_once(['T', ' '])?;
+    let mut d = date.splitn(3, '-');
+    let (y, m, day) = (num(d.next()?)?, num(d.next()?)?, num(d.next()?)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    // the zone: Z, or ±hh:mm / ±hhmm
+    let (clock, offset_s) = if let Some(c) = rest.strip_suffix(['Z', 'z']) {
+        (c, 0)
+    } else {
+        let at = rest.rfind(['+', '-'])?;
+        let (c, zone) = rest.split_at(at);
+        let sign = if zone.starts_with('-') { -1 } else { 1 };
+        let digits = zone[1..].replace(':', "");
+        if digits.len() != 4 {
+            return None;
+        }
+        (
+            c,
+            sign * (num(&digits[..2])? * 3600 + num(&digits[2..])? * 60),
+        )
+    };
+    let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
+    let mut t = hms.splitn(3, ':');
+    let (hh, mm, ss) = (num(t.next()?)?, num(t.next()?)?, num(t.next()?)?);
+    if hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    let ms = if frac.is_empty() {
+        0
+    } else {
+        num(&format!("{frac:0<3}")[..3])?
+    };
+    // days-from-civil (Howard Hinnant's algorithm)
+    let yy = if m <= 2 { y - 1 } else { y };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + hh * 3600 + mm * 60 + ss - offset_s) * 1000 + ms)
+}
+
 /// (year, month, day, seconds into the day) of a Unix time in milliseconds.
 fn civil(ms: i64) -> (i64, i64, i64, i64) {
     let secs = ms.div_euclid(1000);
@@ -89,5 +142,39 @@ mod tests {
         assert_eq!(super::format_utc(1_795_521_600_000), "2026-11-24 12:00 UTC");
         assert_eq!(super::format_utc(951_782_400_000), "2000-02-29 00:00 UTC");
         assert_eq!(super::format_iso(1_795_521_645_000), "2026-11-24T12:00:45Z");
+    }
+
+    #[test]
+    fn parses_gitlabs_times() {
+        use super::parse_iso;
+        assert_eq!(parse_iso("2026-11-24T12:00:45Z"), Some(1_795_521_645_000));
+        assert_eq!(
+            parse_iso("2026-11-24T12:00:45.123Z"),
+            Some(1_795_521_645_123)
+        );
+        assert_eq!(parse_iso("2026-11-24T12:00:45.1Z"), Some(1_795_521_645_100));
+        assert_eq!(
+            parse_iso("2026-11-24T13:00:45.000+01:00"),
+            Some(1_795_521_645_000)
+        );
+        assert_eq!(
+            parse_iso("2026-11-24T07:00:45-0500"),
+            Some(1_795_521_645_000)
+        );
+        assert_eq!(parse_iso("2000-02-29T00:00:00Z"), Some(951_782_400_000));
+        assert_eq!(parse_iso("1970-01-01T00:00:00Z"), Some(0));
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01T00:00:00Z",
+            "2026-11-24",
+            "2026-11-24T25:00:00Z",
+            "2026-11-24T12:00:00+1",
+        ] {
+            assert_eq!(parse_iso(bad), None, "{bad}");
+        }
+        for ms in [0, 951_782_400_000, 1_795_521_645_123] {
+            assert_eq!(parse_iso(&super::format_iso(ms)), Some(ms - ms % 1000));
+        }
     }
 }

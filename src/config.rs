@@ -204,6 +204,10 @@ pub struct GitlabConfig {
     /// The bot's username: its own notes never trigger it. Default `orgvend`.
     #[serde(default = "default_bot")]
     pub bot_username: String,
+    /// The only branch orgvend reviews MRs into and applies: merges into any other branch
+    /// are ignored. Default: the project's default branch, as the API says.
+    #[serde(default)]
+    pub target_branch: Option<String>,
     /// API token. Prefer `ORGVEND_GITLAB_TOKEN`, which replaces it.
     #[serde(default)]
     pub token: Option<Secret>,

@@ -18,6 +18,9 @@ pub struct Metrics {
     worker_attempts: Mutex<BTreeMap<String, u64>>,
     worker_failures: Mutex<BTreeMap<String, u64>>,
     worker_parked: AtomicU64,
+    /// MRs into another branch than the target, by stage (`review`, `apply`).
+    ignored_branch: Mutex<BTreeMap<String, u64>>,
+    apply_refused: AtomicU64,
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
@@ -83,6 +86,35 @@ impl Metrics {
 
     pub fn worker_parked(&self) {
         self.worker_parked.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An MR into another branch than the one orgvend applies, at `stage` (`review`,
+    /// `apply`): not reviewed, not applied.
+    pub fn ignored_branch(&self, stage: &str) {
+        *self
+            .ignored_branch
+            .lock()
+            .expect("metrics lock")
+            .entry(stage.to_string())
+            .or_default() += 1;
+    }
+
+    pub fn ignored_branch_total(&self, stage: &str) -> u64 {
+        self.ignored_branch
+            .lock()
+            .expect("metrics lock")
+            .get(stage)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// A merged MR the gate refused to apply.
+    pub fn apply_refused(&self) {
+        self.apply_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn apply_refused_total(&self) -> u64 {
+        self.apply_refused.load(Ordering::Relaxed)
     }
 
     /// The count of deliveries with this outcome, over all kinds (for tests and logs).
@@ -174,6 +206,22 @@ impl Metrics {
             "orgvend_worker_parked_total {}",
             self.worker_parked.load(Ordering::Relaxed)
         );
+        out.push_str("# HELP orgvend_ignored_target_branch_total MRs into another branch than the one orgvend applies: not reviewed, never applied.\n");
+        out.push_str("# TYPE orgvend_ignored_target_branch_total counter\n");
+        for (stage, n) in self.ignored_branch.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "orgvend_ignored_target_branch_total{{stage=\"{}\"}} {n}",
+                esc(stage)
+            );
+        }
+        out.push_str("# HELP orgvend_apply_refused_total Merged MRs the gate refused to apply.\n");
+        out.push_str("# TYPE orgvend_apply_refused_total counter\n");
+        let _ = writeln!(
+            out,
+            "orgvend_apply_refused_total {}",
+            self.apply_refused.load(Ordering::Relaxed)
+        );
         out
     }
 }
@@ -220,6 +268,14 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("orgvend_inbox_depth 3"), "{text}");
+        m.ignored_branch("apply");
+        m.apply_refused();
+        let text = m.render(None);
+        assert!(
+            text.contains("orgvend_ignored_target_branch_total{stage=\"apply\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("orgvend_apply_refused_total 1"), "{text}");
         assert_eq!(m.deliveries_with("accepted"), 2);
     }
 }

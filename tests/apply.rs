@@ -473,10 +473,23 @@ async fn updates_and_an_allowed_close() {
         "/policies/orgvend.toml"
     ))
     .unwrap();
-    w.commit_to_master(&[(
-        "policies/orgvend.toml",
-        Some(&policy.replace("allow_close = false", "allow_close = true")),
-    )]);
+    let p = w
+        .open_mr(
+            DEV,
+            "allow closing",
+            &[(
+                "policies/orgvend.toml",
+                Some(&policy.replace("allow_close = false", "allow_close = true")),
+            )],
+        )
+        .await;
+    w.approve_as(p, ALICE).await;
+    w.approve_as(p, BOB).await;
+    w.settle().await;
+    assert_eq!(w.status_state(&w.head(p)), "success", "{}", w.bot_note(p));
+    let policy_merge = w.merge_as(p, BOB).await;
+    w.settle().await;
+    assert_eq!(w.apply_run(&policy_merge).await.decision, "applied");
     let iid = w
         .open_mr(DEV, "close beta", &[("clients-beta.tf", None)])
         .await;

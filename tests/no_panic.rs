@@ -42,6 +42,7 @@ fn whole_check(files: Vec<SourceFile>) {
     );
     for base in [None, Some(&base)] {
         let r = report::assess(AssessInput {
+            policy_changed: &[],
             base,
             head: &head,
             policy: p,

@@ -57,6 +57,7 @@ fn review(
     let head = decl::read(&[SourceFile::new("clients.tf", head)], &p.sources);
     let base = base.map(|b| decl::read(&[SourceFile::new("clients.tf", b)], &p.sources));
     report::assess(AssessInput {
+        policy_changed: &[],
         base: base.as_ref(),
         head: &head,
         policy: p,

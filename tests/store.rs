@@ -138,34 +138,17 @@ async fn contract(store: Store) {
     store.set_note_id("p", 1, 42).await.unwrap();
     store.set_note_id("p", 1, 43).await.unwrap();
     assert_eq!(store.note_id("p", 1).await.unwrap(), Some(43));
-    let bound = store
-        .bind_approvals("p", 1, &[(7, "alice".into())], "h1", 1)
+    // accepted policies: none at first, then those accepted, for good
+    assert_eq!(store.policy_accepted("d1").await.unwrap(), None);
+    store
+        .accept_policy("d1", "s1", "first seen", 1)
         .await
         .unwrap();
-    assert_eq!(bound, [(7, "h1".to_string())]);
-    let bound = store
-        .bind_approvals("p", 1, &[(7, "alice".into()), (8, "bob".into())], "h2", 2)
-        .await
-        .unwrap();
-    assert_eq!(bound, [(7, "h1".to_string()), (8, "h2".to_string())]);
-    let bound = store
-        .bind_approvals("p", 1, &[(8, "bob".into())], "h3", 3)
-        .await
-        .unwrap();
-    assert_eq!(
-        bound,
-        [(8, "h2".to_string())],
-        "alice's withdrawn approval is forgotten"
-    );
-    let bound = store
-        .bind_approvals("p", 1, &[(7, "alice".into()), (8, "bob".into())], "h3", 4)
-        .await
-        .unwrap();
-    assert_eq!(
-        bound[0],
-        (7, "h3".to_string()),
-        "a new approval starts afresh"
-    );
+    assert_eq!(store.policy_accepted("d1").await.unwrap(), Some(true));
+    assert_eq!(store.policy_accepted("d2").await.unwrap(), Some(false));
+    store.accept_policy("d2", "s2", "!4", 2).await.unwrap();
+    store.accept_policy("d1", "s3", "again", 3).await.unwrap();
+    assert_eq!(store.policy_accepted("d2").await.unwrap(), Some(true));
     let review = ReviewRecord {
         project: "p".into(),
         iid: 1,
@@ -407,7 +390,7 @@ async fn both_backends_migrate_to_the_same_tables_and_columns() {
     for t in [
         "deliveries",
         "mr_notes",
-        "approvals_seen",
+        "accepted_policies",
         "reviews",
         "commit_statuses",
         "apply_runs",

@@ -10,6 +10,8 @@ pub mod dispatch;
 pub mod facts;
 /// The one bot note per MR and the `orgvend` commit status.
 pub mod note;
+/// The rules in force: the target branch's policy, trusted only once accepted.
+pub mod policy;
 /// Work no delivery announced, found on a timer.
 pub mod reconcile;
 /// Reading the subaccounts project (trees, blobs, the head as base + diffs), cached.
@@ -36,6 +38,10 @@ pub struct Bot<G, A = crate::aws::sdk::SdkAws> {
     pub applier: Option<apply::Applier<A>>,
     /// Bootstrapping each new account's repository; `None` skips it.
     pub bootstrap: Option<apply::steps::repository::Bootstrap>,
+    /// The branch orgvend reviews and applies, and when it was read.
+    target: tokio::sync::Mutex<Option<(String, i64)>>,
+    /// orgvend's own GitLab user, once read.
+    bot_user: tokio::sync::OnceCell<u64>,
 }
 
 impl<G: GitLab, A: Aws> Bot<G, A> {
@@ -46,6 +52,8 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             cache: repo::Cache::default(),
             applier: None,
             bootstrap: None,
+            target: tokio::sync::Mutex::new(None),
+            bot_user: tokio::sync::OnceCell::new(),
         }
     }
 

@@ -115,3 +115,21 @@ pub(crate) fn broken_policy_note(error: &str, target: &str, footer: String) -> S
         render::code(error)
     )
 }
+
+pub(crate) fn untrusted_policy_note(why: &str, footer: String) -> String {
+    format!(
+        "{}\n### 🚫 The rules in force were not approved\n\n{}\n\n{footer}",
+        render::NOTE_MARKER,
+        render::escape::text(why)
+    )
+}
+
+pub(crate) fn other_branch_note(target: &str, applied: &str, footer: String) -> String {
+    format!(
+        "{}\n### ➖ Not reviewed: this MR targets {}\n\norgvend reviews and applies only merge requests into {}. Nothing of this MR will reach AWS or GitLab through orgvend; to vend accounts, target {}.\n\n{footer}",
+        render::NOTE_MARKER,
+        render::code(target),
+        render::code(applied),
+        render::code(applied)
+    )
+}

@@ -29,12 +29,16 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         let now = ctx.clock.now_ms();
         let interval_ms = (ctx.config.gitlab.reconcile_interval_seconds.max(1) * 1000) as i64;
         let mut queued = 0;
+        let target = self.target_branch().await?;
         for mr in self
             .gitlab
             .open_merge_requests(&project)
             .await
             .context("listing open merge requests")?
         {
+            if !mr.target_branch.is_empty() && mr.target_branch != target {
+                continue; // never reviewed, never applied
+            }
             let Some(sha) = mr.sha else { continue };
             match ctx.store.review(&project, mr.iid, &sha).await? {
                 None => {}
@@ -78,6 +82,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             return Ok(0);
         }
         let project = self.project();
+        let target = self.target_branch().await?;
         let now = self.ctx.clock.now_ms();
         let since = crate::clock::format_iso(now - 7 * 24 * 3600 * 1000);
         let interval_ms = (self.ctx.config.gitlab.reconcile_interval_seconds.max(1) * 1000) as i64;
@@ -88,6 +93,9 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             .await
             .context("listing merged merge requests")?
         {
+            if !mr.target_branch.is_empty() && mr.target_branch != target {
+                continue;
+            }
             let Some(sha) = mr
                 .merge_commit_sha
                 .clone()

@@ -153,6 +153,53 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             .collect()
     }
 
+    /// The only branch orgvend reviews MRs into and applies: the configured one, or the
+    /// project's default branch (read again every reconciliation period).
+    pub(crate) async fn target_branch(&self) -> Result<String> {
+        if let Some(b) = &self.ctx.config.gitlab.target_branch {
+            return Ok(b.clone());
+        }
+        let now = self.ctx.clock.now_ms();
+        let every = (self.ctx.config.gitlab.reconcile_interval_seconds.max(1) * 1000) as i64;
+        let mut cached = self.target.lock().await;
+        if let Some((branch, at)) = cached.as_ref() {
+            if now - at < every {
+                return Ok(branch.clone());
+            }
+        }
+        let project = self
+            .gitlab
+            .project(&self.project())
+            .await
+            .context("reading the subaccounts project")?
+            .ok_or_else(|| {
+                anyhow!(
+                    "the subaccounts project {} is not visible to orgvend's token",
+                    self.project()
+                )
+            })?;
+        let branch = project.default_branch.ok_or_else(|| {
+            anyhow!("the subaccounts project has no default branch (an empty repository?)")
+        })?;
+        *cached = Some((branch.clone(), now));
+        Ok(branch)
+    }
+
+    /// orgvend's own GitLab user id (its approvals never count).
+    pub(crate) async fn bot_id(&self) -> Result<u64> {
+        self.bot_user
+            .get_or_try_init(|| async {
+                let me = self
+                    .gitlab
+                    .current_user()
+                    .await
+                    .context("reading orgvend's own GitLab user")?;
+                Ok::<_, anyhow::Error>(me.id)
+            })
+            .await
+            .copied()
+    }
+
     /// The MR's diffs, when GitLab's diff is of the current head (else `None`).
     pub(crate) async fn diffs(
         &self,

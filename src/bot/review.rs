@@ -10,15 +10,15 @@
 //! applied, or, when GitLab collapsed a diff, read from the head's tree.
 
 use super::facts::{decide_approvals, mr_facts};
-use super::note::{broken_policy_note, status_of};
+use super::note::{broken_policy_note, other_branch_note, status_of, untrusted_policy_note};
+use super::policy::{Rules, policy_changes};
 use super::repo::in_policy_dir;
-use super::{Bot, POLICY_DIR, short};
+use super::{Bot, short};
 use crate::aws::Aws;
 use crate::core::decl;
-use crate::core::policy::Policy;
 use crate::core::render;
 use crate::core::report::{self, AssessInput};
-use crate::gitlab::{GitLab, StatusState};
+use crate::gitlab::{FileDiff, GitLab, StatusState};
 use crate::store::ReviewRecord;
 use anyhow::{Context, Result, anyhow};
 
@@ -34,6 +34,20 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             .context("reading the merge request")?;
         if mr.state != "opened" {
             tracing::info!(mr = iid, state = mr.state, "not open: nothing to review");
+            return Ok(());
+        }
+        let target = self.target_branch().await?;
+        if mr.target_branch != target {
+            ctx.metrics.ignored_branch("review");
+            tracing::info!(
+                mr = iid,
+                target = mr.target_branch,
+                applied = target,
+                "an MR into another branch: not reviewed"
+            );
+            let head = mr.sha.clone().unwrap_or_default();
+            let body = other_branch_note(&mr.target_branch, &target, self.footer(&head));
+            self.upsert_note(&mr, &body).await?;
             return Ok(());
         }
         let head = mr
@@ -65,23 +79,39 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         };
         let ((), diffs, approvers) = tokio::try_join!(pending, self.diffs(&mr, &head), approvals)?;
 
+        // The rules: the target branch's accepted policy (or, for an MR that restores an
+        // accepted one, that one).
         let policy_tree = self.tree(&policy_sha).await?;
-        let policy_files = self.read_files(&policy_tree, in_policy_dir).await?;
-        let policy = match Policy::load(&policy_files, POLICY_DIR) {
+        let policy_changed = match diffs.as_deref().and_then(policy_diff) {
+            Some(changed) => changed,
+            None => policy_changes(&self.tree(&base_sha).await?, &self.tree(&head).await?),
+        };
+        let head_tree_for_rules = if policy_changed.is_empty() {
+            policy_tree.clone()
+        } else {
+            self.tree(&head).await?
+        };
+        let problem = match self
+            .rules(&policy_tree, &policy_sha, &head_tree_for_rules)
+            .await?
+        {
+            Rules::InForce(p) | Rules::Restoring(p) => Ok(p),
+            Rules::Untrusted(why) => Err((
+                untrusted_policy_note(&why, self.footer(&head)),
+                "the target branch's policy was changed without approval",
+            )),
+            Rules::Broken(e) => Err((
+                broken_policy_note(&e.to_string(), &mr.target_branch, self.footer(&head)),
+                "the target branch's policy is broken",
+            )),
+        };
+        let policy = match problem {
             Ok(p) => p,
-            Err(e) => {
-                let body =
-                    broken_policy_note(&e.to_string(), &mr.target_branch, self.footer(&head));
+            Err((body, status)) => {
                 let note_id = self.upsert_note(&mr, &body).await?;
                 let url = format!("{}#note_{note_id}", mr.web_url);
-                self.status(
-                    &mr,
-                    &head,
-                    StatusState::Failed,
-                    "the target branch's policy is broken",
-                    Some(url),
-                )
-                .await?;
+                self.status(&mr, &head, StatusState::Failed, status, Some(url))
+                    .await?;
                 return Ok(());
             }
         };
@@ -97,17 +127,22 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         let base = decl::read(&base_files, &policy.sources);
         let head_decls = decl::read(&head_files, &policy.sources);
 
-        // Approvals come from the API, bound to the head they were first seen on.
-        let approvers = self
-            .approvers(&project, &mr, &policy, &approvers, &head)
-            .await?;
-        let (counted, ignored) = decide_approvals(&mr, &policy, &approvers, &head);
+        // Approvals come from the API, judged by GitLab's own records.
+        let (counted, ignored) = if approvers.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            let facts = self
+                .approval_facts(&project, &mr, &policy, &approvers, &head)
+                .await?;
+            decide_approvals(&mr, &policy, &facts)
+        };
         let facts = mr_facts(&project, &mr, &counted);
         let report = report::assess(AssessInput {
             base: Some(&base),
             head: &head_decls,
             policy: &policy,
             mr: Some(&facts),
+            policy_changed: &policy_changed,
             approvals: Some((counted.clone(), ignored.clone())),
             head_label: Some(short(&head).to_string()),
         });
@@ -129,6 +164,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             "base_sha": base_sha,
             "policy_sha": policy_sha,
             "head_sha": head,
+            "policy_changed": policy_changed,
             "approvals_counted": counted,
             "approvals_ignored": ignored,
             "summary": report.summary,
@@ -154,4 +190,23 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         );
         Ok(())
     }
+}
+
+/// The policy files the MR's diffs touch; `None` when a diff of `policies/` was collapsed
+/// (the trees are compared instead).
+fn policy_diff(diffs: &[FileDiff]) -> Option<Vec<String>> {
+    let mut changed = Vec::new();
+    for d in diffs {
+        for path in [&d.old_path, &d.new_path] {
+            if in_policy_dir(path) && !changed.contains(path) {
+                changed.push(path.clone());
+            }
+        }
+        let touches = in_policy_dir(&d.old_path) || in_policy_dir(&d.new_path);
+        if touches && (d.collapsed == Some(true) || d.too_large == Some(true)) {
+            return None;
+        }
+    }
+    changed.sort();
+    Some(changed)
 }

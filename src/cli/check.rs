@@ -106,6 +106,7 @@ fn run(args: &CheckArgs) -> Result<(String, Verdict)> {
         (None, None) => None,
     };
     let report = report::assess(AssessInput {
+        policy_changed: &[],
         base: base.as_ref(),
         head: &head,
         policy: &policy,

@@ -32,21 +32,43 @@ pub struct IgnoredApproval {
     pub reason: String,
 }
 
-/// GitLab's Guest level: "Minimal access" members (5) do not count.
-pub const MIN_ACCESS_LEVEL: u32 = 10;
+/// GitLab's access levels, by the names policy uses.
+pub const ACCESS_LEVELS: [(&str, u32); 6] = [
+    ("minimal", 5),
+    ("guest", 10),
+    ("reporter", 20),
+    ("developer", 30),
+    ("maintainer", 40),
+    ("owner", 50),
+];
 
-/// Whether a membership lets its holder act for the group: active, and more than minimal
-/// access. The reason when it does not.
-pub fn membership_problem(membership: &Option<Membership>, group: &str) -> Option<String> {
+/// The name of an access level (`developer`), or its number.
+pub fn access_level_name(level: u32) -> String {
+    ACCESS_LEVELS
+        .iter()
+        .find(|(_, l)| *l == level)
+        .map(|(n, _)| n.to_string())
+        .unwrap_or_else(|| level.to_string())
+}
+
+/// Whether a membership lets its holder act for the group: active, and at least
+/// `min_level`. The reason when it does not.
+pub fn membership_problem(
+    membership: &Option<Membership>,
+    group: &str,
+    min_level: u32,
+) -> Option<String> {
     match membership {
         None => Some(format!("not a member of `{group}`")),
         Some(m) if m.state.as_deref().is_some_and(|s| s != "active") => Some(format!(
             "membership of `{group}` is `{}`",
             m.state.as_deref().unwrap_or("")
         )),
-        Some(m) if m.access_level < MIN_ACCESS_LEVEL => {
-            Some(format!("only minimal access to `{group}`"))
-        }
+        Some(m) if m.access_level < min_level => Some(format!(
+            "only {} access to `{group}`; the policy needs {}",
+            access_level_name(m.access_level),
+            access_level_name(min_level)
+        )),
         Some(_) => None,
     }
 }
@@ -57,20 +79,25 @@ pub struct Approver {
     pub user: Person,
     /// Their membership of the approval group; `None` when not a member.
     pub membership: Option<Membership>,
-    /// The MR head when orgvend first saw this approval.
-    pub first_seen_sha: String,
+    /// When GitLab recorded the approval (its "approved this merge request" system note);
+    /// `None` when GitLab shows no such record.
+    pub approved_at_ms: Option<i64>,
 }
 
+/// What GitLab says of an MR, for deciding its approvals.
 pub struct Facts<'a> {
     pub approvers: &'a [Approver],
     pub author_id: u64,
-    pub head_sha: &'a str,
+    /// orgvend's own user: never an approver.
+    pub bot_id: u64,
+    /// Everyone who pushed commits to the MR, or wrote them.
+    pub committers: &'a [u64],
+    /// When the MR's current head was pushed (its latest diff version); `None` when GitLab
+    /// has no version of the current head yet.
+    pub head_pushed_at_ms: Option<i64>,
     pub reset_on_push: bool,
     pub group: &'a str,
-}
-
-fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(8)]
+    pub min_access_level: u32,
 }
 
 /// (usernames that count, approvals that do not with why).
@@ -79,15 +106,32 @@ pub fn decide(f: &Facts) -> (Vec<String>, Vec<IgnoredApproval>) {
     let mut ignored = Vec::new();
     for a in f.approvers {
         let username = a.user.username.clone();
-        let reason = if a.user.id == f.author_id {
+        let reason = if a.user.id == f.bot_id {
+            Some("orgvend itself; the bot's approval never counts".to_string())
+        } else if a.user.id == f.author_id {
             Some("the MR's author; an author's approval never counts".to_string())
+        } else if f.committers.contains(&a.user.id) {
+            Some(
+                "pushed or wrote commits of this MR; a committer's approval never counts"
+                    .to_string(),
+            )
         } else {
-            match membership_problem(&a.membership, f.group) {
+            match membership_problem(&a.membership, f.group, f.min_access_level) {
                 Some(problem) => Some(problem),
-                None if f.reset_on_push && a.first_seen_sha != f.head_sha => Some(format!(
-                    "approved `{}`, before the latest push; approve again",
-                    short(&a.first_seen_sha)
-                )),
+                None if f.reset_on_push => match (a.approved_at_ms, f.head_pushed_at_ms) {
+                    (Some(at), Some(pushed)) if at > pushed => None,
+                    (Some(_), Some(_)) => {
+                        Some("approved before the latest push; approve again".to_string())
+                    }
+                    (None, _) => Some(
+                        "GitLab shows no record of this approval (its system note); approve again"
+                            .to_string(),
+                    ),
+                    (Some(_), None) => Some(
+                        "GitLab has not recorded the latest push yet; orgvend looks again shortly"
+                            .to_string(),
+                    ),
+                },
                 None => None,
             }
         };
@@ -110,7 +154,9 @@ pub struct ApprovalRequirement {
     pub reset_on_push: bool,
 }
 
-pub fn requirement(policy: &Policy, plan: &Plan) -> ApprovalRequirement {
+/// What the change needs: the most any changed account needs, and, when it changes
+/// `policies/` (`policy_changed` names the files), the policy's own count.
+pub fn requirement(policy: &Policy, plan: &Plan, policy_changed: &[String]) -> ApprovalRequirement {
     let most_any_type = policy
         .types
         .values()
@@ -135,6 +181,14 @@ pub fn requirement(policy: &Policy, plan: &Plan) -> ApprovalRequirement {
         };
         if n > best.0 {
             best = (n, Some(why));
+        }
+    }
+    if let Some(file) = policy_changed.first() {
+        if policy.policy_approvals >= best.0 {
+            best = (
+                policy.policy_approvals,
+                Some(format!("it changes the policy (`{file}`)")),
+            );
         }
     }
     ApprovalRequirement {
@@ -163,65 +217,82 @@ mod tests {
         })
     }
 
+    fn approver(id: u64, name: &str, m: Option<Membership>, at: Option<i64>) -> Approver {
+        Approver {
+            user: user(id, name),
+            membership: m,
+            approved_at_ms: at,
+        }
+    }
+
     #[test]
-    fn only_active_members_other_than_the_author_on_the_current_head_count() {
+    fn only_active_members_other_than_author_committers_and_bot_after_the_push_count() {
         let approvers = vec![
-            Approver {
-                user: user(1, "author"),
-                membership: member(1, "active", 40),
-                first_seen_sha: "head".into(),
-            },
-            Approver {
-                user: user(2, "stranger"),
-                membership: None,
-                first_seen_sha: "head".into(),
-            },
-            Approver {
-                user: user(3, "blocked"),
-                membership: member(3, "blocked", 40),
-                first_seen_sha: "head".into(),
-            },
-            Approver {
-                user: user(4, "minimal"),
-                membership: member(4, "active", 5),
-                first_seen_sha: "head".into(),
-            },
-            Approver {
-                user: user(5, "early"),
-                membership: member(5, "active", 30),
-                first_seen_sha: "old0000000".into(),
-            },
-            Approver {
-                user: user(6, "infra"),
-                membership: member(6, "active", 30),
-                first_seen_sha: "head".into(),
-            },
+            approver(1, "author", member(1, "active", 40), Some(200)),
+            approver(2, "stranger", None, Some(200)),
+            approver(3, "blocked", member(3, "blocked", 40), Some(200)),
+            approver(4, "guest", member(4, "active", 10), Some(200)),
+            approver(5, "early", member(5, "active", 30), Some(100)),
+            approver(6, "infra", member(6, "active", 30), Some(200)),
+            approver(7, "pusher", member(7, "active", 40), Some(200)),
+            approver(8, "orgvend", member(8, "active", 40), Some(200)),
+            approver(9, "unrecorded", member(9, "active", 40), None),
+            approver(10, "same-instant", member(10, "active", 40), Some(150)),
         ];
         let f = Facts {
             approvers: &approvers,
             author_id: 1,
-            head_sha: "head",
+            bot_id: 8,
+            committers: &[7],
+            head_pushed_at_ms: Some(150),
             reset_on_push: true,
             group: "infrastructure",
+            min_access_level: 30,
         };
         let (counted, ignored) = decide(&f);
         assert_eq!(counted, ["infra"]);
-        let reasons: Vec<(&str, &str)> = ignored
-            .iter()
-            .map(|i| (i.username.as_str(), i.reason.as_str()))
-            .collect();
-        assert!(reasons[0].1.contains("author"));
-        assert!(reasons[1].1.contains("not a member"));
-        assert!(reasons[2].1.contains("blocked"));
-        assert!(reasons[3].1.contains("minimal access"));
+        let reason = |name: &str| {
+            ignored
+                .iter()
+                .find(|i| i.username == name)
+                .map(|i| i.reason.clone())
+                .unwrap_or_default()
+        };
+        assert!(reason("author").contains("author"));
+        assert!(reason("stranger").contains("not a member"));
+        assert!(reason("blocked").contains("blocked"));
         assert!(
-            reasons[4].1.contains("before the latest push") && reasons[4].1.contains("old00000")
+            reason("guest").contains("only guest access"),
+            "{}",
+            reason("guest")
         );
-        // without reset on push, the early approval counts
+        assert!(reason("early").contains("before the latest push"));
+        assert!(reason("same-instant").contains("before the latest push"));
+        assert!(reason("pusher").contains("committer"));
+        assert!(reason("orgvend").contains("bot"));
+        assert!(reason("unrecorded").contains("no record"));
+        // without reset on push, the early approval counts; the rest stay out
         let f = Facts {
             reset_on_push: false,
             ..f
         };
-        assert_eq!(decide(&f).0, ["early", "infra"]);
+        assert_eq!(
+            decide(&f).0,
+            ["early", "infra", "unrecorded", "same-instant"]
+        );
+        // a head GitLab has not recorded yet: nothing counts until it has
+        let f = Facts {
+            reset_on_push: true,
+            head_pushed_at_ms: None,
+            ..f
+        };
+        assert!(decide(&f).0.is_empty());
+        // a lower bar lets the guest in
+        let f = Facts {
+            min_access_level: 10,
+            head_pushed_at_ms: Some(150),
+            ..f
+        };
+        assert!(decide(&f).0.contains(&"guest".to_string()));
     }
 }

@@ -107,6 +107,9 @@ pub struct AssessInput<'a> {
     pub head: &'a Declarations,
     pub policy: &'a Policy,
     pub mr: Option<&'a MrFacts>,
+    /// The files of `policies/` the change touches (a policy change needs its own
+    /// approvals, and may not come with account changes).
+    pub policy_changed: &'a [String],
     /// Usernames whose approvals count, and those ignored, from the GitLab API. `None` locally.
     pub approvals: Option<(Vec<String>, Vec<IgnoredApproval>)>,
     pub head_label: Option<String>,
@@ -128,13 +131,14 @@ pub fn assess(input: AssessInput) -> Report {
                 base: input.base,
                 plan: &plan,
                 mr: input.mr,
+                policy_changed: input.policy_changed,
             },
         );
         (plan, violations)
     } else {
         (Plan::default(), Vec::new())
     };
-    let required = approval::requirement(input.policy, &plan);
+    let required = approval::requirement(input.policy, &plan, input.policy_changed);
     let approvals = match input.approvals {
         None => Approvals::NotCheckedLocally { required },
         Some((counted, ignored)) => Approvals::Checked {

@@ -103,6 +103,66 @@ pub struct Note {
     pub author: User,
     #[serde(default)]
     pub system: bool,
+    /// ISO 8601, as GitLab writes it.
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
+/// One diff version of an MR (GitLab makes one when the MR opens and on every push).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct MrVersion {
+    pub id: u64,
+    #[serde(default)]
+    pub head_commit_sha: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
+/// A user's addresses as GitLab shows them to orgvend's token (`public_email` to anyone,
+/// `email` to administrators).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
+pub struct Profile {
+    pub id: u64,
+    #[serde(default)]
+    pub public_email: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Issue {
+    pub iid: u64,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub state: String,
+    #[serde(default)]
+    pub web_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewIssue {
+    pub title: String,
+    pub description: String,
+    pub labels: Vec<String>,
+    pub assignee_ids: Vec<u64>,
+}
+
+/// A project hook, as far as `orgvend doctor` checks it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Hook {
+    pub id: u64,
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub merge_requests_events: bool,
+    #[serde(default)]
+    pub note_events: bool,
+    /// Whether a secret token is set (GitLab 17.x and later say so).
+    #[serde(default)]
+    pub token_present: Option<bool>,
 }
 
 /// A member of a group, direct or inherited.
@@ -156,6 +216,8 @@ pub struct CommitStatus {
 pub struct MrSummary {
     pub iid: u64,
     #[serde(default)]
+    pub target_branch: String,
+    #[serde(default)]
     pub sha: Option<String>,
     #[serde(default)]
     pub state: String,
@@ -181,6 +243,11 @@ pub struct Commit {
     pub id: String,
     #[serde(default)]
     pub parent_ids: Vec<String>,
+    /// As the commit says (git does not verify it).
+    #[serde(default)]
+    pub author_email: Option<String>,
+    #[serde(default)]
+    pub committer_email: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -199,6 +266,14 @@ pub struct Project {
     pub web_url: String,
     #[serde(default)]
     pub default_branch: Option<String>,
+    /// `merge`, `rebase_merge` (semi-linear) or `ff`.
+    #[serde(default)]
+    pub merge_method: Option<String>,
+    #[serde(default)]
+    pub only_allow_merge_if_pipeline_succeeds: Option<bool>,
+    /// The user who created the project.
+    #[serde(default)]
+    pub creator_id: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -255,12 +330,55 @@ pub trait GitLab: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
     /// Who approved the merge request (every tier has `approved_by`).
     fn approvals(&self, project: &str, iid: u64) -> impl Future<Output = Result<Vec<User>>> + Send;
-    /// A user's membership of a group, direct or inherited; `None` when not a member.
+    /// A user's membership of a group, direct or inherited (`members/all`: ancestors' and
+    /// invited groups' members too); `None` when not a member.
     fn group_member(
         &self,
         group: &str,
         user_id: u64,
     ) -> impl Future<Output = Result<Option<Member>>> + Send;
+    /// A user's direct membership of a group; `None` when not a direct member.
+    fn group_member_direct(
+        &self,
+        group: &str,
+        user_id: u64,
+    ) -> impl Future<Output = Result<Option<Member>>> + Send;
+    /// The MR's diff versions, newest first.
+    fn merge_request_versions(
+        &self,
+        project: &str,
+        iid: u64,
+    ) -> impl Future<Output = Result<Vec<MrVersion>>> + Send;
+    /// The MR's own commits, newest first.
+    fn merge_request_commits(
+        &self,
+        project: &str,
+        iid: u64,
+    ) -> impl Future<Output = Result<Vec<Commit>>> + Send;
+    /// The user orgvend's token belongs to.
+    fn current_user(&self) -> impl Future<Output = Result<User>> + Send;
+    /// A user's addresses, as far as GitLab shows them.
+    fn profile(&self, user_id: u64) -> impl Future<Output = Result<Option<Profile>>> + Send;
+    /// Open issues carrying `label`.
+    fn issues(&self, project: &str, label: &str)
+    -> impl Future<Output = Result<Vec<Issue>>> + Send;
+    fn create_issue(
+        &self,
+        project: &str,
+        issue: &NewIssue,
+    ) -> impl Future<Output = Result<Issue>> + Send;
+    /// Replaces an issue's description and assignees.
+    fn update_issue(
+        &self,
+        project: &str,
+        iid: u64,
+        description: &str,
+        assignee_ids: &[u64],
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The project's webhooks (needs Maintainer access).
+    fn hooks(&self, project: &str) -> impl Future<Output = Result<Vec<Hook>>> + Send;
+    /// The scopes of orgvend's own token; `None` where GitLab cannot say (before 16.0).
+    fn token_scopes(&self) -> impl Future<Output = Result<Option<Vec<String>>>> + Send;
     fn notes(&self, project: &str, iid: u64) -> impl Future<Output = Result<Vec<Note>>> + Send;
     fn create_note(
         &self,

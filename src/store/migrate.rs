@@ -33,6 +33,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0004_claims.sql"),
         postgres: include_str!("../../migrations/postgres/0004_claims.sql"),
     },
+    Migration {
+        version: 5,
+        name: "policies",
+        sqlite: include_str!("../../migrations/sqlite/0005_policies.sql"),
+        postgres: include_str!("../../migrations/postgres/0005_policies.sql"),
+    },
 ];
 
 /// The version a fully migrated store is at.

@@ -236,26 +236,23 @@ impl Store {
         each!(self, s => s.set_note_id(project.to_string(), iid, note_id).await)
     }
 
-    /// Records the MR's current approvers: each keeps the head it was first seen on, and an
-    /// approval that was withdrawn is forgotten (a new one starts afresh). Returns, for each
-    /// current approver, the head it was first seen on.
-    pub async fn bind_approvals(
+    /// Whether the policy with this digest was accepted as the rules in force; `None` when
+    /// no policy was ever accepted (the first run).
+    pub async fn policy_accepted(&self, digest: &str) -> Result<Option<bool>> {
+        each!(self, s => s.policy_accepted(digest.to_string()).await)
+    }
+
+    /// Accepts a policy as the rules in force (kept: an accepted policy stays accepted).
+    pub async fn accept_policy(
         &self,
-        project: &str,
-        iid: u64,
-        approvers: &[(u64, String)],
-        head_sha: &str,
+        digest: &str,
+        sha: &str,
+        source: &str,
         now_ms: i64,
-    ) -> Result<Vec<(u64, String)>> {
+    ) -> Result<()> {
         each!(self, s => {
-            s.bind_approvals(
-                project.to_string(),
-                iid,
-                approvers.to_vec(),
-                head_sha.to_string(),
-                now_ms,
-            )
-            .await
+            s.accept_policy(digest.to_string(), sha.to_string(), source.to_string(), now_ms)
+                .await
         })
     }
 

@@ -1,53 +1,79 @@
-//! The gate of an apply: the merge commit judged against the policy of the target branch
-//! *before* the merge and the approvals the API shows. Refused when the change breaks policy,
-//! lacks the required approvals, or changed the policy it would be judged by.
+//! The gate of an apply: what landed on the target branch, judged against the policy in
+//! force on that branch *before* the MR landed, with the approvals the API shows. Refused
+//! when the change breaks policy, lacks the required approvals, changed the policy beside
+//! accounts, or the policy in force was never approved.
+//!
+//! "Before" is found the same way for every merge method: from the commit that landed, back
+//! along first parents past the MR's own commits (a fast-forward lands them one after
+//! another) to the first commit that is not the MR's: a merge commit's first parent, a squash
+//! commit's parent, or, for a fast-forward, the target branch's previous head.
 
 use crate::aws::Aws;
 use crate::bot::facts::{decide_approvals, mr_facts};
-use crate::bot::repo::in_policy_dir;
-use crate::bot::{Bot, POLICY_DIR};
+use crate::bot::policy::{Rules, policy_changes};
+use crate::bot::{Bot, short};
 use crate::core::decl;
 use crate::core::plan::{Change, Plan};
 use crate::core::policy::Policy;
 use crate::core::report::{self, AssessInput, Verdict};
 use crate::gitlab::{GitLab, MergeRequest};
-use anyhow::{Context, Result, anyhow};
-use std::collections::BTreeMap;
+use anyhow::{Context, Result, anyhow, bail};
+use std::collections::HashSet;
+
+/// The most commits an MR may land by fast-forward before orgvend gives up finding "before".
+const MAX_MR_COMMITS: usize = 1000;
 
 impl<G: GitLab, A: Aws> Bot<G, A> {
-    /// Judges the merge: the merge commit against the target branch's policy before the
-    /// merge, and the approvals the API shows.
+    /// The target branch's head just before `landed` (what the MR put on it) landed.
+    pub(crate) async fn before_landing(&self, mr: &MergeRequest, landed: &str) -> Result<String> {
+        let project = self.project();
+        let own: HashSet<String> = self
+            .gitlab
+            .merge_request_commits(&project, mr.iid)
+            .await
+            .context("reading the MR's commits")?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        let mut at = landed.to_string();
+        for _ in 0..=MAX_MR_COMMITS {
+            let commit = self
+                .gitlab
+                .commit(&project, &at)
+                .await
+                .with_context(|| format!("reading commit {}", short(&at)))?;
+            let parent = commit.parent_ids.first().cloned().ok_or_else(|| {
+                anyhow!(
+                    "commit {} has no parent: nothing landed before it",
+                    short(&at)
+                )
+            })?;
+            if !own.contains(&parent) {
+                return Ok(parent);
+            }
+            at = parent;
+        }
+        bail!("the MR landed more than {MAX_MR_COMMITS} commits by fast-forward")
+    }
+
+    /// Judges what landed: the landed commit against the policy in force before it, and the
+    /// approvals the API shows.
     pub(super) async fn gate(&self, mr: &MergeRequest, merge_sha: &str) -> Result<Gate> {
         let project = self.project();
-        let commit = self
-            .gitlab
-            .commit(&project, merge_sha)
-            .await
-            .context("reading the merge commit")?;
-        let parent = commit
-            .parent_ids
-            .first()
-            .cloned()
-            .ok_or_else(|| anyhow!("the merge commit has no parent"))?;
+        let parent = self.before_landing(mr, merge_sha).await?;
         let parent_tree = self.tree(&parent).await?;
         let merge_tree = self.tree(merge_sha).await?;
-        let policy_files = self.read_files(&parent_tree, in_policy_dir).await?;
         let mut refusals = Vec::new();
-        let policy = match Policy::load(&policy_files, POLICY_DIR) {
-            Ok(p) => p,
-            Err(e) => {
+        let policy_changed = policy_changes(&parent_tree, &merge_tree);
+        let policy = match self.rules(&parent_tree, &parent, &merge_tree).await? {
+            Rules::InForce(p) | Rules::Restoring(p) => p,
+            Rules::Untrusted(why) => return Ok(Gate::refused(why)),
+            Rules::Broken(e) => {
                 return Ok(Gate::refused(format!(
                     "the target branch's policy cannot be read: {e}"
                 )));
             }
         };
-        let policy_ids = |tree: &[crate::gitlab::TreeEntry]| -> BTreeMap<String, String> {
-            tree.iter()
-                .filter(|e| in_policy_dir(&e.path))
-                .map(|e| (e.path.clone(), e.id.clone()))
-                .collect()
-        };
-        let policy_changed = policy_ids(&parent_tree) != policy_ids(&merge_tree);
         let base_files = self
             .read_files(&parent_tree, decl::is_terraform_file)
             .await?;
@@ -63,16 +89,17 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             .await
             .context("reading approvals")?;
         let head_sha = mr.sha.clone().unwrap_or_else(|| merge_sha.to_string());
-        let approvers = self
-            .approvers(&project, mr, &policy, &users, &head_sha)
+        let approval_facts = self
+            .approval_facts(&project, mr, &policy, &users, &head_sha)
             .await?;
-        let (counted, ignored) = decide_approvals(mr, &policy, &approvers, &head_sha);
+        let (counted, ignored) = decide_approvals(mr, &policy, &approval_facts);
         let facts = mr_facts(&project, mr, &counted);
         let report = report::assess(AssessInput {
             base: Some(&base),
             head: &head,
             policy: &policy,
             mr: Some(&facts),
+            policy_changed: &policy_changed,
             approvals: Some((counted.clone(), ignored.clone())),
             head_label: Some(merge_sha.to_string()),
         });
@@ -95,8 +122,14 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             }
             Verdict::Passes | Verdict::Ready => {}
         }
-        if policy_changed && !report.plan.changes.is_empty() {
+        if !policy_changed.is_empty() && !report.plan.changes.is_empty() {
             refusals.push("the MR changed the policy it is judged by: merge policy changes on their own, then the accounts".to_string());
+        }
+        if refusals.is_empty() && !policy_changed.is_empty() {
+            // An approved change of the rules: they are the rules in force from now on.
+            let source = format!("!{} approved by {}", mr.iid, counted.join(", "));
+            self.accept_policy(&merge_tree, merge_sha, &source).await?;
+            tracing::info!(mr = mr.iid, merge = %merge_sha, "the policy changed by an approved MR is accepted as the rules in force");
         }
         let audit = serde_json::json!({
             "author": mr.author.username,

@@ -6,8 +6,9 @@ use super::context::{AccountRun, RunCtx};
 use super::gate::change_email;
 use super::{Applier, StepFailure, failure};
 use crate::aws::{self, Aws};
-use crate::bot::repo::in_policy_dir;
-use crate::bot::{Bot, POLICY_DIR};
+use crate::bot::Bot;
+use crate::bot::policy::Rules;
+use crate::core::approval::membership_problem;
 use crate::core::plan::Step;
 use crate::core::policy::Policy;
 use crate::core::progress::{AccountProgress, ApplyReport, Outcome, StepState};
@@ -40,6 +41,20 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             .context("reading the merge request")?;
         if mr.state != "merged" {
             tracing::info!(mr = iid, state = mr.state, "not merged: nothing to apply");
+            return Ok(());
+        }
+        let target = self.target_branch().await?;
+        if mr.target_branch != target {
+            self.ctx.metrics.ignored_branch("apply");
+            tracing::warn!(
+                mr = iid,
+                target = mr.target_branch,
+                applied = target,
+                "merged into another branch: NOT applied"
+            );
+            let body =
+                crate::bot::note::other_branch_note(&mr.target_branch, &target, String::new());
+            self.upsert_note(&mr, &body).await?;
             return Ok(());
         }
         let merge_sha = mr
@@ -333,20 +348,22 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             );
             return Ok(());
         };
+        // Only MRs into the target branch are ever applied.
+        if mr.target_branch != self.target_branch().await? {
+            return self.apply(iid).await;
+        }
         // The group comes from the policy the merge is judged by.
-        let commit = self.gitlab.commit(&project, merge_sha).await?;
-        let parent = commit
-            .parent_ids
-            .first()
-            .ok_or_else(|| anyhow!("the merge commit has no parent"))?;
-        let tree = self.tree(parent).await?;
-        let files = self.read_files(&tree, in_policy_dir).await?;
-        let group = match Policy::load(&files, POLICY_DIR) {
-            Ok(p) => p.approval_group,
-            Err(e) => bail!("the target branch's policy cannot be read: {e}"),
+        let before = self.before_landing(&mr, merge_sha).await?;
+        let before_tree = self.tree(&before).await?;
+        let landed_tree = self.tree(merge_sha).await?;
+        let policy = match self.rules(&before_tree, &before, &landed_tree).await? {
+            Rules::InForce(p) | Rules::Restoring(p) => p,
+            Rules::Untrusted(why) => bail!("{why}"),
+            Rules::Broken(e) => bail!("the target branch's policy cannot be read: {e}"),
         };
-        let member = self.membership(&group, user_id).await?;
-        if let Some(problem) = crate::core::approval::membership_problem(&member, &group) {
+        let member = self.membership(&policy, user_id).await?;
+        let problem = membership_problem(&member, &policy.approval_group, policy.min_access_level);
+        if let Some(problem) = problem {
             tracing::warn!(
                 mr = iid,
                 user = user_id,

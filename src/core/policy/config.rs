@@ -94,8 +94,8 @@ struct ChangesConf {
     /// Whether removing an account's blocks may close the account. Default false.
     #[serde(default)]
     allow_close: bool,
-    /// Approvals a close needs. Default: the most any type needs.
-    close_approvals: Option<u32>,
+    /// Approvals a close needs. Default: the most any type needs; never 0.
+    close_approvals: Option<Spanned<u32>>,
 }
 
 impl Default for ChangesConf {
@@ -115,20 +115,40 @@ struct ApprovalsConf {
     /// Default `infrastructure`.
     #[serde(default = "default_group")]
     group: String,
-    /// Approvals needed where a type does not say. Default 1.
-    #[serde(default = "one")]
-    default: u32,
-    /// Whether a push after an approval voids it. Default true.
+    /// Approvals needed where a type does not say. Default 1; never 0.
+    default: Option<Spanned<u32>>,
+    /// Whether a push after an approval voids it (judged by GitLab's times). Default true.
     #[serde(default = "yes")]
     reset_on_push: bool,
+    /// The least access to `group` an approver needs: `guest`, `reporter`, `developer`,
+    /// `maintainer`, `owner` (or GitLab's number). Default `developer`.
+    #[serde(default)]
+    min_access_level: Option<Spanned<AccessLevel>>,
+    /// Whether members of `group`'s ancestor groups (and, since GitLab 17.0, of groups
+    /// invited to it) count, as GitLab's `members/all` reports them; `false`: direct members
+    /// only. Default true.
+    #[serde(default = "yes")]
+    inherited: bool,
+    /// Approvals an MR that changes `policies/` needs. Default: the most any type needs.
+    policy_changes: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum AccessLevel {
+    Name(String),
+    Number(u32),
 }
 
 impl Default for ApprovalsConf {
     fn default() -> Self {
         ApprovalsConf {
             group: default_group(),
-            default: 1,
+            default: None,
             reset_on_push: true,
+            min_access_level: None,
+            inherited: true,
+            policy_changes: None,
         }
     }
 }
@@ -149,8 +169,8 @@ struct TypeConf {
     #[serde(default)]
     required_tags: Vec<String>,
     /// Infrastructure approvals an MR creating or changing such an account needs.
-    /// Default: `approvals.default`.
-    approvals: Option<u32>,
+    /// Default: `approvals.default`; never 0.
+    approvals: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -234,9 +254,6 @@ fn default_apply_role() -> String {
 
 fn yes() -> bool {
     true
-}
-fn one() -> u32 {
-    1
 }
 fn default_id_output() -> String {
     "id".into()
@@ -352,6 +369,15 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
     })?;
 
     let types_span = raw.types.span();
+    let at_least_one = |n: &Option<Spanned<u32>>, what: &str| match n {
+        Some(n) if *n.get_ref() == 0 => Err(spans.err(
+            n.span(),
+            format!("{what} is 0: every change needs at least one approval"),
+        )),
+        Some(n) => Ok(Some(*n.get_ref())),
+        None => Ok(None),
+    };
+    let default_approvals = at_least_one(&raw.approvals.default, "approvals.default")?.unwrap_or(1);
     let types_conf = raw.types.into_inner();
     if types_conf.is_empty() {
         return Err(spans.err(types_span, "[types] must declare at least one account type"));
@@ -381,7 +407,8 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
                     .transpose()?,
                 ou: ou.clone(),
                 required_tags: t.required_tags,
-                approvals: t.approvals.unwrap_or(raw.approvals.default),
+                approvals: at_least_one(&t.approvals, &format!("types.{name}.approvals"))?
+                    .unwrap_or(default_approvals),
             },
         );
     }
@@ -414,6 +441,26 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
         ));
     }
     let email_template = raw.email.template.map(|t| t.into_inner());
+    let close_approvals = at_least_one(&raw.changes.close_approvals, "changes.close_approvals")?;
+    let most_any_type = types.values().map(|t| t.approvals).max().unwrap_or(1);
+    let policy_approvals = at_least_one(&raw.approvals.policy_changes, "approvals.policy_changes")?
+        .unwrap_or(most_any_type);
+    let min_access_level = match &raw.approvals.min_access_level {
+        None => 30,
+        Some(l) => match l.get_ref() {
+            AccessLevel::Number(n) => *n,
+            AccessLevel::Name(name) => crate::core::approval::ACCESS_LEVELS
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, level)| *level)
+                .ok_or_else(|| {
+                    spans.err(
+                        l.span(),
+                        format!("approvals.min_access_level `{name}`: use guest, reporter, developer, maintainer or owner"),
+                    )
+                })?,
+        },
+    };
 
     let account_sources = raw.modules.account_source.into_inner().into_vec();
     let base_sources = raw.modules.base_source.into_inner().into_vec();
@@ -448,9 +495,12 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
         alias_equals_name: raw.naming.alias_equals_name,
         immutable,
         allow_close: raw.changes.allow_close,
-        close_approvals: raw.changes.close_approvals,
+        close_approvals,
         approval_group: raw.approvals.group,
         reset_on_push: raw.approvals.reset_on_push,
+        min_access_level,
+        inherited_members: raw.approvals.inherited,
+        policy_approvals,
         types,
         baseline: super::Baseline {
             role_name: raw.baseline.role_name,

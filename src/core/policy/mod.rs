@@ -38,6 +38,12 @@ pub struct Policy {
     pub close_approvals: Option<u32>,
     pub approval_group: String,
     pub reset_on_push: bool,
+    /// The least access level to the approval group an approver needs (GitLab's numbers).
+    pub min_access_level: u32,
+    /// Whether inherited members of the approval group count.
+    pub inherited_members: bool,
+    /// Approvals an MR changing `policies/` needs (never 0).
+    pub policy_approvals: u32,
     pub types: BTreeMap<String, TypeRules>,
     pub baseline: Baseline,
     pub repository: Repository,

@@ -42,7 +42,7 @@ fn policy_file_errors_name_file_and_line() {
     )
     .unwrap_err();
     assert!(err.message.contains("types.client.name_pattern"), "{err}");
-    assert_eq!(err.at.unwrap().line, 56);
+    assert_eq!(err.at.unwrap().line, 63);
 
     let err = policy_with(
         &EXAMPLE_POLICY.replace("ou            = \"/Clients\"", "ou = \"Clients\""),
@@ -86,4 +86,40 @@ fn email_stays_immutable_whatever_the_policy_says() {
     )
     .unwrap();
     assert_eq!(p.immutable, ["email"]);
+}
+
+#[test]
+fn zero_approvals_anywhere_is_a_policy_error() {
+    for (from, to, line) in [
+        ("default = 1", "default = 0", 37),
+        ("approvals     = 2", "approvals     = 0", 52),
+        ("close_approvals = 2", "close_approvals = 0", 31),
+        ("policy_changes = 2", "policy_changes = 0", 45),
+    ] {
+        let err = policy_with(&EXAMPLE_POLICY.replace(from, to), &[]).unwrap_err();
+        assert!(err.message.contains("is 0"), "{from}: {err}");
+        assert_eq!(err.at.unwrap().line, line, "{from}: {}", err.message);
+    }
+}
+
+#[test]
+fn approvers_need_developer_access_by_default_and_policy_changes_the_most_any_type_needs() {
+    let p = policy_with(EXAMPLE_POLICY, &[]).unwrap();
+    assert_eq!(p.min_access_level, 30);
+    assert!(p.inherited_members);
+    assert_eq!(p.policy_approvals, 2);
+    let p = policy_with(
+        &EXAMPLE_POLICY
+            .replace("\"developer\"", "\"maintainer\"")
+            .replace("inherited = true", "inherited = false")
+            .replace("policy_changes = 2", "policy_changes = 3"),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        (p.min_access_level, p.inherited_members, p.policy_approvals),
+        (40, false, 3)
+    );
+    let err = policy_with(&EXAMPLE_POLICY.replace("\"developer\"", "\"boss\""), &[]).unwrap_err();
+    assert!(err.message.contains("boss"), "{err}");
 }

@@ -1,12 +1,14 @@
 //! Rules `change.*`, against the base version: immutable fields stay as they are, removing an
 //! account is refused unless the policy allows closing (then it is flagged as destructive),
-//! and a new account never takes an email an existing account holds (AWS never frees one).
+//! a new account never takes an email an existing account holds (AWS never frees one), and
+//! a change of the rules (`policies/`) never comes with a change of accounts.
 
 use super::{CheckInput, Policy, Violation};
 use crate::core::plan::Action;
 use std::collections::HashSet;
 
 pub(super) fn check_changes(policy: &Policy, input: &CheckInput, out: &mut Vec<Violation>) {
+    check_policy_with_accounts(input, out);
     let Some(base) = input.base else { return };
     let taken: HashSet<String> = base
         .accounts
@@ -79,5 +81,25 @@ pub(super) fn check_changes(policy: &Policy, input: &CheckInput, out: &mut Vec<V
                 ));
             }
         }
+    }
+}
+
+/// `change.policy-and-accounts`: a change of the rules is judged (and approved) on its own;
+/// accounts changed beside it would be applied under rules nobody approved yet.
+fn check_policy_with_accounts(input: &CheckInput, out: &mut Vec<Violation>) {
+    let Some(file) = input.policy_changed.first() else {
+        return;
+    };
+    for c in &input.plan.changes {
+        out.push(Violation::error(
+            "change.policy-and-accounts",
+            &c.at,
+            &c.key,
+            format!(
+                "this MR changes the policy (`{file}`) and the account `{}`: an MR may change the rules or the accounts, never both",
+                c.name
+            ),
+            "move the policy change into a merge request of its own; once it is merged, this change is judged by the new rules".into(),
+        ));
     }
 }

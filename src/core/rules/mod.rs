@@ -80,6 +80,8 @@ pub struct CheckInput<'a> {
     pub base: Option<&'a Declarations>,
     pub plan: &'a Plan,
     pub mr: Option<&'a MrFacts>,
+    /// The files of `policies/` the change touches.
+    pub policy_changed: &'a [String],
 }
 
 /// Runs every rule. The result is ordered by file, line and rule, so notes are stable.

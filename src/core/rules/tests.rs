@@ -70,6 +70,7 @@ fn run(policy: &Policy, base: Option<&[(&str, &str)]>, head: &[(&str, &str)]) ->
             base: base.as_ref(),
             plan: &plan,
             mr: None,
+            policy_changed: &[],
         },
     )
 }
@@ -478,16 +479,16 @@ fn approvals_need_the_most_any_change_needs() {
         )],
     );
     let plan = plan::plan(None, &head, &p);
-    let r = requirement(&p, &plan);
+    let r = requirement(&p, &plan, &[]);
     assert_eq!(r.count, 2);
     assert_eq!(r.group, "infrastructure");
     assert!(r.reason.unwrap().contains("mgmt-vpn"));
 
     let head = decls(&p, &[("main.tf", &client("acme"))]);
-    assert_eq!(requirement(&p, &plan::plan(None, &head, &p)).count, 1);
+    assert_eq!(requirement(&p, &plan::plan(None, &head, &p), &[]).count, 1);
     // nothing changes: nothing to approve
     assert_eq!(
-        requirement(&p, &plan::plan(Some(&head), &head, &p)).count,
+        requirement(&p, &plan::plan(Some(&head), &head, &p), &[]).count,
         0
     );
 }
@@ -534,4 +535,44 @@ deny contains msg if {
         "{:#?}",
         summary(&vs)
     );
+}
+
+#[test]
+fn a_policy_change_needs_its_own_approvals_and_no_account_beside_it() {
+    let p = example();
+    let head = decls(&p, &[("main.tf", &client("acme"))]);
+    let plan = plan::plan(None, &head, &p);
+    let changed = ["policies/orgvend.toml".to_string()];
+    let vs = check(
+        &p,
+        &CheckInput {
+            head: &head,
+            base: None,
+            plan: &plan,
+            mr: None,
+            policy_changed: &changed,
+        },
+    );
+    has(
+        &vs,
+        "change.policy-and-accounts",
+        "subaccount_client_acme",
+        2,
+    );
+    // the policy alone: the policy's count (by default the most any type needs: 2)
+    let nothing = plan::plan(Some(&head), &head, &p);
+    let r = requirement(&p, &nothing, &changed);
+    assert_eq!(r.count, 2);
+    assert!(r.reason.unwrap().contains("changes the policy"));
+    let vs = check(
+        &p,
+        &CheckInput {
+            head: &head,
+            base: Some(&head),
+            plan: &nothing,
+            mr: None,
+            policy_changed: &changed,
+        },
+    );
+    assert!(vs.is_empty(), "{:#?}", summary(&vs));
 }

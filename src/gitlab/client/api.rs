@@ -3,8 +3,9 @@
 
 use super::{GitlabClient, GitlabError, enc, is_not_found};
 use crate::gitlab::{
-    CiVariable, Commit, CommitStatus, FileDiff, GitLab, Group, Member, MergeRequest, MrSummary,
-    NewProject, Note, Project, Protection, TreeEntry, User,
+    CiVariable, Commit, CommitStatus, FileDiff, GitLab, Group, Hook, Issue, Member, MergeRequest,
+    MrSummary, MrVersion, NewIssue, NewProject, Note, Profile, Project, Protection, TreeEntry,
+    User,
 };
 use anyhow::{Context, Result, anyhow};
 use reqwest::Method;
@@ -86,6 +87,95 @@ impl GitLab for GitlabClient {
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    async fn group_member_direct(&self, group: &str, user_id: u64) -> Result<Option<Member>> {
+        self.get_optional(&format!("/groups/{}/members/{user_id}", enc(group)))
+            .await
+    }
+
+    async fn merge_request_versions(&self, project: &str, iid: u64) -> Result<Vec<MrVersion>> {
+        self.get_all(&format!(
+            "/projects/{}/merge_requests/{iid}/versions",
+            enc(project)
+        ))
+        .await
+    }
+
+    async fn merge_request_commits(&self, project: &str, iid: u64) -> Result<Vec<Commit>> {
+        self.get_all(&format!(
+            "/projects/{}/merge_requests/{iid}/commits",
+            enc(project)
+        ))
+        .await
+    }
+
+    async fn current_user(&self) -> Result<User> {
+        self.get_json("/user").await
+    }
+
+    async fn profile(&self, user_id: u64) -> Result<Option<Profile>> {
+        self.get_optional(&format!("/users/{user_id}")).await
+    }
+
+    async fn issues(&self, project: &str, label: &str) -> Result<Vec<Issue>> {
+        self.get_all(&format!(
+            "/projects/{}/issues?state=opened&labels={}",
+            enc(project),
+            enc(label)
+        ))
+        .await
+    }
+
+    async fn create_issue(&self, project: &str, issue: &NewIssue) -> Result<Issue> {
+        let url = self.url(&format!("/projects/{}/issues", enc(project)));
+        let payload = serde_json::json!({
+            "title": issue.title,
+            "description": issue.description,
+            "labels": issue.labels.join(","),
+            "assignee_ids": issue.assignee_ids,
+        });
+        let resp = Self::ok(
+            self.send(|| self.http.request(Method::POST, &url).json(&payload))
+                .await?,
+        )
+        .await?;
+        resp.json().await.context("reading the created issue")
+    }
+
+    async fn update_issue(
+        &self,
+        project: &str,
+        iid: u64,
+        description: &str,
+        assignee_ids: &[u64],
+    ) -> Result<()> {
+        let url = self.url(&format!("/projects/{}/issues/{iid}", enc(project)));
+        let payload = serde_json::json!({
+            "description": description,
+            "assignee_ids": assignee_ids,
+        });
+        Self::ok(
+            self.send(|| self.http.request(Method::PUT, &url).json(&payload))
+                .await?,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn hooks(&self, project: &str) -> Result<Vec<Hook>> {
+        self.get_all(&format!("/projects/{}/hooks", enc(project)))
+            .await
+    }
+
+    async fn token_scopes(&self) -> Result<Option<Vec<String>>> {
+        #[derive(serde::Deserialize)]
+        struct TokenSelf {
+            #[serde(default)]
+            scopes: Vec<String>,
+        }
+        let t: Option<TokenSelf> = self.get_optional("/personal_access_tokens/self").await?;
+        Ok(t.map(|t| t.scopes))
     }
 
     async fn notes(&self, project: &str, iid: u64) -> Result<Vec<Note>> {

@@ -150,6 +150,15 @@ impl GitlabClient {
     }
 
     /// Every page of a listing, following `Link: <…>; rel="next"`.
+    /// `GET` one object; `None` on 404.
+    async fn get_optional<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
+        match self.get_json(path).await {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn get_all<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>> {
         let sep = if path.contains('?') { '&' } else { '?' };
         let mut url = Some(self.url(&format!("{path}{sep}per_page=100")));

@@ -28,43 +28,32 @@ impl PgStore {
         .map(drop)
     }
 
-    pub async fn bind_approvals(
-        &self,
-        project: String,
-        iid: u64,
-        approvers: Vec<(u64, String)>,
-        head_sha: String,
-        now_ms: i64,
-    ) -> Result<Vec<(u64, String)>> {
-        let mut guard = self.tx_client().await?;
-        let c = guard.as_mut().expect("connected");
-        let tx = c.transaction().await?;
-        let iid = iid as i64;
-        let ids: Vec<i64> = approvers.iter().map(|(id, _)| *id as i64).collect();
-        // withdrawn approvals are forgotten
-        tx.execute(
-            "DELETE FROM approvals_seen WHERE project = $1 AND iid = $2 AND NOT (user_id = ANY($3))",
-            &[&project, &iid, &ids],
-        )
-        .await?;
-        let mut out = Vec::with_capacity(approvers.len());
-        for (id, username) in &approvers {
-            tx.execute(
-                "INSERT INTO approvals_seen (project, iid, user_id, username, first_seen_sha, first_seen_at_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (project, iid, user_id) DO NOTHING",
-                &[&project, &iid, &(*id as i64), username, &head_sha, &now_ms],
+    pub async fn policy_accepted(&self, digest: String) -> Result<Option<bool>> {
+        let c = self.client().await?;
+        let r = c
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM accepted_policies),
+                        EXISTS (SELECT 1 FROM accepted_policies WHERE digest = $1)",
+                &[&digest],
             )
             .await?;
-            let r = tx
-                .query_one(
-                    "SELECT first_seen_sha FROM approvals_seen WHERE project = $1 AND iid = $2 AND user_id = $3",
-                    &[&project, &iid, &(*id as i64)],
-                )
-                .await?;
-            out.push((*id, r.get(0)));
-        }
-        tx.commit().await?;
-        Ok(out)
+        Ok(r.get::<_, bool>(0).then(|| r.get(1)))
+    }
+
+    pub async fn accept_policy(
+        &self,
+        digest: String,
+        sha: String,
+        source: String,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.exec(
+            "INSERT INTO accepted_policies (digest, sha, source, accepted_at_ms) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (digest) DO NOTHING",
+            &[&digest, &sha, &source, &now_ms],
+        )
+        .await
+        .map(drop)
     }
 
     pub async fn record_review(&self, r: ReviewRecord) -> Result<()> {

@@ -29,36 +29,35 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn bind_approvals(
-        &self,
-        project: String,
-        iid: u64,
-        approvers: Vec<(u64, String)>,
-        head_sha: String,
-        now_ms: i64,
-    ) -> Result<Vec<(u64, String)>> {
+    pub async fn policy_accepted(&self, digest: String) -> Result<Option<bool>> {
         self.call(move |c| {
-            let ids: Vec<i64> = approvers.iter().map(|(id, _)| *id as i64).collect();
-            // withdrawn approvals are forgotten
-            let mut stmt = c.prepare_cached("SELECT user_id FROM approvals_seen WHERE project = ?1 AND iid = ?2")?;
-            let known: Vec<i64> = stmt.query_map(params![project, iid as i64], |r| r.get(0))?.collect::<Result<_, _>>()?;
-            for gone in known.iter().filter(|k| !ids.contains(k)) {
-                c.prepare_cached("DELETE FROM approvals_seen WHERE project = ?1 AND iid = ?2 AND user_id = ?3")?
-                    .execute(params![project, iid as i64, gone])?;
+            let any: bool = c
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM accepted_policies)")?
+                .query_row([], |r| r.get(0))?;
+            if !any {
+                return Ok(None);
             }
-            let mut out = Vec::with_capacity(approvers.len());
-            for (id, username) in &approvers {
-                c.prepare_cached(
-                    "INSERT INTO approvals_seen (project, iid, user_id, username, first_seen_sha, first_seen_at_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (project, iid, user_id) DO NOTHING",
-                )?
-                .execute(params![project, iid as i64, *id as i64, username, head_sha, now_ms])?;
-                let sha: String = c
-                    .prepare_cached("SELECT first_seen_sha FROM approvals_seen WHERE project = ?1 AND iid = ?2 AND user_id = ?3")?
-                    .query_row(params![project, iid as i64, *id as i64], |r| r.get(0))?;
-                out.push((*id, sha));
-            }
-            Ok(out)
+            c.prepare_cached("SELECT EXISTS (SELECT 1 FROM accepted_policies WHERE digest = ?1)")?
+                .query_row([&digest], |r| r.get(0))
+                .map(Some)
+        })
+        .await
+    }
+
+    pub async fn accept_policy(
+        &self,
+        digest: String,
+        sha: String,
+        source: String,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "INSERT INTO accepted_policies (digest, sha, source, accepted_at_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (digest) DO NOTHING",
+            )?
+            .execute(params![digest, sha, source, now_ms])
+            .map(drop)
         })
         .await
     }

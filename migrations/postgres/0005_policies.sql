@@ -1,0 +1,11 @@
+-- The policies orgvend accepts as the rules in force: each was brought by an MR whose gate
+-- passed with the policy's own approvals, or was the one in force when orgvend first judged
+-- anything. A policy on the target branch that is not here was changed without approval.
+CREATE TABLE accepted_policies (
+    digest         TEXT    NOT NULL PRIMARY KEY,  -- sha256 of the policy files' paths and blob ids
+    sha            TEXT    NOT NULL,              -- the commit it was accepted at
+    source         TEXT    NOT NULL,              -- how: `first seen`, `!12 approved by …`
+    accepted_at_ms BIGINT  NOT NULL
+);
+-- Approvals are judged by GitLab's own times now, not by when orgvend first saw them.
+DROP TABLE approvals_seen;
