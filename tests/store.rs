@@ -253,6 +253,7 @@ async fn contract(store: Store) {
         name: "client-x".into(),
         account_id: None,
         create_request_id: Some("car-1".into()),
+        creating: false,
     };
     store.put_known_account(known, "m1", 15).await.unwrap();
     store
@@ -262,6 +263,7 @@ async fn contract(store: Store) {
                 name: "client-x".into(),
                 account_id: Some("111122223333".into()),
                 create_request_id: None,
+                creating: false,
             },
             "m1",
             16,
@@ -280,23 +282,38 @@ async fn contract(store: Store) {
                 email: "y@example.com".into(),
                 name: "y".into(),
                 account_id: None,
-                create_request_id: Some("car-2".into()),
+                create_request_id: None,
+                creating: true,
             },
             "m1",
             17,
         )
         .await
         .unwrap();
-    store.clear_create_request("y@example.com").await.unwrap();
+    let y = store.known_account("y@example.com").await.unwrap().unwrap();
+    assert!(y.creating, "a creation under way is kept");
+    store
+        .put_known_account(
+            KnownAccount {
+                email: "y@example.com".into(),
+                name: "y".into(),
+                account_id: None,
+                create_request_id: Some("car-2".into()),
+                creating: false,
+            },
+            "m1",
+            18,
+        )
+        .await
+        .unwrap();
+    let y = store.known_account("y@example.com").await.unwrap().unwrap();
     assert_eq!(
-        store
-            .known_account("y@example.com")
-            .await
-            .unwrap()
-            .unwrap()
-            .create_request_id,
-        None
+        (y.create_request_id.as_deref(), y.creating),
+        (Some("car-2"), false)
     );
+    store.clear_create_request("y@example.com").await.unwrap();
+    let y = store.known_account("y@example.com").await.unwrap().unwrap();
+    assert_eq!((y.create_request_id, y.creating), (None, false));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

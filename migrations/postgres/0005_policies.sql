@@ -9,3 +9,7 @@ CREATE TABLE accepted_policies (
 );
 -- Approvals are judged by GitLab's own times now, not by when orgvend first saw them.
 DROP TABLE approvals_seen;
+-- Set just before orgvend calls CreateAccount and cleared once the request id is kept: an
+-- account with this email found while it is set was made by orgvend's interrupted request;
+-- found while it is not, the account is someone else's and is never taken over silently.
+ALTER TABLE accounts ADD COLUMN creating BOOLEAN NOT NULL DEFAULT FALSE;

@@ -56,6 +56,19 @@ pub struct RoleState {
     pub trust: Option<String>,
 }
 
+/// A customer-managed policy: its default version's document and its other versions.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ManagedPolicy {
+    pub arn: String,
+    /// The default version's document, as JSON.
+    pub document: String,
+    /// The versions that are not the default, oldest first (IAM keeps at most five).
+    pub other_versions: Vec<String>,
+}
+
+/// IAM keeps at most this many versions of a managed policy.
+pub const MAX_POLICY_VERSIONS: usize = 5;
+
 /// A bucket as the baseline cares about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BucketState {
@@ -103,6 +116,8 @@ pub trait Aws: Send + Sync + 'static {
     ) -> impl Future<Output = Result<CreateState>> + Send;
     fn list_create_requests(&self) -> impl Future<Output = Result<Vec<CreateRequest>>> + Send;
     fn root_id(&self) -> impl Future<Output = Result<String>> + Send;
+    /// The organization's management account (never adopted, never changed by orgvend).
+    fn management_account_id(&self) -> impl Future<Output = Result<String>> + Send;
     /// The OUs directly under `parent`: (id, name).
     fn child_ous(&self, parent: &str)
     -> impl Future<Output = Result<Vec<(String, String)>>> + Send;
@@ -153,13 +168,24 @@ pub trait MemberAws: Send + Sync + 'static {
         name: &str,
         metadata: &str,
     ) -> impl Future<Output = Result<String>> + Send;
-    /// The ARN of the customer-managed policy `name`, if it exists.
-    fn policy(&self, name: &str) -> impl Future<Output = Result<Option<String>>> + Send;
+    /// The customer-managed policy `name` with its default version's document, if it exists.
+    fn policy(&self, name: &str) -> impl Future<Output = Result<Option<ManagedPolicy>>> + Send;
     fn create_policy(
         &self,
         name: &str,
         document: &str,
     ) -> impl Future<Output = Result<String>> + Send;
+    /// A new default version of the policy `name`.
+    fn create_policy_version(
+        &self,
+        name: &str,
+        document: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn delete_policy_version(
+        &self,
+        name: &str,
+        version_id: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
     fn role(&self, name: &str) -> impl Future<Output = Result<Option<RoleState>>> + Send;
     fn create_role(
         &self,

@@ -2,6 +2,8 @@
 //! merges. The only floor that knows GitLab and AWS together; it gathers facts, calls the
 //! core, and acts.
 
+/// A refused merge made visible: one GitLab issue per refused MR.
+pub mod alert;
 /// The apply on merge: gate, ledger, run, and the steps by area.
 pub mod apply;
 /// The worker's `Handler`: which event leads to what.

@@ -96,27 +96,109 @@ pub fn same_document(a: &str, b: &str) -> bool {
     }
 }
 
-/// The permissions boundary: everything, except removing or changing what the baseline put
-/// in place (the audit trail, the baseline roles and provider, the boundary itself, the
-/// Terraform state) and creating networks, which the organisation provides through its own
-/// modules. Roles a bounded admin creates must carry the same boundary. `ci_roles` (keyless
-/// CI's plan and apply roles) and the account's OIDC providers are protected like the
-/// baseline roles: the apply role, which carries this boundary, cannot widen its own trust.
-pub fn boundary_document(
-    account_id: &str,
-    baseline: &Baseline,
-    ci_roles: &[&str],
-    state_bucket: &str,
-) -> String {
-    let role = |name: &str| Value::String(format!("arn:aws:iam::{account_id}:role/{name}"));
-    let mut roles: Vec<Value> = baseline.roles.iter().map(|r| role(&r.name)).collect();
-    roles.push(role(&baseline.role_name));
-    roles.extend(ci_roles.iter().map(|r| role(r)));
-    let boundary = policy_arn(account_id, &baseline.permissions_boundary);
+/// What a boundary protects in one account: the roles the baseline made (the access roles,
+/// the role orgvend itself uses there, keyless CI's roles), the Terraform state.
+#[derive(Debug, Clone)]
+pub struct Protected<'a> {
+    pub account_id: &'a str,
+    pub baseline: &'a Baseline,
+    /// The role orgvend assumes in the account (the declaration's `role_name`).
+    pub access_role: &'a str,
+    /// Keyless CI's plan and apply roles.
+    pub ci_roles: &'a [&'a str],
+    pub state_bucket: &'a str,
+}
+
+/// IAM actions that change what a role or user may do: denied on any principal that does
+/// not carry the boundary (the condition key `iam:PermissionsBoundary` names the boundary of
+/// the principal the action changes or creates).
+const CHANGE_PRINCIPALS: [&str; 14] = [
+    "iam:CreateRole",
+    "iam:CreateUser",
+    "iam:PutRolePermissionsBoundary",
+    "iam:PutUserPermissionsBoundary",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:AttachUserPolicy",
+    "iam:DetachUserPolicy",
+    "iam:PutUserPolicy",
+    "iam:DeleteUserPolicy",
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:DeleteUserPermissionsBoundary",
+];
+
+/// The permissions boundary of the bounded admin (and of keyless CI's apply role), after
+/// AWS's documented pattern for delegated administrators: everything is allowed except
+/// - escaping the boundary: a role or user created, or a principal changed, without this
+///   same boundary; removing any principal's boundary; editing the boundary policy itself
+///   (a new version, another default, deletion);
+/// - touching what the baseline put in place: the baseline roles, the role orgvend uses in
+///   the account, keyless CI's roles; the account's identity providers (no new SAML or OIDC
+///   provider either: sign-in comes only through the company's); the audit trail (CloudTrail,
+///   Config); the Terraform state;
+/// - leaving the organization, and creating networks (the organisation has modules for them).
+pub fn boundary_document(p: &Protected<'_>) -> String {
+    let account_id = p.account_id;
+    let role = |name: &str| format!("arn:aws:iam::{account_id}:role/{name}");
+    let mut roles: Vec<String> = p.baseline.roles.iter().map(|r| role(&r.name)).collect();
+    roles.push(role(p.access_role));
+    roles.push(role(&p.baseline.role_name));
+    roles.extend(p.ci_roles.iter().map(|r| role(r)));
+    roles.sort();
+    roles.dedup();
+    let boundary = policy_arn(account_id, &p.baseline.permissions_boundary);
     json!({
         "Version": "2012-10-17",
         "Statement": [
             {"Sid": "AllowWithinTheBoundary", "Effect": "Allow", "Action": "*", "Resource": "*"},
+            {
+                "Sid": "PrincipalsKeepTheBoundary",
+                "Effect": "Deny",
+                "Action": CHANGE_PRINCIPALS,
+                "Resource": "*",
+                "Condition": {"StringNotEquals": {"iam:PermissionsBoundary": boundary}}
+            },
+            {
+                "Sid": "NoBoundaryIsRemoved",
+                "Effect": "Deny",
+                "Action": ["iam:DeleteRolePermissionsBoundary", "iam:DeleteUserPermissionsBoundary"],
+                "Resource": "*"
+            },
+            {
+                "Sid": "TheBoundaryStaysAsItIs",
+                "Effect": "Deny",
+                "Action": [
+                    "iam:DeletePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicyVersion",
+                    "iam:SetDefaultPolicyVersion", "iam:TagPolicy", "iam:UntagPolicy"
+                ],
+                "Resource": boundary
+            },
+            {
+                "Sid": "ProtectTheBaselineRoles",
+                "Effect": "Deny",
+                "Action": [
+                    "iam:DeleteRole", "iam:UpdateRole", "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy",
+                    "iam:DeleteRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy",
+                    "iam:PutRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary", "iam:TagRole",
+                    "iam:UntagRole", "iam:UpdateRoleDescription"
+                ],
+                "Resource": roles
+            },
+            {
+                "Sid": "OnlyTheCompanysIdentityProviders",
+                "Effect": "Deny",
+                "Action": [
+                    "iam:CreateSAMLProvider", "iam:DeleteSAMLProvider", "iam:UpdateSAMLProvider",
+                    "iam:TagSAMLProvider", "iam:UntagSAMLProvider",
+                    "iam:CreateOpenIDConnectProvider", "iam:DeleteOpenIDConnectProvider",
+                    "iam:UpdateOpenIDConnectProviderThumbprint", "iam:AddClientIDToOpenIDConnectProvider",
+                    "iam:RemoveClientIDFromOpenIDConnectProvider", "iam:TagOpenIDConnectProvider",
+                    "iam:UntagOpenIDConnectProvider"
+                ],
+                "Resource": "*"
+            },
             {
                 "Sid": "ProtectTheAuditTrail",
                 "Effect": "Deny",
@@ -129,35 +211,6 @@ pub fn boundary_document(
                 "Resource": "*"
             },
             {
-                "Sid": "ProtectTheBaselineRoles",
-                "Effect": "Deny",
-                "Action": [
-                    "iam:DeleteRole", "iam:UpdateRole", "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy",
-                    "iam:DeleteRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy",
-                    "iam:PutRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary", "iam:TagRole", "iam:UntagRole"
-                ],
-                "Resource": roles
-            },
-            {
-                "Sid": "ProtectTheProviderAndTheBoundary",
-                "Effect": "Deny",
-                "Action": [
-                    "iam:DeleteSAMLProvider", "iam:UpdateSAMLProvider", "iam:DeletePolicy",
-                    "iam:CreatePolicyVersion", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion"
-                ],
-                "Resource": [saml_provider_arn(account_id, &baseline.saml_provider), boundary.clone()]
-            },
-            {
-                "Sid": "ProtectTheCiIdentityProvider",
-                "Effect": "Deny",
-                "Action": [
-                    "iam:DeleteOpenIDConnectProvider", "iam:UpdateOpenIDConnectProviderThumbprint",
-                    "iam:AddClientIDToOpenIDConnectProvider", "iam:RemoveClientIDFromOpenIDConnectProvider",
-                    "iam:TagOpenIDConnectProvider", "iam:UntagOpenIDConnectProvider"
-                ],
-                "Resource": format!("arn:aws:iam::{account_id}:oidc-provider/*")
-            },
-            {
                 "Sid": "ProtectTheTerraformState",
                 "Effect": "Deny",
                 "Action": [
@@ -165,16 +218,15 @@ pub fn boundary_document(
                     "s3:PutEncryptionConfiguration", "s3:PutBucketPublicAccessBlock", "dynamodb:DeleteTable"
                 ],
                 "Resource": [
-                    format!("arn:aws:s3:::{state_bucket}"),
-                    format!("arn:aws:dynamodb:*:{account_id}:table/{}", baseline.lock_table)
+                    format!("arn:aws:s3:::{}", p.state_bucket),
+                    format!("arn:aws:dynamodb:*:{account_id}:table/{}", p.baseline.lock_table)
                 ]
             },
             {
-                "Sid": "NewRolesKeepTheBoundary",
+                "Sid": "StayInTheOrganization",
                 "Effect": "Deny",
-                "Action": ["iam:CreateRole", "iam:PutRolePermissionsBoundary"],
-                "Resource": "*",
-                "Condition": {"StringNotEquals": {"iam:PermissionsBoundary": boundary}}
+                "Action": "organizations:LeaveOrganization",
+                "Resource": "*"
             },
             {
                 "Sid": "NetworksComeFromTheOrganisationsModules",
@@ -207,50 +259,182 @@ mod tests {
         }
     }
 
+    /// Whether the document denies `action` on `resource` for a principal whose (new or
+    /// changed) boundary is `principal_boundary`: a small evaluator of the statements it
+    /// uses (Deny wins; `*` matches any rest; `StringNotEquals` on `iam:PermissionsBoundary`).
+    fn denies(doc: &Value, action: &str, resource: &str, principal_boundary: Option<&str>) -> bool {
+        let matches = |pattern: &str, value: &str| match pattern.strip_suffix('*') {
+            Some(prefix) => value.starts_with(prefix),
+            None => pattern == value,
+        };
+        let any = |v: &Value, value: &str| match v {
+            Value::String(p) => matches(p, value),
+            Value::Array(ps) => ps.iter().any(|p| matches(p.as_str().unwrap(), value)),
+            _ => false,
+        };
+        doc["Statement"].as_array().unwrap().iter().any(|s| {
+            s["Effect"] == "Deny"
+                && any(&s["Action"], action)
+                && any(&s["Resource"], resource)
+                && match s.get("Condition") {
+                    None => true,
+                    Some(c) => {
+                        let want = c["StringNotEquals"]["iam:PermissionsBoundary"]
+                            .as_str()
+                            .unwrap();
+                        principal_boundary != Some(want)
+                    }
+                }
+        })
+    }
+
+    fn document() -> Value {
+        serde_json::from_str(&boundary_document(&Protected {
+            account_id: "111122223333",
+            baseline: &baseline(),
+            access_role: "CustomAccessRole",
+            ci_roles: &["gitlab-ci-apply"],
+            state_bucket: "x-tfstate",
+        }))
+        .unwrap()
+    }
+
     #[test]
-    fn the_boundary_denies_what_the_bounded_admin_may_not_do() {
-        let doc: Value = serde_json::from_str(&boundary_document(
-            "111122223333",
-            &baseline(),
-            &["gitlab-ci-apply"],
-            "x-tfstate",
-        ))
-        .unwrap();
-        let statements = doc["Statement"].as_array().unwrap();
-        let denied: Vec<&str> = statements
-            .iter()
-            .filter(|s| s["Effect"] == "Deny")
-            .flat_map(|s| {
-                s["Action"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|a| a.as_str().unwrap())
-            })
-            .collect();
+    fn the_boundary_cannot_be_escaped() {
+        let doc = document();
+        let boundary = "arn:aws:iam::111122223333:policy/orgvend-baseline-boundary";
+        let role = |n: &str| format!("arn:aws:iam::111122223333:role/{n}");
+        // creating principals: only with this same boundary
+        assert!(denies(&doc, "iam:CreateRole", &role("app"), None));
+        assert!(denies(
+            &doc,
+            "iam:CreateRole",
+            &role("app"),
+            Some("arn:aws:iam::111122223333:policy/loose")
+        ));
+        assert!(!denies(
+            &doc,
+            "iam:CreateRole",
+            &role("app"),
+            Some(boundary)
+        ));
+        assert!(denies(
+            &doc,
+            "iam:CreateUser",
+            "arn:aws:iam::111122223333:user/u",
+            None
+        ));
+        assert!(!denies(
+            &doc,
+            "iam:CreateUser",
+            "arn:aws:iam::111122223333:user/u",
+            Some(boundary)
+        ));
+        // a role created with the boundary cannot lose it, nor can any other
+        assert!(denies(
+            &doc,
+            "iam:DeleteRolePermissionsBoundary",
+            &role("app"),
+            Some(boundary)
+        ));
+        assert!(denies(
+            &doc,
+            "iam:DeleteUserPermissionsBoundary",
+            "arn:aws:iam::111122223333:user/u",
+            Some(boundary)
+        ));
+        assert!(denies(
+            &doc,
+            "iam:PutRolePermissionsBoundary",
+            &role("app"),
+            Some("other")
+        ));
+        // a principal without the boundary gets no new permissions
+        assert!(denies(&doc, "iam:AttachRolePolicy", &role("legacy"), None));
+        assert!(denies(
+            &doc,
+            "iam:PutUserPolicy",
+            "arn:aws:iam::111122223333:user/old",
+            None
+        ));
+        assert!(!denies(
+            &doc,
+            "iam:AttachRolePolicy",
+            &role("app"),
+            Some(boundary)
+        ));
+        // the boundary policy itself is not to be edited
         for action in [
-            "cloudtrail:StopLogging",
-            "config:DeleteConfigurationRecorder",
-            "iam:DeleteRole",
-            "iam:DeleteSAMLProvider",
-            "ec2:CreateVpc",
-            "s3:DeleteBucket",
+            "iam:CreatePolicyVersion",
+            "iam:SetDefaultPolicyVersion",
+            "iam:DeletePolicyVersion",
+            "iam:DeletePolicy",
         ] {
-            assert!(denied.contains(&action), "{action} is not denied");
+            assert!(denies(&doc, action, boundary, Some(boundary)), "{action}");
         }
-        let roles = &statements[2]["Resource"];
-        assert!(
-            roles.to_string().contains("role/BoundedAdmin")
-                && roles
-                    .to_string()
-                    .contains("role/OrganizationAccountAccessRole")
-                && roles.to_string().contains("role/gitlab-ci-apply")
-        );
-        assert!(denied.contains(&"iam:DeleteOpenIDConnectProvider"));
-        assert!(
-            doc.to_string()
-                .contains("arn:aws:iam::111122223333:policy/orgvend-baseline-boundary")
-        );
+        // no identity provider of its own
+        assert!(denies(
+            &doc,
+            "iam:CreateSAMLProvider",
+            "arn:aws:iam::111122223333:saml-provider/mine",
+            Some(boundary)
+        ));
+        assert!(denies(
+            &doc,
+            "iam:CreateOpenIDConnectProvider",
+            "arn:aws:iam::111122223333:oidc-provider/evil.example.com",
+            Some(boundary)
+        ));
+        assert!(denies(
+            &doc,
+            "iam:DeleteSAMLProvider",
+            "arn:aws:iam::111122223333:saml-provider/corp-sso",
+            Some(boundary)
+        ));
+        // the baseline roles, the account's actual access role and the CI roles
+        for r in [
+            "BoundedAdmin",
+            "CustomAccessRole",
+            "OrganizationAccountAccessRole",
+            "gitlab-ci-apply",
+        ] {
+            assert!(
+                denies(&doc, "iam:UpdateAssumeRolePolicy", &role(r), Some(boundary)),
+                "{r}"
+            );
+            assert!(
+                denies(&doc, "iam:DeleteRole", &role(r), Some(boundary)),
+                "{r}"
+            );
+        }
+        assert!(!denies(
+            &doc,
+            "iam:UpdateAssumeRolePolicy",
+            &role("app"),
+            Some(boundary)
+        ));
+        // the audit trail, the state, the organization, networks
+        for (action, resource) in [
+            ("cloudtrail:StopLogging", "*"),
+            ("config:DeleteConfigurationRecorder", "*"),
+            ("s3:DeleteBucket", "arn:aws:s3:::x-tfstate"),
+            (
+                "dynamodb:DeleteTable",
+                "arn:aws:dynamodb:*:111122223333:table/terraform-locks",
+            ),
+            ("organizations:LeaveOrganization", "*"),
+            ("ec2:CreateVpc", "*"),
+        ] {
+            assert!(denies(&doc, action, resource, Some(boundary)), "{action}");
+        }
+        // and the rest is allowed
+        assert!(!denies(
+            &doc,
+            "s3:PutObject",
+            "arn:aws:s3:::app-data/x",
+            Some(boundary)
+        ));
+        assert!(!denies(&doc, "ec2:RunInstances", "*", Some(boundary)));
     }
 
     #[test]

@@ -116,6 +116,8 @@ pub struct KnownAccount {
     pub name: String,
     pub account_id: Option<String>,
     pub create_request_id: Option<String>,
+    /// orgvend is calling CreateAccount for this email and has no request id yet.
+    pub creating: bool,
 }
 
 /// The store, chosen by the URL in config.

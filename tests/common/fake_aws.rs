@@ -5,8 +5,8 @@
 
 use anyhow::Result;
 use orgvend::aws::{
-    Aws, AwsError, BucketState, Calls, CreateRequest, CreateState, MemberAws, NewAccount,
-    OrgAccount, RoleState,
+    Aws, AwsError, BucketState, Calls, CreateRequest, CreateState, ManagedPolicy, MemberAws,
+    NewAccount, OrgAccount, RoleState,
 };
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -206,6 +206,10 @@ impl<A: Aws> Aws for Scripted<A> {
         self.inner.root_id().await
     }
 
+    async fn management_account_id(&self) -> Result<String> {
+        self.inner.management_account_id().await
+    }
+
     async fn child_ous(&self, parent: &str) -> Result<Vec<(String, String)>> {
         self.inner.child_ous(parent).await
     }
@@ -269,12 +273,22 @@ impl<M: MemberAws, A: Aws> MemberAws for ScriptedMember<M, A> {
             .mutate(self.inner.create_saml_provider(name, metadata))
             .await
     }
-    async fn policy(&self, name: &str) -> Result<Option<String>> {
+    async fn policy(&self, name: &str) -> Result<Option<ManagedPolicy>> {
         self.inner.policy(name).await
     }
     async fn create_policy(&self, name: &str, document: &str) -> Result<String> {
         self.outer
             .mutate(self.inner.create_policy(name, document))
+            .await
+    }
+    async fn create_policy_version(&self, name: &str, document: &str) -> Result<()> {
+        self.outer
+            .mutate(self.inner.create_policy_version(name, document))
+            .await
+    }
+    async fn delete_policy_version(&self, name: &str, version_id: &str) -> Result<()> {
+        self.outer
+            .mutate(self.inner.delete_policy_version(name, version_id))
             .await
     }
     async fn role(&self, name: &str) -> Result<Option<RoleState>> {

@@ -6,8 +6,8 @@
 
 use anyhow::{Result, anyhow};
 use orgvend::aws::{
-    Aws, BucketState, Calls, CreateRequest, CreateState, MemberAws, NewAccount, OrgAccount,
-    RoleState,
+    Aws, BucketState, Calls, CreateRequest, CreateState, ManagedPolicy, MemberAws, NewAccount,
+    OrgAccount, RoleState,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex};
 struct Iam {
     alias: Option<String>,
     saml: BTreeSet<String>,
-    policies: BTreeMap<String, String>,
+    /// name → (default document, other versions, oldest first).
+    policies: BTreeMap<String, (String, Vec<String>)>,
+    next_version: u64,
     roles: BTreeMap<String, RoleState>,
     buckets: BTreeMap<String, BucketState>,
     tables: BTreeSet<String>,
@@ -41,6 +43,8 @@ struct Org {
 }
 
 const ROOT: &str = "r-root";
+/// The management account: not among the members.
+pub const MANAGEMENT: &str = "111111111111";
 
 #[derive(Clone)]
 pub struct MemAws {
@@ -184,6 +188,11 @@ impl Aws for MemAws {
         Ok(ROOT.into())
     }
 
+    async fn management_account_id(&self) -> Result<String> {
+        self.calls.read();
+        Ok(MANAGEMENT.into())
+    }
+
     async fn child_ous(&self, parent: &str) -> Result<Vec<(String, String)>> {
         self.calls.read();
         Ok(self
@@ -283,13 +292,42 @@ impl MemberAws for MemMember {
         self.write(|i| i.saml.insert(name.to_string()))?;
         Ok(self.arn("saml-provider", name))
     }
-    async fn policy(&self, name: &str) -> Result<Option<String>> {
+    async fn policy(&self, name: &str) -> Result<Option<ManagedPolicy>> {
         let arn = self.arn("policy", name);
-        self.read(|i| i.policies.contains_key(name).then_some(arn))
+        // GetPolicy, GetPolicyVersion, ListPolicyVersions
+        self.aws.calls.read();
+        self.aws.calls.read();
+        self.read(|i| {
+            i.policies.get(name).map(|(doc, others)| ManagedPolicy {
+                arn,
+                document: doc.clone(),
+                other_versions: others.clone(),
+            })
+        })
     }
     async fn create_policy(&self, name: &str, document: &str) -> Result<String> {
-        self.write(|i| i.policies.insert(name.to_string(), document.to_string()))?;
+        self.write(|i| {
+            i.policies
+                .insert(name.to_string(), (document.to_string(), Vec::new()))
+        })?;
         Ok(self.arn("policy", name))
+    }
+    async fn create_policy_version(&self, name: &str, document: &str) -> Result<()> {
+        self.write(|i| {
+            i.next_version += 1;
+            let old = format!("v{}", i.next_version);
+            let p = i.policies.get_mut(name).expect("the policy exists");
+            assert!(p.1.len() < 4, "IAM keeps at most five versions");
+            p.1.push(old);
+            p.0 = document.to_string();
+        })
+    }
+    async fn delete_policy_version(&self, name: &str, version_id: &str) -> Result<()> {
+        self.write(|i| {
+            if let Some(p) = i.policies.get_mut(name) {
+                p.1.retain(|v| v != version_id);
+            }
+        })
     }
     async fn role(&self, name: &str) -> Result<Option<RoleState>> {
         self.aws.calls.read(); // GetRole, then ListAttachedRolePolicies

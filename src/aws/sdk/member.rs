@@ -2,7 +2,7 @@
 //! session of the role assumed there.
 
 use super::{code_of, err};
-use crate::aws::{AwsError, BucketState, Calls, MemberAws, RoleState};
+use crate::aws::{AwsError, BucketState, Calls, ManagedPolicy, MemberAws, RoleState};
 use anyhow::{Context, Result};
 use std::sync::Arc;
 
@@ -13,6 +13,12 @@ pub struct SdkMember {
     pub(super) s3: aws_sdk_s3::Client,
     pub(super) dynamodb: aws_sdk_dynamodb::Client,
     pub(super) calls: Arc<Calls>,
+}
+
+impl SdkMember {
+    fn policy_arn(&self, name: &str) -> String {
+        format!("arn:aws:iam::{}:policy/{name}", self.account_id)
+    }
 }
 
 impl MemberAws for SdkMember {
@@ -73,14 +79,87 @@ impl MemberAws for SdkMember {
             .context("CreateSAMLProvider answered without an ARN")
     }
 
-    async fn policy(&self, name: &str) -> Result<Option<String>> {
-        let arn = format!("arn:aws:iam::{}:policy/{name}", self.account_id);
+    async fn policy(&self, name: &str) -> Result<Option<ManagedPolicy>> {
+        let arn = self.policy_arn(name);
         self.calls.read();
-        match self.iam.get_policy().policy_arn(&arn).send().await {
-            Ok(_) => Ok(Some(arn)),
-            Err(e) if code_of(&e) == Some("NoSuchEntity") => Ok(None),
-            Err(e) => Err(err(e)),
-        }
+        let policy = match self.iam.get_policy().policy_arn(&arn).send().await {
+            Ok(out) => out,
+            Err(e) if code_of(&e) == Some("NoSuchEntity") => return Ok(None),
+            Err(e) => return Err(err(e)),
+        };
+        let default = policy
+            .policy()
+            .and_then(|p| p.default_version_id())
+            .context("GetPolicy answered without a default version")?
+            .to_string();
+        self.calls.read();
+        let version = self
+            .iam
+            .get_policy_version()
+            .policy_arn(&arn)
+            .version_id(&default)
+            .send()
+            .await
+            .map_err(err)?;
+        let document = version
+            .policy_version()
+            .and_then(|v| v.document())
+            .map(|d| {
+                urlencoding::decode(d)
+                    .map(|c| c.into_owned())
+                    .unwrap_or_else(|_| d.to_string())
+            })
+            .unwrap_or_default();
+        self.calls.read();
+        let versions = self
+            .iam
+            .list_policy_versions()
+            .policy_arn(&arn)
+            .send()
+            .await
+            .map_err(err)?;
+        let mut others: Vec<(Option<aws_sdk_iam::primitives::DateTime>, String)> = versions
+            .versions()
+            .iter()
+            .filter(|v| !v.is_default_version())
+            .filter_map(|v| Some((v.create_date().cloned(), v.version_id()?.to_string())))
+            .collect();
+        others.sort_by(|a, b| {
+            let key = |d: &Option<aws_sdk_iam::primitives::DateTime>| {
+                d.map(|d| (d.secs(), d.subsec_nanos()))
+            };
+            key(&a.0).cmp(&key(&b.0)).then_with(|| a.1.cmp(&b.1))
+        });
+        Ok(Some(ManagedPolicy {
+            arn,
+            document,
+            other_versions: others.into_iter().map(|(_, id)| id).collect(),
+        }))
+    }
+
+    async fn create_policy_version(&self, name: &str, document: &str) -> Result<()> {
+        self.calls.write();
+        self.iam
+            .create_policy_version()
+            .policy_arn(self.policy_arn(name))
+            .policy_document(document)
+            .set_as_default(true)
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn delete_policy_version(&self, name: &str, version_id: &str) -> Result<()> {
+        self.calls.write();
+        self.iam
+            .delete_policy_version()
+            .policy_arn(self.policy_arn(name))
+            .version_id(version_id)
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(())
     }
 
     async fn create_policy(&self, name: &str, document: &str) -> Result<String> {

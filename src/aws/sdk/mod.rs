@@ -192,6 +192,20 @@ impl Aws for SdkAws {
         }
     }
 
+    async fn management_account_id(&self) -> Result<String> {
+        self.calls.read();
+        let out = self
+            .orgs
+            .describe_organization()
+            .send()
+            .await
+            .map_err(err)?;
+        out.organization()
+            .and_then(|o| o.master_account_id())
+            .map(str::to_string)
+            .context("DescribeOrganization answered without the management account")
+    }
+
     async fn root_id(&self) -> Result<String> {
         self.calls.read();
         let out = self.orgs.list_roots().send().await.map_err(err)?;

@@ -10,12 +10,16 @@ use crate::store::KnownAccount;
 use anyhow::Result;
 
 impl<G: GitLab, A: Aws> Bot<G, A> {
+    /// Keeps what is known of the account with `email`: its id, its creation request, and
+    /// whether orgvend is calling CreateAccount for it right now (`creating`, set just
+    /// before the call, cleared with the request id).
     pub(super) async fn remember(
         &self,
         email: &str,
         name: &str,
         account_id: Option<String>,
         request: Option<String>,
+        creating: bool,
         merge_sha: &str,
     ) -> Result<()> {
         self.ctx
@@ -26,6 +30,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     name: name.to_string(),
                     account_id,
                     create_request_id: request,
+                    creating,
                 },
                 merge_sha,
                 self.ctx.clock.now_ms(),

@@ -98,10 +98,14 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 reasons = %gate.refusals.join("; "),
                 "ALERT: a merged MR was NOT applied"
             );
+            if previous.as_ref().is_none_or(|p| p.decision != "refused") {
+                self.ctx.metrics.apply_refused();
+            }
             run.decision = "refused".into();
             run.reason = Some(gate.refusals.join("; "));
             run.finished_at_ms = Some(self.ctx.clock.now_ms());
             self.ctx.store.put_apply_run(run).await?;
+            self.alert_refused(&mr, &merge_sha, &gate.refusals).await?;
             report.outcome = Outcome::Refused {
                 reasons: gate.refusals,
             };

@@ -24,6 +24,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub const NAME: &str = "name";
 pub const EMAIL: &str = "email";
 pub const ROLE_NAME: &str = "role_name";
+/// An existing AWS account (by id) this declaration takes over instead of creating one.
+pub const ADOPT: &str = "adopt";
 /// … and on the base module.
 pub const ACCOUNT_ID: &str = "account_id";
 pub const ALIAS: &str = "account_alias";
@@ -108,6 +110,8 @@ pub struct Account {
     pub name: Option<Field>,
     pub email: Option<Field>,
     pub role_name: Option<Field>,
+    /// `adopt = "<account id>"`: take over this existing account instead of creating one.
+    pub adopt: Option<Field>,
     pub alias: Option<Field>,
     pub account_type: Option<Field>,
     pub tags: Option<Field>,
@@ -128,6 +132,9 @@ impl Account {
     }
     pub fn role_name(&self) -> Option<&str> {
         self.role_name.as_ref().and_then(Field::as_str)
+    }
+    pub fn adopt(&self) -> Option<&str> {
+        self.adopt.as_ref().and_then(Field::as_str)
     }
     /// The tags as strings, sorted by key; `None` when unknown offline or not a map of
     /// strings.
@@ -499,6 +506,7 @@ fn pair(decls: &mut Declarations) {
             name: m.attr(NAME).cloned(),
             email: m.attr(EMAIL).cloned(),
             role_name: m.attr(ROLE_NAME).cloned(),
+            adopt: m.attr(ADOPT).cloned(),
             alias: from_base(ALIAS),
             account_type: from_base(ACCOUNT_TYPE),
             tags: merged_tags(m.attr(TAGS), base.and_then(|b| b.attr(TAGS))),

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 /// The steps of each change, their keys and areas.
 mod step;
-pub use step::{Area, Step, fill, project_path};
+pub use step::{Area, Step, fill, project_path, valid_project_path};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Plan {
@@ -89,6 +89,10 @@ pub struct Target {
     /// The OU path of the account's type.
     pub ou: String,
     pub tags: BTreeMap<String, String>,
+    /// The existing account a new declaration takes over (`adopt = "<id>"`), instead of
+    /// creating one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adopt: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -199,6 +203,7 @@ fn target(policy: &Policy, a: &Account) -> Target {
         alias: unknown(a.alias()),
         ou: ou_of(policy, a.account_type()),
         tags: a.owned_tags().unwrap_or_default(),
+        adopt: a.adopt().map(str::to_string),
     }
 }
 

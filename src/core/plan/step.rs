@@ -19,6 +19,12 @@ pub enum Step {
         tags: BTreeMap<String, String>,
     },
     WaitForAccount,
+    /// Take over an existing account instead of creating one (the declaration says
+    /// `adopt = "<id>"`): it must be in the organization, active, with the declared email.
+    AdoptAccount {
+        account_id: String,
+        email: String,
+    },
     MoveAccount {
         ou: String,
     },
@@ -96,6 +102,7 @@ impl Step {
         match self {
             Step::CreateAccount { .. } => "create_account",
             Step::WaitForAccount => "wait_for_account",
+            Step::AdoptAccount { .. } => "adopt_account",
             Step::MoveAccount { .. } => "move_account",
             Step::TagAccount { .. } => "tag_account",
             Step::UntagAccount { .. } => "untag_account",
@@ -131,6 +138,7 @@ impl Step {
         match self {
             Step::CreateAccount { .. }
             | Step::WaitForAccount
+            | Step::AdoptAccount { .. }
             | Step::MoveAccount { .. }
             | Step::TagAccount { .. }
             | Step::UntagAccount { .. }
@@ -177,16 +185,22 @@ pub fn fill(template: &str, t: &Target) -> String {
 }
 
 fn create_steps(t: &Target, baseline: Option<&(Baseline, Repository)>) -> Vec<Step> {
-    let mut steps = vec![
-        Step::CreateAccount {
-            name: t.name.clone(),
+    let mut steps = match &t.adopt {
+        Some(id) => vec![Step::AdoptAccount {
+            account_id: id.clone(),
             email: t.email.clone(),
-            role_name: t.role_name.clone(),
-            tags: t.tags.clone(),
-        },
-        Step::WaitForAccount,
-        Step::MoveAccount { ou: t.ou.clone() },
-    ];
+        }],
+        None => vec![
+            Step::CreateAccount {
+                name: t.name.clone(),
+                email: t.email.clone(),
+                role_name: t.role_name.clone(),
+                tags: t.tags.clone(),
+            },
+            Step::WaitForAccount,
+        ],
+    };
+    steps.push(Step::MoveAccount { ou: t.ou.clone() });
     if !t.tags.is_empty() {
         steps.push(Step::TagAccount {
             tags: t.tags.clone(),
@@ -224,6 +238,12 @@ fn create_steps(t: &Target, baseline: Option<&(Baseline, Repository)>) -> Vec<St
             table: b.lock_table.clone(),
         },
     ]);
+    // The project first: it is created by orgvend (or found to be orgvend's) before any
+    // role trusts its path.
+    steps.push(Step::GitlabProject {
+        namespace: repo.namespace.clone(),
+        path: fill(&repo.path, t),
+    });
     if repo.keyless_ci {
         steps.extend([
             Step::CiOidcProvider,
@@ -237,16 +257,23 @@ fn create_steps(t: &Target, baseline: Option<&(Baseline, Repository)>) -> Vec<St
             },
         ]);
     }
-    steps.extend([
-        Step::GitlabProject {
-            namespace: repo.namespace.clone(),
-            path: fill(&repo.path, t),
-        },
-        Step::CommitTemplate,
-        Step::ProtectMaster,
-        Step::CiVariables,
-    ]);
+    steps.extend([Step::CommitTemplate, Step::ProtectMaster, Step::CiVariables]);
     steps
+}
+
+/// Whether `path` is a GitLab project path orgvend uses: segments of letters, digits, `.`,
+/// `_` and `-`, not starting with `.` or `-`. Nothing else ever reaches an IAM trust condition
+/// (where `*` and `?` are wildcards).
+pub fn valid_project_path(path: &str) -> bool {
+    !path.is_empty()
+        && path.split('/').all(|seg| {
+            !seg.is_empty()
+                && !seg.starts_with(['.', '-'])
+                && !seg.ends_with(".git")
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        })
 }
 
 /// `group/path` of an account's GitLab project.
@@ -316,6 +343,10 @@ mod tests {
                 tags: tags.clone(),
             },
             Step::WaitForAccount,
+            Step::AdoptAccount {
+                account_id: "123456789012".into(),
+                email: "e".into(),
+            },
             Step::MoveAccount { ou: "/x".into() },
             Step::TagAccount { tags },
             Step::UntagAccount { keys: vec![] },
@@ -365,13 +396,34 @@ mod tests {
     }
 
     #[test]
+    fn only_plain_paths_reach_a_trust_condition() {
+        for good in ["aws-accounts/client-acme", "infra/aws/a_b.c"] {
+            assert!(valid_project_path(good), "{good}");
+        }
+        for bad in [
+            "aws-accounts/client-*",
+            "a/b?",
+            "a//b",
+            "a/-x",
+            "a/.x",
+            "",
+            "a/b c",
+            "a/x.git",
+            "a/\u{0}",
+        ] {
+            assert!(!valid_project_path(bad), "{bad}");
+        }
+    }
+
+    #[test]
     fn each_step_belongs_to_one_area() {
         let areas: Vec<Area> = every_step().iter().map(Step::area).collect();
         assert_eq!(areas[0], Area::Organizations);
-        assert_eq!(areas[8], Area::Iam);
-        assert_eq!(areas[11], Area::StateBackend);
-        assert_eq!(areas[14], Area::KeylessCi);
-        assert_eq!(areas[16], Area::Repository);
-        assert_eq!(areas[19], Area::Organizations);
+        assert_eq!(areas[2], Area::Organizations);
+        assert_eq!(areas[9], Area::Iam);
+        assert_eq!(areas[12], Area::StateBackend);
+        assert_eq!(areas[15], Area::KeylessCi);
+        assert_eq!(areas[17], Area::Repository);
+        assert_eq!(areas[20], Area::Organizations);
     }
 }

@@ -24,6 +24,9 @@ pub fn describe(step: &Step) -> String {
             if tags.is_empty() { String::new() } else { format!(" and tags `{}`", tag_list(tags)) }
         ),
         Step::WaitForAccount => "Organizations: wait until AWS has created the account".into(),
+        Step::AdoptAccount { account_id, email } => format!(
+            "Organizations: adopt the existing account `{account_id}` instead of creating one (it must be active in the organization, with the email `{email}`)"
+        ),
         Step::MoveAccount { ou } => format!("Organizations: move the account to OU `{ou}`"),
         Step::TagAccount { tags } => format!("Organizations: tag the account `{}`", tag_list(tags)),
         Step::UntagAccount { keys } => format!("Organizations: remove the tags `{}`", keys.join(", ")),

@@ -2,12 +2,14 @@
 //! evaluated ([`rego`]). [`check`] is a pure function of the declarations, the plan and the
 //! MR facts; the rules' parameters are the [`Policy`]'s.
 
+mod adopt;
 mod aws;
 mod changes;
 mod email;
 mod naming;
 mod pairing;
 pub mod rego;
+mod repository;
 mod sources;
 mod tags;
 mod unique;
@@ -113,6 +115,7 @@ fn builtin(policy: &Policy, input: &CheckInput) -> Vec<Violation> {
     let mut out = Vec::new();
     values::check_values(policy, head, &mut out);
     aws::check_aws_limits(head, &mut out);
+    adopt::check_adopt(head, &mut out);
     naming::check_naming(policy, head, &mut out);
     email::check_email(policy, head, &mut out);
     unique::check_unique(head, &mut out);
@@ -120,6 +123,7 @@ fn builtin(policy: &Policy, input: &CheckInput) -> Vec<Violation> {
     sources::check_sources(policy, head, &mut out);
     tags::check_tags(policy, head, &mut out);
     changes::check_changes(policy, input, &mut out);
+    repository::check_repository(policy, input, &mut out);
     out
 }
 

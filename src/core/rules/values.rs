@@ -34,6 +34,15 @@ pub(super) fn check_values(_policy: &Policy, decls: &Declarations, out: &mut Vec
             &account.role_name,
             false,
         );
+        string(
+            out,
+            account,
+            &module.key,
+            &module.at,
+            decl::ADOPT,
+            &account.adopt,
+            false,
+        );
         let Some(base) = account.base.map(|b| decls.module(b)) else {
             continue; // pairing reports it; the base's fields are not this account's yet
         };

@@ -216,7 +216,7 @@ impl PgStore {
             .client()
             .await?
             .query_opt(
-                "SELECT email, name, account_id, create_request_id FROM accounts WHERE email = $1",
+                "SELECT email, name, account_id, create_request_id, creating FROM accounts WHERE email = $1",
                 &[&email],
             )
             .await?;
@@ -225,6 +225,7 @@ impl PgStore {
             name: r.get(1),
             account_id: r.get(2),
             create_request_id: r.get(3),
+            creating: r.get(4),
         }))
     }
 
@@ -235,12 +236,13 @@ impl PgStore {
         now_ms: i64,
     ) -> Result<()> {
         self.exec(
-            "INSERT INTO accounts (email, name, account_id, create_request_id, merge_sha, updated_at_ms)
-             VALUES ($1, $2, $3, $4, $5, $6)
+            "INSERT INTO accounts (email, name, account_id, create_request_id, merge_sha, updated_at_ms, creating)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (email) DO UPDATE SET name = excluded.name,
                  account_id = coalesce(excluded.account_id, accounts.account_id),
                  create_request_id = coalesce(excluded.create_request_id, accounts.create_request_id),
-                 merge_sha = excluded.merge_sha, updated_at_ms = excluded.updated_at_ms",
+                 merge_sha = excluded.merge_sha, updated_at_ms = excluded.updated_at_ms,
+                 creating = excluded.creating",
             &[
                 &a.email.to_lowercase(),
                 &a.name,
@@ -248,6 +250,7 @@ impl PgStore {
                 &a.create_request_id,
                 &merge_sha,
                 &now_ms,
+                &a.creating,
             ],
         )
         .await
@@ -256,7 +259,7 @@ impl PgStore {
 
     pub async fn clear_create_request(&self, email: String) -> Result<()> {
         self.exec(
-            "UPDATE accounts SET create_request_id = NULL WHERE email = $1 AND account_id IS NULL",
+            "UPDATE accounts SET create_request_id = NULL, creating = FALSE WHERE email = $1 AND account_id IS NULL",
             &[&email],
         )
         .await

@@ -224,7 +224,7 @@ impl SqliteStore {
     pub async fn known_account(&self, email: String) -> Result<Option<KnownAccount>> {
         self.call(move |c| {
             c.prepare_cached(
-                "SELECT email, name, account_id, create_request_id FROM accounts WHERE email = ?1",
+                "SELECT email, name, account_id, create_request_id, creating FROM accounts WHERE email = ?1",
             )?
             .query_row([&email], |r| {
                 Ok(KnownAccount {
@@ -232,6 +232,7 @@ impl SqliteStore {
                     name: r.get(1)?,
                     account_id: r.get(2)?,
                     create_request_id: r.get(3)?,
+                    creating: r.get(4)?,
                 })
             })
             .optional()
@@ -247,14 +248,15 @@ impl SqliteStore {
     ) -> Result<()> {
         self.call(move |c| {
             c.prepare_cached(
-                "INSERT INTO accounts (email, name, account_id, create_request_id, merge_sha, updated_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO accounts (email, name, account_id, create_request_id, merge_sha, updated_at_ms, creating)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (email) DO UPDATE SET name = excluded.name,
                      account_id = coalesce(excluded.account_id, accounts.account_id),
                      create_request_id = coalesce(excluded.create_request_id, accounts.create_request_id),
-                     merge_sha = excluded.merge_sha, updated_at_ms = excluded.updated_at_ms",
+                     merge_sha = excluded.merge_sha, updated_at_ms = excluded.updated_at_ms,
+                     creating = excluded.creating",
             )?
-            .execute(params![a.email.to_lowercase(), a.name, a.account_id, a.create_request_id, merge_sha, now_ms])
+            .execute(params![a.email.to_lowercase(), a.name, a.account_id, a.create_request_id, merge_sha, now_ms, a.creating])
             .map(drop)
         })
         .await
@@ -262,7 +264,7 @@ impl SqliteStore {
 
     pub async fn clear_create_request(&self, email: String) -> Result<()> {
         self.call(move |c| {
-            c.prepare_cached("UPDATE accounts SET create_request_id = NULL WHERE email = ?1 AND account_id IS NULL")?
+            c.prepare_cached("UPDATE accounts SET create_request_id = NULL, creating = 0 WHERE email = ?1 AND account_id IS NULL")?
                 .execute([&email])
                 .map(drop)
         })

@@ -46,6 +46,12 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     .as_ref()
                     .ok_or_else(|| anyhow!("no target for {}", run.change.name))?;
                 let project = crate::core::plan::project_path(&policy.repository, target);
+                if !crate::core::plan::valid_project_path(&project) {
+                    return Err(super::super::Terminal(format!(
+                        "`{project}` is not a plain GitLab project path: no role will trust it"
+                    ))
+                    .into());
+                }
                 let trust =
                     baseline::ci_trust_document(m.account_id(), &b.gitlab_url, &project, purpose);
                 let (managed, boundary) = if purpose == "apply" {

@@ -72,26 +72,45 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             }
             Step::PermissionsBoundary { policy: boundary } => {
                 let m = self.member(aws, cx, run, policy).await?;
-                if m.policy(boundary).await?.is_none() {
-                    let bucket = self.bucket_name(run, policy)?;
-                    let repo = &policy.repository;
-                    let ci_roles: Vec<&str> = if repo.keyless_ci {
-                        vec![repo.plan_role.as_str(), repo.apply_role.as_str()]
-                    } else {
-                        Vec::new()
-                    };
-                    m.create_policy(
-                        boundary,
-                        &baseline::boundary_document(
-                            m.account_id(),
-                            &policy.baseline,
-                            &ci_roles,
-                            &bucket,
-                        ),
-                    )
-                    .await?;
+                let bucket = self.bucket_name(run, policy)?;
+                let repo = &policy.repository;
+                let ci_roles: Vec<&str> = if repo.keyless_ci {
+                    vec![repo.plan_role.as_str(), repo.apply_role.as_str()]
+                } else {
+                    Vec::new()
+                };
+                let access_role = run
+                    .change
+                    .target
+                    .as_ref()
+                    .map(|t| t.role_name.as_str())
+                    .unwrap_or(&policy.baseline.role_name);
+                let want = baseline::boundary_document(&baseline::Protected {
+                    account_id: m.account_id(),
+                    baseline: &policy.baseline,
+                    access_role,
+                    ci_roles: &ci_roles,
+                    state_bucket: &bucket,
+                });
+                match m.policy(boundary).await? {
+                    None => {
+                        m.create_policy(boundary, &want).await?;
+                        Ok(None)
+                    }
+                    Some(have) if baseline::same_document(&have.document, &want) => Ok(None),
+                    Some(have) => {
+                        // Drifted or older: a new default version. IAM keeps five; the
+                        // oldest goes first.
+                        if have.other_versions.len() + 1 >= aws::MAX_POLICY_VERSIONS {
+                            m.delete_policy_version(boundary, &have.other_versions[0])
+                                .await?;
+                        }
+                        m.create_policy_version(boundary, &want).await?;
+                        Ok(Some(
+                            "repaired: a new version of the boundary is the default".into(),
+                        ))
+                    }
                 }
-                Ok(None)
             }
             Step::AccessRole {
                 name,

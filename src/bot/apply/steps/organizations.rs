@@ -31,29 +31,49 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 role_name,
                 tags,
             } => {
-                let known = self.ctx.store.known_account(email).await?;
-                if let Some(id) = known.as_ref().and_then(|k| k.account_id.clone()) {
+                let known = self
+                    .ctx
+                    .store
+                    .known_account(email)
+                    .await?
+                    .unwrap_or_default();
+                if let Some(id) = known.account_id {
                     run.account_id = Some(id.clone());
                     return Ok(Some(format!("exists: {id}")));
                 }
-                if let Some(a) = self.org_account(aws, cx, email, true).await? {
-                    self.remember(email, name, Some(a.id.clone()), None, cx.merge_sha)
-                        .await?;
-                    run.account_id = Some(a.id.clone());
-                    return Ok(Some(format!("found by email: {}", a.id)));
-                }
-                if let Some(req) = known.and_then(|k| k.create_request_id) {
+                if let Some(req) = known.create_request_id {
                     return Ok(Some(format!("request {req}")));
                 }
-                // A request in flight under this name (a crash before its id was stored)
-                let in_flight = aws.list_create_requests().await?.into_iter().find(|r| {
-                    r.account_name == *name && !matches!(r.state, CreateState::Failed { .. })
-                });
-                if let Some(req) = in_flight {
-                    self.remember(email, name, None, Some(req.id.clone()), cx.merge_sha)
-                        .await?;
-                    return Ok(Some(format!("request {} (found in flight)", req.id)));
+                let existing = self.org_account(aws, cx, email, true).await?;
+                if known.creating {
+                    // orgvend called CreateAccount and stopped before it kept the request id:
+                    // what that request made is orgvend's (nobody else's account had this
+                    // email when orgvend decided to create it).
+                    if let Some(a) = existing {
+                        self.remember(email, name, Some(a.id.clone()), None, false, cx.merge_sha)
+                            .await?;
+                        run.account_id = Some(a.id.clone());
+                        return Ok(Some(format!("created by an interrupted request: {}", a.id)));
+                    }
+                    let in_flight = aws.list_create_requests().await?.into_iter().find(|r| {
+                        r.account_name == *name && matches!(r.state, CreateState::InProgress)
+                    });
+                    if let Some(req) = in_flight {
+                        self.remember(email, name, None, Some(req.id.clone()), false, cx.merge_sha)
+                            .await?;
+                        return Ok(Some(format!("request {} (found in flight)", req.id)));
+                    }
+                } else if let Some(a) = existing {
+                    return Err(Terminal(format!(
+                        "an AWS account with the email {email} already exists: {} (`{}`), which orgvend did not create; orgvend never takes over an account silently. If it is this account, add `adopt = \"{}\"` to its module (the review then shows the adoption); otherwise choose another email",
+                        a.id, a.name, a.id
+                    ))
+                    .into());
                 }
+                // The mark goes first: a crash after the call leaves it, and the next attempt
+                // knows the account it finds is its own.
+                self.remember(email, name, None, None, true, cx.merge_sha)
+                    .await?;
                 let request = aws
                     .create_account(&NewAccount {
                         name: name.clone(),
@@ -62,9 +82,63 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                         tags: tags.clone(),
                     })
                     .await?;
-                self.remember(email, name, None, Some(request.clone()), cx.merge_sha)
-                    .await?;
+                self.remember(
+                    email,
+                    name,
+                    None,
+                    Some(request.clone()),
+                    false,
+                    cx.merge_sha,
+                )
+                .await?;
                 Ok(Some(format!("request {request}")))
+            }
+            Step::AdoptAccount { account_id, email } => {
+                let name = run.change.name.clone();
+                let known = self
+                    .ctx
+                    .store
+                    .known_account(email)
+                    .await?
+                    .unwrap_or_default();
+                if known.account_id.as_deref() == Some(account_id.as_str()) {
+                    run.account_id = Some(account_id.clone());
+                    cx.set_account_id(run.index, account_id);
+                    return Ok(Some(format!("adopted: {account_id}")));
+                }
+                if *account_id == aws.management_account_id().await? {
+                    return Err(Terminal(format!("{account_id} is the organization's management account: orgvend never adopts it")).into());
+                }
+                let all = aws.list_accounts().await?;
+                let Some(a) = all.iter().find(|a| a.id == *account_id) else {
+                    return Err(Terminal(format!("the organization has no account {account_id}: fix `adopt`, or invite the account into the organization first")).into());
+                };
+                if !a.email.eq_ignore_ascii_case(email) {
+                    return Err(Terminal(format!(
+                        "account {account_id} has the email {}, not {email} as declared: declare its real email, or fix `adopt`",
+                        a.email
+                    ))
+                    .into());
+                }
+                if a.status != "ACTIVE" {
+                    return Err(Terminal(format!(
+                        "account {account_id} is {}, not ACTIVE: it cannot be adopted",
+                        a.status
+                    ))
+                    .into());
+                }
+                self.remember(
+                    email,
+                    &name,
+                    Some(account_id.clone()),
+                    None,
+                    false,
+                    cx.merge_sha,
+                )
+                .await?;
+                run.account_id = Some(account_id.clone());
+                cx.set_account_id(run.index, account_id);
+                Ok(Some(format!("adopted: {account_id}")))
             }
             Step::WaitForAccount => {
                 let email = run.email.clone();
@@ -99,6 +173,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                                 &known.name,
                                 Some(account_id.clone()),
                                 None,
+                                false,
                                 cx.merge_sha,
                             )
                             .await?;

@@ -7,7 +7,7 @@ use super::super::context::{AccountRun, RunCtx};
 use super::super::{Applier, Terminal};
 use crate::aws::Aws;
 use crate::bot::Bot;
-use crate::core::plan::{Step, Target};
+use crate::core::plan::{self as core_plan, Step, Target};
 use crate::core::policy::Policy;
 use crate::core::template::{AccountVars, RepoVars, Templates};
 use crate::gitlab::client::GitlabError;
@@ -202,8 +202,11 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 namespace,
                 path: name,
             } => {
+                if !core_plan::valid_project_path(path) {
+                    return Err(Terminal(format!("`{path}` is not a GitLab project path orgvend will use (letters, digits, `.`, `_`, `-` and `/` only): fix repository.path or the account's name")).into());
+                }
                 if let Some(p) = gl.project(path).await? {
-                    return Ok(found(p, "exists"));
+                    return self.ours(p).await;
                 }
                 let group = gl.group(namespace).await?.ok_or_else(|| {
                     Terminal(format!(
@@ -226,7 +229,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     Ok(p) => Ok(found(p, "created")),
                     // A retried request that had succeeded, or a race: look again.
                     Err(e) => match gl.project(path).await? {
-                        Some(p) => Ok(found(p, "exists")),
+                        Some(p) => self.ours(p).await,
                         None => Err(e.context(format!("creating the project {path}"))),
                     },
                 }
@@ -326,6 +329,25 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             }
             other => Err(anyhow!("not a repository step: {}", other.key())),
         }
+    }
+
+    /// An existing project at the account's path: orgvend's own (its creator), or a
+    /// terminal failure. orgvend never takes over a project someone else made: the account's
+    /// CI roles would trust that project's pipelines.
+    async fn ours(&self, p: Project) -> Result<RepoOutcome> {
+        let me = self.bot_id().await?;
+        if p.creator_id == Some(me) {
+            return Ok(found(p, "exists"));
+        }
+        let by = p
+            .creator_id
+            .map(|c| format!("by user {c}"))
+            .unwrap_or_else(|| "by someone GitLab does not name".into());
+        Err(Terminal(format!(
+            "a project already exists at {}, created {by}, not by orgvend; orgvend never takes over a project it did not create (the account's CI roles would trust it): move or delete it, or change repository.path in the policy, then `/orgvend retry`",
+            p.path_with_namespace
+        ))
+        .into())
     }
 
     async fn account_project(&self, path: &str) -> Result<Project> {

@@ -5,8 +5,8 @@ use crate::core::model::SourceFile;
 use crate::core::plan;
 use crate::core::policy::PolicyError;
 
-const EXAMPLE_POLICY: &str = include_str!("../../../policies/orgvend.toml");
-const EXAMPLE_REGO: &str = include_str!("../../../policies/clients.rego");
+const EXAMPLE_POLICY: &str = include_str!("../../../../policies/orgvend.toml");
+const EXAMPLE_REGO: &str = include_str!("../../../../policies/clients.rego");
 
 fn policy_with(toml: &str, rego: &[(&str, &str)]) -> Result<Policy, PolicyError> {
     let mut files = vec![SourceFile::new("policies/orgvend.toml", toml)];
@@ -107,27 +107,27 @@ fn the_fixture_repository_passes() {
     let files = [
         (
             "main.tf",
-            include_str!("../../../fixtures/subaccounts/main.tf"),
+            include_str!("../../../../fixtures/subaccounts/main.tf"),
         ),
         (
             "variables.tf",
-            include_str!("../../../fixtures/subaccounts/variables.tf"),
+            include_str!("../../../../fixtures/subaccounts/variables.tf"),
         ),
         (
             "terraform.tfvars",
-            include_str!("../../../fixtures/subaccounts/terraform.tfvars"),
+            include_str!("../../../../fixtures/subaccounts/terraform.tfvars"),
         ),
         (
             "management.tf",
-            include_str!("../../../fixtures/subaccounts/management.tf"),
+            include_str!("../../../../fixtures/subaccounts/management.tf"),
         ),
         (
             "internal.tf",
-            include_str!("../../../fixtures/subaccounts/internal.tf"),
+            include_str!("../../../../fixtures/subaccounts/internal.tf"),
         ),
         (
             "clients.tf",
-            include_str!("../../../fixtures/subaccounts/clients.tf"),
+            include_str!("../../../../fixtures/subaccounts/clients.tf"),
         ),
     ];
     let vs = run(&p, None, &files);
@@ -537,42 +537,5 @@ deny contains msg if {
     );
 }
 
-#[test]
-fn a_policy_change_needs_its_own_approvals_and_no_account_beside_it() {
-    let p = example();
-    let head = decls(&p, &[("main.tf", &client("acme"))]);
-    let plan = plan::plan(None, &head, &p);
-    let changed = ["policies/orgvend.toml".to_string()];
-    let vs = check(
-        &p,
-        &CheckInput {
-            head: &head,
-            base: None,
-            plan: &plan,
-            mr: None,
-            policy_changed: &changed,
-        },
-    );
-    has(
-        &vs,
-        "change.policy-and-accounts",
-        "subaccount_client_acme",
-        2,
-    );
-    // the policy alone: the policy's count (by default the most any type needs: 2)
-    let nothing = plan::plan(Some(&head), &head, &p);
-    let r = requirement(&p, &nothing, &changed);
-    assert_eq!(r.count, 2);
-    assert!(r.reason.unwrap().contains("changes the policy"));
-    let vs = check(
-        &p,
-        &CheckInput {
-            head: &head,
-            base: Some(&head),
-            plan: &nothing,
-            mr: None,
-            policy_changed: &changed,
-        },
-    );
-    assert!(vs.is_empty(), "{:#?}", summary(&vs));
-}
+/// The rules that keep changes of the rules, adoptions and project paths in check.
+mod gate;
