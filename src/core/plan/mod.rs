@@ -250,7 +250,7 @@ fn update(
         )
     };
     type Compared = (&'static str, Option<Value>, Option<Value>, Option<Loc>);
-    let compared: [Compared; 6] = [
+    let compared: [Compared; 7] = [
         ("name", value(&old.name), value(&new.name), loc(&new.name)),
         (
             "email",
@@ -277,6 +277,12 @@ fn update(
             loc(&new.role_name).or(Some(new.at.clone())),
         ),
         ("tags", tags(old), tags(new), loc(&new.tags)),
+        (
+            "adopt",
+            value(&old.adopt),
+            value(&new.adopt),
+            loc(&new.adopt),
+        ),
     ];
     for (field, before, after, at) in compared {
         if before != after {

@@ -167,8 +167,12 @@ impl Plan {
                 name: change.name.clone(),
             }];
         };
+        // `adopt` added to an account declared before (its creation failed because the
+        // account existed): the whole baseline, on the adopted account.
+        let adopting = t.adopt.is_some() && change.fields.iter().any(|f| f.field == "adopt");
         match change.action {
             Action::Create => create_steps(t, self.baseline.as_deref()),
+            Action::Update if adopting => create_steps(t, self.baseline.as_deref()),
             Action::Update => update_steps(t, &change.fields),
             Action::Close => vec![Step::CloseAccount {
                 name: change.name.clone(),
