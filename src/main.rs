@@ -33,6 +33,11 @@ enum Command {
         #[arg(long, default_value = "orgvend.toml")]
         config: PathBuf,
     },
+    /// Check the GitLab and AWS set-up orgvend's safety depends on (reads only).
+    Doctor {
+        #[arg(long, default_value = "orgvend.toml")]
+        config: PathBuf,
+    },
     /// Inspect and replay stored deliveries.
     Inbox {
         #[arg(long, default_value = "orgvend.toml")]
@@ -63,6 +68,13 @@ fn main() {
     let code = match cli.command {
         Command::Check(args) => orgvend::cli::check(&args),
         Command::Serve { config } => report(runtime().and_then(|rt| rt.block_on(serve(config)))),
+        Command::Doctor { config } => match runtime().and_then(|rt| rt.block_on(doctor(config))) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("orgvend: {e:#}");
+                2
+            }
+        },
         Command::Inbox { config, command } => {
             report(runtime().and_then(|rt| rt.block_on(inbox(config, command))))
         }
@@ -91,9 +103,8 @@ fn load(path: &std::path::Path) -> Result<Config> {
     Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-async fn serve(path: PathBuf) -> Result<()> {
-    let config = load(&path)?;
-    orgvend::logging::init(&config.log)?;
+/// The GitLab client of the configuration, with the bot's token.
+fn gitlab_client(config: &Config) -> Result<orgvend::gitlab::client::GitlabClient> {
     let token = config.gitlab.token.clone().with_context(|| {
         format!(
             "no GitLab token: set {} (a token of the bot user with the api scope)",
@@ -101,8 +112,33 @@ async fn serve(path: PathBuf) -> Result<()> {
         )
     })?;
     let timeout = std::time::Duration::from_secs(config.gitlab.request_timeout_seconds);
-    let gitlab =
-        orgvend::gitlab::client::GitlabClient::new(&config.gitlab.url, Some(token), timeout)?;
+    orgvend::gitlab::client::GitlabClient::new(&config.gitlab.url, Some(token), timeout)
+}
+
+async fn doctor(path: PathBuf) -> Result<i32> {
+    let config = load(&path)?;
+    let gitlab = gitlab_client(&config)?;
+    let mut findings = orgvend::cli::doctor::check_gitlab(&gitlab, &config.gitlab).await;
+    match &config.aws {
+        Some(aws) => {
+            let target = orgvend::aws::sdk::AwsTarget {
+                region: aws.region.clone(),
+                endpoint_url: aws.endpoint_url.clone(),
+                static_keys: None,
+            };
+            let aws = orgvend::aws::sdk::SdkAws::new(&target).await;
+            findings.extend(orgvend::cli::doctor::check_aws(&aws).await);
+        }
+        None => println!("no [aws] section: only GitLab is checked"),
+    }
+    print!("{}", orgvend::cli::doctor::render(&findings));
+    Ok(orgvend::cli::doctor::exit_code(&findings))
+}
+
+async fn serve(path: PathBuf) -> Result<()> {
+    let config = load(&path)?;
+    orgvend::logging::init(&config.log)?;
+    let gitlab = gitlab_client(&config)?;
     let applier = match &config.aws {
         Some(aws) => {
             let settings = orgvend::bot::apply::ApplySettings::from_config(aws)?;

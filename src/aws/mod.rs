@@ -116,6 +116,8 @@ pub trait Aws: Send + Sync + 'static {
     ) -> impl Future<Output = Result<CreateState>> + Send;
     fn list_create_requests(&self) -> impl Future<Output = Result<Vec<CreateRequest>>> + Send;
     fn root_id(&self) -> impl Future<Output = Result<String>> + Send;
+    /// The account orgvend's credentials belong to (STS GetCallerIdentity).
+    fn caller_account_id(&self) -> impl Future<Output = Result<String>> + Send;
     /// The organization's management account (never adopted, never changed by orgvend).
     fn management_account_id(&self) -> impl Future<Output = Result<String>> + Send;
     /// The OUs directly under `parent`: (id, name).

@@ -5,5 +5,7 @@
 pub mod check;
 /// Reading a working tree, or a git ref of it, as source files.
 pub mod checkout;
+/// `orgvend doctor`: the GitLab and AWS set-up orgvend's safety rests on.
+pub mod doctor;
 
 pub use check::{CheckArgs, check};

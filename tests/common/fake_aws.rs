@@ -206,6 +206,10 @@ impl<A: Aws> Aws for Scripted<A> {
         self.inner.root_id().await
     }
 
+    async fn caller_account_id(&self) -> Result<String> {
+        self.inner.caller_account_id().await
+    }
+
     async fn management_account_id(&self) -> Result<String> {
         self.inner.management_account_id().await
     }

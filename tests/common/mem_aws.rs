@@ -188,6 +188,11 @@ impl Aws for MemAws {
         Ok(ROOT.into())
     }
 
+    async fn caller_account_id(&self) -> Result<String> {
+        self.calls.read();
+        Ok(MANAGEMENT.into())
+    }
+
     async fn management_account_id(&self) -> Result<String> {
         self.calls.read();
         Ok(MANAGEMENT.into())

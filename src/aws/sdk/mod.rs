@@ -192,6 +192,14 @@ impl Aws for SdkAws {
         }
     }
 
+    async fn caller_account_id(&self) -> Result<String> {
+        self.calls.read();
+        let out = self.sts.get_caller_identity().send().await.map_err(err)?;
+        out.account()
+            .map(str::to_string)
+            .context("GetCallerIdentity answered without an account")
+    }
+
     async fn management_account_id(&self) -> Result<String> {
         self.calls.read();
         let out = self
