@@ -369,6 +369,53 @@ async fn a_change_of_the_rules_needs_its_own_approvals_and_nothing_judges_by_una
     );
 }
 
+/// Newer GitLab says when an approval was given in the approvals API itself (`approved_at`);
+/// older ones only in the approval's system note. Either record is GitLab's; with neither,
+/// the approval does not count.
+#[tokio::test]
+async fn the_approvals_apis_own_time_is_used_where_gitlab_gives_it() {
+    let forget_notes = |s: &mut FakeState, iid: u64| {
+        for n in &mut s.mrs.get_mut(&iid).unwrap().notes {
+            if n.system && n.body == "approved this merge request" {
+                n.body = "(another system note)".into();
+            }
+        }
+    };
+    for in_api in [true, false] {
+        let w = World::new().await;
+        w.gitlab.with(|s| s.approved_at_in_api = in_api);
+        let iid = w.open_account_mr("timed", "timed").await;
+        w.gitlab.with(|s| s.approve(iid, ALICE));
+        let (path, text) = account_file("timed");
+        w.push(iid, &[(&path, Some(&text.replace("cc-1", "cc-2")))])
+            .await;
+        w.deliver_mr(iid, "approved", ALICE, None).await;
+        w.settle().await;
+        assert!(
+            w.bot_note(iid).contains("before the latest push"),
+            "{}",
+            w.bot_note(iid)
+        );
+        // approved again after the push; the system notes are then out of sight
+        w.gitlab.with(|s| {
+            s.approve(iid, ALICE);
+            forget_notes(s, iid);
+        });
+        w.deliver_mr(iid, "approved", ALICE, None).await;
+        w.settle().await;
+        let expected = if in_api { "success" } else { "failed" };
+        assert_eq!(
+            w.status_state(&w.head(iid)),
+            expected,
+            "approved_at in the API: {in_api}: {}",
+            w.bot_note(iid)
+        );
+        if !in_api {
+            assert!(w.bot_note(iid).contains("no record of this approval"));
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approval_counts_only_for_what_it_approved() {
     let moto = Moto::start();

@@ -9,7 +9,7 @@ use crate::clock::parse_iso;
 use crate::core::approval::{self, Approver, IgnoredApproval, Membership, Person};
 use crate::core::policy::Policy;
 use crate::core::rules::MrFacts;
-use crate::gitlab::{Commit, GitLab, MergeRequest, MrVersion, Note, User};
+use crate::gitlab::{Approval, Commit, GitLab, MergeRequest, MrVersion, Note};
 use anyhow::{Context, Result};
 use std::collections::BTreeSet;
 
@@ -34,7 +34,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         project: &str,
         mr: &MergeRequest,
         policy: &Policy,
-        users: &[User],
+        approvals: &[Approval],
         head: &str,
     ) -> Result<ApprovalFacts> {
         let gl = &self.gitlab;
@@ -58,8 +58,9 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         )?;
         let head_pushed_at_ms = pushed_at(&versions, head);
         let mut committers = pushers(&notes);
-        let mut approvers = Vec::with_capacity(users.len());
-        for u in users {
+        let mut approvers = Vec::with_capacity(approvals.len());
+        for approval in approvals {
+            let u = &approval.user;
             let excluded = u.id == bot_id || u.id == mr.author.id || committers.contains(&u.id);
             let wrote = !excluded && self.wrote_commits(u.id, &commits).await?;
             if wrote {
@@ -79,7 +80,12 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     username: u.username.clone(),
                 },
                 membership,
-                approved_at_ms: approved_at(&notes, u.id),
+                // the approvals API's own time where GitLab gives it, else its system note
+                approved_at_ms: approval
+                    .approved_at
+                    .as_deref()
+                    .and_then(parse_iso)
+                    .or_else(|| approved_at(&notes, u.id)),
             });
         }
         Ok(ApprovalFacts {
@@ -200,7 +206,7 @@ mod tests {
         Note {
             id: 1,
             body: body.into(),
-            author: User {
+            author: crate::gitlab::User {
                 id: author,
                 username: String::new(),
             },

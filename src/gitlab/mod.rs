@@ -165,6 +165,15 @@ pub struct Hook {
     pub token_present: Option<bool>,
 }
 
+/// One approval of an MR.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
+pub struct Approval {
+    pub user: User,
+    /// When it was given, where GitLab says so in the approvals API (newer versions).
+    #[serde(default)]
+    pub approved_at: Option<String>,
+}
+
 /// A member of a group, direct or inherited.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Member {
@@ -328,8 +337,13 @@ pub trait GitLab: Send + Sync + 'static {
         path: &str,
         sha: &str,
     ) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
-    /// Who approved the merge request (every tier has `approved_by`).
-    fn approvals(&self, project: &str, iid: u64) -> impl Future<Output = Result<Vec<User>>> + Send;
+    /// Who approved the merge request (every tier has `approved_by`), and when where GitLab
+    /// says so.
+    fn approvals(
+        &self,
+        project: &str,
+        iid: u64,
+    ) -> impl Future<Output = Result<Vec<Approval>>> + Send;
     /// A user's membership of a group, direct or inherited (`members/all`: ancestors' and
     /// invited groups' members too); `None` when not a member.
     fn group_member(

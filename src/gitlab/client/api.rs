@@ -3,9 +3,9 @@
 
 use super::{GitlabClient, GitlabError, enc, is_not_found};
 use crate::gitlab::{
-    CiVariable, Commit, CommitStatus, FileDiff, GitLab, Group, Hook, Issue, Member, MergeRequest,
-    MrSummary, MrVersion, NewIssue, NewProject, Note, Profile, Project, Protection, TreeEntry,
-    User,
+    Approval, CiVariable, Commit, CommitStatus, FileDiff, GitLab, Group, Hook, Issue, Member,
+    MergeRequest, MrSummary, MrVersion, NewIssue, NewProject, Note, Profile, Project, Protection,
+    TreeEntry, User,
 };
 use anyhow::{Context, Result, anyhow};
 use reqwest::Method;
@@ -13,12 +13,7 @@ use reqwest::Method;
 #[derive(serde::Deserialize)]
 struct Approvals {
     #[serde(default)]
-    approved_by: Vec<ApprovedBy>,
-}
-
-#[derive(serde::Deserialize)]
-struct ApprovedBy {
-    user: User,
+    approved_by: Vec<Approval>,
 }
 
 impl GitLab for GitlabClient {
@@ -68,14 +63,14 @@ impl GitLab for GitlabClient {
         }
     }
 
-    async fn approvals(&self, project: &str, iid: u64) -> Result<Vec<User>> {
+    async fn approvals(&self, project: &str, iid: u64) -> Result<Vec<Approval>> {
         let a: Approvals = self
             .get_json(&format!(
                 "/projects/{}/merge_requests/{iid}/approvals",
                 enc(project)
             ))
             .await?;
-        Ok(a.approved_by.into_iter().map(|a| a.user).collect())
+        Ok(a.approved_by)
     }
 
     async fn group_member(&self, group: &str, user_id: u64) -> Result<Option<Member>> {

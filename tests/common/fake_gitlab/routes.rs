@@ -367,7 +367,13 @@ async fn get_approvals(
     let by: Vec<Value> = m
         .approvals
         .iter()
-        .map(|u| json!({"user": s.user_json(*u)}))
+        .map(|u| {
+            let mut a = json!({"user": s.user_json(*u)});
+            if s.approved_at_in_api {
+                a["approved_at"] = json!(m.approved_ms.get(u).map(|t| iso(*t)));
+            }
+            a
+        })
         .collect();
     axum::Json(json!({
         "id": 1000 + iid, "iid": iid, "project_id": PROJECT_ID, "approved": !m.approvals.is_empty(),

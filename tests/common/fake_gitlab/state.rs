@@ -64,6 +64,8 @@ pub struct FakeMr {
     pub start_sha: String,
     pub head_sha: String,
     pub approvals: Vec<u64>,
+    /// When each current approval was given (GitLab's approval record).
+    pub approved_ms: BTreeMap<u64, i64>,
     pub notes: Vec<FakeNote>,
     pub labels: Vec<String>,
     pub merge_commit_sha: Option<String>,
@@ -172,6 +174,9 @@ pub struct FakeState {
     pub token_scopes: Vec<String>,
     /// The logical clock (0 = not started: [`CLOCK_START_MS`]).
     pub now_ms: i64,
+    /// Whether the approvals API says when each approval was given (`approved_at`, newer
+    /// GitLab); older ones say it only in the approval's system note.
+    pub approved_at_in_api: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -408,6 +413,7 @@ impl FakeState {
                 start_sha: target_head,
                 head_sha: head,
                 approvals: vec![],
+                approved_ms: BTreeMap::new(),
                 notes: vec![],
                 labels: vec![],
                 merge_commit_sha: None,
@@ -469,11 +475,13 @@ impl FakeState {
 
     /// `by` approves: on the MR's list and as GitLab's system note, at this time.
     pub fn approve(&mut self, iid: u64, by: u64) {
+        self.system_note(iid, by, "approved this merge request");
+        let at = self.now_ms;
         let mr = self.mrs.get_mut(&iid).unwrap();
         if !mr.approvals.contains(&by) {
             mr.approvals.push(by);
         }
-        self.system_note(iid, by, "approved this merge request");
+        mr.approved_ms.insert(by, at);
     }
 
     pub fn unapprove(&mut self, iid: u64, by: u64) {
