@@ -131,7 +131,7 @@ async fn doctor(path: PathBuf) -> Result<i32> {
         }
         None => println!("no [aws] section: only GitLab is checked"),
     }
-    print!("{}", orgvend::cli::doctor::render(&findings));
+    orgvend::cli::print(&orgvend::cli::doctor::render(&findings));
     Ok(orgvend::cli::doctor::exit_code(&findings))
 }
 

@@ -404,3 +404,33 @@ fn a_byte_order_mark_is_accepted() {
     let out = repo.check(&[]);
     assert_eq!(out.code, 0, "{out:?}");
 }
+
+/// `orgvend check | head`: the reader goes away after a few bytes; orgvend says nothing and
+/// exits with its verdict, not with a panic.
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    use std::io::Read;
+    // far more output than a pipe holds (64 KiB)
+    let repo = Repo::new();
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/subaccounts");
+    for name in ["main.tf", "variables.tf", "terraform.tfvars"] {
+        repo.write(name, &fs::read_to_string(fixture.join(name)).unwrap());
+    }
+    let many: String = (0..400).map(|i| client(&format!("c{i}"), false)).collect();
+    repo.write("clients.tf", &many);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_orgvend"))
+        .args(["check", "--format", "json", "--repo"])
+        .arg(repo.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // the pipe is closed here, before orgvend has written everything
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

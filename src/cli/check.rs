@@ -47,7 +47,7 @@ pub const EXIT_ERROR: i32 = 2;
 pub fn check(args: &CheckArgs) -> i32 {
     match run(args) {
         Ok((output, verdict)) => {
-            print!("{output}");
+            super::print(&output);
             match verdict {
                 Verdict::Invalid => EXIT_ERROR,
                 Verdict::Blocked => EXIT_VIOLATIONS,

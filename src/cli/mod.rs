@@ -9,3 +9,15 @@ pub mod checkout;
 pub mod doctor;
 
 pub use check::{CheckArgs, check};
+
+/// Writes to standard output. A reader that went away (`orgvend check | head`) is not an
+/// error: the rest is dropped quietly, as other Unix tools do.
+pub fn print(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("orgvend: writing the output: {e}");
+        }
+    }
+}
