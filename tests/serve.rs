@@ -420,6 +420,9 @@ async fn work_left_running_resumes_after_a_restart() {
         .unwrap();
     assert_eq!(claimed.id, id);
     let dir = s.dir;
+    // the process ends: its front, its context, its hold on the store
+    s.http.abort();
+    let _ = s.http.await;
     drop(s.ctx);
     // restart on the same store
     let s = TestServer::start_in(dir, "").await;

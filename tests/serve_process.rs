@@ -225,3 +225,48 @@ async fn a_merge_vends_the_account_and_its_repository_across_a_sigkill() {
         assert_eq!(s.bot_notes(1).len(), 1);
     });
 }
+
+/// Two processes on one SQLite file (a rolling deploy on a shared volume) would reset each
+/// other's work and apply twice: the second refuses to start and names the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_on_the_same_sqlite_file_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let gitlab = gitlab_with_mrs().await;
+    let config = write_config(dir.path(), &gitlab.url());
+    let first = common::process::spawn(&config);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orgvend"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("ORGVEND_WEBHOOK_TOKENS", common::TOKEN)
+        .env("ORGVEND_GITLAB_TOKEN", common::fake_gitlab::BOT_TOKEN)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("is in use by another orgvend")
+            && stderr.contains(&format!("pid {}", first.child.id())),
+        "{stderr}"
+    );
+    // the first one goes on serving
+    let r = common::request(first.addr, "GET", "/readyz", &[], Vec::new()).await;
+    assert_eq!(r.status, 200);
+    // `orgvend inbox` still reads the store beside it
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orgvend"))
+        .args(["inbox", "--config"])
+        .arg(&config)
+        .arg("list")
+        .env("ORGVEND_WEBHOOK_TOKENS", common::TOKEN)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(first);
+    // once it is gone, a new one starts
+    let again = common::process::spawn(&config);
+    let r = common::request(again.addr, "GET", "/readyz", &[], Vec::new()).await;
+    assert_eq!(r.status, 200);
+}

@@ -20,6 +20,8 @@ pub struct Ctx {
     pub clock: Arc<dyn Clock>,
     /// Wakes an idle worker when a delivery arrives.
     pub wake: Notify,
+    /// This process's hold on a SQLite store (released with the context).
+    pub owner: Option<crate::store::sqlite::Owner>,
 }
 
 impl Ctx {
@@ -33,6 +35,7 @@ impl Ctx {
             metrics: Metrics::default(),
             clock,
             wake: Notify::new(),
+            owner: None,
         })
     }
 

@@ -51,7 +51,7 @@ async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
 
 /// Opens the store, recovers work a previous process left running, and builds the context.
 pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Arc<Ctx>> {
-    let store = Store::open(config.store.url.expose())
+    let (store, owner) = Store::open_owned(config.store.url.expose())
         .await
         .context("opening the store")?;
     let recovered = store.recover().await?;
@@ -61,7 +61,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Arc<Ctx>> {
             "deliveries left running by a previous process are pending again"
         );
     }
-    Ok(Arc::new(Ctx::new(config, store, clock)?))
+    let mut ctx = Ctx::new(config, store, clock)?;
+    ctx.owner = owner;
+    Ok(Arc::new(ctx))
 }
 
 /// Serves until SIGTERM or SIGINT, then shuts down gracefully.

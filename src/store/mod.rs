@@ -157,6 +157,21 @@ impl Store {
         anyhow::bail!("unsupported store URL (expected sqlite://PATH or postgres://…)")
     }
 
+    /// [`Store::open`] for the process that works the inbox (`orgvend serve`): a SQLite
+    /// store is taken for this process alone (two processes on one file would reset each
+    /// other's work and apply twice); a second one is refused, naming the first. PostgreSQL
+    /// is shared by design. The hold ends with the process.
+    pub async fn open_owned(url: &str) -> Result<(Store, Option<sqlite::Owner>)> {
+        let owner = match url.strip_prefix("sqlite://") {
+            Some(path) => {
+                let path = std::path::PathBuf::from(path);
+                Some(tokio::task::spawn_blocking(move || sqlite::take_ownership(&path)).await??)
+            }
+            None => None,
+        };
+        Ok((Store::open(url).await?, owner))
+    }
+
     /// Whether several processes may share this store.
     pub fn is_shared(&self) -> bool {
         matches!(self, Store::Postgres(_))

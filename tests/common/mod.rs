@@ -90,6 +90,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub clock: Arc<ManualClock>,
     pub dir: tempfile::TempDir,
+    /// The HTTP front's task.
+    pub http: tokio::task::JoinHandle<()>,
 }
 
 impl TestServer {
@@ -118,12 +120,15 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = server::app(ctx.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let http = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
         TestServer {
             ctx,
             addr,
             clock,
             dir,
+            http,
         }
     }
 

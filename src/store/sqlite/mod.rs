@@ -30,6 +30,70 @@ pub struct SqliteStore {
     ops: mpsc::Sender<Op>,
 }
 
+/// How long a process waits for the previous owner of the store to let go (a restart).
+const OWNER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The exclusive hold of one process on a SQLite store: an advisory lock (`flock`) on
+/// `<database>.lock`, which says who holds it. Released when the process ends, however.
+pub struct Owner {
+    _file: std::fs::File,
+}
+
+/// Takes the store at `db` for this process, or says which process has it.
+pub fn take_ownership(db: &std::path::Path) -> Result<Owner> {
+    use std::io::Write;
+    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let lock_path = PathBuf::from(format!("{}.lock", db.display()));
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .with_context(|| format!("opening {}", lock_path.display()))?;
+    let deadline = std::time::Instant::now() + OWNER_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let who = std::fs::read_to_string(&lock_path).unwrap_or_default();
+                anyhow::bail!(
+                    "the store {} is in use by another orgvend ({}): one SQLite file serves one process. Stop that one first, or run several replicas on PostgreSQL (store.url = \"postgres://…\")",
+                    db.display(),
+                    who.trim().replace('\n', ", ")
+                );
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", lock_path.display()));
+            }
+        }
+    }
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|| "?".into());
+    file.set_len(0)?;
+    write!(
+        file,
+        "pid {} on {host}, since {}\n",
+        std::process::id(),
+        crate::clock::format_iso(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0)
+        )
+    )?;
+    file.flush()?;
+    Ok(Owner { _file: file })
+}
+
 impl SqliteStore {
     /// Opens the database at `path` (created with its directory on first run), applies the
     /// migrations, and starts the writer and checkpoint threads.
