@@ -234,7 +234,7 @@ fn account(i: usize) -> String {
     };
     let name = format!("{prefix}-a{i}");
     let key = format!("subaccount_{}", name.replace('-', "_"));
-    let (id, root, tags) = if i % 2 == 0 {
+    let (id, root, tags) = if i.is_multiple_of(2) {
         (
             format!("\"${{module.{key}.id}}\""),
             "\"${var.root_account_id}\"".to_string(),

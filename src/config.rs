@@ -454,13 +454,13 @@ impl Config {
                 self.gitlab.url
             )));
         }
-        if let Some(aws) = &self.aws {
-            if !(1..=5).contains(&aws.max_concurrent_creations) {
-                return Err(err(
-                    "aws.max_concurrent_creations must be 1 to 5 (AWS allows 5 creations at once)"
-                        .into(),
-                ));
-            }
+        if let Some(aws) = &self.aws
+            && !(1..=5).contains(&aws.max_concurrent_creations)
+        {
+            return Err(err(
+                "aws.max_concurrent_creations must be 1 to 5 (AWS allows 5 creations at once)"
+                    .into(),
+            ));
         }
         if let Some(b) = &self.bootstrap {
             if self.aws.is_none() {

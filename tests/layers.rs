@@ -275,14 +275,14 @@ fn the_floors_hold() {
             if floor(&s.rel) == "serve" && target == "bot" {
                 problems.push(format!("{at}: serve/ imports bot/: {line}"));
             }
-            if let Some(to) = file_of(&n.path, &files) {
-                if to != s.rel {
-                    edges
-                        .entry(s.rel.clone())
-                        .or_default()
-                        .entry(to)
-                        .or_insert(n.line + 1);
-                }
+            if let Some(to) = file_of(&n.path, &files)
+                && to != s.rel
+            {
+                edges
+                    .entry(s.rel.clone())
+                    .or_default()
+                    .entry(to)
+                    .or_insert(n.line + 1);
             }
         }
         if floor(&s.rel) == "core" {
@@ -350,10 +350,10 @@ fn find_cycle(edges: &BTreeMap<String, BTreeMap<String, usize>>) -> Option<Vec<S
     }
     let mut marks = BTreeMap::new();
     for n in edges.keys() {
-        if marks.get(n).copied().unwrap_or(Mark::New) == Mark::New {
-            if let Some(c) = visit(n, edges, &mut marks, &mut Vec::new()) {
-                return Some(c);
-            }
+        if marks.get(n).copied().unwrap_or(Mark::New) == Mark::New
+            && let Some(c) = visit(n, edges, &mut marks, &mut Vec::new())
+        {
+            return Some(c);
         }
     }
     None

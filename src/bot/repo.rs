@@ -162,10 +162,10 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         let now = self.ctx.clock.now_ms();
         let every = (self.ctx.config.gitlab.reconcile_interval_seconds.max(1) * 1000) as i64;
         let mut cached = self.target.lock().await;
-        if let Some((branch, at)) = cached.as_ref() {
-            if now - at < every {
-                return Ok(branch.clone());
-            }
+        if let Some((branch, at)) = cached.as_ref()
+            && now - at < every
+        {
+            return Ok(branch.clone());
         }
         let project = self
             .gitlab

@@ -183,13 +183,13 @@ pub fn requirement(policy: &Policy, plan: &Plan, policy_changed: &[String]) -> A
             best = (n, Some(why));
         }
     }
-    if let Some(file) = policy_changed.first() {
-        if policy.policy_approvals >= best.0 {
-            best = (
-                policy.policy_approvals,
-                Some(format!("it changes the policy (`{file}`)")),
-            );
-        }
+    if let Some(file) = policy_changed.first()
+        && policy.policy_approvals >= best.0
+    {
+        best = (
+            policy.policy_approvals,
+            Some(format!("it changes the policy (`{file}`)")),
+        );
     }
     ApprovalRequirement {
         count: best.0,

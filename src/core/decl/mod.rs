@@ -305,10 +305,10 @@ fn evaluate_dir(
     let mut declared: HashMap<&str, ()> = HashMap::new();
     for (_, _, facts) in files {
         for (name, default, _) in &facts.variables {
-            if declared.insert(name, ()).is_none() {
-                if let Some(d) = default {
-                    vars.insert(name.clone(), literal.eval(d));
-                }
+            if declared.insert(name, ()).is_none()
+                && let Some(d) = default
+            {
+                vars.insert(name.clone(), literal.eval(d));
             }
         }
     }

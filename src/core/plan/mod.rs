@@ -116,11 +116,11 @@ pub fn plan(base: Option<&Declarations>, head: &Declarations, policy: &Policy) -
     let mut matched: Vec<Option<usize>> = vec![None; head.accounts.len()];
     let mut taken = vec![false; base.accounts.len()];
     for (h, a) in head.accounts.iter().enumerate() {
-        if let Some(&b) = base_by_key.get(a.key.as_str()) {
-            if !taken[b] {
-                matched[h] = Some(b);
-                taken[b] = true;
-            }
+        if let Some(&b) = base_by_key.get(a.key.as_str())
+            && !taken[b]
+        {
+            matched[h] = Some(b);
+            taken[b] = true;
         }
     }
     // A renamed module key keeps its account: the email is the account's identity in AWS.
@@ -134,11 +134,11 @@ pub fn plan(base: Option<&Declarations>, head: &Declarations, policy: &Policy) -
         if matched[h].is_some() {
             continue;
         }
-        if let Some(b) = a.email().and_then(|e| base_by_email.get(&e.to_lowercase())) {
-            if !taken[*b] {
-                matched[h] = Some(*b);
-                taken[*b] = true;
-            }
+        if let Some(b) = a.email().and_then(|e| base_by_email.get(&e.to_lowercase()))
+            && !taken[*b]
+        {
+            matched[h] = Some(*b);
+            taken[*b] = true;
         }
     }
 

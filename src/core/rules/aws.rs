@@ -21,49 +21,49 @@ pub const MAX_TAGS: usize = 50;
 pub(super) fn check_aws_limits(decls: &Declarations, out: &mut Vec<Violation>) {
     for a in &decls.accounts {
         let module = &a.key;
-        if let (Some(name), Some(f)) = (a.name(), &a.name) {
-            if let Some(why) = account_name_problem(name) {
-                out.push(Violation::error(
-                    "aws.account-name",
-                    &f.at,
-                    module,
-                    format!("account name `{name}` {why}"),
-                    "use 1 to 50 printable ASCII characters".into(),
-                ));
-            }
+        if let (Some(name), Some(f)) = (a.name(), &a.name)
+            && let Some(why) = account_name_problem(name)
+        {
+            out.push(Violation::error(
+                "aws.account-name",
+                &f.at,
+                module,
+                format!("account name `{name}` {why}"),
+                "use 1 to 50 printable ASCII characters".into(),
+            ));
         }
-        if let (Some(email), Some(f)) = (a.email(), &a.email) {
-            if let Some(why) = email_problem(email) {
-                out.push(Violation::error(
+        if let (Some(email), Some(f)) = (a.email(), &a.email)
+            && let Some(why) = email_problem(email)
+        {
+            out.push(Violation::error(
                     "aws.email",
                     &f.at,
                     module,
                     format!("email `{email}` of account `{}` {why}", a.label()),
                     "AWS accepts 6 to 64 ASCII characters with one @ and a domain with a dot; an account created with an invalid email can never be recovered".into(),
                 ));
-            }
         }
-        if let (Some(alias), Some(f)) = (a.alias(), &a.alias) {
-            if let Some(why) = alias_problem(alias) {
-                out.push(Violation::error(
+        if let (Some(alias), Some(f)) = (a.alias(), &a.alias)
+            && let Some(why) = alias_problem(alias)
+        {
+            out.push(Violation::error(
                     "aws.alias",
                     &f.at,
                     a.base_key.as_deref().unwrap_or(module),
                     format!("account alias `{alias}` {why}"),
                     "use 3 to 63 lower-case letters, digits and single hyphens, starting and ending with a letter or digit".into(),
                 ));
-            }
         }
-        if let (Some(tags), Some(f)) = (a.tags(), &a.tags) {
-            if let Some(why) = tags_problem(&tags) {
-                out.push(Violation::error(
+        if let (Some(tags), Some(f)) = (a.tags(), &a.tags)
+            && let Some(why) = tags_problem(&tags)
+        {
+            out.push(Violation::error(
                     "aws.tags",
                     &f.at,
                     a.base_key.as_deref().unwrap_or(module),
                     format!("the tags of account `{}` {why}", a.label()),
                     "AWS refuses the whole CreateAccount for one bad tag: keys 1-128 and values 0-256 characters of letters, digits, spaces and _.:/=+-@, at most 50 tags, no `aws:` prefix".into(),
                 ));
-            }
         }
     }
 }

@@ -66,20 +66,20 @@ pub(super) fn check_changes(policy: &Policy, input: &CheckInput, out: &mut Vec<V
         .filter(|c| c.action == Action::Create)
     {
         let account = &input.head.accounts[c.head.expect("a create has a head account")];
-        if let (Some(email), Some(f)) = (account.email(), &account.email) {
-            if taken.contains(&email.to_lowercase()) {
-                out.push(Violation::error(
-                    "change.email-reuse",
-                    &f.at,
-                    &c.key,
-                    format!(
-                        "new account `{}` takes `{email}`, the email of an existing account",
-                        c.name
-                    ),
-                    "AWS never lets an email be used twice, even after closing: choose a new email"
-                        .into(),
-                ));
-            }
+        if let (Some(email), Some(f)) = (account.email(), &account.email)
+            && taken.contains(&email.to_lowercase())
+        {
+            out.push(Violation::error(
+                "change.email-reuse",
+                &f.at,
+                &c.key,
+                format!(
+                    "new account `{}` takes `{email}`, the email of an existing account",
+                    c.name
+                ),
+                "AWS never lets an email be used twice, even after closing: choose a new email"
+                    .into(),
+            ));
         }
     }
 }

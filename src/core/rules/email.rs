@@ -25,38 +25,37 @@ pub(super) fn check_email(policy: &Policy, decls: &Declarations, out: &mut Vec<V
                 format!("use an address at {}", policy.email_domains.join(" or ")),
             ));
         }
-        if let Some(pattern) = &policy.email_pattern {
-            if !pattern.is_match(email) {
-                out.push(Violation::error(
-                    "email.pattern",
-                    &field.at,
-                    &a.key,
-                    format!(
-                        "email `{email}` of account `{}` does not follow the email convention",
-                        a.label()
-                    ),
-                    format!(
-                        "use an address matching `{}`",
-                        super::naming::display_pattern(pattern.as_str())
-                    ),
-                ));
-            }
+        if let Some(pattern) = &policy.email_pattern
+            && !pattern.is_match(email)
+        {
+            out.push(Violation::error(
+                "email.pattern",
+                &field.at,
+                &a.key,
+                format!(
+                    "email `{email}` of account `{}` does not follow the email convention",
+                    a.label()
+                ),
+                format!(
+                    "use an address matching `{}`",
+                    super::naming::display_pattern(pattern.as_str())
+                ),
+            ));
         }
-        if let Some(template) = &policy.email_template {
-            if let Some(expected) = expected_email(template, a) {
-                if !expected.eq_ignore_ascii_case(email) {
-                    out.push(Violation::error(
-                        "email.template",
-                        &field.at,
-                        &a.key,
-                        format!(
-                            "email `{email}` of account `{}` is not the conventional `{expected}`",
-                            a.label()
-                        ),
-                        format!("set `email = \"{expected}\"`"),
-                    ));
-                }
-            }
+        if let Some(template) = &policy.email_template
+            && let Some(expected) = expected_email(template, a)
+            && !expected.eq_ignore_ascii_case(email)
+        {
+            out.push(Violation::error(
+                "email.template",
+                &field.at,
+                &a.key,
+                format!(
+                    "email `{email}` of account `{}` is not the conventional `{expected}`",
+                    a.label()
+                ),
+                format!("set `email = \"{expected}\"`"),
+            ));
         }
     }
 }

@@ -33,40 +33,41 @@ pub(super) fn check_naming(policy: &Policy, decls: &Declarations, out: &mut Vec<
             ));
             continue;
         };
-        if let (Some(name), Some(pattern), Some(f)) = (a.name(), &rules.name_pattern, &a.name) {
-            if !pattern.is_match(name) {
-                out.push(Violation::error(
-                    "naming.name",
-                    &f.at,
-                    &a.key,
-                    format!("account name `{name}` does not follow the naming of `{account_type}` accounts"),
-                    format!("name it to match `{}`", display_pattern(pattern.as_str())),
-                ));
-            }
+        if let (Some(name), Some(pattern), Some(f)) = (a.name(), &rules.name_pattern, &a.name)
+            && !pattern.is_match(name)
+        {
+            out.push(Violation::error(
+                "naming.name",
+                &f.at,
+                &a.key,
+                format!(
+                    "account name `{name}` does not follow the naming of `{account_type}` accounts"
+                ),
+                format!("name it to match `{}`", display_pattern(pattern.as_str())),
+            ));
         }
-        if let (Some(alias), Some(pattern), Some(f)) = (a.alias(), &rules.alias_pattern, &a.alias) {
-            if !pattern.is_match(alias) {
-                out.push(Violation::error(
+        if let (Some(alias), Some(pattern), Some(f)) = (a.alias(), &rules.alias_pattern, &a.alias)
+            && !pattern.is_match(alias)
+        {
+            out.push(Violation::error(
                     "naming.alias",
                     &f.at,
                     base_key,
                     format!("account alias `{alias}` does not follow the naming of `{account_type}` accounts"),
                     format!("choose an alias matching `{}`", display_pattern(pattern.as_str())),
                 ));
-            }
         }
-        if policy.alias_equals_name {
-            if let (Some(name), Some(alias), Some(f)) = (a.name(), a.alias(), &a.alias) {
-                if name != alias {
-                    out.push(Violation::error(
-                        "naming.alias-matches-name",
-                        &f.at,
-                        base_key,
-                        format!("account alias `{alias}` differs from the account name `{name}`"),
-                        format!("set `account_alias = \"{name}\"`"),
-                    ));
-                }
-            }
+        if policy.alias_equals_name
+            && let (Some(name), Some(alias), Some(f)) = (a.name(), a.alias(), &a.alias)
+            && name != alias
+        {
+            out.push(Violation::error(
+                "naming.alias-matches-name",
+                &f.at,
+                base_key,
+                format!("account alias `{alias}` differs from the account name `{name}`"),
+                format!("set `account_alias = \"{name}\"`"),
+            ));
         }
     }
 }

@@ -98,21 +98,20 @@ pub(super) fn check_pairing(policy: &Policy, decls: &Declarations, out: &mut Vec
         let Some(base) = a.base.map(|b| decls.module(b)) else {
             continue;
         };
-        if let Some(f) = base.attr(ACCOUNT_ID) {
-            if let Value::ModuleRef(r) = &f.value {
-                if &r.attr != output {
-                    out.push(Violation::error(
-                        "pairing.account-id",
-                        &f.at,
-                        &base.key,
-                        format!(
-                            "base module `{}` uses `{r}`; the account id is `module.{}.{output}`",
-                            base.key, r.module
-                        ),
-                        format!("set `account_id = module.{}.{output}`", r.module),
-                    ));
-                }
-            }
+        if let Some(f) = base.attr(ACCOUNT_ID)
+            && let Value::ModuleRef(r) = &f.value
+            && &r.attr != output
+        {
+            out.push(Violation::error(
+                "pairing.account-id",
+                &f.at,
+                &base.key,
+                format!(
+                    "base module `{}` uses `{r}`; the account id is `module.{}.{output}`",
+                    base.key, r.module
+                ),
+                format!("set `account_id = module.{}.{output}`", r.module),
+            ));
         }
     }
 }

@@ -46,22 +46,22 @@ pub(super) fn check_sources(policy: &Policy, decls: &Declarations, out: &mut Vec
                         format!("append `?ref=<release tag>` to `{}`", source.address),
                     )),
                     Some(r) => {
-                        if let Some(pattern) = &policy.ref_pattern {
-                            if !pattern.is_match(r) {
-                                out.push(Violation::error(
-                                    "source.pinned",
-                                    &source.at,
-                                    &m.key,
-                                    format!(
-                                        "module `{}` pins ref `{r}`, which is not a release ref",
-                                        m.key
-                                    ),
-                                    format!(
-                                        "pin a ref matching `{}`",
-                                        super::naming::display_pattern(pattern.as_str())
-                                    ),
-                                ));
-                            }
+                        if let Some(pattern) = &policy.ref_pattern
+                            && !pattern.is_match(r)
+                        {
+                            out.push(Violation::error(
+                                "source.pinned",
+                                &source.at,
+                                &m.key,
+                                format!(
+                                    "module `{}` pins ref `{r}`, which is not a release ref",
+                                    m.key
+                                ),
+                                format!(
+                                    "pin a ref matching `{}`",
+                                    super::naming::display_pattern(pattern.as_str())
+                                ),
+                            ));
                         }
                     }
                     None => {}

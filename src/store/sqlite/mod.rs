@@ -79,9 +79,9 @@ pub fn take_ownership(db: &std::path::Path) -> Result<Owner> {
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|| "?".into());
     file.set_len(0)?;
-    write!(
+    writeln!(
         file,
-        "pid {} on {host}, since {}\n",
+        "pid {} on {host}, since {}",
         std::process::id(),
         crate::clock::format_iso(
             std::time::SystemTime::now()

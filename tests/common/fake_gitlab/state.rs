@@ -341,10 +341,10 @@ impl FakeState {
             if c == ancestor {
                 return true;
             }
-            if seen.insert(c.clone()) {
-                if let Some(k) = self.commits.get(&c) {
-                    todo.extend(k.parents.iter().cloned());
-                }
+            if seen.insert(c.clone())
+                && let Some(k) = self.commits.get(&c)
+            {
+                todo.extend(k.parents.iter().cloned());
             }
         }
         false
@@ -579,10 +579,10 @@ impl FakeState {
         let mut best: Option<(String, u32)> = None;
         let mut path = group.to_string();
         loop {
-            if let Some(m) = self.groups.get(&path).and_then(|g| g.get(&user)) {
-                if best.as_ref().is_none_or(|b| m.1 > b.1) {
-                    best = Some(m.clone());
-                }
+            if let Some(m) = self.groups.get(&path).and_then(|g| g.get(&user))
+                && best.as_ref().is_none_or(|b| m.1 > b.1)
+            {
+                best = Some(m.clone());
             }
             match path.rsplit_once('/') {
                 Some((parent, _)) => path = parent.to_string(),

@@ -81,11 +81,11 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                             m.update_trust(name, &trust).await?;
                             repaired.push("trust");
                         }
-                        if let Some(b) = &boundary {
-                            if state.boundary.as_deref() != Some(b.as_str()) {
-                                m.put_role_boundary(name, b).await?;
-                                repaired.push("boundary");
-                            }
+                        if let Some(b) = &boundary
+                            && state.boundary.as_deref() != Some(b.as_str())
+                        {
+                            m.put_role_boundary(name, b).await?;
+                            repaired.push("boundary");
                         }
                         if !state.attached.iter().any(|a| a == managed) {
                             m.attach_role_policy(name, managed).await?;

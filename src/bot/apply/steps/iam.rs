@@ -142,10 +142,10 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                         {
                             m.update_trust(name, &trust).await?;
                         }
-                        if let Some(b) = &boundary {
-                            if state.boundary.as_deref() != Some(b.as_str()) {
-                                m.put_role_boundary(name, b).await?;
-                            }
+                        if let Some(b) = &boundary
+                            && state.boundary.as_deref() != Some(b.as_str())
+                        {
+                            m.put_role_boundary(name, b).await?;
                         }
                         if !state.attached.iter().any(|a| a == policy_arn) {
                             m.attach_role_policy(name, policy_arn).await?;
