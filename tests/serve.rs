@@ -551,3 +551,61 @@ async fn a_worker_that_lost_its_lease_stops_and_records_nothing() {
             .unwrap()
     );
 }
+
+/// The store goes away while a handler works (PostgreSQL down, the network cut): renewals
+/// fail, and the attempt stops once its lease has run out, before another replica could
+/// claim the delivery, instead of running on unwatched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_stops_when_its_lease_runs_out_unrenewed() {
+    struct Stalls {
+        started: tokio::sync::Notify,
+        dropped: Arc<std::sync::atomic::AtomicBool>,
+    }
+    struct SetOnDrop(Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    impl Handler for Stalls {
+        async fn handle(&self, _job: Job) -> anyhow::Result<()> {
+            let _guard = SetOnDrop(self.dropped.clone());
+            self.started.notify_one();
+            std::future::pending::<()>().await;
+            Ok(())
+        }
+    }
+    let pg = common::pg::Postgres::start();
+    let url = pg.database().await;
+    let s = TestServer::start_with("", |c| {
+        c.store.url = orgvend::config::Secret::new(url);
+        c.worker.lease_seconds = 1;
+    })
+    .await;
+    s.post(&Delivery::mr(6, "merge")).await;
+    let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let handler = Arc::new(Stalls {
+        started: tokio::sync::Notify::new(),
+        dropped: dropped.clone(),
+    });
+    let worker = Worker::new(s.ctx.clone(), handler.clone());
+    let step = tokio::spawn(async move { worker.step().await });
+    handler.started.notified().await;
+    let stopped_at = std::time::Instant::now();
+    pg.stop();
+    let handled = tokio::time::timeout(Duration::from_secs(10), step)
+        .await
+        .expect("the attempt stops within its lease")
+        .unwrap()
+        .unwrap();
+    assert!(handled);
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the attempt runs on unwatched"
+    );
+    assert!(
+        stopped_at.elapsed() < Duration::from_millis(2000),
+        "stopped after {:?}, past its one-second lease",
+        stopped_at.elapsed()
+    );
+}

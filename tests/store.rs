@@ -86,23 +86,36 @@ async fn contract(store: Store) {
         "an earlier claim finishes nothing"
     );
     assert!(store.complete(again.lease(), 5_001).await.unwrap());
-    let next = store.claim(5_002, 60_000).await.unwrap().unwrap();
+    // leases run on real time here: PostgreSQL judges them by its own clock
+    let wall = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let next = store.claim(5_002, 300).await.unwrap().unwrap();
     assert_eq!(next.id, b);
     // a lease that runs out (a dead worker) is claimed again
     assert!(store.claim(5_003, 60_000).await.unwrap().is_none());
-    let reclaimed = store.claim(70_000, 60_000).await.unwrap().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let reclaimed = store.claim(wall(), 60_000).await.unwrap().unwrap();
     assert_eq!((reclaimed.id, reclaimed.attempts), (b, 2));
     // the first claimant, whose lease ran out, can neither renew nor finish it any more
     assert_eq!(reclaimed.claim, next.claim + 1);
-    assert!(!store.renew(next.lease(), 900_000).await.unwrap());
+    assert!(!store.renew(next.lease(), wall(), 900_000).await.unwrap());
     assert!(!store.complete(next.lease(), 70_001).await.unwrap());
     assert!(!store.retry(next.lease(), 70_001, "stale").await.unwrap());
     assert!(!store.park(next.lease(), 70_001, "stale").await.unwrap());
     let b_now = store.get(b).await.unwrap().unwrap();
     assert_eq!((b_now.state.as_str(), b_now.last_error), ("running", None));
-    assert!(store.renew(reclaimed.lease(), 200_000).await.unwrap());
     assert!(
-        store.claim(150_000, 60_000).await.unwrap().is_none(),
+        store
+            .renew(reclaimed.lease(), wall(), 60_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store.claim(wall(), 60_000).await.unwrap().is_none(),
         "renewed"
     );
     assert!(

@@ -9,7 +9,7 @@ use crate::store::Delivery;
 use anyhow::Result;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// One claimed delivery and what it says.
@@ -124,9 +124,14 @@ impl<H: Handler> Worker<H> {
         let ctx = &self.ctx;
         let w = &ctx.config.worker;
         let lease_ms = (w.lease_seconds * 1000) as i64;
+        let lease_len = Duration::from_millis(lease_ms as u64);
+        // The lease counts from before the claim: it cannot run out later here than in the
+        // store (on PostgreSQL, by the database's clock).
+        let asked = Instant::now();
         let Some(delivery) = ctx.store.claim(ctx.clock.now_ms(), lease_ms).await? else {
             return Ok(false);
         };
+        let mut lease_until = asked + lease_len;
         let event = ctx.scope(event::parse(
             Some(&delivery.event_name)
                 .filter(|e| !e.is_empty())
@@ -143,20 +148,21 @@ impl<H: Handler> Worker<H> {
         let mut task = tokio::spawn(async move { handler.handle(job).await });
         let renew_every = Duration::from_millis((lease_ms / 3).max(1) as u64);
         let outcome = loop {
+            let tick = renew_every.min(lease_until.saturating_duration_since(Instant::now()));
             tokio::select! {
                 result = &mut task => break result,
-                _ = tokio::time::sleep(renew_every) => {
-                    match ctx.store.renew(lease, ctx.clock.now_ms() + lease_ms).await {
-                        Ok(true) => {}
-                        Ok(false) => {
+                _ = tokio::time::sleep(tick) => {
+                    let asked = Instant::now();
+                    let left = lease_until.saturating_duration_since(asked);
+                    // A renewal that does not answer before the lease ends counts as failed.
+                    match tokio::time::timeout(left, ctx.store.renew(lease, ctx.clock.now_ms(), lease_ms)).await {
+                        Ok(Ok(true)) => lease_until = asked + lease_len,
+                        Ok(Ok(false)) => {
                             // Our lease ran out (the store unreachable, the process stalled)
                             // and another worker claimed the delivery: it is theirs now.
                             // Stopping here is a crash at this point, which every handler
                             // survives; running on would be two of us at once.
-                            task.abort();
-                            // An abort takes effect at the task's next poll: wait for it, so
-                            // the attempt has stopped (and dropped what it held) on return.
-                            let _ = (&mut task).await;
+                            stop(&mut task).await;
                             tracing::warn!(
                                 delivery = id,
                                 kind,
@@ -165,11 +171,23 @@ impl<H: Handler> Worker<H> {
                             return Ok(true);
                         }
                         // The store may be back before the lease runs out: try again next tick.
-                        Err(e) => tracing::error!(
+                        Ok(Err(e)) => tracing::error!(
                             delivery = id,
                             error = %format!("{e:#}"),
                             "renewing the lease failed; retrying"
                         ),
+                        Err(_) => tracing::error!(delivery = id, "renewing the lease did not answer in time"),
+                    }
+                    if Instant::now() >= lease_until {
+                        // No renewal within the lease: another worker may claim the delivery
+                        // now. Stop before it can, and record nothing (the store decides).
+                        stop(&mut task).await;
+                        tracing::error!(
+                            delivery = id,
+                            kind,
+                            "the lease ran out without a renewal (is the store reachable?): this attempt stops; the delivery runs again once it is claimed"
+                        );
+                        return Ok(true);
                     }
                 }
             }
@@ -219,6 +237,13 @@ impl<H: Handler> Worker<H> {
         }
         Ok(true)
     }
+}
+
+/// Stops a handler's attempt and waits until it has (an abort takes effect at the task's
+/// next poll), so that it holds nothing on return.
+async fn stop<T>(task: &mut tokio::task::JoinHandle<T>) {
+    task.abort();
+    let _ = task.await;
 }
 
 /// `base · 2^(attempt-1)`, at most `max`.

@@ -217,8 +217,10 @@ impl Store {
     }
 
     /// Extends the lease of a long-running delivery.
-    pub async fn renew(&self, lease: Lease, lease_until_ms: i64) -> Result<bool> {
-        each!(self, s => s.renew(lease, lease_until_ms).await)
+    /// Extends the lease by `lease_ms` from now: the caller's `now_ms` on SQLite (one
+    /// process, one clock), the database's own clock on PostgreSQL (replicas' clocks differ).
+    pub async fn renew(&self, lease: Lease, now_ms: i64, lease_ms: i64) -> Result<bool> {
+        each!(self, s => s.renew(lease, now_ms, lease_ms).await)
     }
 
     /// Run once at start. SQLite, which one process owns: deliveries it was running when it

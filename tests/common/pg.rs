@@ -257,6 +257,31 @@ impl Postgres {
     }
 }
 
+impl Postgres {
+    /// Stops the server at once (as a crash or a lost network would): every connection ends.
+    pub fn stop(&self) {
+        let data = self.dir.path().join("data");
+        let out = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args([
+                "-D",
+                data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 impl Drop for Postgres {
     fn drop(&mut self) {
         // never panic in drop: a failing test is already unwinding

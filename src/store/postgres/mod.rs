@@ -36,6 +36,9 @@ mod records;
 
 use connect::{Target, connect};
 
+/// The database's clock, in milliseconds since the epoch.
+const DB_NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+
 /// Advisory lock keys (arbitrary, fixed): claims, migrations, applies.
 const CLAIM_LOCK: i64 = 0x6f72_6776_0001;
 const MIGRATE_LOCK: i64 = 0x6f72_6776_0002;
@@ -164,19 +167,24 @@ impl PgStore {
         let tx = c.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CLAIM_LOCK])
             .await?;
+        // Leases are judged by the database's clock: replicas' clocks differ.
+        let db_now: i64 = tx
+            .query_one(&format!("SELECT {DB_NOW_MS}"), &[])
+            .await?
+            .get(0);
         let row = tx
             .query_opt(
                 "SELECT d.id FROM deliveries d
                  WHERE d.state IN ('pending', 'running')
                    AND ((d.state = 'pending' AND d.next_attempt_at_ms <= $1)
-                     OR (d.state = 'running' AND d.lease_until_ms < $1))
+                     OR (d.state = 'running' AND d.lease_until_ms < $2))
                    AND (d.ordering_key IS NULL OR NOT EXISTS (
                          SELECT 1 FROM deliveries e
                          WHERE e.ordering_key = d.ordering_key AND e.id <> d.id
                            AND ((e.id < d.id AND e.state IN ('pending', 'running'))
-                             OR (e.state = 'running' AND e.lease_until_ms >= $1))))
+                             OR (e.state = 'running' AND e.lease_until_ms >= $2))))
                  ORDER BY d.id LIMIT 1 FOR UPDATE SKIP LOCKED",
-                &[&now_ms],
+                &[&now_ms, &db_now],
             )
             .await?;
         let Some(row) = row else {
@@ -191,7 +199,7 @@ impl PgStore {
                      WHERE id = $1 RETURNING {}",
                     super::COLUMNS
                 ),
-                &[&id, &(now_ms + lease_ms)],
+                &[&id, &(db_now + lease_ms)],
             )
             .await?;
         tx.commit().await?;
@@ -236,10 +244,10 @@ impl PgStore {
         .map(|n| n == 1)
     }
 
-    pub async fn renew(&self, lease: Lease, lease_until_ms: i64) -> Result<bool> {
+    pub async fn renew(&self, lease: Lease, _now_ms: i64, lease_ms: i64) -> Result<bool> {
         self.exec(
-            "UPDATE deliveries SET lease_until_ms = $3 WHERE id = $1 AND claim = $2 AND state = 'running'",
-            &[&lease.id, &lease.claim, &lease_until_ms],
+            &format!("UPDATE deliveries SET lease_until_ms = {DB_NOW_MS} + $3 WHERE id = $1 AND claim = $2 AND state = 'running'"),
+            &[&lease.id, &lease.claim, &lease_ms],
         )
         .await
         .map(|n| n == 1)

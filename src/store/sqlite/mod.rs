@@ -258,12 +258,12 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn renew(&self, lease: Lease, lease_until_ms: i64) -> Result<bool> {
+    pub async fn renew(&self, lease: Lease, now_ms: i64, lease_ms: i64) -> Result<bool> {
         self.call(move |c| {
             c.prepare_cached(
                 "UPDATE deliveries SET lease_until_ms = ?3 WHERE id = ?1 AND claim = ?2 AND state = 'running'",
             )?
-            .execute(params![lease.id, lease.claim, lease_until_ms])
+            .execute(params![lease.id, lease.claim, now_ms + lease_ms])
             .map(|n| n == 1)
         })
         .await
