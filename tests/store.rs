@@ -6,7 +6,9 @@
 mod common;
 
 use common::pg::Postgres;
-use orgvend::store::{ApplyRun, Inserted, KnownAccount, NewDelivery, ReviewRecord, Store};
+use orgvend::store::{
+    ApplyRun, Inserted, KnownAccount, NewDelivery, ReviewRecord, StepWrite, Store,
+};
 use std::collections::{BTreeMap, HashSet};
 
 fn delivery(key: &str, mr: Option<&str>, at: i64, body_len: usize) -> NewDelivery {
@@ -222,32 +224,58 @@ async fn contract(store: Store) {
         ("applied", 10, Some(20))
     );
     store
-        .step("m1", "x@example.com", "create_account", "intent", None, 11)
-        .await
-        .unwrap();
-    store
         .step(
-            "m1",
-            "x@example.com",
-            "create_account",
-            "failed",
-            Some("throttled"),
-            12,
+            StepWrite {
+                merge_sha: "m1".into(),
+                account: "x@example.com".into(),
+                step: "create_account".into(),
+                state: "intent".into(),
+                detail: None,
+                now_ms: 11,
+            },
+            None,
         )
         .await
         .unwrap();
     store
-        .step("m1", "x@example.com", "create_account", "intent", None, 13)
+        .step(
+            StepWrite {
+                merge_sha: "m1".into(),
+                account: "x@example.com".into(),
+                step: "create_account".into(),
+                state: "failed".into(),
+                detail: Some("throttled".into()),
+                now_ms: 12,
+            },
+            None,
+        )
         .await
         .unwrap();
     store
         .step(
-            "m1",
-            "x@example.com",
-            "create_account",
-            "done",
-            Some("request car-1"),
-            14,
+            StepWrite {
+                merge_sha: "m1".into(),
+                account: "x@example.com".into(),
+                step: "create_account".into(),
+                state: "intent".into(),
+                detail: None,
+                now_ms: 13,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    store
+        .step(
+            StepWrite {
+                merge_sha: "m1".into(),
+                account: "x@example.com".into(),
+                step: "create_account".into(),
+                state: "done".into(),
+                detail: Some("request car-1".into()),
+                now_ms: 14,
+            },
+            None,
         )
         .await
         .unwrap();
@@ -268,7 +296,10 @@ async fn contract(store: Store) {
         create_request_id: Some("car-1".into()),
         creating: false,
     };
-    store.put_known_account(known, "m1", 15).await.unwrap();
+    store
+        .put_known_account(known, "m1", 15, None)
+        .await
+        .unwrap();
     store
         .put_known_account(
             KnownAccount {
@@ -280,6 +311,7 @@ async fn contract(store: Store) {
             },
             "m1",
             16,
+            None,
         )
         .await
         .unwrap();
@@ -300,6 +332,7 @@ async fn contract(store: Store) {
             },
             "m1",
             17,
+            None,
         )
         .await
         .unwrap();
@@ -316,6 +349,7 @@ async fn contract(store: Store) {
             },
             "m1",
             18,
+            None,
         )
         .await
         .unwrap();
@@ -327,6 +361,104 @@ async fn contract(store: Store) {
     store.clear_create_request("y@example.com").await.unwrap();
     let y = store.known_account("y@example.com").await.unwrap().unwrap();
     assert_eq!((y.create_request_id, y.creating), (None, false));
+
+    // the ledger takes a write only while the claim it names holds (a fencing token)
+    let Inserted::New(f) = store
+        .insert(delivery("fenced", Some("mr:9"), 1, 10))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    let held = loop {
+        let d = store.claim(i64::MAX / 2, 60_000).await.unwrap().unwrap();
+        if d.id == f {
+            break d;
+        }
+        store.complete(d.lease(), 1).await.unwrap();
+    };
+    store
+        .step(
+            StepWrite {
+                merge_sha: "m9".into(),
+                account: "z@example.com".into(),
+                step: "create_account".into(),
+                state: "intent".into(),
+                detail: None,
+                now_ms: 20,
+            },
+            Some(held.lease()),
+        )
+        .await
+        .unwrap();
+    let stale = orgvend::store::Lease {
+        id: held.id,
+        claim: held.claim - 1,
+    };
+    let e = store
+        .step(
+            StepWrite {
+                merge_sha: "m9".into(),
+                account: "z@example.com".into(),
+                step: "create_account".into(),
+                state: "done".into(),
+                detail: None,
+                now_ms: 21,
+            },
+            Some(stale),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        e.downcast_ref::<orgvend::store::FenceLost>().is_some(),
+        "{e:#}"
+    );
+    let z = KnownAccount {
+        email: "z@example.com".into(),
+        name: "z".into(),
+        account_id: Some("444455556666".into()),
+        create_request_id: None,
+        creating: false,
+    };
+    assert!(
+        store
+            .put_known_account(z.clone(), "m9", 22, Some(stale))
+            .await
+            .is_err()
+    );
+    assert!(
+        store
+            .known_account("z@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store.steps("m9").await.unwrap()[0].state,
+        "intent",
+        "nothing written"
+    );
+    store
+        .put_known_account(z, "m9", 23, Some(held.lease()))
+        .await
+        .unwrap();
+    assert!(store.complete(held.lease(), 24).await.unwrap());
+    // once the delivery is done, its claim holds nothing any more
+    let e = store
+        .step(
+            StepWrite {
+                merge_sha: "m9".into(),
+                account: "z@example.com".into(),
+                step: "create_account".into(),
+                state: "done".into(),
+                detail: None,
+                now_ms: 25,
+            },
+            Some(held.lease()),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.downcast_ref::<orgvend::store::FenceLost>().is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -343,6 +475,39 @@ async fn the_contract_on_postgres() {
     let pg = Postgres::start();
     let store = Store::open(&pg.database().await).await.unwrap();
     contract(store).await;
+}
+
+/// The apply lock lives on a connection of its own; when that connection drops (a network
+/// cut, a killed backend) the lock is gone without a word, and another replica may apply.
+/// The holder finds out before its next step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_apply_lock_is_noticed() {
+    let pg = Postgres::start();
+    let url = pg.database().await;
+    let store = Store::open(&url).await.unwrap();
+    let lock = store.apply_lock().await.unwrap();
+    lock.ensure().await.expect("held");
+    let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let killed = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(killed.len(), 1);
+    let e = lock.ensure().await.unwrap_err();
+    assert!(format!("{e:#}").contains("apply lock"), "{e:#}");
+    // another replica takes it
+    let other = Store::open(&url).await.unwrap();
+    let taken = tokio::time::timeout(std::time::Duration::from_secs(5), other.apply_lock())
+        .await
+        .expect("the lock is free again")
+        .unwrap();
+    taken.ensure().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,7 @@ impl<G: GitLab, A: Aws> Handler for Bot<G, A> {
     async fn handle(&self, job: Job) -> Result<()> {
         match &job.event {
             Event::MergeRequest(e) => match e.action {
-                MrAction::Merged => self.apply(e.iid).await,
+                MrAction::Merged => self.apply(e.iid, Some(job.delivery.lease())).await,
                 MrAction::Closed => {
                     tracing::info!(mr = e.iid, "closed: nothing to review");
                     Ok(())
@@ -33,7 +33,7 @@ impl<G: GitLab, A: Aws> Handler for Bot<G, A> {
                     Some(Command::Plan) => self.review(n.mr_iid).await,
                     Some(Command::Retry) => {
                         let who = n.author.as_ref().and_then(|a| a.id).unwrap_or(0);
-                        self.retry(n.mr_iid, who).await
+                        self.retry(n.mr_iid, who, Some(job.delivery.lease())).await
                     }
                     Some(other) => {
                         tracing::info!(mr = n.mr_iid, command = ?other, "command not handled here");

@@ -99,6 +99,17 @@ pub struct ApplyRun {
     pub finished_at_ms: Option<i64>,
 }
 
+/// A step's new state, for the ledger.
+#[derive(Debug, Clone)]
+pub struct StepWrite {
+    pub merge_sha: String,
+    pub account: String,
+    pub step: String,
+    pub state: String,
+    pub detail: Option<String>,
+    pub now_ms: i64,
+}
+
 /// One step of one account in the ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StepRecord {
@@ -118,6 +129,31 @@ pub struct KnownAccount {
     pub create_request_id: Option<String>,
     /// orgvend is calling CreateAccount for this email and has no request id yet.
     pub creating: bool,
+}
+
+/// A ledger write refused because the delivery it was made for was claimed again since (a
+/// fencing token): the worker that made it has lost its lease and must stop.
+#[derive(Debug)]
+pub struct FenceLost(pub Lease);
+
+impl std::fmt::Display for FenceLost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "delivery {} was claimed again since claim {}: this attempt no longer holds it and stops",
+            self.0.id, self.0.claim
+        )
+    }
+}
+
+impl std::error::Error for FenceLost {}
+
+/// A conditional write's outcome: refused when its fence is lost.
+fn fenced(written: bool, fence: Option<Lease>) -> Result<()> {
+    match (written, fence) {
+        (false, Some(lease)) => Err(FenceLost(lease).into()),
+        _ => Ok(()),
+    }
 }
 
 /// The store, chosen by the URL in config.
@@ -143,6 +179,16 @@ pub enum ApplyLock {
     /// One process owns a SQLite store; the applier's own lock suffices.
     Local,
     Postgres(postgres::ApplyLock),
+}
+
+impl ApplyLock {
+    /// Whether the lock still holds (checked before every step of an apply).
+    pub async fn ensure(&self) -> Result<()> {
+        match self {
+            ApplyLock::Local => Ok(()),
+            ApplyLock::Postgres(l) => l.ensure().await,
+        }
+    }
 }
 
 impl Store {
@@ -326,27 +372,10 @@ impl Store {
     }
 
     /// Records a step's state: `intent` before the AWS call (counting an attempt), `done` or
-    /// `failed` after.
-    pub async fn step(
-        &self,
-        merge_sha: &str,
-        account: &str,
-        step: &str,
-        state: &str,
-        detail: Option<&str>,
-        now_ms: i64,
-    ) -> Result<()> {
-        each!(self, s => {
-            s.step(
-                merge_sha.to_string(),
-                account.to_string(),
-                step.to_string(),
-                state.to_string(),
-                detail.map(str::to_string),
-                now_ms,
-            )
-            .await
-        })
+    /// `failed` after. With a `fence`, only while that claim holds ([`FenceLost`] otherwise).
+    pub async fn step(&self, w: StepWrite, fence: Option<Lease>) -> Result<()> {
+        let written = each!(self, s => s.step(w, fence).await)?;
+        fenced(written, fence)
     }
 
     pub async fn steps(&self, merge_sha: &str) -> Result<Vec<StepRecord>> {
@@ -364,8 +393,11 @@ impl Store {
         a: KnownAccount,
         merge_sha: &str,
         now_ms: i64,
+        fence: Option<Lease>,
     ) -> Result<()> {
-        each!(self, s => s.put_known_account(a, merge_sha.to_string(), now_ms).await)
+        let written =
+            each!(self, s => s.put_known_account(a, merge_sha.to_string(), now_ms, fence).await)?;
+        fenced(written, fence)
     }
 
     /// Forgets a failed creation request, so that the next attempt creates again.

@@ -22,6 +22,10 @@ pub(crate) struct AccountRun<'a> {
 pub(crate) struct RunCtx<'a, M> {
     pub(crate) mr: &'a MergeRequest,
     pub(crate) merge_sha: &'a str,
+    /// The claim of the delivery this apply runs for: ledger writes hold only while it does.
+    pub(crate) fence: Option<crate::store::Lease>,
+    /// The lock that keeps other replicas from applying, checked before every step.
+    pub(crate) apply_lock: &'a crate::store::ApplyLock,
     pub(crate) report: Mutex<ApplyReport>,
     pub(crate) creations: tokio::sync::Semaphore,
     pub(crate) org_accounts: tokio::sync::Mutex<Option<Vec<OrgAccount>>>,

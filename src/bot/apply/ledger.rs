@@ -3,10 +3,15 @@
 //! id and the account's id are kept by email the moment AWS gives them (`Bot::remember`), so
 //! a crash anywhere never creates a second account.
 
+//!
+//! Every ledger write is conditioned on the delivery's claim (the fence): a worker whose lease
+//! was lost, and whose delivery was claimed again since, writes nothing and stops.
+
+use super::context::RunCtx;
 use crate::aws::Aws;
 use crate::bot::Bot;
 use crate::gitlab::GitLab;
-use crate::store::KnownAccount;
+use crate::store::{KnownAccount, StepWrite};
 use anyhow::Result;
 
 impl<G: GitLab, A: Aws> Bot<G, A> {
@@ -15,12 +20,12 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
     /// before the call, cleared with the request id).
     pub(super) async fn remember(
         &self,
+        cx: &RunCtx<'_, A::Member>,
         email: &str,
         name: &str,
         account_id: Option<String>,
         request: Option<String>,
         creating: bool,
-        merge_sha: &str,
     ) -> Result<()> {
         self.ctx
             .store
@@ -32,8 +37,9 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     create_request_id: request,
                     creating,
                 },
-                merge_sha,
+                cx.merge_sha,
                 self.ctx.clock.now_ms(),
+                cx.fence,
             )
             .await
     }
@@ -41,7 +47,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
     /// Records a step's state (`intent`, `done`, `failed`) and its detail in the ledger.
     pub(super) async fn record_step(
         &self,
-        merge_sha: &str,
+        cx: &RunCtx<'_, A::Member>,
         email: &str,
         key: &str,
         state: &str,
@@ -50,7 +56,17 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         let now = self.ctx.clock.now_ms();
         self.ctx
             .store
-            .step(merge_sha, email, key, state, detail, now)
+            .step(
+                StepWrite {
+                    merge_sha: cx.merge_sha.to_string(),
+                    account: email.to_string(),
+                    step: key.to_string(),
+                    state: state.to_string(),
+                    detail: detail.map(str::to_string),
+                    now_ms: now,
+                },
+                cx.fence,
+            )
             .await
     }
 }

@@ -13,7 +13,7 @@ use crate::core::plan::Step;
 use crate::core::policy::Policy;
 use crate::core::progress::{AccountProgress, ApplyReport, Outcome, StepState};
 use crate::gitlab::{GitLab, MergeRequest};
-use crate::store::ApplyRun;
+use crate::store::{ApplyRun, Lease};
 use anyhow::{Context, Result, anyhow, bail};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -25,7 +25,9 @@ const STEP_RETRY_BASE: Duration = Duration::from_millis(200);
 
 impl<G: GitLab, A: Aws> Bot<G, A> {
     /// Applies a merged MR: the gate, then the reconciliation, with progress in the note.
-    pub async fn apply(&self, iid: u64) -> Result<()> {
+    /// `fence` is the claim of the delivery it runs for: the ledger takes its writes only
+    /// while that claim holds.
+    pub async fn apply(&self, iid: u64, fence: Option<Lease>) -> Result<()> {
         let Some(applier) = &self.applier else {
             tracing::info!(
                 mr = iid,
@@ -63,7 +65,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             .to_string();
         let _org = applier.lock.lock().await;
         // and across replicas sharing a PostgreSQL store
-        let _replicas = self.ctx.store.apply_lock().await?;
+        let replicas = self.ctx.store.apply_lock().await?;
         tracing::info!(mr = iid, merge = %merge_sha, "applying");
 
         let gate = self.gate(&mr, &merge_sha).await?;
@@ -145,6 +147,8 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         let cx = RunCtx {
             mr: &mr,
             merge_sha: &merge_sha,
+            fence,
+            apply_lock: &replicas,
             report: Mutex::new(report),
             creations: tokio::sync::Semaphore::new(applier.settings.max_creations.max(1)),
             org_accounts: tokio::sync::Mutex::new(None),
@@ -233,7 +237,9 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                         .map_err(|e| failure(anyhow!("{e}")))?,
                 );
             }
-            self.record_step(cx.merge_sha, &run.email, &key, "intent", None)
+            // Another replica may apply once this one's lock is gone: check before acting.
+            cx.apply_lock.ensure().await.map_err(failure)?;
+            self.record_step(cx, &run.email, &key, "intent", None)
                 .await
                 .map_err(failure)?;
             // Throttling and AWS's transient failures are tried again here, a few times.
@@ -245,6 +251,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                         tracing::info!(step = key, wait_ms = wait.as_millis() as u64, error = %format!("{e:#}"), "AWS asked to slow down; trying the step again");
                         tokio::time::sleep(wait).await;
                         wait *= 4;
+                        cx.apply_lock.ensure().await.map_err(failure)?;
                         result = self.exec_step(applier, cx, &mut run, step, policy).await;
                     }
                     _ => break,
@@ -255,7 +262,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             }
             match result {
                 Ok(detail) => {
-                    self.record_step(cx.merge_sha, &run.email, &key, "done", detail.as_deref())
+                    self.record_step(cx, &run.email, &key, "done", detail.as_deref())
                         .await
                         .map_err(failure)?;
                     let state = if detail.as_deref().is_some_and(|d| d.starts_with("skipped:")) {
@@ -273,7 +280,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 }
                 Err(e) => {
                     let f = failure(e);
-                    self.record_step(cx.merge_sha, &run.email, &key, "failed", Some(&f.message))
+                    self.record_step(cx, &run.email, &key, "failed", Some(&f.message))
                         .await
                         .map_err(failure)?;
                     self.set_step(cx, run.index, i, StepState::Failed, None);
@@ -338,7 +345,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
 
 impl<G: GitLab, A: Aws> Bot<G, A> {
     /// `/orgvend retry` on a merged MR: only a member of the approval group may ask.
-    pub async fn retry(&self, iid: u64, user_id: u64) -> Result<()> {
+    pub async fn retry(&self, iid: u64, user_id: u64, fence: Option<Lease>) -> Result<()> {
         let project = self.project();
         let mr = self
             .gitlab
@@ -354,7 +361,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         };
         // Only MRs into the target branch are ever applied.
         if mr.target_branch != self.target_branch().await? {
-            return self.apply(iid).await;
+            return self.apply(iid, fence).await;
         }
         // The group comes from the policy the merge is judged by.
         let before = self.before_landing(&mr, merge_sha).await?;
@@ -377,6 +384,6 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             return Ok(());
         }
         tracing::info!(mr = iid, user = user_id, "`/orgvend retry`: applying again");
-        self.apply(iid).await
+        self.apply(iid, fence).await
     }
 }

@@ -63,7 +63,37 @@ const SHARED_CONNECTIONS: usize = 8;
 
 /// Held while an apply runs; dropping it closes its connection, which releases the lock.
 pub struct ApplyLock {
-    _client: Client,
+    client: Client,
+}
+
+impl ApplyLock {
+    /// Whether this replica still holds the apply lock: its connection is alive and the
+    /// server still counts the lock as this connection's. A dropped connection (a network
+    /// cut, a server restart) loses the lock silently; an apply checks before every step.
+    pub async fn ensure(&self) -> Result<()> {
+        let held: bool = self
+            .client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+                     AND pid = pg_backend_pid() AND classid = ($1::bigint >> 32)::oid AND objid = ($1::bigint & 4294967295)::oid)",
+                &[&APPLY_LOCK],
+            )
+            .await
+            .context("checking the apply lock (its connection is gone)")?
+            .get(0);
+        anyhow::ensure!(
+            held,
+            "the apply lock is no longer held by this replica: the apply stops before changing anything more"
+        );
+        Ok(())
+    }
+}
+
+/// Whether a connection's statements ran on different server sessions: a pooler in
+/// transaction mode (PgBouncer's `pool_mode = transaction`) hands each statement to any
+/// session, and session locks (the apply lock) then hold nothing.
+pub fn pooled_per_transaction(backend_pids: &[i32]) -> bool {
+    backend_pids.windows(2).any(|w| w[0] != w[1])
 }
 
 impl PgStore {
@@ -71,6 +101,20 @@ impl PgStore {
     pub async fn open(url: &str) -> Result<PgStore> {
         let target = Target::parse(url)?;
         let mut client = connect(&target).await?;
+        // Session state must stay with the connection: not behind a transaction pooler.
+        let mut pids = Vec::new();
+        for _ in 0..4 {
+            pids.push(
+                client
+                    .query_one("SELECT pg_backend_pid()", &[])
+                    .await?
+                    .get::<_, i32>(0),
+            );
+        }
+        anyhow::ensure!(
+            !pooled_per_transaction(&pids),
+            "PostgreSQL answers each statement from another session ({pids:?}): a pooler in transaction mode (PgBouncer pool_mode = transaction) sits in between, and orgvend's apply lock (a session lock) would hold nothing. Connect orgvend to PostgreSQL directly, or through session pooling"
+        );
         migrate(&mut client).await.context("migrating PostgreSQL")?;
         Ok(PgStore {
             inner: Arc::new(Inner {
@@ -115,7 +159,7 @@ impl PgStore {
             .execute("SELECT pg_advisory_lock($1)", &[&APPLY_LOCK])
             .await
             .context("waiting for the apply lock")?;
-        Ok(ApplyLock { _client: client })
+        Ok(ApplyLock { client })
     }
 
     pub async fn insert(&self, d: NewDelivery) -> Result<Inserted> {
@@ -399,4 +443,14 @@ async fn migrate(client: &mut Client) -> Result<()> {
     }
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_transaction_pooler_shows_as_changing_sessions() {
+        assert!(!super::pooled_per_transaction(&[41, 41, 41, 41]));
+        assert!(super::pooled_per_transaction(&[41, 42, 41, 41]));
+        assert!(!super::pooled_per_transaction(&[]));
+    }
 }

@@ -2,7 +2,7 @@
 //! were seen on, reviews, commit statuses, apply runs, the step ledger and known accounts.
 
 use super::PgStore;
-use crate::store::{ApplyRun, KnownAccount, ReviewRecord, StepRecord};
+use crate::store::{ApplyRun, KnownAccount, Lease, ReviewRecord, StepRecord, StepWrite};
 use anyhow::Result;
 
 impl PgStore {
@@ -166,25 +166,26 @@ impl PgStore {
         .map(drop)
     }
 
-    pub async fn step(
-        &self,
-        merge_sha: String,
-        account: String,
-        step: String,
-        state: String,
-        detail: Option<String>,
-        now_ms: i64,
-    ) -> Result<()> {
+    pub async fn step(&self, w: StepWrite, fence: Option<Lease>) -> Result<bool> {
+        let StepWrite {
+            merge_sha,
+            account,
+            step,
+            state,
+            detail,
+            now_ms,
+        } = w;
         let attempt = i64::from(state == "intent");
         self.exec(
             "INSERT INTO apply_steps (merge_sha, account, step, state, detail, attempts, updated_at_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             SELECT $1, $2, $3, $4, $5, $6, $7 WHERE $8::bigint IS NULL OR EXISTS (
+                 SELECT 1 FROM deliveries WHERE id = $8 AND claim = $9 AND state = 'running')
              ON CONFLICT (merge_sha, account, step) DO UPDATE SET state = excluded.state, detail = excluded.detail,
                  attempts = apply_steps.attempts + $6, updated_at_ms = excluded.updated_at_ms",
-            &[&merge_sha, &account, &step, &state, &detail, &attempt, &now_ms],
+            &[&merge_sha, &account, &step, &state, &detail, &attempt, &now_ms, &fence.map(|f| f.id), &fence.map(|f| f.claim)],
         )
         .await
-        .map(drop)
+        .map(|n| n == 1)
     }
 
     pub async fn steps(&self, merge_sha: String) -> Result<Vec<StepRecord>> {
@@ -234,10 +235,12 @@ impl PgStore {
         a: KnownAccount,
         merge_sha: String,
         now_ms: i64,
-    ) -> Result<()> {
+        fence: Option<Lease>,
+    ) -> Result<bool> {
         self.exec(
             "INSERT INTO accounts (email, name, account_id, create_request_id, merge_sha, updated_at_ms, creating)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             SELECT $1, $2, $3, $4, $5, $6, $7 WHERE $8::bigint IS NULL OR EXISTS (
+                 SELECT 1 FROM deliveries WHERE id = $8 AND claim = $9 AND state = 'running')
              ON CONFLICT (email) DO UPDATE SET name = excluded.name,
                  account_id = coalesce(excluded.account_id, accounts.account_id),
                  create_request_id = coalesce(excluded.create_request_id, accounts.create_request_id),
@@ -251,10 +254,12 @@ impl PgStore {
                 &merge_sha,
                 &now_ms,
                 &a.creating,
+                &fence.map(|f| f.id),
+                &fence.map(|f| f.claim),
             ],
         )
         .await
-        .map(drop)
+        .map(|n| n == 1)
     }
 
     pub async fn clear_create_request(&self, email: String) -> Result<()> {

@@ -2,7 +2,7 @@
 //! seen on, reviews, commit statuses, apply runs, the step ledger and known accounts.
 
 use super::SqliteStore;
-use crate::store::{ApplyRun, KnownAccount, ReviewRecord, StepRecord};
+use crate::store::{ApplyRun, KnownAccount, Lease, ReviewRecord, StepRecord, StepWrite};
 use anyhow::Result;
 use rusqlite::{OptionalExtension, params};
 
@@ -179,25 +179,26 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn step(
-        &self,
-        merge_sha: String,
-        account: String,
-        step: String,
-        state: String,
-        detail: Option<String>,
-        now_ms: i64,
-    ) -> Result<()> {
+    pub async fn step(&self, w: StepWrite, fence: Option<Lease>) -> Result<bool> {
+        let StepWrite {
+            merge_sha,
+            account,
+            step,
+            state,
+            detail,
+            now_ms,
+        } = w;
         self.call(move |c| {
             let attempt = i64::from(state == "intent");
             c.prepare_cached(
                 "INSERT INTO apply_steps (merge_sha, account, step, state, detail, attempts, updated_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE ?8 IS NULL OR EXISTS (
+                     SELECT 1 FROM deliveries WHERE id = ?8 AND claim = ?9 AND state = 'running')
                  ON CONFLICT (merge_sha, account, step) DO UPDATE SET state = excluded.state, detail = excluded.detail,
                      attempts = apply_steps.attempts + ?6, updated_at_ms = excluded.updated_at_ms",
             )?
-            .execute(params![merge_sha, account, step, state, detail, attempt, now_ms])
-            .map(drop)
+            .execute(params![merge_sha, account, step, state, detail, attempt, now_ms, fence.map(|f| f.id), fence.map(|f| f.claim)])
+            .map(|n| n == 1)
         })
         .await
     }
@@ -245,19 +246,21 @@ impl SqliteStore {
         a: KnownAccount,
         merge_sha: String,
         now_ms: i64,
-    ) -> Result<()> {
+        fence: Option<Lease>,
+    ) -> Result<bool> {
         self.call(move |c| {
             c.prepare_cached(
                 "INSERT INTO accounts (email, name, account_id, create_request_id, merge_sha, updated_at_ms, creating)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE ?8 IS NULL OR EXISTS (
+                     SELECT 1 FROM deliveries WHERE id = ?8 AND claim = ?9 AND state = 'running')
                  ON CONFLICT (email) DO UPDATE SET name = excluded.name,
                      account_id = coalesce(excluded.account_id, accounts.account_id),
                      create_request_id = coalesce(excluded.create_request_id, accounts.create_request_id),
                      merge_sha = excluded.merge_sha, updated_at_ms = excluded.updated_at_ms,
                      creating = excluded.creating",
             )?
-            .execute(params![a.email.to_lowercase(), a.name, a.account_id, a.create_request_id, merge_sha, now_ms, a.creating])
-            .map(drop)
+            .execute(params![a.email.to_lowercase(), a.name, a.account_id, a.create_request_id, merge_sha, now_ms, a.creating, fence.map(|f| f.id), fence.map(|f| f.claim)])
+            .map(|n| n == 1)
         })
         .await
     }

@@ -50,7 +50,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     // what that request made is orgvend's (nobody else's account had this
                     // email when orgvend decided to create it).
                     if let Some(a) = existing {
-                        self.remember(email, name, Some(a.id.clone()), None, false, cx.merge_sha)
+                        self.remember(cx, email, name, Some(a.id.clone()), None, false)
                             .await?;
                         run.account_id = Some(a.id.clone());
                         return Ok(Some(format!("created by an interrupted request: {}", a.id)));
@@ -59,7 +59,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                         r.account_name == *name && matches!(r.state, CreateState::InProgress)
                     });
                     if let Some(req) = in_flight {
-                        self.remember(email, name, None, Some(req.id.clone()), false, cx.merge_sha)
+                        self.remember(cx, email, name, None, Some(req.id.clone()), false)
                             .await?;
                         return Ok(Some(format!("request {} (found in flight)", req.id)));
                     }
@@ -72,8 +72,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 }
                 // The mark goes first: a crash after the call leaves it, and the next attempt
                 // knows the account it finds is its own.
-                self.remember(email, name, None, None, true, cx.merge_sha)
-                    .await?;
+                self.remember(cx, email, name, None, None, true).await?;
                 let request = aws
                     .create_account(&NewAccount {
                         name: name.clone(),
@@ -82,15 +81,8 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                         tags: tags.clone(),
                     })
                     .await?;
-                self.remember(
-                    email,
-                    name,
-                    None,
-                    Some(request.clone()),
-                    false,
-                    cx.merge_sha,
-                )
-                .await?;
+                self.remember(cx, email, name, None, Some(request.clone()), false)
+                    .await?;
                 Ok(Some(format!("request {request}")))
             }
             Step::AdoptAccount { account_id, email } => {
@@ -127,15 +119,8 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     ))
                     .into());
                 }
-                self.remember(
-                    email,
-                    &name,
-                    Some(account_id.clone()),
-                    None,
-                    false,
-                    cx.merge_sha,
-                )
-                .await?;
+                self.remember(cx, email, &name, Some(account_id.clone()), None, false)
+                    .await?;
                 run.account_id = Some(account_id.clone());
                 cx.set_account_id(run.index, account_id);
                 Ok(Some(format!("adopted: {account_id}")))
@@ -169,12 +154,12 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     match aws.create_account_status(&request).await? {
                         CreateState::Succeeded { account_id } => {
                             self.remember(
+                                cx,
                                 &email,
                                 &known.name,
                                 Some(account_id.clone()),
                                 None,
                                 false,
-                                cx.merge_sha,
                             )
                             .await?;
                             *cx.org_accounts.lock().await = None; // a new account: list again when asked
