@@ -125,6 +125,28 @@ pub struct ServerConfig {
     /// On SIGTERM/SIGINT: how long in-flight requests and jobs may take to finish. Default 30.
     #[serde(default = "default_grace")]
     pub shutdown_grace_seconds: u64,
+    /// This replica's name, stable across its restarts and unique among replicas: a replica
+    /// that restarts takes back the work it was doing at once. Default: `ORGVEND_REPLICA_ID`,
+    /// else the host name.
+    #[serde(default)]
+    pub replica_id: Option<String>,
+}
+
+impl ServerConfig {
+    /// This replica's name (see `replica_id`).
+    pub fn replica(&self) -> String {
+        self.replica_id
+            .clone()
+            .or_else(|| std::env::var("ORGVEND_REPLICA_ID").ok())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .or_else(|| {
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .ok()
+                    .map(|h| h.trim().to_string())
+            })
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| "orgvend".into())
+    }
 }
 
 impl Default for ServerConfig {
@@ -133,6 +155,7 @@ impl Default for ServerConfig {
             listen: default_listen(),
             body_limit: default_body_limit(),
             shutdown_grace_seconds: default_grace(),
+            replica_id: None,
         }
     }
 }
@@ -241,7 +264,9 @@ pub struct WorkerConfig {
     /// Longest retry delay in seconds. Default 600.
     #[serde(default = "default_backoff_max")]
     pub backoff_max_seconds: u64,
-    /// How long a claimed delivery stays claimed without renewal. Default 300.
+    /// How long a claimed delivery stays claimed without renewal (renewed every third of it
+    /// while its job runs): how soon another replica takes over the work of one that died.
+    /// Default 30.
     #[serde(default = "default_lease")]
     pub lease_seconds: u64,
     /// How often the worker looks for due retries when nothing new arrived. Default 1000.
@@ -337,7 +362,7 @@ fn default_backoff_max() -> u64 {
     600
 }
 fn default_lease() -> u64 {
-    300
+    30
 }
 fn default_poll() -> u64 {
     1000

@@ -27,7 +27,7 @@ fn config(
     std::fs::write(
         &path,
         format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace_seconds = 2\n[store]\nurl = \"{store}\"\n\
+            "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace_seconds = 2\nreplica_id = \"replica{i}\"\n[store]\nurl = \"{store}\"\n\
              [gitlab]\nurl = \"{gitlab}\"\nproject = \"infra/subaccounts\"\n\
              [worker]\npoll_interval_ms = 50\nlease_seconds = 2\nbackoff_base_seconds = 1\n\
              [aws]\nendpoint_url = \"{moto}\"\nsaml_metadata_file = \"{}\"\npoll_interval_ms = 50\nassume_role_timeout_seconds = 30\n\
@@ -181,4 +181,102 @@ async fn replicas_share_the_work_and_survive_a_sigkill_mid_apply() {
             assert_eq!(s.bot_notes(iid).len(), 1, "MR {iid}");
         }
     });
+}
+
+/// One replica on PostgreSQL, SIGKILLed in the middle of an apply and started again: it
+/// takes back its own claim at once (its name is stable) instead of waiting for the lease,
+/// and reconciliation, running every second meanwhile, queues the apply no second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_replica_resumes_its_own_work_at_once() {
+    let pg = Postgres::start();
+    let store_url = pg.database().await;
+    let moto = Moto::start();
+    moto.organization().await;
+    let mut state = initial_state(&fixture_repo());
+    state.group_ids.insert("aws-accounts".into(), 77);
+    add_account_mr(&mut state, 1, "phoenix", &[ALICE]);
+    let sha = state.merge(1, BOB);
+    let gitlab = FakeGitlab::start(state).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), 0, &store_url, &gitlab.url(), &moto.url);
+    // the default lease (30 s), and reconciliation every second
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("lease_seconds = 2\n", "")
+        .replace("[gitlab]\n", "[gitlab]\nreconcile_interval_seconds = 1\n");
+    std::fs::write(&path, text).unwrap();
+    let env = common::moto::PROCESS_ENV;
+    let first = spawn_env(&path, &env);
+    post(
+        &first,
+        &Delivery::new(
+            "Merge Request Hook",
+            merge_payload(1, BOB, &sha).to_string().into_bytes(),
+        ),
+    )
+    .await;
+    eventually(
+        Duration::from_secs(60),
+        Duration::from_millis(10),
+        || async {
+            if moto
+                .accounts()
+                .await
+                .iter()
+                .any(|(_, n, _)| n == "client-phoenix")
+            {
+                Ok(())
+            } else {
+                Err("no account yet".to_string())
+            }
+        },
+    )
+    .await;
+    signal(&first.child, "-KILL");
+    drop(first);
+    let restarted = Instant::now();
+    let _again = spawn_env(&path, &env);
+    eventually(
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || async {
+            let done = gitlab.with(|s| {
+                s.bot_notes(1)
+                    .first()
+                    .is_some_and(|n| n.body.contains("✅ Applied"))
+            });
+            if done {
+                Ok(())
+            } else {
+                Err("not applied yet".to_string())
+            }
+        },
+    )
+    .await;
+    assert!(
+        restarted.elapsed() < Duration::from_secs(20),
+        "took {:?}: the restart waited for its own lease",
+        restarted.elapsed()
+    );
+    let store = orgvend::store::Store::open(&store_url).await.unwrap();
+    let merges: Vec<_> = store
+        .list(None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.ordering_key.as_deref() == Some("mr:1") && d.action == "merged")
+        .map(|d| (d.id, d.state, d.attempts))
+        .collect();
+    assert!(
+        merges.len() <= 2,
+        "reconciliation piled up applies: {merges:?}"
+    );
+    let accounts = moto.accounts().await;
+    assert_eq!(
+        accounts
+            .iter()
+            .filter(|(_, n, _)| n == "client-phoenix")
+            .count(),
+        1
+    );
 }

@@ -510,6 +510,34 @@ async fn a_lost_apply_lock_is_noticed() {
     taken.ensure().await.unwrap();
 }
 
+/// A replica's name is its own while it lives: a second live process with the same name is
+/// refused (it would take the first one's running work); once the first is gone, it is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_name_is_held_by_one_live_process() {
+    let pg = Postgres::start();
+    let url = pg.database().await;
+    let (_one, first) = Store::open_owned(&url, "replica-a").await.unwrap();
+    let e = Store::open_owned(&url, "replica-a").await.err().unwrap();
+    assert!(
+        format!("{e:#}").contains("another live replica uses the name `replica-a`"),
+        "{e:#}"
+    );
+    let (_two, _b) = Store::open_owned(&url, "replica-b").await.unwrap();
+    drop(first);
+    let again = eventually_open(&url, "replica-a").await;
+    assert!(again.is_ok());
+}
+
+async fn eventually_open(url: &str, name: &str) -> anyhow::Result<(Store, orgvend::store::Owner)> {
+    for _ in 0..50 {
+        if let Ok(o) = Store::open_owned(url, name).await {
+            return Ok(o);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Store::open_owned(url, name).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgresql_over_tls_is_verified() {
     let pg = Postgres::start_tls();

@@ -45,7 +45,11 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 Some(r) if r.verdict == Verdict::AwaitingApproval.name() => {}
                 Some(_) => continue,
             }
-            // Once per period and head: a review queued this period is not queued again.
+            // Never while the same work waits or runs; once per period and head.
+            let mr_key = crate::gitlab::event::mr_key(mr.iid);
+            if ctx.store.has_work(&mr_key, "reconcile").await? {
+                continue;
+            }
             let key = format!("reconcile:{}:{sha}:{}", mr.iid, now / interval_ms);
             let body = serde_json::json!({
                 "object_kind": "merge_request",
@@ -107,6 +111,11 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             match self.ctx.store.apply_run(&sha).await? {
                 Some(run) if run.decision != "running" => continue,
                 _ => {}
+            }
+            // An apply that waits or runs (a stale claim, a retry's backoff) is not queued again.
+            let mr_key = crate::gitlab::event::mr_key(mr.iid);
+            if self.ctx.store.has_work(&mr_key, "merged").await? {
+                continue;
             }
             let body = serde_json::json!({
                 "object_kind": "merge_request",

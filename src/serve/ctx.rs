@@ -20,8 +20,10 @@ pub struct Ctx {
     pub clock: Arc<dyn Clock>,
     /// Wakes an idle worker when a delivery arrives.
     pub wake: Notify,
+    /// This replica's name (`server.replica_id`): kept with its claims.
+    pub replica: String,
     /// This process's hold on a SQLite store (released with the context).
-    pub owner: Option<crate::store::sqlite::Owner>,
+    pub owner: Option<crate::store::Owner>,
 }
 
 impl Ctx {
@@ -29,6 +31,7 @@ impl Ctx {
         let auth = WebhookAuth::new(&config.webhook)
             .map_err(|e| anyhow::anyhow!("webhook signing key: {e}"))?;
         Ok(Ctx {
+            replica: config.server.replica(),
             config,
             auth,
             store,

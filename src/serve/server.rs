@@ -51,10 +51,10 @@ async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
 
 /// Opens the store, recovers work a previous process left running, and builds the context.
 pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Arc<Ctx>> {
-    let (store, owner) = Store::open_owned(config.store.url.expose())
+    let (store, owner) = Store::open_owned(config.store.url.expose(), &config.server.replica())
         .await
         .context("opening the store")?;
-    let recovered = store.recover().await?;
+    let recovered = store.recover(&config.server.replica()).await?;
     if recovered > 0 {
         tracing::warn!(
             recovered,
@@ -62,7 +62,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Arc<Ctx>> {
         );
     }
     let mut ctx = Ctx::new(config, store, clock)?;
-    ctx.owner = owner;
+    ctx.owner = Some(owner);
     Ok(Arc::new(ctx))
 }
 

@@ -128,7 +128,11 @@ impl<H: Handler> Worker<H> {
         // The lease counts from before the claim: it cannot run out later here than in the
         // store (on PostgreSQL, by the database's clock).
         let asked = Instant::now();
-        let Some(delivery) = ctx.store.claim(ctx.clock.now_ms(), lease_ms).await? else {
+        let Some(delivery) = ctx
+            .store
+            .claim_as(ctx.clock.now_ms(), lease_ms, &ctx.replica)
+            .await?
+        else {
             return Ok(false);
         };
         let mut lease_until = asked + lease_len;

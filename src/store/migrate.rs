@@ -39,6 +39,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0005_policies.sql"),
         postgres: include_str!("../../migrations/postgres/0005_policies.sql"),
     },
+    Migration {
+        version: 6,
+        name: "replicas",
+        sqlite: include_str!("../../migrations/sqlite/0006_replicas.sql"),
+        postgres: include_str!("../../migrations/postgres/0006_replicas.sql"),
+    },
 ];
 
 /// The version a fully migrated store is at.

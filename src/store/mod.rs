@@ -173,6 +173,13 @@ macro_rules! each {
     };
 }
 
+/// A process's hold on the store, for its life: the SQLite file, or its replica name on
+/// PostgreSQL.
+pub enum Owner {
+    Sqlite(sqlite::Owner),
+    Postgres(postgres::ReplicaLock),
+}
+
 /// Held while an apply runs: with PostgreSQL, the lock that keeps other replicas from
 /// applying at the same time.
 pub enum ApplyLock {
@@ -207,15 +214,21 @@ impl Store {
     /// store is taken for this process alone (two processes on one file would reset each
     /// other's work and apply twice); a second one is refused, naming the first. PostgreSQL
     /// is shared by design. The hold ends with the process.
-    pub async fn open_owned(url: &str) -> Result<(Store, Option<sqlite::Owner>)> {
-        let owner = match url.strip_prefix("sqlite://") {
-            Some(path) => {
-                let path = std::path::PathBuf::from(path);
-                Some(tokio::task::spawn_blocking(move || sqlite::take_ownership(&path)).await??)
-            }
-            None => None,
+    /// On PostgreSQL, the replica's name `replica` is taken for the process (a second live
+    /// process with the same name is refused).
+    pub async fn open_owned(url: &str, replica: &str) -> Result<(Store, Owner)> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            let path = std::path::PathBuf::from(path);
+            let owner =
+                tokio::task::spawn_blocking(move || sqlite::take_ownership(&path)).await??;
+            return Ok((Store::open(url).await?, Owner::Sqlite(owner)));
+        }
+        let store = Store::open(url).await?;
+        let owner = match &store {
+            Store::Postgres(p) => Owner::Postgres(p.register_replica(replica).await?),
+            Store::Sqlite(_) => unreachable!("opened from a postgres URL"),
         };
-        Ok((Store::open(url).await?, owner))
+        Ok((store, owner))
     }
 
     /// Whether several processes may share this store.
@@ -243,7 +256,18 @@ impl Store {
     /// Claims the oldest due delivery whose MR has nothing older pending or running, for
     /// `lease_ms`. Deliveries whose lease ran out (a crashed worker) are claimed again.
     pub async fn claim(&self, now_ms: i64, lease_ms: i64) -> Result<Option<Delivery>> {
-        each!(self, s => s.claim(now_ms, lease_ms).await)
+        self.claim_as(now_ms, lease_ms, "").await
+    }
+
+    /// [`Store::claim`] for the replica `by` (kept with the claim).
+    pub async fn claim_as(&self, now_ms: i64, lease_ms: i64, by: &str) -> Result<Option<Delivery>> {
+        each!(self, s => s.claim(now_ms, lease_ms, by.to_string()).await)
+    }
+
+    /// Whether deliveries of `ordering_key` with `action` wait or run now (reconciliation
+    /// queues nothing twice).
+    pub async fn has_work(&self, ordering_key: &str, action: &str) -> Result<bool> {
+        each!(self, s => s.has_work(ordering_key.to_string(), action.to_string()).await)
     }
 
     /// Done. `false` (and nothing changed) when the lease was lost to a later claim; so
@@ -269,10 +293,11 @@ impl Store {
         each!(self, s => s.renew(lease, now_ms, lease_ms).await)
     }
 
-    /// Run once at start. SQLite, which one process owns: deliveries it was running when it
-    /// stopped are pending again. PostgreSQL, shared: nothing (leases run out instead).
-    pub async fn recover(&self) -> Result<u64> {
-        each!(self, s => s.recover().await)
+    /// Run once at start by replica `me`. SQLite, which one process owns: deliveries it was
+    /// running when it stopped are pending again. PostgreSQL, shared: those `me` was running
+    /// (its own, from before its restart); other replicas' run out with their leases.
+    pub async fn recover(&self, me: &str) -> Result<u64> {
+        each!(self, s => s.recover(me.to_string()).await)
     }
 
     pub async fn gauges(&self) -> Result<InboxGauges> {

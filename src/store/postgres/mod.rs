@@ -66,6 +66,24 @@ pub struct ApplyLock {
     client: Client,
 }
 
+/// Held while the process lives: its replica name is in use.
+pub struct ReplicaLock {
+    _client: Client,
+}
+
+/// The advisory lock space of replica names (two-key locks: space, hash of the name).
+const REPLICA_LOCK_SPACE: i32 = 0x6f76_0004;
+
+/// A replica name as a lock key (FNV-1a, folded to 32 bits).
+fn replica_key(name: &str) -> i32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h ^ (h >> 32)) as u32 as i32
+}
+
 impl ApplyLock {
     /// Whether this replica still holds the apply lock: its connection is alive and the
     /// server still counts the lock as this connection's. A dropped connection (a network
@@ -153,6 +171,26 @@ impl PgStore {
     }
 
     /// Waits until no other replica applies, then holds the organisation's apply lock.
+    /// Takes this replica's name for the life of the process (a session lock on a connection
+    /// of its own, released when the process dies): a restarted replica takes back its own
+    /// running work at once, so no two live processes may share a name.
+    pub async fn register_replica(&self, replica: &str) -> Result<ReplicaLock> {
+        let client = connect(&self.inner.target).await?;
+        let key = replica_key(replica);
+        let taken: bool = client
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, $2)",
+                &[&REPLICA_LOCK_SPACE, &key],
+            )
+            .await?
+            .get(0);
+        anyhow::ensure!(
+            taken,
+            "another live replica uses the name `{replica}`: give each replica its own server.replica_id (or ORGVEND_REPLICA_ID)"
+        );
+        Ok(ReplicaLock { _client: client })
+    }
+
     pub async fn apply_lock(&self) -> Result<ApplyLock> {
         let client = connect(&self.inner.target).await?;
         client
@@ -205,7 +243,7 @@ impl PgStore {
         }
     }
 
-    pub async fn claim(&self, now_ms: i64, lease_ms: i64) -> Result<Option<Delivery>> {
+    pub async fn claim(&self, now_ms: i64, lease_ms: i64, by: String) -> Result<Option<Delivery>> {
         let mut guard = self.tx_client().await?;
         let c = guard.as_mut().expect("connected");
         let tx = c.transaction().await?;
@@ -239,11 +277,11 @@ impl PgStore {
         let claimed = tx
             .query_one(
                 &format!(
-                    "UPDATE deliveries SET state = 'running', attempts = attempts + 1, claim = claim + 1, lease_until_ms = $2
+                    "UPDATE deliveries SET state = 'running', attempts = attempts + 1, claim = claim + 1, lease_until_ms = $2, claimed_by = $3
                      WHERE id = $1 RETURNING {}",
                     super::COLUMNS
                 ),
-                &[&id, &(db_now + lease_ms)],
+                &[&id, &(db_now + lease_ms), &by],
             )
             .await?;
         tx.commit().await?;
@@ -297,10 +335,29 @@ impl PgStore {
         .map(|n| n == 1)
     }
 
-    /// Several replicas share the inbox: a running delivery may be another replica's. Dead
-    /// replicas' deliveries are claimed again when their leases run out.
-    pub async fn recover(&self) -> Result<u64> {
-        Ok(0)
+    /// Several replicas share the inbox: a running delivery may be another replica's, and
+    /// those are claimed again when their leases run out. This replica's own (`me`, from
+    /// before its restart: it runs nothing yet) are pending again at once, their claims
+    /// fenced off.
+    pub async fn recover(&self, me: String) -> Result<u64> {
+        self.exec(
+            "UPDATE deliveries SET state = 'pending', lease_until_ms = NULL, claim = claim + 1
+             WHERE state = 'running' AND claimed_by = $1",
+            &[&me],
+        )
+        .await
+    }
+
+    pub async fn has_work(&self, ordering_key: String, action: String) -> Result<bool> {
+        Ok(self
+            .client()
+            .await?
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM deliveries WHERE ordering_key = $1 AND action = $2 AND state IN ('pending', 'running'))",
+                &[&ordering_key, &action],
+            )
+            .await?
+            .get(0))
     }
 
     pub async fn requeue(&self, id: i64, now_ms: i64) -> Result<bool> {

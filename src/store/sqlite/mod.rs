@@ -193,7 +193,7 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn claim(&self, now_ms: i64, lease_ms: i64) -> Result<Option<Delivery>> {
+    pub async fn claim(&self, now_ms: i64, lease_ms: i64, by: String) -> Result<Option<Delivery>> {
         self.call(move |c| {
             let id: Option<i64> = c
                 .prepare_cached(
@@ -212,9 +212,9 @@ impl SqliteStore {
                 .optional()?;
             let Some(id) = id else { return Ok(None) };
             c.prepare_cached(
-                "UPDATE deliveries SET state = 'running', attempts = attempts + 1, claim = claim + 1, lease_until_ms = ?2 WHERE id = ?1",
+                "UPDATE deliveries SET state = 'running', attempts = attempts + 1, claim = claim + 1, lease_until_ms = ?2, claimed_by = ?3 WHERE id = ?1",
             )?
-            .execute(params![id, now_ms + lease_ms])?;
+            .execute(params![id, now_ms + lease_ms, by])?;
             get(c, id)
         })
         .await
@@ -269,10 +269,20 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn recover(&self) -> Result<u64> {
+    pub async fn recover(&self, _me: String) -> Result<u64> {
         self.call(|c| {
-            c.execute("UPDATE deliveries SET state = 'pending', lease_until_ms = NULL WHERE state = 'running'", [])
+            c.execute("UPDATE deliveries SET state = 'pending', lease_until_ms = NULL, claim = claim + 1 WHERE state = 'running'", [])
                 .map(|n| n as u64)
+        })
+        .await
+    }
+
+    pub async fn has_work(&self, ordering_key: String, action: String) -> Result<bool> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM deliveries WHERE ordering_key = ?1 AND action = ?2 AND state IN ('pending', 'running'))",
+            )?
+            .query_row(params![ordering_key, action], |r| r.get(0))
         })
         .await
     }
