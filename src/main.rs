@@ -38,6 +38,15 @@ enum Command {
         #[arg(long, default_value = "orgvend.toml")]
         config: PathBuf,
     },
+    /// Apply a merged MR deliberately (one that merged before applying was turned on): the
+    /// running `orgvend serve` does it, through the same gate.
+    Apply {
+        #[arg(long, default_value = "orgvend.toml")]
+        config: PathBuf,
+        /// The merged MR's number (`!N`).
+        #[arg(long)]
+        mr: u64,
+    },
     /// Inspect and replay stored deliveries.
     Inbox {
         #[arg(long, default_value = "orgvend.toml")]
@@ -75,6 +84,9 @@ fn main() {
                 2
             }
         },
+        Command::Apply { config, mr } => {
+            report(runtime().and_then(|rt| rt.block_on(apply(config, mr))))
+        }
         Command::Inbox { config, command } => {
             report(runtime().and_then(|rt| rt.block_on(inbox(config, command))))
         }
@@ -175,6 +187,16 @@ async fn serve(path: PathBuf) -> Result<()> {
         bot = bot.with_bootstrap(b);
     }
     orgvend::serve::server::serve(ctx, bot).await
+}
+
+async fn apply(path: PathBuf, iid: u64) -> Result<()> {
+    let config = load(&path)?;
+    let store = orgvend::store::Store::open(config.store.url.expose()).await?;
+    let id = orgvend::cli::apply::enqueue(&store, iid, SystemClock.now_ms()).await?;
+    println!(
+        "delivery {id}: `orgvend serve` applies !{iid} next (the gate judges it as any merge); follow it with `orgvend inbox show {id}` and in the MR's note"
+    );
+    Ok(())
 }
 
 async fn inbox(path: PathBuf, command: InboxCommand) -> Result<()> {

@@ -52,10 +52,8 @@ async fn replicas_share_the_work_and_survive_a_sigkill_mid_apply() {
     moto.organization().await;
     let mut state = initial_state(&fixture_repo());
     state.group_ids.insert("aws-accounts".into(), 77);
-    let mut merges = Vec::new();
     for iid in 1..=MERGED {
         add_account_mr(&mut state, iid, &format!("r{iid}"), &[ALICE]);
-        merges.push((iid, state.merge(iid, BOB)));
     }
     for iid in MERGED + 1..=MERGED + OPEN {
         add_account_mr(&mut state, iid, &format!("o{iid}"), &[]);
@@ -73,7 +71,11 @@ async fn replicas_share_the_work_and_survive_a_sigkill_mid_apply() {
         })
         .collect();
 
-    // deliveries spread across the replicas: the merges, and updates of the open MRs
+    // the MRs merge once the replicas run (what merged before the first run waits until
+    // asked); deliveries spread across the replicas: the merges, and updates of open MRs
+    let merges: Vec<(u64, String)> = (1..=MERGED)
+        .map(|iid| (iid, gitlab.with(|s| s.merge(iid, BOB))))
+        .collect();
     let mut n = 0;
     for (iid, sha) in &merges {
         let d = Delivery::new(
@@ -195,7 +197,6 @@ async fn a_restarted_replica_resumes_its_own_work_at_once() {
     let mut state = initial_state(&fixture_repo());
     state.group_ids.insert("aws-accounts".into(), 77);
     add_account_mr(&mut state, 1, "phoenix", &[ALICE]);
-    let sha = state.merge(1, BOB);
     let gitlab = FakeGitlab::start(state).await;
     let dir = tempfile::tempdir().unwrap();
     let path = config(dir.path(), 0, &store_url, &gitlab.url(), &moto.url);
@@ -207,6 +208,7 @@ async fn a_restarted_replica_resumes_its_own_work_at_once() {
     std::fs::write(&path, text).unwrap();
     let env = common::moto::PROCESS_ENV;
     let first = spawn_env(&path, &env);
+    let sha = gitlab.with(|s| s.merge(1, BOB));
     post(
         &first,
         &Delivery::new(

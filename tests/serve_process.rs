@@ -156,7 +156,6 @@ async fn a_merge_vends_the_account_and_its_repository_across_a_sigkill() {
     let mut state = common::world::initial_state(&common::world::fixture_repo());
     state.group_ids.insert("aws-accounts".into(), 77);
     common::world::add_account_mr(&mut state, 1, "zenith", &[ALICE]);
-    let merge_sha = state.merge(1, BOB);
     let gitlab = common::fake_gitlab::FakeGitlab::start(state).await;
 
     // the shipped example metadata, as docs/apply.md tells a user to try it
@@ -173,6 +172,8 @@ async fn a_merge_vends_the_account_and_its_repository_across_a_sigkill() {
     let env = common::moto::PROCESS_ENV;
 
     let mut serve = spawn_env(&config, &env);
+    // merged once orgvend runs (what merged before its first run waits until asked)
+    let merge_sha = gitlab.with(|s| s.merge(1, BOB));
     let merge = common::world::merge_payload(1, BOB, &merge_sha);
     let d = Delivery::new("Merge Request Hook", merge.to_string().into_bytes());
     let r = d.send_to(serve.addr).await;

@@ -13,8 +13,13 @@ use anyhow::Result;
 impl<G: GitLab, A: Aws> Handler for Bot<G, A> {
     async fn handle(&self, job: Job) -> Result<()> {
         match &job.event {
-            Event::MergeRequest(e) => match e.action {
-                MrAction::Merged => self.apply(e.iid, Some(job.delivery.lease())).await,
+            Event::MergeRequest(e) => match &e.action {
+                MrAction::Merged => self.apply(e.iid, Some(job.delivery.lease()), false).await,
+                // `orgvend apply --mr N`: only from the command line, never from a webhook
+                MrAction::Unknown { action } if action == CLI_APPLY && from_cli(&job) => {
+                    tracing::info!(mr = e.iid, "`orgvend apply --mr`: applying deliberately");
+                    self.apply(e.iid, Some(job.delivery.lease()), true).await
+                }
                 MrAction::Closed => {
                     tracing::info!(mr = e.iid, "closed: nothing to review");
                     Ok(())
@@ -33,7 +38,13 @@ impl<G: GitLab, A: Aws> Handler for Bot<G, A> {
                     Some(Command::Plan) => self.review(n.mr_iid).await,
                     Some(Command::Retry) => {
                         let who = n.author.as_ref().and_then(|a| a.id).unwrap_or(0);
-                        self.retry(n.mr_iid, who, Some(job.delivery.lease())).await
+                        self.asked_to_apply(n.mr_iid, who, Some(job.delivery.lease()), false)
+                            .await
+                    }
+                    Some(Command::Apply) => {
+                        let who = n.author.as_ref().and_then(|a| a.id).unwrap_or(0);
+                        self.asked_to_apply(n.mr_iid, who, Some(job.delivery.lease()), true)
+                            .await
                     }
                     Some(other) => {
                         tracing::info!(mr = n.mr_iid, command = ?other, "command not handled here");
@@ -49,4 +60,21 @@ impl<G: GitLab, A: Aws> Handler for Bot<G, A> {
     async fn reconcile(&self) -> Result<usize> {
         Bot::reconcile(self).await
     }
+
+    async fn start(&self) -> Result<()> {
+        self.mark_first_run().await
+    }
+}
+
+/// The action of a delivery `orgvend apply --mr N` puts in the inbox.
+pub const CLI_APPLY: &str = "orgvend_apply";
+/// The header such a delivery carries: a webhook's stored headers never hold it (only the
+/// ones orgvend keeps, all GitLab's).
+pub const CLI_HEADER: &str = "orgvend-source";
+
+fn from_cli(job: &Job) -> bool {
+    serde_json::from_str::<serde_json::Value>(&job.delivery.headers)
+        .ok()
+        .and_then(|h| h.get(CLI_HEADER).cloned())
+        .is_some_and(|v| v == "cli")
 }

@@ -112,6 +112,23 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 Some(run) if run.decision != "running" => continue,
                 _ => {}
             }
+            // A merge from before applying was turned on is left alone, once and for all.
+            if let Some(as_of) = self.landed_before_first_run(&sha).await? {
+                self.ctx
+                    .store
+                    .put_apply_run(crate::store::ApplyRun {
+                        merge_sha: sha.clone(),
+                        project: project.clone(),
+                        iid: mr.iid,
+                        decision: "before_first_run".into(),
+                        reason: Some(format!("landed before applied_as_of {as_of}")),
+                        facts: serde_json::json!({ "applied_as_of": as_of }).to_string(),
+                        started_at_ms: now,
+                        finished_at_ms: Some(now),
+                    })
+                    .await?;
+                continue;
+            }
             // An apply that waits or runs (a stale claim, a retry's backoff) is not queued again.
             let mr_key = crate::gitlab::event::mr_key(mr.iid);
             if self.ctx.store.has_work(&mr_key, "merged").await? {

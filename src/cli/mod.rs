@@ -1,6 +1,8 @@
 //! The command line's own work, beside `orgvend serve`: `orgvend check` over a checkout
 //! (the core plus a filesystem and git reader).
 
+/// `orgvend apply --mr N`: a deliberate apply, through the inbox.
+pub mod apply;
 /// `orgvend check`: read, check, plan, print; exit 0 / 1 / 2.
 pub mod check;
 /// Reading a working tree, or a git ref of it, as source files.

@@ -6,6 +6,9 @@ pub enum Command {
     Plan,
     /// Retry a failed apply (Infrastructure members only).
     Retry,
+    /// Apply a merge that landed before applying was turned on (Infrastructure members
+    /// only): deliberately, through the same gate.
+    Apply,
     /// Show what orgvend understands.
     Help,
     /// `/orgvend <something else>`.
@@ -39,6 +42,7 @@ pub fn parse(body: &str) -> Option<Command> {
         return Some(match word.as_str() {
             "plan" => Command::Plan,
             "retry" => Command::Retry,
+            "apply" => Command::Apply,
             "help" => Command::Help,
             other => Command::Unknown(other.chars().take(32).collect()),
         });
@@ -58,6 +62,7 @@ mod tests {
             Some(Command::Plan)
         );
         assert_eq!(parse("/orgvend retry"), Some(Command::Retry));
+        assert_eq!(parse("/orgvend apply"), Some(Command::Apply));
         assert_eq!(parse("/orgvend"), Some(Command::Help));
         assert_eq!(
             parse("/orgvend frobnicate"),

@@ -424,6 +424,13 @@ pub trait GitLab: Send + Sync + 'static {
         project: &str,
         since: &str,
     ) -> impl Future<Output = Result<Vec<MrSummary>>> + Send;
+    /// The newest common ancestor of two commits; `None` when they have none.
+    fn merge_base(
+        &self,
+        project: &str,
+        a: &str,
+        b: &str,
+    ) -> impl Future<Output = Result<Option<String>>> + Send;
     /// A commit, with its parents.
     fn commit(&self, project: &str, sha: &str) -> impl Future<Output = Result<Commit>> + Send;
     fn group(&self, path: &str) -> impl Future<Output = Result<Option<Group>>> + Send;

@@ -72,11 +72,6 @@ pub async fn serve<H: Handler>(ctx: Arc<Ctx>, handler: H) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
-    let bound = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    tracing::info!(listen = %bound, project = ?ctx.config.gitlab.project, "orgvend serving");
     run(ctx, handler, listener, shutdown_signal()).await
 }
 
@@ -89,6 +84,12 @@ pub async fn run<H: Handler>(
 ) -> Result<()> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let handler = Arc::new(handler);
+    handler.start().await.context("starting the handler")?;
+    let bound = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tracing::info!(listen = %bound, project = ?ctx.config.gitlab.project, replica = %ctx.replica, "orgvend serving");
     let worker = Arc::new(Worker::new(ctx.clone(), handler.clone()));
     let worker_task = tokio::spawn(worker.run(shutdown_rx.clone()));
     let reconcile_task = tokio::spawn(reconcile_loop(ctx.clone(), handler, shutdown_rx));

@@ -28,6 +28,11 @@ pub trait Handler: Send + Sync + 'static {
     fn reconcile(&self) -> impl Future<Output = Result<usize>> + Send {
         async { Ok(0) }
     }
+
+    /// Runs once before any delivery is handled (`orgvend serve` does not start without it).
+    fn start(&self) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
 }
 
 impl<H: Handler> Handler for Arc<H> {
@@ -37,6 +42,10 @@ impl<H: Handler> Handler for Arc<H> {
 
     fn reconcile(&self) -> impl Future<Output = Result<usize>> + Send {
         (**self).reconcile()
+    }
+
+    fn start(&self) -> impl Future<Output = Result<()>> + Send {
+        (**self).start()
     }
 }
 

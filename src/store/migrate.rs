@@ -45,6 +45,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0006_replicas.sql"),
         postgres: include_str!("../../migrations/postgres/0006_replicas.sql"),
     },
+    Migration {
+        version: 7,
+        name: "state",
+        sqlite: include_str!("../../migrations/sqlite/0007_state.sql"),
+        postgres: include_str!("../../migrations/postgres/0007_state.sql"),
+    },
 ];
 
 /// The version a fully migrated store is at.

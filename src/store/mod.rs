@@ -346,6 +346,17 @@ impl Store {
         })
     }
 
+    /// A value the bot keeps about itself.
+    pub async fn state(&self, key: &str) -> Result<Option<String>> {
+        each!(self, s => s.state(key.to_string()).await)
+    }
+
+    /// Sets `key` to `value` unless it is set (by this or another replica); returns the
+    /// value in force.
+    pub async fn init_state(&self, key: &str, value: &str, now_ms: i64) -> Result<String> {
+        each!(self, s => s.init_state(key.to_string(), value.to_string(), now_ms).await)
+    }
+
     /// Keeps the review of one head: the verdict and the facts it rests on.
     pub async fn record_review(&self, r: ReviewRecord) -> Result<()> {
         each!(self, s => s.record_review(r).await)

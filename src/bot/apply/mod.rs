@@ -15,6 +15,8 @@
 
 /// What the account runs of one apply share.
 mod context;
+/// Merges from before applying was turned on: left alone unless asked.
+pub mod first_run;
 /// The merge judged: policy before the merge, approvals from the API.
 mod gate;
 /// Intent and result of every step, and what is known of each account, across crashes.

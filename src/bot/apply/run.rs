@@ -27,7 +27,9 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
     /// Applies a merged MR: the gate, then the reconciliation, with progress in the note.
     /// `fence` is the claim of the delivery it runs for: the ledger takes its writes only
     /// while that claim holds.
-    pub async fn apply(&self, iid: u64, fence: Option<Lease>) -> Result<()> {
+    /// `force`: also a merge that landed before applying was first turned on (asked for by
+    /// `/orgvend apply` or `orgvend apply --mr`).
+    pub async fn apply(&self, iid: u64, fence: Option<Lease>, force: bool) -> Result<()> {
         let Some(applier) = &self.applier else {
             tracing::info!(
                 mr = iid,
@@ -63,6 +65,11 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             .landed_sha()
             .ok_or_else(|| anyhow!("the merged MR names no commit"))?
             .to_string();
+        if !force {
+            if let Some(as_of) = self.landed_before_first_run(&merge_sha).await? {
+                return self.leave_old_merge(&mr, &merge_sha, &as_of).await;
+            }
+        }
         let _org = applier.lock.lock().await;
         // and across replicas sharing a PostgreSQL store
         let replicas = self.ctx.store.apply_lock().await?;
@@ -344,8 +351,15 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
 }
 
 impl<G: GitLab, A: Aws> Bot<G, A> {
-    /// `/orgvend retry` on a merged MR: only a member of the approval group may ask.
-    pub async fn retry(&self, iid: u64, user_id: u64, fence: Option<Lease>) -> Result<()> {
+    /// `/orgvend retry` (`force`: `/orgvend apply`) on a merged MR: only a member of the
+    /// approval group may ask; the gate judges the merge as always.
+    pub async fn asked_to_apply(
+        &self,
+        iid: u64,
+        user_id: u64,
+        fence: Option<Lease>,
+        force: bool,
+    ) -> Result<()> {
         let project = self.project();
         let mr = self
             .gitlab
@@ -361,7 +375,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         };
         // Only MRs into the target branch are ever applied.
         if mr.target_branch != self.target_branch().await? {
-            return self.apply(iid, fence).await;
+            return self.apply(iid, fence, false).await;
         }
         // The group comes from the policy the merge is judged by.
         let before = self.before_landing(&mr, merge_sha).await?;
@@ -384,6 +398,6 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             return Ok(());
         }
         tracing::info!(mr = iid, user = user_id, "`/orgvend retry`: applying again");
-        self.apply(iid, fence).await
+        self.apply(iid, fence, force).await
     }
 }

@@ -105,6 +105,18 @@ impl GitLab for GitlabClient {
         .await
     }
 
+    async fn merge_base(&self, project: &str, a: &str, b: &str) -> Result<Option<String>> {
+        let c: Option<Commit> = self
+            .get_optional(&format!(
+                "/projects/{}/repository/merge_base?refs[]={}&refs[]={}",
+                enc(project),
+                enc(a),
+                enc(b)
+            ))
+            .await?;
+        Ok(c.map(|c| c.id))
+    }
+
     async fn current_user(&self) -> Result<User> {
         self.get_json("/user").await
     }

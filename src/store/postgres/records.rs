@@ -56,6 +56,30 @@ impl PgStore {
         .map(drop)
     }
 
+    pub async fn state(&self, key: String) -> Result<Option<String>> {
+        Ok(self
+            .client()
+            .await?
+            .query_opt("SELECT value FROM bot_state WHERE key = $1", &[&key])
+            .await?
+            .map(|r| r.get(0)))
+    }
+
+    /// Sets `key` unless it is set; the value in force either way.
+    pub async fn init_state(&self, key: String, value: String, now_ms: i64) -> Result<String> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO bot_state (key, value, updated_at_ms) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
+            &[&key, &value, &now_ms],
+        )
+        .await?;
+        Ok(
+            c.query_one("SELECT value FROM bot_state WHERE key = $1", &[&key])
+                .await?
+                .get(0),
+        )
+    }
+
     pub async fn record_review(&self, r: ReviewRecord) -> Result<()> {
         self.exec(
             "INSERT INTO reviews (project, iid, head_sha, verdict, reviewed_at_ms, facts) VALUES ($1, $2, $3, $4, $5, $6)

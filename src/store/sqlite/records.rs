@@ -62,6 +62,28 @@ impl SqliteStore {
         .await
     }
 
+    pub async fn state(&self, key: String) -> Result<Option<String>> {
+        self.call(move |c| {
+            c.prepare_cached("SELECT value FROM bot_state WHERE key = ?1")?
+                .query_row([&key], |r| r.get(0))
+                .optional()
+        })
+        .await
+    }
+
+    /// Sets `key` unless it is set; the value in force either way.
+    pub async fn init_state(&self, key: String, value: String, now_ms: i64) -> Result<String> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "INSERT INTO bot_state (key, value, updated_at_ms) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO NOTHING",
+            )?
+            .execute(params![key, value, now_ms])?;
+            c.prepare_cached("SELECT value FROM bot_state WHERE key = ?1")?
+                .query_row([&key], |r| r.get(0))
+        })
+        .await
+    }
+
     pub async fn record_review(&self, r: ReviewRecord) -> Result<()> {
         self.call(move |c| {
             c.prepare_cached(

@@ -257,6 +257,10 @@ pub(super) fn router(state: S) -> Router {
         )
         .route("/api/v4/projects/{id}/hooks", get(list_hooks))
         .route("/api/v4/user", get(get_self))
+        .route(
+            "/api/v4/projects/{id}/repository/merge_base",
+            get(get_merge_base),
+        )
         .route("/api/v4/users/{id}", get(get_user))
         .route("/api/v4/personal_access_tokens/self", get(get_token))
         .route("/api/v4/groups/{group}", get(get_group))
@@ -1295,4 +1299,37 @@ async fn get_token(State(st): State<S>, headers: HeaderMap, uri: Uri) -> Respons
         "scopes": s.token_scopes, "user_id": s.bot_user, "expires_at": "2027-11-24"}),
     )
     .into_response()
+}
+
+/// `refs[]=a&refs[]=b`: the newest common ancestor (along first parents of the first).
+async fn get_merge_base(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    gated!(st, headers, "GET", uri);
+    if !project_ok(&id) {
+        return not_found("Project");
+    }
+    let s = st.lock().unwrap();
+    let refs: Vec<String> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .filter(|(k, _)| urlencoding::decode(k).is_ok_and(|k| k == "refs[]"))
+        .map(|(_, v)| urlencoding::decode(v).unwrap().into_owned())
+        .map(|r| s.branches.get(&r).cloned().unwrap_or(r))
+        .collect();
+    if refs.len() != 2 || !refs.iter().all(|r| s.commits.contains_key(r)) {
+        return err(StatusCode::BAD_REQUEST, "refs must name two commits");
+    }
+    let base = s.merge_base(&refs[1], &refs[0]);
+    match s.commits.get(&base) {
+        Some(c) if s.is_ancestor(&base, &refs[0]) => {
+            axum::Json(commit_json(&s, &base, c)).into_response()
+        }
+        _ => not_found("Merge Base"),
+    }
 }
