@@ -65,10 +65,8 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             .landed_sha()
             .ok_or_else(|| anyhow!("the merged MR names no commit"))?
             .to_string();
-        if !force {
-            if let Some(as_of) = self.landed_before_first_run(&merge_sha).await? {
-                return self.leave_old_merge(&mr, &merge_sha, &as_of).await;
-            }
+        if !force && let Some(as_of) = self.landed_before_first_run(&merge_sha).await? {
+            return self.leave_old_merge(&mr, &merge_sha, &as_of).await;
         }
         let _org = applier.lock.lock().await;
         // and across replicas sharing a PostgreSQL store
