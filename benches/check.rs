@@ -179,6 +179,7 @@ fn one_check(args: &[String], policy_dir: &Path) -> usize {
     };
     let r = report::assess(AssessInput {
         policy_changed: &[],
+        proposed_policy: None,
         base: base.as_ref(),
         head: &head,
         policy: &policy,

@@ -43,6 +43,7 @@ fn whole_check(files: Vec<SourceFile>) {
     for base in [None, Some(&base)] {
         let r = report::assess(AssessInput {
             policy_changed: &[],
+            proposed_policy: None,
             base,
             head: &head,
             policy: p,

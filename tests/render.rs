@@ -58,6 +58,7 @@ fn review(
     let base = base.map(|b| decl::read(&[SourceFile::new("clients.tf", b)], &p.sources));
     report::assess(AssessInput {
         policy_changed: &[],
+        proposed_policy: None,
         base: base.as_ref(),
         head: &head,
         policy: p,

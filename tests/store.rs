@@ -154,15 +154,27 @@ async fn contract(store: Store) {
     store.set_note_id("p", 1, 43).await.unwrap();
     assert_eq!(store.note_id("p", 1).await.unwrap(), Some(43));
     // accepted policies: none at first, then those accepted, for good
+    assert_eq!(store.last_loaded_policy().await.unwrap(), None);
     assert_eq!(store.policy_accepted("d1").await.unwrap(), None);
     store
-        .accept_policy("d1", "s1", "first seen", 1)
+        .accept_policy("d1", "s1", "first seen", 1, Some("[[\"p\", \"t\"]]"))
         .await
         .unwrap();
     assert_eq!(store.policy_accepted("d1").await.unwrap(), Some(true));
     assert_eq!(store.policy_accepted("d2").await.unwrap(), Some(false));
-    store.accept_policy("d2", "s2", "!4", 2).await.unwrap();
-    store.accept_policy("d1", "s3", "again", 3).await.unwrap();
+    store
+        .accept_policy("d2", "s2", "!4", 2, None)
+        .await
+        .unwrap();
+    store
+        .accept_policy("d1", "s3", "again", 3, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.last_loaded_policy().await.unwrap(),
+        Some(("s1".to_string(), "[[\"p\", \"t\"]]".to_string())),
+        "the last that loaded (d2 did not)"
+    );
     assert_eq!(store.policy_accepted("d2").await.unwrap(), Some(true));
     let review = ReviewRecord {
         project: "p".into(),

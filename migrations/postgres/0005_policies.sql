@@ -5,6 +5,8 @@ CREATE TABLE accepted_policies (
     digest         TEXT    NOT NULL PRIMARY KEY,  -- sha256 of the policy files' paths and blob ids
     sha            TEXT    NOT NULL,              -- the commit it was accepted at
     source         TEXT    NOT NULL,              -- how: `first seen`, `!12 approved by …`
+    files          TEXT,                          -- JSON [[path, text], …] when it loaded: the
+                                                  -- last of these judges a repair of a broken one
     accepted_at_ms BIGINT  NOT NULL
 );
 -- Approvals are judged by GitLab's own times now, not by when orgvend first saw them.

@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 const BLOB_CACHE_BYTES: usize = 256 * 1024 * 1024;
 /// Trees kept in memory (a tree of a commit never changes).
 const TREE_CACHE_ENTRIES: usize = 64;
+/// How many commits back a repair of broken Terraform looks for one that parses.
+const LAST_PARSING_REACH: usize = 50;
 /// Blob reads in flight at once for one review.
 const PARALLEL_READS: usize = 8;
 
@@ -198,6 +200,32 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             })
             .await
             .copied()
+    }
+
+    /// The base a change is planned against, when the target branch's Terraform at `sha`
+    /// does not parse and the change's does (a repair): the nearest commit before it, along
+    /// first parents, whose Terraform parses, with its declarations. `None` when there is
+    /// none within reach (the change is then judged as it is: invalid).
+    pub(crate) async fn last_parsing_base(
+        &self,
+        sha: &str,
+        sources: &decl::ModuleSources,
+    ) -> Result<Option<(String, decl::Declarations)>> {
+        let mut at = sha.to_string();
+        for _ in 0..LAST_PARSING_REACH {
+            let commit = self.gitlab.commit(&self.project(), &at).await?;
+            let Some(parent) = commit.parent_ids.first().cloned() else {
+                return Ok(None);
+            };
+            let tree = self.tree(&parent).await?;
+            let files = self.read_files(&tree, decl::is_terraform_file).await?;
+            let decls = decl::read(&files, sources);
+            if decls.parse_errors.is_empty() {
+                return Ok(Some((parent, decls)));
+            }
+            at = parent;
+        }
+        Ok(None)
     }
 
     /// The MR's diffs, when GitLab's diff is of the current head (else `None`).

@@ -11,7 +11,7 @@
 
 use super::facts::{decide_approvals, mr_facts};
 use super::note::{broken_policy_note, other_branch_note, status_of, untrusted_policy_note};
-use super::policy::{Rules, policy_changes};
+use super::policy::{Rules, policy_changes, terraform_changed};
 use super::repo::in_policy_dir;
 use super::{Bot, short};
 use crate::aws::Aws;
@@ -91,11 +91,35 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         } else {
             self.tree(&head).await?
         };
+        let mut repair = None;
+        let mut policy_only = false;
         let problem = match self
             .rules(&policy_tree, &policy_sha, &head_tree_for_rules)
             .await?
         {
             Rules::InForce(p) | Rules::Restoring(p) => Ok(p),
+            Rules::Repairing {
+                policy,
+                why,
+                policy_only: only,
+            } => {
+                if only && terraform_changed(&self.tree(&base_sha).await?, &self.tree(&head).await?)
+                {
+                    Err((
+                        untrusted_policy_note(
+                            &format!(
+                                "{why} It changes Terraform too: move that into an MR of its own."
+                            ),
+                            self.footer(&head),
+                        ),
+                        "a repair of the broken policy may change only the policy",
+                    ))
+                } else {
+                    repair = Some(why);
+                    policy_only = only;
+                    Ok(policy)
+                }
+            }
             Rules::Untrusted(why) => Err((
                 untrusted_policy_note(&why, self.footer(&head)),
                 "the target branch's policy was changed without approval",
@@ -124,8 +148,31 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         let head_files = self
             .head_files(&mr, diffs.as_deref(), &base_files, &head)
             .await?;
-        let base = decl::read(&base_files, &policy.sources);
-        let head_decls = decl::read(&head_files, &policy.sources);
+        let (mut base, head_decls) = if policy_only {
+            // The fallback knows no accounts; the Terraform is unchanged (checked above).
+            (decl::Declarations::default(), decl::Declarations::default())
+        } else {
+            (
+                decl::read(&base_files, &policy.sources),
+                decl::read(&head_files, &policy.sources),
+            )
+        };
+        // The target's Terraform does not parse, this MR's does: a repair, planned against
+        // the last commit that parsed (its plan includes what changed since).
+        if !base.parse_errors.is_empty()
+            && head_decls.parse_errors.is_empty()
+            && let Some((sha, decls)) = self.last_parsing_base(&base_sha, &policy.sources).await?
+        {
+            let first = &base.parse_errors[0];
+            repair = Some(format!(
+                "The target branch's Terraform does not parse ({}:{}: {}). This MR repairs it: it is planned against `{}`, the last commit that parsed, so its plan includes what changed since.",
+                first.at.file,
+                first.at.line,
+                first.message,
+                short(&sha)
+            ));
+            base = decls;
+        }
 
         // Approvals come from the API, judged by GitLab's own records.
         let (counted, ignored) = if approvers.is_empty() {
@@ -137,21 +184,31 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             decide_approvals(&mr, &policy, &facts)
         };
         let facts = mr_facts(&project, &mr, &counted);
+        let proposed = self
+            .proposed_policy_error(&policy_changed, &head_tree_for_rules)
+            .await?;
         let report = report::assess(AssessInput {
             base: Some(&base),
             head: &head_decls,
             policy: &policy,
             mr: Some(&facts),
             policy_changed: &policy_changed,
+            proposed_policy: proposed.as_ref(),
             approvals: Some((counted.clone(), ignored.clone())),
             head_label: Some(short(&head).to_string()),
         });
 
         let footer = self.footer(&head);
-        let note = render::markdown::render_within(
+        let mut note = render::markdown::render_within(
             &report,
             render::markdown::NOTE_LIMIT - footer.len() - 2,
         );
+        if let Some(why) = &repair {
+            // said first, under the marker: which rules judged this repair
+            let said = format!("\n> ⚠️ {}\n", render::escape::text(why));
+            let at = note.find('\n').map(|i| i + 1).unwrap_or(note.len());
+            note.insert_str(at, &said);
+        }
         let note_id = self.upsert_note(&mr, &format!("{note}\n{footer}")).await?;
         let url = format!("{}#note_{note_id}", mr.web_url);
         let (state, description) = status_of(&report);

@@ -107,6 +107,7 @@ fn run(args: &CheckArgs) -> Result<(String, Verdict)> {
     };
     let report = report::assess(AssessInput {
         policy_changed: &[],
+        proposed_policy: None,
         base: base.as_ref(),
         head: &head,
         policy: &policy,

@@ -110,6 +110,8 @@ pub struct AssessInput<'a> {
     /// The files of `policies/` the change touches (a policy change needs its own
     /// approvals, and may not come with account changes).
     pub policy_changed: &'a [String],
+    /// Why the policy the change proposes does not load, if it does not.
+    pub proposed_policy: Option<&'a crate::core::policy::PolicyError>,
     /// Usernames whose approvals count, and those ignored, from the GitLab API. `None` locally.
     pub approvals: Option<(Vec<String>, Vec<IgnoredApproval>)>,
     pub head_label: Option<String>,
@@ -132,6 +134,7 @@ pub fn assess(input: AssessInput) -> Report {
                 plan: &plan,
                 mr: input.mr,
                 policy_changed: input.policy_changed,
+                proposed_policy: input.proposed_policy,
             },
         );
         (plan, violations)

@@ -333,17 +333,31 @@ impl Store {
     }
 
     /// Accepts a policy as the rules in force (kept: an accepted policy stays accepted).
+    /// `files` (JSON `[[path, text], …]`) is kept when the policy loaded: the last such
+    /// judges an MR that repairs a policy that no longer loads.
     pub async fn accept_policy(
         &self,
         digest: &str,
         sha: &str,
         source: &str,
         now_ms: i64,
+        files: Option<&str>,
     ) -> Result<()> {
         each!(self, s => {
-            s.accept_policy(digest.to_string(), sha.to_string(), source.to_string(), now_ms)
-                .await
+            s.accept_policy(
+                digest.to_string(),
+                sha.to_string(),
+                source.to_string(),
+                now_ms,
+                files.map(str::to_string),
+            )
+            .await
         })
+    }
+
+    /// The last accepted policy that loaded: (commit, files as JSON).
+    pub async fn last_loaded_policy(&self) -> Result<Option<(String, String)>> {
+        each!(self, s => s.last_loaded_policy().await)
     }
 
     /// A value the bot keeps about itself.

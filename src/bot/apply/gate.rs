@@ -10,7 +10,7 @@
 
 use crate::aws::Aws;
 use crate::bot::facts::{decide_approvals, mr_facts};
-use crate::bot::policy::{Rules, policy_changes};
+use crate::bot::policy::{Rules, policy_changes, terraform_changed};
 use crate::bot::{Bot, short};
 use crate::core::decl;
 use crate::core::plan::{Change, Plan};
@@ -65,8 +65,24 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         let merge_tree = self.tree(merge_sha).await?;
         let mut refusals = Vec::new();
         let policy_changed = policy_changes(&parent_tree, &merge_tree);
+        let mut repair = None;
+        let mut only = false;
         let policy = match self.rules(&parent_tree, &parent, &merge_tree).await? {
             Rules::InForce(p) | Rules::Restoring(p) => p,
+            Rules::Repairing {
+                policy,
+                why,
+                policy_only,
+            } => {
+                if policy_only && terraform_changed(&parent_tree, &merge_tree) {
+                    return Ok(Gate::refused(format!(
+                        "{why} It changed Terraform too: a repair under the fallback changes only the policy"
+                    )));
+                }
+                repair = Some(why);
+                only = policy_only;
+                policy
+            }
             Rules::Untrusted(why) => return Ok(Gate::refused(why)),
             Rules::Broken(e) => {
                 return Ok(Gate::refused(format!(
@@ -80,8 +96,25 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         let head_files = self
             .read_files(&merge_tree, decl::is_terraform_file)
             .await?;
-        let base = decl::read(&base_files, &policy.sources);
-        let head = decl::read(&head_files, &policy.sources);
+        let (mut base, head) = if only {
+            // The fallback knows no accounts; the Terraform is unchanged (checked above).
+            (decl::Declarations::default(), decl::Declarations::default())
+        } else {
+            (
+                decl::read(&base_files, &policy.sources),
+                decl::read(&head_files, &policy.sources),
+            )
+        };
+        // A repair of Terraform that did not parse: planned against the last that did.
+        if !base.parse_errors.is_empty()
+            && head.parse_errors.is_empty()
+            && let Some((sha, decls)) = self.last_parsing_base(&parent, &policy.sources).await?
+        {
+            repair = Some(format!(
+                "planned against `{sha}`, the last commit whose Terraform parsed"
+            ));
+            base = decls;
+        }
 
         let users = self
             .gitlab
@@ -94,12 +127,16 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             .await?;
         let (counted, ignored) = decide_approvals(mr, &policy, &approval_facts);
         let facts = mr_facts(&project, mr, &counted);
+        let proposed = self
+            .proposed_policy_error(&policy_changed, &merge_tree)
+            .await?;
         let report = report::assess(AssessInput {
             base: Some(&base),
             head: &head,
             policy: &policy,
             mr: Some(&facts),
             policy_changed: &policy_changed,
+            proposed_policy: proposed.as_ref(),
             approvals: Some((counted.clone(), ignored.clone())),
             head_label: Some(merge_sha.to_string()),
         });
@@ -141,6 +178,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             "violations": report.violations.iter().map(|v| &v.rule).collect::<Vec<_>>(),
             "summary": report.summary,
             "policy_changed": policy_changed,
+            "judged_by": repair,
             "changes": report.plan.changes.iter().map(|c| serde_json::json!({"action": c.action, "name": c.name, "key": c.key})).collect::<Vec<_>>(),
         });
         Ok(Gate {

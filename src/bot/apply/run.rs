@@ -380,7 +380,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         let before_tree = self.tree(&before).await?;
         let landed_tree = self.tree(merge_sha).await?;
         let policy = match self.rules(&before_tree, &before, &landed_tree).await? {
-            Rules::InForce(p) | Rules::Restoring(p) => p,
+            Rules::InForce(p) | Rules::Restoring(p) | Rules::Repairing { policy: p, .. } => p,
             Rules::Untrusted(why) => bail!("{why}"),
             Rules::Broken(e) => bail!("the target branch's policy cannot be read: {e}"),
         };

@@ -502,30 +502,47 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
         inherited_members: raw.approvals.inherited,
         policy_approvals,
         types,
-        baseline: super::Baseline {
-            role_name: raw.baseline.role_name,
-            saml_provider: raw.baseline.saml_provider,
-            permissions_boundary: raw.baseline.permissions_boundary,
-            roles: raw
-                .baseline
-                .roles
-                .into_iter()
-                .map(|r| super::BaselineRole {
-                    name: r.name,
-                    policy_arn: r.policy_arn,
-                    bounded: r.bounded,
-                })
-                .collect(),
-            state_bucket: raw.baseline.state_bucket.into_inner(),
-            lock_table: raw.baseline.lock_table,
-        },
-        repository: super::Repository {
-            namespace: raw.repository.namespace,
-            path: raw.repository.path,
-            keyless_ci: raw.repository.keyless_ci,
-            plan_role: raw.repository.plan_role,
-            apply_role: raw.repository.apply_role,
-        },
+        baseline: baseline(raw.baseline),
+        repository: repository(raw.repository),
         rego: Vec::new(),
     })
+}
+
+fn baseline(b: BaselineConf) -> super::Baseline {
+    super::Baseline {
+        role_name: b.role_name,
+        saml_provider: b.saml_provider,
+        permissions_boundary: b.permissions_boundary,
+        roles: b
+            .roles
+            .into_iter()
+            .map(|r| super::BaselineRole {
+                name: r.name,
+                policy_arn: r.policy_arn,
+                bounded: r.bounded,
+            })
+            .collect(),
+        state_bucket: b.state_bucket.into_inner(),
+        lock_table: b.lock_table,
+    }
+}
+
+fn repository(r: RepositoryConf) -> super::Repository {
+    super::Repository {
+        namespace: r.namespace,
+        path: r.path,
+        keyless_ci: r.keyless_ci,
+        plan_role: r.plan_role,
+        apply_role: r.apply_role,
+    }
+}
+
+/// The baseline a policy without `[baseline]` has.
+pub(super) fn default_baseline() -> super::Baseline {
+    baseline(BaselineConf::default())
+}
+
+/// The repository settings a policy without `[repository]` has.
+pub(super) fn default_repository() -> super::Repository {
+    repository(RepositoryConf::default())
 }

@@ -131,6 +131,36 @@ impl Policy {
         Ok(policy)
     }
 
+    /// The rules a repair of a broken policy is judged by when no policy ever loaded: no
+    /// account types, no account modules (the repair changes the policy only), `approvals`
+    /// from members of `group` (at least one).
+    pub fn fallback(group: &str, approvals: u32) -> Policy {
+        Policy {
+            file: "the service's [fallback]".into(),
+            sources: ModuleSources::default(),
+            account_id_output: "id".into(),
+            require_ref: false,
+            ref_pattern: None,
+            allowed_sources: Vec::new(),
+            email_domains: Vec::new(),
+            email_pattern: None,
+            email_template: None,
+            alias_equals_name: false,
+            immutable: vec!["email".into()],
+            allow_close: false,
+            close_approvals: None,
+            approval_group: group.to_string(),
+            reset_on_push: true,
+            min_access_level: 30,
+            inherited_members: true,
+            policy_approvals: approvals.max(1),
+            types: BTreeMap::new(),
+            baseline: config::default_baseline(),
+            repository: config::default_repository(),
+            rego: Vec::new(),
+        }
+    }
+
     /// The rules of an account type, if the type is known.
     pub fn type_rules(&self, account_type: &str) -> Option<&TypeRules> {
         self.types.get(account_type)

@@ -9,6 +9,17 @@ use std::collections::HashSet;
 
 pub(super) fn check_changes(policy: &Policy, input: &CheckInput, out: &mut Vec<Violation>) {
     check_policy_with_accounts(input, out);
+    if let Some(e) = input.proposed_policy {
+        // `policy.invalid`: merged, it would leave the target branch without rules
+        out.push(Violation {
+            rule: "policy.invalid".into(),
+            severity: super::Severity::Error,
+            module: None,
+            at: e.at.clone(),
+            message: format!("the policy this MR proposes does not load: {}", e.message),
+            fix: "fix the policy file at the line given".into(),
+        });
+    }
     let Some(base) = input.base else { return };
     let taken: HashSet<String> = base
         .accounts

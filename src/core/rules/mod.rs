@@ -84,6 +84,8 @@ pub struct CheckInput<'a> {
     pub mr: Option<&'a MrFacts>,
     /// The files of `policies/` the change touches.
     pub policy_changed: &'a [String],
+    /// Why the policy the change proposes does not load, if it does not.
+    pub proposed_policy: Option<&'a crate::core::policy::PolicyError>,
 }
 
 /// Runs every rule. The result is ordered by file, line and rule, so notes are stable.

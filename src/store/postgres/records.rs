@@ -46,14 +46,27 @@ impl PgStore {
         sha: String,
         source: String,
         now_ms: i64,
+        files: Option<String>,
     ) -> Result<()> {
         self.exec(
-            "INSERT INTO accepted_policies (digest, sha, source, accepted_at_ms) VALUES ($1, $2, $3, $4)
+            "INSERT INTO accepted_policies (digest, sha, source, accepted_at_ms, files) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (digest) DO NOTHING",
-            &[&digest, &sha, &source, &now_ms],
+            &[&digest, &sha, &source, &now_ms, &files],
         )
         .await
         .map(drop)
+    }
+
+    pub async fn last_loaded_policy(&self) -> Result<Option<(String, String)>> {
+        Ok(self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT sha, files FROM accepted_policies WHERE files IS NOT NULL ORDER BY accepted_at_ms DESC LIMIT 1",
+                &[],
+            )
+            .await?
+            .map(|r| (r.get(0), r.get(1))))
     }
 
     pub async fn state(&self, key: String) -> Result<Option<String>> {

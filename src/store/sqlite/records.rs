@@ -50,14 +50,26 @@ impl SqliteStore {
         sha: String,
         source: String,
         now_ms: i64,
+        files: Option<String>,
     ) -> Result<()> {
         self.call(move |c| {
             c.prepare_cached(
-                "INSERT INTO accepted_policies (digest, sha, source, accepted_at_ms) VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO accepted_policies (digest, sha, source, accepted_at_ms, files) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (digest) DO NOTHING",
             )?
-            .execute(params![digest, sha, source, now_ms])
+            .execute(params![digest, sha, source, now_ms, files])
             .map(drop)
+        })
+        .await
+    }
+
+    pub async fn last_loaded_policy(&self) -> Result<Option<(String, String)>> {
+        self.call(|c| {
+            c.prepare_cached(
+                "SELECT sha, files FROM accepted_policies WHERE files IS NOT NULL ORDER BY accepted_at_ms DESC, rowid DESC LIMIT 1",
+            )?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
         })
         .await
     }

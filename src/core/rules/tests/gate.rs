@@ -14,6 +14,7 @@ fn a_policy_change_needs_its_own_approvals_and_no_account_beside_it() {
             plan: &plan,
             mr: None,
             policy_changed: &changed,
+            proposed_policy: None,
         },
     );
     has(
@@ -35,6 +36,7 @@ fn a_policy_change_needs_its_own_approvals_and_no_account_beside_it() {
             plan: &nothing,
             mr: None,
             policy_changed: &changed,
+            proposed_policy: None,
         },
     );
     assert!(vs.is_empty(), "{:#?}", summary(&vs));

@@ -71,6 +71,7 @@ fn run(policy: &Policy, base: Option<&[(&str, &str)]>, head: &[(&str, &str)]) ->
             plan: &plan,
             mr: None,
             policy_changed: &[],
+            proposed_policy: None,
         },
     )
 }
