@@ -38,7 +38,7 @@ pub struct InboxGauges {
 
 impl Metrics {
     /// One webhook delivery and what became of it: accepted, duplicate, ignored,
-    /// unauthorized, too_large or store_error.
+    /// unauthorized, too_large, busy, body_timeout or store_error.
     pub fn delivery(&self, kind: &str, action: &str, outcome: &str) {
         let mut m = self.deliveries.lock().expect("metrics lock");
         *m.entry((kind.to_string(), action.to_string(), outcome.to_string()))

@@ -26,6 +26,21 @@ use crate::gitlab::GitLab;
 use crate::serve::ctx::Ctx;
 use std::sync::Arc;
 
+/// Runs CPU-heavy work — reading declarations, checking, rendering — on tokio's blocking
+/// pool, off the async runtime, so a review of 50,000 accounts never delays a webhook's
+/// answer. A panic in `f` is the caller's panic (the worker counts it a failed attempt).
+pub(crate) async fn off_runtime<T, F>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(t) => t,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("the blocking pool dropped a task: {e}"),
+    }
+}
+
 /// The policy directory at the root of the subaccounts repository.
 pub const POLICY_DIR: &str = "policies";
 /// The commit status's name.

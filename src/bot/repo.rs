@@ -219,7 +219,8 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             };
             let tree = self.tree(&parent).await?;
             let files = self.read_files(&tree, decl::is_terraform_file).await?;
-            let decls = decl::read(&files, sources);
+            let sources = sources.clone();
+            let decls = super::off_runtime(move || decl::read(&files, &sources)).await;
             if decls.parse_errors.is_empty() {
                 return Ok(Some((parent, decls)));
             }

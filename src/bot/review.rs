@@ -21,6 +21,7 @@ use crate::core::report::{self, AssessInput};
 use crate::gitlab::{FileDiff, GitLab, StatusState};
 use crate::store::ReviewRecord;
 use anyhow::{Context, Result, anyhow};
+use std::sync::Arc;
 
 impl<G: GitLab, A: Aws> Bot<G, A> {
     /// Reviews one MR now.
@@ -130,7 +131,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             )),
         };
         let policy = match problem {
-            Ok(p) => p,
+            Ok(p) => Arc::new(p),
             Err((body, status)) => {
                 let note_id = self.upsert_note(&mr, &body).await?;
                 let url = format!("{}#note_{note_id}", mr.web_url);
@@ -152,10 +153,14 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             // The fallback knows no accounts; the Terraform is unchanged (checked above).
             (decl::Declarations::default(), decl::Declarations::default())
         } else {
-            (
-                decl::read(&base_files, &policy.sources),
-                decl::read(&head_files, &policy.sources),
-            )
+            let sources = policy.sources.clone();
+            super::off_runtime(move || {
+                (
+                    decl::read(&base_files, &sources),
+                    decl::read(&head_files, &sources),
+                )
+            })
+            .await
         };
         // The target's Terraform does not parse, this MR's does: a repair, planned against
         // the last commit that parsed (its plan includes what changed since).
@@ -187,22 +192,31 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         let proposed = self
             .proposed_policy_error(&policy_changed, &head_tree_for_rules)
             .await?;
-        let report = report::assess(AssessInput {
-            base: Some(&base),
-            head: &head_decls,
-            policy: &policy,
-            mr: Some(&facts),
-            policy_changed: &policy_changed,
-            proposed_policy: proposed.as_ref(),
-            approvals: Some((counted.clone(), ignored.clone())),
-            head_label: Some(short(&head).to_string()),
-        });
-
         let footer = self.footer(&head);
-        let mut note = render::markdown::render_within(
-            &report,
-            render::markdown::NOTE_LIMIT - footer.len() - 2,
-        );
+        let (report, mut note) = {
+            let (policy, changed, label) = (
+                policy.clone(),
+                policy_changed.clone(),
+                short(&head).to_string(),
+            );
+            let approvals = (counted.clone(), ignored.clone());
+            let room = render::markdown::NOTE_LIMIT - footer.len() - 2;
+            super::off_runtime(move || {
+                let report = report::assess(AssessInput {
+                    base: Some(&base),
+                    head: &head_decls,
+                    policy: &policy,
+                    mr: Some(&facts),
+                    policy_changed: &changed,
+                    proposed_policy: proposed.as_ref(),
+                    approvals: Some(approvals),
+                    head_label: Some(label),
+                });
+                let note = render::markdown::render_within(&report, room);
+                (report, note)
+            })
+            .await
+        };
         if let Some(why) = &repair {
             // said first, under the marker: which rules judged this repair
             let said = format!("\n> ⚠️ {}\n", render::escape::text(why));

@@ -7,7 +7,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::Path;
 
 /// Environment variables that override (or supply) secrets.
@@ -123,54 +122,6 @@ pub struct AwsConfig {
     /// seconds. Default 300.
     #[serde(default = "default_assume_timeout")]
     pub assume_role_timeout_seconds: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerConfig {
-    /// Address to listen on. Default `127.0.0.1:8080`.
-    #[serde(default = "default_listen")]
-    pub listen: SocketAddr,
-    /// Largest webhook body accepted, in bytes; larger gets 413 unread. Default 25 MiB, GitLab's
-    /// own maximum.
-    #[serde(default = "default_body_limit")]
-    pub body_limit: usize,
-    /// On SIGTERM/SIGINT: how long in-flight requests and jobs may take to finish. Default 30.
-    #[serde(default = "default_grace")]
-    pub shutdown_grace_seconds: u64,
-    /// This replica's name, stable across its restarts and unique among replicas: a replica
-    /// that restarts takes back the work it was doing at once. Default: `ORGVEND_REPLICA_ID`,
-    /// else the host name.
-    #[serde(default)]
-    pub replica_id: Option<String>,
-}
-
-impl ServerConfig {
-    /// This replica's name (see `replica_id`).
-    pub fn replica(&self) -> String {
-        self.replica_id
-            .clone()
-            .or_else(|| std::env::var("ORGVEND_REPLICA_ID").ok())
-            .or_else(|| std::env::var("HOSTNAME").ok())
-            .or_else(|| {
-                std::fs::read_to_string("/proc/sys/kernel/hostname")
-                    .ok()
-                    .map(|h| h.trim().to_string())
-            })
-            .filter(|r| !r.is_empty())
-            .unwrap_or_else(|| "orgvend".into())
-    }
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            listen: default_listen(),
-            body_limit: default_body_limit(),
-            shutdown_grace_seconds: default_grace(),
-            replica_id: None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -320,15 +271,6 @@ impl Default for LogConfig {
     }
 }
 
-fn default_listen() -> SocketAddr {
-    "127.0.0.1:8080".parse().expect("static address")
-}
-fn default_body_limit() -> usize {
-    25 * 1024 * 1024
-}
-fn default_grace() -> u64 {
-    30
-}
 fn default_store_url() -> Secret {
     Secret::new("sqlite://orgvend.db")
 }
@@ -514,6 +456,26 @@ impl Config {
                 )));
             }
         }
+        let sv = &self.server;
+        if sv.max_connections == 0
+            || sv.header_timeout_seconds == 0
+            || sv.body_timeout_seconds == 0
+            || sv.request_timeout_seconds == 0
+        {
+            return Err(err(
+                "server.max_connections and the server's timeouts must be at least 1".into(),
+            ));
+        }
+        if sv.max_body_bytes_in_flight < sv.body_limit
+            || sv.max_body_bytes_in_flight > u32::MAX as usize
+        {
+            return Err(err(format!(
+                "server.max_body_bytes_in_flight ({}) must be at least server.body_limit ({}) and at most {}",
+                sv.max_body_bytes_in_flight,
+                sv.body_limit,
+                u32::MAX
+            )));
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(err(format!(
                 "log.format `{}` must be \"text\" or \"json\"",
@@ -547,6 +509,10 @@ pub fn decode_signing_key(key: &Secret) -> Result<Vec<u8>, String> {
     }
     Ok(bytes)
 }
+
+/// `[server]`: the HTTP front and its limits.
+mod server;
+pub use server::ServerConfig;
 
 #[cfg(test)]
 mod tests;

@@ -1,19 +1,23 @@
 //! Who may deliver: GitLab's `X-Gitlab-Token` (several accepted, for rotation) and its
 //! HMAC signature (`webhook-id`, `webhook-timestamp`, `webhook-signature`), checked by a pure
-//! function of the headers, the raw body, the secrets and the time.
+//! function of the headers, the raw body, the secrets and the time. Everything that needs no
+//! body — the token, the signature's presence, its timestamp — is checked before the body
+//! is read ([`check_headers`]).
 
 use crate::config::{AuthMethod, Secret, WebhookConfig, decode_signing_key};
 use axum::http::HeaderMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// The secrets deliveries are checked against, decoded once.
 #[derive(Clone)]
 pub struct WebhookAuth {
-    tokens: Vec<Secret>,
+    /// SHA-256 of each accepted token: compared digest to digest, so neither the content nor
+    /// the length of a token shows in the time a comparison takes.
+    tokens: Vec<[u8; 32]>,
     keys: Vec<Vec<u8>>,
     require_token: bool,
     require_signature: bool,
@@ -34,7 +38,7 @@ impl std::fmt::Debug for WebhookAuth {
 impl WebhookAuth {
     pub fn new(config: &WebhookConfig) -> Result<WebhookAuth, String> {
         Ok(WebhookAuth {
-            tokens: config.tokens.clone(),
+            tokens: config.tokens.iter().map(digest).collect(),
             keys: config
                 .signing_keys
                 .iter()
@@ -82,12 +86,14 @@ pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Checks a delivery: a pure function of its headers, its raw body, the secrets and the time.
-/// A required method must pass; a method that is not required but is configured still
-/// refuses a delivery that presents a wrong token or signature.
-pub fn authenticate(
+fn digest(token: &Secret) -> [u8; 32] {
+    sha2::Sha256::digest(token.expose().as_bytes()).into()
+}
+
+/// What can be checked before the body is read: the token, and the signature headers'
+/// presence and timestamp. A delivery that fails here is refused unread.
+pub fn check_headers(
     headers: &HeaderMap,
-    body: &[u8],
     auth: &WebhookAuth,
     now_secs: i64,
 ) -> Result<(), AuthError> {
@@ -96,24 +102,25 @@ pub fn authenticate(
         None if auth.require_token => return Err(AuthError::MissingToken),
         None => {}
         Some(offered) if auth.require_token || !auth.tokens.is_empty() => {
-            // Every token is compared, so the time does not tell which one matched.
-            let offered = offered.as_bytes();
-            let matched = auth.tokens.iter().fold(subtle::Choice::from(0), |acc, t| {
-                acc | t.expose().as_bytes().ct_eq(offered)
-            });
+            // Every token is compared, digest to digest: the time tells neither which one
+            // matched nor how long they are.
+            let offered: [u8; 32] = sha2::Sha256::digest(offered.as_bytes()).into();
+            let matched = auth
+                .tokens
+                .iter()
+                .fold(subtle::Choice::from(0), |acc, t| acc | t.ct_eq(&offered));
             if !bool::from(matched) {
                 return Err(AuthError::WrongToken);
             }
         }
         Some(_) => {}
     }
-    let signature = header(headers, "webhook-signature");
-    match signature {
+    match header(headers, "webhook-signature") {
         None if auth.require_signature => Err(AuthError::MissingSignature),
         None => Ok(()),
         Some(_) if !auth.require_signature && auth.keys.is_empty() => Ok(()),
-        Some(signature) => {
-            let (Some(id), Some(ts)) = (
+        Some(_) => {
+            let (Some(_), Some(ts)) = (
                 header(headers, "webhook-id"),
                 header(headers, "webhook-timestamp"),
             ) else {
@@ -123,9 +130,36 @@ pub fn authenticate(
                 .trim()
                 .parse()
                 .map_err(|_| AuthError::MalformedSignature)?;
-            if (now_secs - ts_secs).abs() > auth.tolerance_secs {
+            // abs_diff: a hostile timestamp (i64::MIN) cannot overflow
+            if now_secs.abs_diff(ts_secs) > auth.tolerance_secs.unsigned_abs() {
                 return Err(AuthError::StaleTimestamp);
             }
+            Ok(())
+        }
+    }
+}
+
+/// Checks a delivery: a pure function of its headers, its raw body, the secrets and the time.
+/// A required method must pass; a method that is not required but is configured still
+/// refuses a delivery that presents a wrong token or signature.
+pub fn authenticate(
+    headers: &HeaderMap,
+    body: &[u8],
+    auth: &WebhookAuth,
+    now_secs: i64,
+) -> Result<(), AuthError> {
+    check_headers(headers, auth, now_secs)?;
+    let signature = header(headers, "webhook-signature");
+    match signature {
+        None => Ok(()),
+        Some(_) if !auth.require_signature && auth.keys.is_empty() => Ok(()),
+        Some(signature) => {
+            let (Some(id), Some(ts)) = (
+                header(headers, "webhook-id"),
+                header(headers, "webhook-timestamp"),
+            ) else {
+                return Err(AuthError::MissingSignature);
+            };
             let offered: Vec<Vec<u8>> = signature
                 .split_whitespace()
                 .filter_map(|s| s.strip_prefix("v1,"))
@@ -295,6 +329,72 @@ mod tests {
         assert_eq!(
             authenticate(&h, b"{}", &a, NOW),
             Err(AuthError::WrongSignature)
+        );
+    }
+
+    #[test]
+    fn hostile_timestamps_are_stale_not_a_panic() {
+        let a = auth(&[AuthMethod::Signature]);
+        for ts in [i64::MIN, i64::MIN + 1, i64::MAX, -1, 0] {
+            assert_eq!(
+                check_headers(&signed(ts, BODY), &a, NOW),
+                Err(AuthError::StaleTimestamp),
+                "{ts}"
+            );
+        }
+        // and at the other end of the clock
+        assert_eq!(
+            check_headers(&signed(i64::MIN, BODY), &a, i64::MAX),
+            Err(AuthError::StaleTimestamp)
+        );
+        assert_eq!(check_headers(&signed(NOW + 300, BODY), &a, NOW), Ok(()));
+        assert_eq!(
+            check_headers(&signed(NOW + 301, BODY), &a, NOW),
+            Err(AuthError::StaleTimestamp)
+        );
+    }
+
+    #[test]
+    fn a_token_must_match_whole_not_by_prefix_or_extension() {
+        let a = auth(&[AuthMethod::Token]);
+        for offered in [
+            "old",
+            "old-toke",
+            "old-tokenX",
+            "old-token ",
+            "",
+            "new-token\u{0}",
+        ] {
+            let Ok(v) = HeaderValue::from_str(offered) else {
+                continue;
+            };
+            let mut h = HeaderMap::new();
+            h.insert("x-gitlab-token", v);
+            assert_eq!(
+                check_headers(&h, &a, NOW),
+                Err(AuthError::WrongToken),
+                "{offered:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_headers_alone_refuse_what_needs_no_body() {
+        // what can be refused unread is refused unread: missing or wrong token, missing
+        // signature, a stale timestamp; a forged signature needs the body
+        let both = auth(&[AuthMethod::Token, AuthMethod::Signature]);
+        let mut h = signed(NOW, BODY);
+        assert_eq!(check_headers(&h, &both, NOW), Err(AuthError::MissingToken));
+        h.insert("x-gitlab-token", HeaderValue::from_static("new-token"));
+        assert_eq!(check_headers(&h, &both, NOW), Ok(()));
+        assert_eq!(
+            authenticate(&h, b"{}", &both, NOW),
+            Err(AuthError::WrongSignature)
+        );
+        h.remove("webhook-signature");
+        assert_eq!(
+            check_headers(&h, &both, NOW),
+            Err(AuthError::MissingSignature)
         );
     }
 

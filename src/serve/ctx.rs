@@ -9,7 +9,7 @@ use crate::metrics::Metrics;
 use crate::store::Store;
 use anyhow::Result;
 use std::sync::Arc;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 /// Everything the handlers and the worker share.
 pub struct Ctx {
@@ -24,12 +24,15 @@ pub struct Ctx {
     pub replica: String,
     /// This process's hold on a SQLite store (released with the context).
     pub owner: Option<crate::store::Owner>,
+    /// Webhook body bytes that may be held at once (`server.max_body_bytes_in_flight`).
+    pub body_budget: Semaphore,
 }
 
 impl Ctx {
     pub fn new(config: Config, store: Store, clock: Arc<dyn Clock>) -> Result<Ctx> {
         let auth = WebhookAuth::new(&config.webhook)
             .map_err(|e| anyhow::anyhow!("webhook signing key: {e}"))?;
+        let config_budget = config.server.max_body_bytes_in_flight;
         Ok(Ctx {
             replica: config.server.replica(),
             config,
@@ -39,6 +42,7 @@ impl Ctx {
             clock,
             wake: Notify::new(),
             owner: None,
+            body_budget: Semaphore::new(config_budget),
         })
     }
 

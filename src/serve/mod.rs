@@ -6,6 +6,8 @@
 pub mod auth;
 /// What the front and the worker share ([`ctx::Ctx`]).
 pub mod ctx;
+/// The HTTP front: connections under limits (header and request timeouts, connection cap).
+pub mod front;
 /// `orgvend serve`: routes, health, metrics, reconciliation timer, graceful shutdown.
 pub mod server;
 /// `POST /webhooks/gitlab`: authenticate → store durably → 2xx.

@@ -93,8 +93,8 @@ pub async fn run<H: Handler>(
     let worker = Arc::new(Worker::new(ctx.clone(), handler.clone()));
     let worker_task = tokio::spawn(worker.run(shutdown_rx.clone()));
     let reconcile_task = tokio::spawn(reconcile_loop(ctx.clone(), handler, shutdown_rx));
-    axum::serve(listener, app(ctx.clone()))
-        .with_graceful_shutdown(stop)
+    let limits = super::front::Limits::of(&ctx.config.server);
+    super::front::serve(listener, app(ctx.clone()), limits, stop)
         .await
         .context("serving HTTP")?;
     tracing::info!("stopped accepting; waiting for running jobs");

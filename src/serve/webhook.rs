@@ -2,7 +2,7 @@
 //! the request: GitLab waits about 10 s, never retries a failed delivery, and disables a
 //! hook that keeps failing. Everything a delivery asks for happens later, in the worker.
 
-use super::auth::{authenticate, header};
+use super::auth::{authenticate, check_headers, header};
 use super::ctx::Ctx;
 use crate::gitlab::event::{self, Event};
 use crate::store::{Inserted, NewDelivery};
@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Headers kept with a delivery (never `X-Gitlab-Token`).
 const KEPT_HEADERS: &[&str] = &[
@@ -59,6 +59,17 @@ fn kept_headers(headers: &HeaderMap) -> String {
     serde_json::Value::Object(map).to_string()
 }
 
+fn unauthorized(ctx: &Ctx, headers: &HeaderMap, reason: &str) -> Response {
+    ctx.metrics.delivery("unknown", "unknown", "unauthorized");
+    tracing::warn!(
+        reason,
+        event = header(headers, "x-gitlab-event").unwrap_or("-"),
+        instance = header(headers, "x-gitlab-instance").unwrap_or("-"),
+        "webhook refused: unauthorized"
+    );
+    (StatusCode::UNAUTHORIZED, "unauthorized\n").into_response()
+}
+
 fn answer(status: StatusCode, outcome: &str, id: Option<i64>) -> Response {
     let body = match id {
         Some(id) => serde_json::json!({"status": outcome, "delivery": id}),
@@ -81,6 +92,11 @@ pub async fn receive(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, body: Body
 }
 
 async fn receive_inner(ctx: &Ctx, headers: &HeaderMap, body: Body) -> Response {
+    let now_secs = ctx.clock.now_ms() / 1000;
+    // The token and the signature's headers first: a stranger's body is never read.
+    if let Err(e) = check_headers(headers, &ctx.auth, now_secs) {
+        return unauthorized(ctx, headers, e.reason());
+    }
     let limit = ctx.config.server.body_limit;
     let declared = header(headers, "content-length").and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
@@ -92,23 +108,38 @@ async fn receive_inner(ctx: &Ctx, headers: &HeaderMap, body: Body) -> Response {
         );
         return answer(StatusCode::PAYLOAD_TOO_LARGE, "too_large", None);
     }
-    let body: Bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(b) => b,
-        Err(_) => {
+    // Room for the body among all bodies being read (a chunked body may take the limit).
+    let wait = Duration::from_secs(ctx.config.server.body_timeout_seconds);
+    let want = declared.map_or(limit, |n| n as usize).max(1) as u32;
+    let _room = match tokio::time::timeout(wait, ctx.body_budget.acquire_many(want)).await {
+        Ok(Ok(permit)) => permit,
+        _ => {
+            ctx.metrics.delivery("unknown", "unknown", "busy");
+            tracing::warn!(
+                bytes = want,
+                "webhook refused: too many body bytes in flight; GitLab shows a 503"
+            );
+            return answer(StatusCode::SERVICE_UNAVAILABLE, "busy", None);
+        }
+    };
+    let body: Bytes = match tokio::time::timeout(wait, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
             ctx.metrics.delivery("unknown", "unknown", "too_large");
             tracing::warn!(limit, "webhook refused: body too large or broken off");
             return answer(StatusCode::PAYLOAD_TOO_LARGE, "too_large", None);
         }
+        Err(_) => {
+            ctx.metrics.delivery("unknown", "unknown", "body_timeout");
+            tracing::warn!(
+                seconds = wait.as_secs(),
+                "webhook refused: the body did not arrive in time"
+            );
+            return answer(StatusCode::REQUEST_TIMEOUT, "body_timeout", None);
+        }
     };
-    if let Err(e) = authenticate(headers, &body, &ctx.auth, ctx.clock.now_ms() / 1000) {
-        ctx.metrics.delivery("unknown", "unknown", "unauthorized");
-        tracing::warn!(
-            reason = e.reason(),
-            event = header(headers, "x-gitlab-event").unwrap_or("-"),
-            instance = header(headers, "x-gitlab-instance").unwrap_or("-"),
-            "webhook refused: unauthorized"
-        );
-        return (StatusCode::UNAUTHORIZED, "unauthorized\n").into_response();
+    if let Err(e) = authenticate(headers, &body, &ctx.auth, now_secs) {
+        return unauthorized(ctx, headers, e.reason());
     }
 
     let event_name = header(headers, "x-gitlab-event")

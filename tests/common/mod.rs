@@ -120,8 +120,10 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = server::app(ctx.clone());
+        let limits = orgvend::serve::front::Limits::of(&ctx.config.server);
         let http = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ =
+                orgvend::serve::front::serve(listener, app, limits, std::future::pending()).await;
         });
         TestServer {
             ctx,

@@ -100,10 +100,14 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             // The fallback knows no accounts; the Terraform is unchanged (checked above).
             (decl::Declarations::default(), decl::Declarations::default())
         } else {
-            (
-                decl::read(&base_files, &policy.sources),
-                decl::read(&head_files, &policy.sources),
-            )
+            let sources = policy.sources.clone();
+            crate::bot::off_runtime(move || {
+                (
+                    decl::read(&base_files, &sources),
+                    decl::read(&head_files, &sources),
+                )
+            })
+            .await
         };
         // A repair of Terraform that did not parse: planned against the last that did.
         if !base.parse_errors.is_empty()
@@ -130,16 +134,25 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         let proposed = self
             .proposed_policy_error(&policy_changed, &merge_tree)
             .await?;
-        let report = report::assess(AssessInput {
-            base: Some(&base),
-            head: &head,
-            policy: &policy,
-            mr: Some(&facts),
-            policy_changed: &policy_changed,
-            proposed_policy: proposed.as_ref(),
-            approvals: Some((counted.clone(), ignored.clone())),
-            head_label: Some(merge_sha.to_string()),
-        });
+        let (base, head, report) = {
+            let (judge, changed) = (policy.clone(), policy_changed.clone());
+            let approvals = (counted.clone(), ignored.clone());
+            let label = merge_sha.to_string();
+            crate::bot::off_runtime(move || {
+                let report = report::assess(AssessInput {
+                    base: Some(&base),
+                    head: &head,
+                    policy: &judge,
+                    mr: Some(&facts),
+                    policy_changed: &changed,
+                    proposed_policy: proposed.as_ref(),
+                    approvals: Some(approvals),
+                    head_label: Some(label),
+                });
+                (base, head, report)
+            })
+            .await
+        };
         match report.verdict {
             Verdict::Invalid => {
                 refusals.push("the merge commit's Terraform does not parse".to_string())
