@@ -133,11 +133,7 @@ async fn doctor(path: PathBuf) -> Result<i32> {
     let mut findings = orgvend::cli::doctor::check_gitlab(&gitlab, &config.gitlab).await;
     match &config.aws {
         Some(aws) => {
-            let target = orgvend::aws::sdk::AwsTarget {
-                region: aws.region.clone(),
-                endpoint_url: aws.endpoint_url.clone(),
-                static_keys: None,
-            };
+            let target = orgvend::aws::sdk::AwsTarget::of(aws);
             let aws = orgvend::aws::sdk::SdkAws::new(&target).await;
             findings.extend(orgvend::cli::doctor::check_aws(&aws).await);
         }
@@ -154,11 +150,7 @@ async fn serve(path: PathBuf) -> Result<()> {
     let applier = match &config.aws {
         Some(aws) => {
             let settings = orgvend::bot::apply::ApplySettings::from_config(aws)?;
-            let target = orgvend::aws::sdk::AwsTarget {
-                region: aws.region.clone(),
-                endpoint_url: aws.endpoint_url.clone(),
-                static_keys: None,
-            };
+            let target = orgvend::aws::sdk::AwsTarget::of(aws);
             Some(orgvend::bot::apply::Applier::new(
                 orgvend::aws::sdk::SdkAws::new(&target).await,
                 settings,

@@ -361,18 +361,26 @@ async fn slow_failed_and_throttled_creations() {
     );
     assert!(w.bot_note(iid).contains("✅ Applied"));
 
-    // a transient failure and throttling: orgvend tries again by itself
+    // a transient failure and throttling that outlast a call's own retries (the SDK's; the
+    // script answers above it): the worker tries the apply again later, from the ledger,
+    // once per failure
     {
         let mut s = aws.script.lock().unwrap();
         s.fail_next.push_back("INTERNAL_FAILURE".into());
-        s.throttle_next = 2;
+        s.throttle_next = 1;
     }
     let (iid, sha) = w.merge_approved("flaky").await;
-    w.settle_allowing_failures().await;
-    assert_eq!(w.apply_run(&sha).await.decision, "running", "retrying");
-    assert!(w.bot_note(iid).contains("orgvend will retry"));
-    w.server.clock.advance_ms(10_000);
-    w.settle().await;
+    let mut failed_attempts = 0;
+    for _ in 0..8 {
+        let (_, failed) = w.settle_allowing_failures().await;
+        failed_attempts += failed;
+        if w.apply_run(&sha).await.decision != "running" {
+            break;
+        }
+        assert!(w.bot_note(iid).contains("orgvend will retry"));
+        w.server.clock.advance_ms(600_000); // past the worker's longest backoff
+    }
+    assert_eq!(failed_attempts, 2, "one failed attempt per failure");
     assert_eq!(
         accounts_named(&moto.accounts().await, "client-flaky").len(),
         1

@@ -244,6 +244,7 @@ impl AwsError {
                     | "ServiceException"
                     | "InternalFailure"
                     | "ServiceUnavailable"
+                    | "Unanswered"
             )
         )
     }

@@ -122,6 +122,22 @@ pub struct AwsConfig {
     /// seconds. Default 300.
     #[serde(default = "default_assume_timeout")]
     pub assume_role_timeout_seconds: u64,
+    /// Attempts per AWS call, the first included: the SDK's standard retry of throttling and
+    /// transient failures, the one retry layer of a call (`CreateAccount` excepted: never
+    /// retried blindly). Default 5.
+    #[serde(default = "default_aws_attempts")]
+    pub max_attempts: u32,
+    /// How long one attempt of an AWS call may take. Default 30.
+    #[serde(default = "default_aws_attempt_timeout")]
+    pub attempt_timeout_seconds: u64,
+}
+
+fn default_aws_attempts() -> u32 {
+    5
+}
+
+fn default_aws_attempt_timeout() -> u64 {
+    30
 }
 
 #[derive(Debug, Clone, Deserialize)]

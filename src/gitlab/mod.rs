@@ -288,6 +288,8 @@ pub struct Project {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewProject {
     pub namespace_id: u64,
+    /// The namespace's full path: where to look for the project after an ambiguous failure.
+    pub namespace: String,
     pub path: String,
     pub name: String,
     pub description: String,

@@ -1,18 +1,29 @@
 //! [`Aws`] on the AWS SDK for Rust. Credentials come from the default chain; the endpoint may
 //! be overridden (moto, LocalStack), in which case S3 uses path-style addressing. Every call
 //! is counted as a read or a write.
+//!
+//! Retries: one layer per call, the SDK's standard `RetryConfig` (throttling and transient
+//! failures, with backoff and jitter), configured once here from `[aws]`. `CreateAccount` is
+//! never retried by the SDK — a retry after a lost answer would start a second creation that
+//! fails with `EMAIL_ALREADY_EXISTS` while the first succeeds — so its unanswered failures go
+//! back to the apply, which looks for the account it may have started before it asks again
+//! (the ledger's `creating` mark). A call that got no answer at all is `Unanswered`: the
+//! worker tries the apply again later.
 
 use super::{Aws, AwsError, Calls, CreateRequest, CreateState, NewAccount, OrgAccount};
 use anyhow::{Context, Result};
 
 /// Inside a member account.
 mod member;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_organizations::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_organizations::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls;
 pub use member::SdkMember;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Where and how to reach AWS.
 #[derive(Debug, Clone)]
@@ -22,13 +33,41 @@ pub struct AwsTarget {
     pub endpoint_url: Option<String>,
     /// Fixed keys for a local endpoint (moto); `None` uses the default credential chain.
     pub static_keys: Option<(String, String)>,
+    /// Attempts per call, the first included (the SDK's standard retry).
+    pub max_attempts: u32,
+    /// How long one attempt of a call may take.
+    pub attempt_timeout: Duration,
 }
 
-fn err<E>(e: E) -> anyhow::Error
+impl AwsTarget {
+    pub fn of(aws: &crate::config::AwsConfig) -> AwsTarget {
+        AwsTarget {
+            region: aws.region.clone(),
+            endpoint_url: aws.endpoint_url.clone(),
+            static_keys: None,
+            max_attempts: aws.max_attempts,
+            attempt_timeout: Duration::from_secs(aws.attempt_timeout_seconds),
+        }
+    }
+}
+
+/// The code of a call that got no answer (a timeout, a broken connection).
+pub const UNANSWERED: &str = "Unanswered";
+
+fn err<E, R>(e: SdkError<E, R>) -> anyhow::Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let code = e.code().map(str::to_string);
+    let unanswered = matches!(
+        e,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+    );
+    let code = if unanswered {
+        Some(UNANSWERED.to_string())
+    } else {
+        e.code().map(str::to_string)
+    };
     let message = e
         .message()
         .map(str::to_string)
@@ -62,6 +101,18 @@ impl SdkAws {
     pub async fn new(target: &AwsTarget) -> SdkAws {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http_client())
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(target.max_attempts.max(1))
+                    .with_initial_backoff(Duration::from_millis(500))
+                    .with_max_backoff(Duration::from_secs(20)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(target.attempt_timeout)
+                    .build(),
+            )
             .region(Region::new(target.region.clone()));
         if let Some(url) = &target.endpoint_url {
             loader = loader.endpoint_url(url);
@@ -140,6 +191,10 @@ impl Aws for SdkAws {
             .role_name(&a.role_name)
             .iam_user_access_to_billing(aws_sdk_organizations::types::IamUserAccessToBilling::Deny)
             .set_tags(Some(tags).filter(|t| !t.is_empty()))
+            .customize()
+            .config_override(
+                aws_sdk_organizations::Config::builder().retry_config(RetryConfig::disabled()),
+            )
             .send()
             .await
             .map_err(err)?;

@@ -5,7 +5,7 @@
 use super::context::{AccountRun, RunCtx};
 use super::gate::change_email;
 use super::{Applier, StepFailure, failure};
-use crate::aws::{self, Aws};
+use crate::aws::Aws;
 use crate::bot::Bot;
 use crate::bot::policy::Rules;
 use crate::core::approval::membership_problem;
@@ -18,10 +18,6 @@ use anyhow::{Context, Result, anyhow, bail};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// Attempts of one step when AWS throttles or fails transiently, and the first wait.
-const STEP_ATTEMPTS: u32 = 4;
-const STEP_RETRY_BASE: Duration = Duration::from_millis(200);
 
 impl<G: GitLab, A: Aws> Bot<G, A> {
     /// Applies a merged MR: the gate, then the reconciliation, with progress in the note.
@@ -247,21 +243,10 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             self.record_step(cx, &run.email, &key, "intent", None)
                 .await
                 .map_err(failure)?;
-            // Throttling and AWS's transient failures are tried again here, a few times.
-            let mut result = self.exec_step(applier, cx, &mut run, step, policy).await;
-            let mut wait = STEP_RETRY_BASE;
-            for _ in 1..STEP_ATTEMPTS {
-                match &result {
-                    Err(e) if aws::is_retryable(e) => {
-                        tracing::info!(step = key, wait_ms = wait.as_millis() as u64, error = %format!("{e:#}"), "AWS asked to slow down; trying the step again");
-                        tokio::time::sleep(wait).await;
-                        wait *= 4;
-                        cx.apply_lock.ensure().await.map_err(failure)?;
-                        result = self.exec_step(applier, cx, &mut run, step, policy).await;
-                    }
-                    _ => break,
-                }
-            }
+            // Each call retries throttling and transient failures itself (the SDK's retry,
+            // the GitLab client's); a step that still fails is tried again with the whole
+            // apply, by the worker, from the ledger.
+            let result = self.exec_step(applier, cx, &mut run, step, policy).await;
             if matches!(step, Step::WaitForAccount) {
                 permit.take();
             }

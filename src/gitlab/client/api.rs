@@ -1,7 +1,7 @@
 //! The endpoints orgvend calls, as [`GitLab`] on [`GitlabClient`]: one request (or one
 //! paginated listing) each, in the shapes of GitLab's REST API documentation.
 
-use super::{GitlabClient, GitlabError, enc, is_not_found};
+use super::{GitlabClient, GitlabError, Posted, Replay, enc, is_not_found};
 use crate::gitlab::{
     Approval, CiVariable, Commit, CommitStatus, FileDiff, GitLab, Group, Hook, Issue, Member,
     MergeRequest, MrSummary, MrVersion, NewIssue, NewProject, Note, Profile, Project, Protection,
@@ -45,7 +45,7 @@ impl GitLab for GitlabClient {
             enc(project),
             enc(blob_id)
         ));
-        let resp = Self::ok(self.send(|| self.http.get(&url)).await?).await?;
+        let resp = Self::ok(self.send(|| self.http.get(&url), Replay::Safe).await?).await?;
         Ok(resp.bytes().await?.to_vec())
     }
 
@@ -56,7 +56,7 @@ impl GitLab for GitlabClient {
             enc(path),
             enc(sha)
         ));
-        match Self::ok(self.send(|| self.http.get(&url)).await?).await {
+        match Self::ok(self.send(|| self.http.get(&url), Replay::Safe).await?).await {
             Ok(resp) => Ok(Some(resp.bytes().await?.to_vec())),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(e),
@@ -142,12 +142,28 @@ impl GitLab for GitlabClient {
             "labels": issue.labels.join(","),
             "assignee_ids": issue.assignee_ids,
         });
-        let resp = Self::ok(
-            self.send(|| self.http.request(Method::POST, &url).json(&payload))
-                .await?,
-        )
-        .await?;
-        resp.json().await.context("reading the created issue")
+        let posted = self
+            .post_once(
+                "creating an issue",
+                || self.http.request(Method::POST, &url).json(&payload),
+                || async {
+                    let label = issue.labels.first().map(String::as_str).unwrap_or_default();
+                    Ok(self
+                        .issues(project, label)
+                        .await?
+                        .into_iter()
+                        .find(|i| i.title == issue.title))
+                },
+            )
+            .await?;
+        match posted {
+            Posted::Found(i) => Ok(i),
+            Posted::Answered(resp) => Self::ok(resp)
+                .await?
+                .json()
+                .await
+                .context("reading the created issue"),
+        }
     }
 
     async fn update_issue(
@@ -163,8 +179,11 @@ impl GitLab for GitlabClient {
             "assignee_ids": assignee_ids,
         });
         Self::ok(
-            self.send(|| self.http.request(Method::PUT, &url).json(&payload))
-                .await?,
+            self.send(
+                || self.http.request(Method::PUT, &url).json(&payload),
+                Replay::Safe,
+            )
+            .await?,
         )
         .await
         .map(drop)
@@ -199,12 +218,28 @@ impl GitLab for GitlabClient {
             enc(project)
         ));
         let payload = serde_json::json!({ "body": body });
-        let resp = Self::ok(
-            self.send(|| self.http.request(Method::POST, &url).json(&payload))
-                .await?,
-        )
-        .await?;
-        resp.json().await.context("reading the created note")
+        let posted = self
+            .post_once(
+                "creating a note",
+                || self.http.request(Method::POST, &url).json(&payload),
+                || async {
+                    Ok(self
+                        .notes(project, iid)
+                        .await?
+                        .into_iter()
+                        .rev()
+                        .find(|n| n.body == body && !n.system))
+                },
+            )
+            .await?;
+        match posted {
+            Posted::Found(n) => Ok(n),
+            Posted::Answered(resp) => Self::ok(resp)
+                .await?
+                .json()
+                .await
+                .context("reading the created note"),
+        }
     }
 
     async fn update_note(&self, project: &str, iid: u64, note_id: u64, body: &str) -> Result<bool> {
@@ -214,8 +249,11 @@ impl GitLab for GitlabClient {
         ));
         let payload = serde_json::json!({ "body": body });
         match Self::ok(
-            self.send(|| self.http.request(Method::PUT, &url).json(&payload))
-                .await?,
+            self.send(
+                || self.http.request(Method::PUT, &url).json(&payload),
+                Replay::Safe,
+            )
+            .await?,
         )
         .await
         {
@@ -238,13 +276,43 @@ impl GitLab for GitlabClient {
         if let Some(r) = &status.git_ref {
             payload["ref"] = serde_json::json!(r);
         }
-        Self::ok(
-            self.send(|| self.http.request(Method::POST, &url).json(&payload))
-                .await?,
-        )
-        .await
-        .map(drop)
-        .map_err(|e| anyhow!("setting the commit status of {sha}: {e:#}"))
+        let posted = self
+            .post_once(
+                "setting a commit status",
+                || self.http.request(Method::POST, &url).json(&payload),
+                || async {
+                    // the newest status of that name says whether the POST landed
+                    #[derive(serde::Deserialize)]
+                    struct Seen {
+                        status: String,
+                        name: String,
+                        #[serde(default)]
+                        description: Option<String>,
+                    }
+                    let seen: Vec<Seen> = self
+                        .get_json(&format!(
+                            "/projects/{}/repository/commits/{}/statuses?name={}&all=true&order_by=id&sort=desc&per_page=20",
+                            enc(project),
+                            enc(sha),
+                            enc(&status.name)
+                        ))
+                        .await?;
+                    let landed = seen.into_iter().find(|s| s.name == status.name).is_some_and(|s| {
+                        s.status == status.state.as_str()
+                            && s.description.as_deref().unwrap_or_default() == payload["description"]
+                    });
+                    Ok(landed.then_some(()))
+                },
+            )
+            .await
+            .map_err(|e| anyhow!("setting the commit status of {sha}: {e:#}"))?;
+        match posted {
+            Posted::Found(()) => Ok(()),
+            Posted::Answered(resp) => Self::ok(resp)
+                .await
+                .map(drop)
+                .map_err(|e| anyhow!("setting the commit status of {sha}: {e:#}")),
+        }
     }
 
     async fn open_merge_requests(&self, project: &str) -> Result<Vec<MrSummary>> {
@@ -295,12 +363,22 @@ impl GitLab for GitlabClient {
             "name": p.name, "path": p.path, "namespace_id": p.namespace_id, "description": p.description,
             "visibility": p.visibility, "initialize_with_readme": true, "default_branch": "master",
         });
-        let resp = Self::ok(
-            self.send(|| self.http.request(Method::POST, &url).json(&payload))
-                .await?,
-        )
-        .await?;
-        resp.json().await.context("reading the created project")
+        let full_path = format!("{}/{}", p.namespace, p.path);
+        let posted = self
+            .post_once(
+                "creating a project",
+                || self.http.request(Method::POST, &url).json(&payload),
+                || self.project(&full_path),
+            )
+            .await?;
+        match posted {
+            Posted::Found(p) => Ok(p),
+            Posted::Answered(resp) => Self::ok(resp)
+                .await?
+                .json()
+                .await
+                .context("reading the created project"),
+        }
     }
 
     async fn commit_files(
@@ -319,12 +397,25 @@ impl GitLab for GitlabClient {
             .collect();
         let payload =
             serde_json::json!({"branch": branch, "commit_message": message, "actions": actions});
-        Self::ok(
-            self.send(|| self.http.request(Method::POST, &url).json(&payload))
-                .await?,
-        )
-        .await
-        .map(drop)
+        let posted = self
+            .post_once(
+                "committing files",
+                || self.http.request(Method::POST, &url).json(&payload),
+                || async {
+                    // landed when every file is on the branch (a template's files are new)
+                    let tree = self.tree(project, branch).await?;
+                    let landed = !files.is_empty()
+                        && files
+                            .iter()
+                            .all(|(path, _, _)| tree.iter().any(|e| e.path == *path));
+                    Ok(landed.then_some(()))
+                },
+            )
+            .await?;
+        match posted {
+            Posted::Found(()) => Ok(()),
+            Posted::Answered(resp) => Self::ok(resp).await.map(drop),
+        }
     }
 
     async fn protected_branch(&self, project: &str, branch: &str) -> Result<Option<Protection>> {
@@ -373,12 +464,24 @@ impl GitLab for GitlabClient {
             "merge_access_level": p.merge.first().copied().unwrap_or(40),
             "allow_force_push": p.allow_force_push,
         });
-        match Self::ok(
-            self.send(|| self.http.request(Method::POST, &url).json(&payload))
-                .await?,
-        )
-        .await
-        {
+        let posted = self
+            .post_once(
+                "protecting a branch",
+                || self.http.request(Method::POST, &url).json(&payload),
+                || async {
+                    Ok(self
+                        .protected_branch(project, branch)
+                        .await?
+                        .filter(|have| have == p)
+                        .map(|_| ()))
+                },
+            )
+            .await?;
+        let resp = match posted {
+            Posted::Found(()) => return Ok(true),
+            Posted::Answered(resp) => resp,
+        };
+        match Self::ok(resp).await {
             Ok(_) => Ok(true),
             Err(e)
                 if e.downcast_ref::<GitlabError>()
@@ -397,7 +500,7 @@ impl GitLab for GitlabClient {
             enc(branch)
         ));
         match Self::ok(
-            self.send(|| self.http.request(Method::DELETE, &url))
+            self.send(|| self.http.request(Method::DELETE, &url), Replay::Safe)
                 .await?,
         )
         .await
@@ -440,11 +543,33 @@ impl GitLab for GitlabClient {
                 self.url(&format!("/projects/{}/variables", enc(project))),
             )
         };
-        Self::ok(
-            self.send(|| self.http.request(method.clone(), &url).json(&payload))
+        if exists {
+            return Self::ok(
+                self.send(
+                    || self.http.request(method.clone(), &url).json(&payload),
+                    Replay::Safe,
+                )
                 .await?,
-        )
-        .await
-        .map(drop)
+            )
+            .await
+            .map(drop);
+        }
+        let posted = self
+            .post_once(
+                "creating a CI/CD variable",
+                || self.http.request(method.clone(), &url).json(&payload),
+                || async {
+                    Ok(self
+                        .variable(project, &v.key)
+                        .await?
+                        .filter(|have| have == v)
+                        .map(|_| ()))
+                },
+            )
+            .await?;
+        match posted {
+            Posted::Found(()) => Ok(()),
+            Posted::Answered(resp) => Self::ok(resp).await.map(drop),
+        }
     }
 }

@@ -1,7 +1,11 @@
 //! The GitLab REST client: a thin reqwest client. `PRIVATE-TOKEN` auth; every listing follows
-//! `Link: rel="next"` to the end; 5xx and network errors are retried with backoff, 429 after
-//! `Retry-After` (or `RateLimit-Reset`); every request has a timeout. Building the client
-//! makes no network call.
+//! `Link: rel="next"` to the end, on the configured origin only (the token never goes
+//! elsewhere; redirects are not followed). Reads and idempotent writes are retried after 5xx
+//! and network errors with backoff, 429 after `Retry-After` (or `RateLimit-Reset`). A POST
+//! that creates something is never sent again blindly: after an ambiguous failure (a 5xx, a
+//! timeout, a connection dropped after sending) the client looks for what it may have created
+//! first ([`GitlabClient::post_once`]). This is the one retry layer of a GitLab call. Every
+//! request has a timeout. Building the client makes no network call.
 
 /// The endpoints: `GitLab` for the client.
 mod api;
@@ -24,6 +28,9 @@ const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 pub struct GitlabError {
     pub status: Option<u16>,
     pub message: String,
+    /// The request may have acted although it failed (a 5xx or a broken connection after
+    /// it was sent): look before sending it again.
+    pub ambiguous: bool,
 }
 
 impl std::fmt::Display for GitlabError {
@@ -33,6 +40,24 @@ impl std::fmt::Display for GitlabError {
             None => write!(f, "GitLab could not be reached: {}", self.message),
         }
     }
+}
+
+/// How a request may be sent again after a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replay {
+    /// Reads, and writes that land the same however often they are sent (PUT, DELETE).
+    Safe,
+    /// A POST that creates: sent again only when GitLab surely did not act on it (the
+    /// connection was never made, or it answered 429); any other failure is ambiguous and
+    /// returned, for [`GitlabClient::post_once`] to look before it sends again.
+    Once,
+}
+
+/// What [`GitlabClient::post_once`] got: GitLab's answer, or what an earlier, ambiguous
+/// attempt had created.
+pub(crate) enum Posted<T> {
+    Answered(Response),
+    Found(T),
 }
 
 impl std::error::Error for GitlabError {}
@@ -56,6 +81,8 @@ impl GitlabClient {
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("orgvend/", env!("CARGO_PKG_VERSION")))
+            // the token is a header reqwest would carry along a redirect to any host
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .context("building the HTTP client")?;
         Ok(GitlabClient {
@@ -82,8 +109,18 @@ impl GitlabClient {
         format!("{}{path}", self.api)
     }
 
-    /// Sends a request built by `build`, retrying where GitLab or the network failed.
-    async fn send(&self, build: impl Fn() -> RequestBuilder) -> Result<Response> {
+    /// Whether `url` is on the configured API's origin (scheme, host and port) and under its
+    /// `/api/v4`.
+    fn same_origin(&self, url: &str) -> bool {
+        let (Ok(u), Ok(api)) = (reqwest::Url::parse(url), reqwest::Url::parse(&self.api)) else {
+            return false;
+        };
+        u.origin() == api.origin() && u.path().starts_with(api.path())
+    }
+
+    /// Sends a request built by `build`, retrying where GitLab or the network failed, as
+    /// far as `replay` allows.
+    async fn send(&self, build: impl Fn() -> RequestBuilder, replay: Replay) -> Result<Response> {
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
             let mut req = build();
@@ -99,6 +136,7 @@ impl GitlabClient {
                         return Err(GitlabError {
                             status: Some(429),
                             message: format!("rate limited for {} s", wait.as_secs()),
+                            ambiguous: false,
                         }
                         .into());
                     }
@@ -106,11 +144,29 @@ impl GitlabClient {
                     wait
                 }
                 Ok(resp) if resp.status().is_server_error() => {
+                    if replay == Replay::Once {
+                        let status = resp.status().as_u16();
+                        let text = resp.text().await.unwrap_or_default();
+                        return Err(GitlabError {
+                            status: Some(status),
+                            message: text.chars().take(300).collect(),
+                            ambiguous: true,
+                        }
+                        .into());
+                    }
                     last = format!("{}", resp.status());
                     self.retry_base * 2u32.pow(attempt)
                 }
                 Ok(resp) => return Ok(resp),
                 Err(e) => {
+                    if replay == Replay::Once && !e.is_connect() {
+                        return Err(GitlabError {
+                            status: None,
+                            message: e.to_string(),
+                            ambiguous: true,
+                        }
+                        .into());
+                    }
                     last = e.to_string();
                     self.retry_base * 2u32.pow(attempt)
                 }
@@ -123,8 +179,42 @@ impl GitlabClient {
         Err(GitlabError {
             status: None,
             message: format!("gave up after {ATTEMPTS} attempts: {last}"),
+            ambiguous: false,
         }
         .into())
+    }
+
+    /// A POST that creates something (`what`), sent so that it acts once: after an ambiguous
+    /// failure it looks for the result with `find` before it sends the POST again.
+    pub(crate) async fn post_once<T, F, Fut>(
+        &self,
+        what: &str,
+        post: impl Fn() -> RequestBuilder,
+        find: F,
+    ) -> Result<Posted<T>>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>>>,
+    {
+        let mut last = None;
+        for attempt in 0..ATTEMPTS {
+            match self.send(&post, Replay::Once).await {
+                Ok(resp) => return Ok(Posted::Answered(resp)),
+                Err(e) if is_ambiguous(&e) => {
+                    tracing::warn!(what, error = %e, "GitLab may have acted on a request that failed; looking before sending it again");
+                    tokio::time::sleep(self.retry_base * 2u32.pow(attempt)).await;
+                    if let Some(found) = find().await? {
+                        tracing::info!(what, "found what the failed request had created");
+                        return Ok(Posted::Found(found));
+                    }
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| anyhow::anyhow!("no attempt made"))
+            .context(format!("{what}: gave up after {ATTEMPTS} attempts")))
     }
 
     /// The body of a successful answer; otherwise a [`GitlabError`] with GitLab's message.
@@ -137,13 +227,14 @@ impl GitlabClient {
         Err(GitlabError {
             status: Some(status),
             message: text.chars().take(300).collect(),
+            ambiguous: false,
         }
         .into())
     }
 
     async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         let url = self.url(path);
-        let resp = Self::ok(self.send(|| self.http.get(&url)).await?).await?;
+        let resp = Self::ok(self.send(|| self.http.get(&url), Replay::Safe).await?).await?;
         resp.json()
             .await
             .with_context(|| format!("reading GitLab's answer to GET {path}"))
@@ -169,8 +260,16 @@ impl GitlabClient {
             if pages > 10_000 {
                 bail!("GET {path}: more than 10,000 pages");
             }
-            let resp = Self::ok(self.send(|| self.http.get(&u)).await?).await?;
-            url = next_link(resp.headers());
+            let resp = Self::ok(self.send(|| self.http.get(&u), Replay::Safe).await?).await?;
+            url = match next_link(resp.headers()) {
+                Some(next) if self.same_origin(&next) => Some(next),
+                Some(next) => bail!(
+                    "GET {path}: GitLab's Link header points to another origin ({}); orgvend follows pages only on {} (its token never goes elsewhere)",
+                    origin(&next).unwrap_or_else(|| "an unparsable URL".into()),
+                    origin(&self.api).unwrap_or_default()
+                ),
+                None => None,
+            };
             let mut page: Vec<T> = resp
                 .json()
                 .await
@@ -222,6 +321,18 @@ pub fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
                     .to_string()
             })
     })
+}
+
+/// `scheme://host:port` of a URL, for messages.
+fn origin(url: &str) -> Option<String> {
+    reqwest::Url::parse(url)
+        .ok()
+        .map(|u| u.origin().ascii_serialization())
+}
+
+/// Whether a failed request may have acted (see [`GitlabError::ambiguous`]).
+pub fn is_ambiguous(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<GitlabError>().is_some_and(|g| g.ambiguous)
 }
 
 fn enc(s: &str) -> String {

@@ -164,6 +164,11 @@ async fn gate(state: &S, headers: &HeaderMap, method: &str, uri: &Uri) -> Option
                 "500 Internal Server Error",
             ));
         }
+        Some(Fault::Redirect { to }) => {
+            let mut r = (StatusCode::FOUND, "Moved\n").into_response();
+            r.headers_mut().insert("location", to.parse().unwrap());
+            return Some(r);
+        }
         Some(Fault::RateLimited { retry_after_s }) => {
             let mut r = (StatusCode::TOO_MANY_REQUESTS, "Retry later\n").into_response();
             r.headers_mut()
@@ -286,7 +291,87 @@ pub(super) fn router(state: S) -> Router {
             "/api/v4/projects/{id}/variables/{key}",
             get(get_variable).put(update_variable),
         )
+        .route(
+            "/api/v4/projects/{id}/repository/commits/{sha}/statuses",
+            get(list_statuses),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            targeted_faults,
+        ))
         .with_state(state)
+}
+
+fn s_calls(st: &S, method: &str, path: &str) {
+    st.lock()
+        .unwrap()
+        .calls
+        .push((method.to_string(), path.to_string()));
+}
+
+/// The [`Targeted`] fault layer (and the [`FakeState::link_host`] rewrite).
+async fn targeted_faults(
+    State(st): State<S>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (method, path) = (req.method().to_string(), req.uri().path().to_string());
+    let fault = {
+        let mut s = st.lock().unwrap();
+        let hit = s
+            .targeted
+            .front()
+            .is_some_and(|f| f.method == method && path.ends_with(&f.path_ends));
+        if hit { s.targeted.pop_front() } else { None }
+    };
+    if let Some(Targeted {
+        acts: false,
+        status,
+        ..
+    }) = &fault
+    {
+        s_calls(&st, &method, &path);
+        let code = StatusCode::from_u16(status.unwrap_or(503)).unwrap();
+        return err(code, "503 Service Unavailable");
+    }
+    let mut answer = next.run(req).await;
+    let link_host = st.lock().unwrap().link_host.clone();
+    if let (Some(to), Some(link)) = (
+        link_host,
+        answer
+            .headers()
+            .get("link")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    ) {
+        // <http://HOST/path…>: the host replaced
+        let moved = link
+            .split(',')
+            .map(|part| match part.split_once("://") {
+                Some((scheme, rest)) => {
+                    let path = rest.find('/').map_or("", |i| &rest[i..]);
+                    format!("{scheme}://{to}{path}")
+                }
+                None => part.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        answer.headers_mut().insert("link", moved.parse().unwrap());
+    }
+    match fault {
+        None => answer,
+        Some(Targeted {
+            status: Some(code), ..
+        }) => err(
+            StatusCode::from_u16(code).unwrap(),
+            "502 Bad Gateway: the upstream did not answer in time",
+        ),
+        Some(Targeted { status: None, .. }) => {
+            // no answer at all: the client's connection breaks off
+            std::future::pending::<()>().await;
+            unreachable!()
+        }
+    }
 }
 
 macro_rules! gated {
@@ -1332,4 +1417,33 @@ async fn get_merge_base(
         }
         _ => not_found("Merge Base"),
     }
+}
+
+async fn list_statuses(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, sha)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    gated!(st, headers, "GET", uri);
+    if !project_ok(&id) {
+        return err(StatusCode::NOT_FOUND, "404 Project Not Found");
+    }
+    let s = st.lock().unwrap();
+    let mut seen: Vec<Value> = s
+        .statuses
+        .iter()
+        .enumerate()
+        .filter(|(_, st)| st.sha == sha)
+        .filter(|(_, st)| q.get("name").is_none_or(|n| *n == st.name))
+        .map(|(i, st)| {
+            json!({"id": i + 1, "sha": st.sha, "status": st.state, "name": st.name,
+                "description": st.description, "target_url": st.target_url, "ref": st.git_ref})
+        })
+        .collect();
+    if q.get("sort").map(String::as_str) == Some("desc") {
+        seen.reverse();
+    }
+    fix_link(paged(&uri, seen, &q), host(&headers).as_deref())
 }

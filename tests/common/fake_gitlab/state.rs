@@ -79,10 +79,51 @@ pub struct FakeMr {
     pub versions: Vec<FakeVersion>,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum Fault {
     ServerError,
-    RateLimited { retry_after_s: u64 },
+    RateLimited {
+        retry_after_s: u64,
+    },
+    /// 302 to another URL (a hostile or misconfigured GitLab).
+    Redirect {
+        to: String,
+    },
+}
+
+/// A fault aimed at one kind of request (see [`FakeState::targeted`]).
+#[derive(Clone, Debug)]
+pub struct Targeted {
+    pub method: &'static str,
+    /// The request's path ends with this.
+    pub path_ends: String,
+    /// `Some(status)`: answered with it; `None`: the connection is dropped without an
+    /// answer.
+    pub status: Option<u16>,
+    /// Whether GitLab carried the request out before the answer was lost.
+    pub acts: bool,
+}
+
+impl Targeted {
+    /// GitLab acts, then a proxy answers 502: the client cannot tell it acted.
+    pub fn lost_answer(method: &'static str, path_ends: &str) -> Targeted {
+        Targeted {
+            method,
+            path_ends: path_ends.into(),
+            status: Some(502),
+            acts: true,
+        }
+    }
+
+    /// A 503 before GitLab acted.
+    pub fn unavailable(method: &'static str, path_ends: &str) -> Targeted {
+        Targeted {
+            method,
+            path_ends: path_ends.into(),
+            status: Some(503),
+            acts: false,
+        }
+    }
 }
 
 /// The project's merge method, as GitLab's project setting `merge_method` names it.
@@ -153,6 +194,13 @@ pub struct FakeState {
     pub next_commit: u64,
     pub next_version: u64,
     pub faults: VecDeque<Fault>,
+    /// Faults aimed at one kind of request (a POST whose answer is lost after GitLab acted,
+    /// a 503 before it acted): the next request whose method and path match the first of
+    /// these takes it.
+    pub targeted: VecDeque<Targeted>,
+    /// Pagination `Link`s point here instead of at this server (a hostile or misconfigured
+    /// GitLab): the client must not follow them.
+    pub link_host: Option<String>,
     pub latency: Duration,
     pub calls: Vec<(String, String)>,
     /// Groups that exist, by full path → id (for `GET /groups/:id` and new projects).

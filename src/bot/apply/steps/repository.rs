@@ -216,6 +216,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 let created = gl
                     .create_project(&NewProject {
                         namespace_id: group.id,
+                        namespace: namespace.clone(),
                         path: name.clone(),
                         name: name.clone(),
                         description: format!(
@@ -227,7 +228,8 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     .await;
                 match created {
                     Ok(p) => Ok(found(p, "created")),
-                    // A retried request that had succeeded, or a race: look again.
+                    // Someone created it meanwhile (the client itself looks again after an
+                    // ambiguous failure): look again, and take it only if it is ours.
                     Err(e) => match gl.project(path).await? {
                         Some(p) => self.ours(p).await,
                         None => Err(e.context(format!("creating the project {path}"))),
@@ -266,13 +268,11 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     "Account {} ({}): initial Terraform from orgvend",
                     a.target.name, a.account_id
                 );
-                if let Err(e) = gl.commit_files(path, branch, &message, &actions).await {
-                    // A retried request that had succeeded: the files are there.
-                    let now = self.branch_files(path, branch).await?;
-                    if !actions.iter().all(|(p, _, _)| now.contains(p)) || actions.is_empty() {
-                        return Err(e.context(format!("committing the template to {path}")));
-                    }
-                }
+                // (after an ambiguous failure, the client looks for the files before it
+                // commits again)
+                gl.commit_files(path, branch, &message, &actions)
+                    .await
+                    .with_context(|| format!("committing the template to {path}"))?;
                 Ok(RepoOutcome {
                     detail: Some(format!("{} files", actions.len())),
                     link,
@@ -311,13 +311,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                             changed.push(v.key);
                         }
                         None => {
-                            if let Err(e) = gl.set_variable(path, &v, false).await {
-                                // created by a request that was retried: update it instead
-                                if gl.variable(path, &v.key).await?.is_none() {
-                                    return Err(e);
-                                }
-                                gl.set_variable(path, &v, true).await?;
-                            }
+                            gl.set_variable(path, &v, false).await?;
                             changed.push(v.key);
                         }
                     }
