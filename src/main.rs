@@ -47,6 +47,17 @@ enum Command {
         #[arg(long)]
         mr: u64,
     },
+    /// The audit trail: every review and apply decision with its facts, newest first, one
+    /// JSON object per line.
+    Audit {
+        #[arg(long, default_value = "orgvend.toml")]
+        config: PathBuf,
+        /// Only this MR (`!N`).
+        #[arg(long)]
+        mr: Option<u64>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
     /// Inspect and replay stored deliveries.
     Inbox {
         #[arg(long, default_value = "orgvend.toml")]
@@ -89,6 +100,9 @@ fn main() {
         }
         Command::Inbox { config, command } => {
             report(runtime().and_then(|rt| rt.block_on(inbox(config, command))))
+        }
+        Command::Audit { config, mr, limit } => {
+            report(runtime().and_then(|rt| rt.block_on(audit(config, mr, limit))))
         }
     };
     std::process::exit(code);
@@ -191,6 +205,22 @@ async fn apply(path: PathBuf, iid: u64) -> Result<()> {
     Ok(())
 }
 
+async fn audit(path: PathBuf, mr: Option<u64>, limit: i64) -> Result<()> {
+    let config = load(&path)?;
+    let store = orgvend::store::Store::open(config.store.url.expose()).await?;
+    let project = match &config.gitlab.project {
+        orgvend::config::ProjectSelector::Id(id) => id.to_string(),
+        orgvend::config::ProjectSelector::Path(p) => p.clone(),
+    };
+    let mut out = String::new();
+    for record in store.audit(&project, mr, limit).await? {
+        out.push_str(&serde_json::to_string(&record)?);
+        out.push('\n');
+    }
+    orgvend::cli::print(&out);
+    Ok(())
+}
+
 async fn inbox(path: PathBuf, command: InboxCommand) -> Result<()> {
     let config = load(&path)?;
     let store = orgvend::store::Store::open(config.store.url.expose()).await?;
@@ -219,6 +249,9 @@ async fn inbox(path: PathBuf, command: InboxCommand) -> Result<()> {
                 .await?
                 .with_context(|| format!("no delivery {id}"))?;
             println!("{}", serde_json::to_string_pretty(&d)?);
+            if d.body.is_empty() && matches!(d.state.as_str(), "done" | "ignored") {
+                println!("(the body was dropped by the retention: store.body_retention_days)");
+            }
             println!(
                 "{}",
                 orgvend::core::render::plain(&String::from_utf8_lossy(&d.body))

@@ -21,6 +21,12 @@ pub struct Metrics {
     /// MRs into another branch than the target, by stage (`review`, `apply`).
     ignored_branch: Mutex<BTreeMap<String, u64>>,
     apply_refused: AtomicU64,
+    reconcile_ok: AtomicU64,
+    reconcile_failed: AtomicU64,
+    /// Unix seconds of the last reconciliation that succeeded (0: none yet).
+    reconcile_last_ok_s: AtomicU64,
+    pruned_bodies: AtomicU64,
+    pruned_deliveries: AtomicU64,
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
@@ -34,6 +40,15 @@ pub struct InboxGauges {
     pub parked: u64,
     pub done: u64,
     pub ignored: u64,
+}
+
+/// Store gauges beside the inbox's, read at scrape time.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StoreGauges {
+    /// When the oldest apply still running started (ms), if one is.
+    pub oldest_running_apply_ms: Option<i64>,
+    /// The store's size in bytes.
+    pub bytes: u64,
 }
 
 impl Metrics {
@@ -109,6 +124,23 @@ impl Metrics {
     }
 
     /// A merged MR the gate refused to apply.
+    /// One reconciliation pass and whether it worked; `now_s` is the wall clock.
+    pub fn reconciled(&self, ok: bool, now_s: u64) {
+        if ok {
+            self.reconcile_ok.fetch_add(1, Ordering::Relaxed);
+            self.reconcile_last_ok_s.store(now_s, Ordering::Relaxed);
+        } else {
+            self.reconcile_failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// What a pass of the retention removed.
+    pub fn pruned(&self, bodies: u64, deliveries: u64) {
+        self.pruned_bodies.fetch_add(bodies, Ordering::Relaxed);
+        self.pruned_deliveries
+            .fetch_add(deliveries, Ordering::Relaxed);
+    }
+
     pub fn apply_refused(&self) {
         self.apply_refused.fetch_add(1, Ordering::Relaxed);
     }
@@ -126,7 +158,7 @@ impl Metrics {
             .sum()
     }
 
-    pub fn render(&self, inbox: Option<&InboxGauges>) -> String {
+    pub fn render(&self, inbox: Option<&InboxGauges>, store: Option<&StoreGauges>) -> String {
         let mut out = String::new();
         out.push_str("# HELP orgvend_webhook_deliveries_total Webhook deliveries by event kind, action and outcome.\n");
         out.push_str("# TYPE orgvend_webhook_deliveries_total counter\n");
@@ -179,6 +211,49 @@ impl Metrics {
             out.push_str("# HELP orgvend_inbox_depth Deliveries waiting or running.\n");
             out.push_str("# TYPE orgvend_inbox_depth gauge\n");
             let _ = writeln!(out, "orgvend_inbox_depth {}", g.pending + g.running);
+        }
+        if let Some(g) = store {
+            out.push_str("# HELP orgvend_apply_oldest_running_start_timestamp_seconds When the oldest apply still running started (0: none runs).\n");
+            out.push_str("# TYPE orgvend_apply_oldest_running_start_timestamp_seconds gauge\n");
+            let _ = writeln!(
+                out,
+                "orgvend_apply_oldest_running_start_timestamp_seconds {}",
+                g.oldest_running_apply_ms.map_or(0, |ms| ms / 1000)
+            );
+            out.push_str("# HELP orgvend_store_bytes The store's size.\n");
+            out.push_str("# TYPE orgvend_store_bytes gauge\n");
+            let _ = writeln!(out, "orgvend_store_bytes {}", g.bytes);
+        }
+        out.push_str("# HELP orgvend_reconcile_runs_total Reconciliation passes, by outcome.\n");
+        out.push_str("# TYPE orgvend_reconcile_runs_total counter\n");
+        for (outcome, n) in [
+            ("ok", &self.reconcile_ok),
+            ("failed", &self.reconcile_failed),
+        ] {
+            let _ = writeln!(
+                out,
+                "orgvend_reconcile_runs_total{{outcome=\"{outcome}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
+        }
+        out.push_str("# HELP orgvend_reconcile_last_success_timestamp_seconds When a reconciliation last succeeded (0: not yet).\n");
+        out.push_str("# TYPE orgvend_reconcile_last_success_timestamp_seconds gauge\n");
+        let _ = writeln!(
+            out,
+            "orgvend_reconcile_last_success_timestamp_seconds {}",
+            self.reconcile_last_ok_s.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP orgvend_retention_pruned_total Delivery bodies dropped and deliveries deleted by the retention.\n");
+        out.push_str("# TYPE orgvend_retention_pruned_total counter\n");
+        for (what, n) in [
+            ("bodies", &self.pruned_bodies),
+            ("deliveries", &self.pruned_deliveries),
+        ] {
+            let _ = writeln!(
+                out,
+                "orgvend_retention_pruned_total{{what=\"{what}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
         }
         for (name, help, map) in [
             (
@@ -245,11 +320,28 @@ mod tests {
         m.delivery("we\"ird", "x\ny", "ignored");
         m.observe_request(Duration::from_micros(700));
         m.observe_request(Duration::from_millis(30));
-        let text = m.render(Some(&InboxGauges {
-            pending: 2,
-            running: 1,
-            ..Default::default()
-        }));
+        m.reconciled(true, 1_700_000_000);
+        m.reconciled(false, 1_700_000_300);
+        let text = m.render(
+            Some(&InboxGauges {
+                pending: 2,
+                running: 1,
+                ..Default::default()
+            }),
+            Some(&StoreGauges {
+                oldest_running_apply_ms: Some(1_700_000_000_500),
+                bytes: 4096,
+            }),
+        );
+        for line in [
+            "orgvend_apply_oldest_running_start_timestamp_seconds 1700000000",
+            "orgvend_store_bytes 4096",
+            "orgvend_reconcile_runs_total{outcome=\"ok\"} 1",
+            "orgvend_reconcile_runs_total{outcome=\"failed\"} 1",
+            "orgvend_reconcile_last_success_timestamp_seconds 1700000000",
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
         assert!(text.contains("orgvend_webhook_deliveries_total{kind=\"merge_request\",action=\"opened\",outcome=\"accepted\"} 2"), "{text}");
         assert!(
             text.contains("kind=\"we\\\"ird\",action=\"x\\ny\""),
@@ -270,7 +362,7 @@ mod tests {
         assert!(text.contains("orgvend_inbox_depth 3"), "{text}");
         m.ignored_branch("apply");
         m.apply_refused();
-        let text = m.render(None);
+        let text = m.render(None, None);
         assert!(
             text.contains("orgvend_ignored_target_branch_total{stage=\"apply\"} 1"),
             "{text}"

@@ -225,6 +225,33 @@ async fn a_merge_vends_the_account_and_its_repository_across_a_sigkill() {
         assert!(p.variables["AWS_APPLY_ROLE_ARN"].protected);
         assert_eq!(s.bot_notes(1).len(), 1);
     });
+
+    // the audit trail, as the security team reads it: both processes' records, newest first
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orgvend"))
+        .args(["audit", "--mr", "1", "--config"])
+        .arg(&config)
+        .env("ORGVEND_WEBHOOK_TOKENS", common::TOKEN)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let records: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let decisions: Vec<&str> = records
+        .iter()
+        .filter(|r| r["kind"] == "apply")
+        .map(|r| r["decision"].as_str().unwrap())
+        .collect();
+    assert_eq!(decisions.first(), Some(&"applied"), "{records:?}");
+    assert!(decisions.contains(&"running"), "{decisions:?}");
+    assert!(
+        records.iter().all(
+            |r| r["facts"].as_str().is_some_and(|f| f.contains("merged_by"))
+                || r["kind"] != "apply"
+        ),
+        "every apply record keeps who merged: {records:?}"
+    );
 }
 
 /// Two processes on one SQLite file (a rolling deploy on a shared volume) would reset each

@@ -147,14 +147,34 @@ pub struct StoreConfig {
     /// `postgres://…`. Default `sqlite://orgvend.db`. `ORGVEND_STORE_URL` overrides it.
     #[serde(default = "default_store_url")]
     pub url: Secret,
+    /// Days the body of a finished or ignored delivery is kept (for `orgvend inbox show`);
+    /// then only its record remains. Waiting, running and parked deliveries keep theirs.
+    /// Default 7.
+    #[serde(default = "default_body_days")]
+    pub body_retention_days: u64,
+    /// Days a finished or ignored delivery (and its dedup key) is kept: a resend of it from
+    /// GitLab within that time is recognised as a duplicate. GitLab lists a hook's requests,
+    /// and offers to resend them, for 7 days (a month in older releases). Default 30.
+    #[serde(default = "default_dedup_days")]
+    pub dedup_retention_days: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             url: default_store_url(),
+            body_retention_days: default_body_days(),
+            dedup_retention_days: default_dedup_days(),
         }
     }
+}
+
+fn default_body_days() -> u64 {
+    7
+}
+
+fn default_dedup_days() -> u64 {
+    30
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -471,6 +491,9 @@ impl Config {
                     b.visibility
                 )));
             }
+        }
+        if self.store.dedup_retention_days == 0 {
+            return Err(err("store.dedup_retention_days must be at least 1: a resend from GitLab's hook log must be known as one".into()));
         }
         let sv = &self.server;
         if sv.max_connections == 0

@@ -7,6 +7,7 @@ use super::webhook;
 use super::worker::{Handler, Worker};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::metrics::StoreGauges;
 use crate::store::Store;
 use anyhow::{Context, Result};
 use axum::Router;
@@ -42,9 +43,19 @@ async fn readyz(State(ctx): State<Arc<Ctx>>) -> Response {
 
 async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
     let gauges = ctx.store.gauges().await.ok();
+    let store = match (
+        ctx.store.oldest_running_apply().await,
+        ctx.store.size_bytes().await,
+    ) {
+        (Ok(oldest_running_apply_ms), Ok(bytes)) => Some(StoreGauges {
+            oldest_running_apply_ms,
+            bytes,
+        }),
+        _ => None,
+    };
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        ctx.metrics.render(gauges.as_ref()),
+        ctx.metrics.render(gauges.as_ref(), store.as_ref()),
     )
         .into_response()
 }
@@ -92,6 +103,7 @@ pub async fn run<H: Handler>(
     tracing::info!(listen = %bound, project = ?ctx.config.gitlab.project, replica = %ctx.replica, "orgvend serving");
     let worker = Arc::new(Worker::new(ctx.clone(), handler.clone()));
     let worker_task = tokio::spawn(worker.run(shutdown_rx.clone()));
+    let retention_task = tokio::spawn(retention_loop(ctx.clone(), shutdown_rx.clone()));
     let reconcile_task = tokio::spawn(reconcile_loop(ctx.clone(), handler, shutdown_rx));
     let limits = super::front::Limits::of(&ctx.config.server);
     super::front::serve(listener, app(ctx.clone()), limits, stop)
@@ -104,6 +116,7 @@ pub async fn run<H: Handler>(
         tracing::warn!("jobs still running after the grace period; they resume after restart");
     }
     reconcile_task.abort();
+    retention_task.abort();
     tracing::info!("orgvend stopped");
     Ok(())
 }
@@ -116,7 +129,10 @@ async fn reconcile_loop<H: Handler>(
 ) {
     let every = Duration::from_secs(ctx.config.gitlab.reconcile_interval_seconds.max(1));
     loop {
-        match handler.reconcile().await {
+        let result = handler.reconcile().await;
+        let now_s = (ctx.clock.now_ms() / 1000).max(0) as u64;
+        ctx.metrics.reconciled(result.is_ok(), now_s);
+        match result {
             Ok(0) => {}
             Ok(n) => tracing::info!(queued = n, "reconciliation"),
             Err(e) => {
@@ -125,6 +141,57 @@ async fn reconcile_loop<H: Handler>(
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// How often the retention runs.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+/// Rows per statement of a retention pass (short transactions beside the webhook's).
+const RETENTION_BATCH: i64 = 5_000;
+
+/// One pass of the retention (`store.body_retention_days`, `store.dedup_retention_days`):
+/// batch after batch until nothing is left to remove.
+pub async fn retention_pass(ctx: &Ctx) -> Result<crate::store::Pruned> {
+    const DAY_MS: i64 = 86_400_000;
+    let now = ctx.clock.now_ms();
+    let s = &ctx.config.store;
+    let bodies_before = now - s.body_retention_days as i64 * DAY_MS;
+    let keys_before = now - s.dedup_retention_days as i64 * DAY_MS;
+    let mut total = crate::store::Pruned::default();
+    for _ in 0..1_000 {
+        let p = ctx
+            .store
+            .prune(bodies_before, keys_before, RETENTION_BATCH)
+            .await?;
+        ctx.metrics.pruned(p.bodies, p.deliveries);
+        total.bodies += p.bodies;
+        total.deliveries += p.deliveries;
+        if p.bodies < RETENTION_BATCH as u64 && p.deliveries < RETENTION_BATCH as u64 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    Ok(total)
+}
+
+/// The retention at start, then every hour, until shutdown.
+async fn retention_loop(ctx: Arc<Ctx>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        match retention_pass(&ctx).await {
+            Ok(p) if p.bodies + p.deliveries > 0 => tracing::info!(
+                bodies_dropped = p.bodies,
+                deliveries_deleted = p.deliveries,
+                "retention"
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "retention failed; will try again")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(RETENTION_EVERY) => {}
             _ = shutdown.changed() => return,
         }
     }

@@ -12,6 +12,31 @@ use crate::metrics::InboxGauges;
 use anyhow::Result;
 use serde::Serialize;
 
+/// One decision in the audit trail (see `migrations/*/0008_audit.sql`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditRecord {
+    pub id: i64,
+    /// When it was written, by the database's clock.
+    pub at_ms: i64,
+    pub project: String,
+    pub iid: u64,
+    /// `review` or `apply`.
+    pub kind: String,
+    /// The head reviewed, or the merge commit applied.
+    pub sha: String,
+    pub decision: String,
+    pub reason: Option<String>,
+    /// JSON: who approved (counted and not), who merged, the policy's commit, the plan.
+    pub facts: String,
+}
+
+/// What one pass of the retention removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub bodies: u64,
+    pub deliveries: u64,
+}
+
 /// A delivery to store.
 #[derive(Debug, Clone)]
 pub struct NewDelivery {
@@ -376,6 +401,38 @@ impl Store {
         each!(self, s => s.record_review(r).await)
     }
 
+    /// The audit trail of the project (of one MR with `iid`), newest first.
+    pub async fn audit(
+        &self,
+        project: &str,
+        iid: Option<u64>,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>> {
+        each!(self, s => s.audit(project.to_string(), iid, limit).await)
+    }
+
+    /// Applies the retention: bodies of deliveries finished before `bodies_before_ms` are
+    /// dropped, deliveries finished before `keys_before_ms` deleted (with their dedup keys);
+    /// at most `batch` of each per call. Work that waits, runs or is parked is kept whole.
+    pub async fn prune(
+        &self,
+        bodies_before_ms: i64,
+        keys_before_ms: i64,
+        batch: i64,
+    ) -> Result<Pruned> {
+        each!(self, s => s.prune(bodies_before_ms, keys_before_ms, batch).await)
+    }
+
+    /// When the oldest apply still running started, if one is.
+    pub async fn oldest_running_apply(&self) -> Result<Option<i64>> {
+        each!(self, s => s.oldest_running_apply().await)
+    }
+
+    /// How many bytes the store takes.
+    pub async fn size_bytes(&self) -> Result<u64> {
+        each!(self, s => s.size_bytes().await)
+    }
+
     /// The review of an MR's head, if there is one.
     pub async fn review(
         &self,
@@ -485,6 +542,8 @@ pub(crate) fn encode_body(body: &[u8]) -> (&'static str, Vec<u8>) {
 pub(crate) fn decode_body(encoding: &str, stored: Vec<u8>) -> Result<Vec<u8>> {
     match encoding {
         "identity" => Ok(stored),
+        // dropped by the retention (`store.body_retention_days`)
+        "dropped" => Ok(Vec::new()),
         "lz4" => lz4_flex::block::decompress_size_prepended(&stored)
             .map_err(|e| anyhow::anyhow!("a stored body does not decompress: {e}")),
         other => Err(anyhow::anyhow!("unknown body encoding `{other}`")),

@@ -2,7 +2,9 @@
 //! were seen on, reviews, commit statuses, apply runs, the step ledger and known accounts.
 
 use super::PgStore;
-use crate::store::{ApplyRun, KnownAccount, Lease, ReviewRecord, StepRecord, StepWrite};
+use crate::store::{
+    ApplyRun, AuditRecord, KnownAccount, Lease, Pruned, ReviewRecord, StepRecord, StepWrite,
+};
 use anyhow::Result;
 
 impl PgStore {
@@ -94,10 +96,15 @@ impl PgStore {
     }
 
     pub async fn record_review(&self, r: ReviewRecord) -> Result<()> {
+        // one statement: no review without its audit record
         self.exec(
-            "INSERT INTO reviews (project, iid, head_sha, verdict, reviewed_at_ms, facts) VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (project, iid, head_sha) DO UPDATE SET verdict = excluded.verdict,
-                 reviewed_at_ms = excluded.reviewed_at_ms, facts = excluded.facts",
+            "WITH kept AS (
+                 INSERT INTO reviews (project, iid, head_sha, verdict, reviewed_at_ms, facts) VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (project, iid, head_sha) DO UPDATE SET verdict = excluded.verdict,
+                     reviewed_at_ms = excluded.reviewed_at_ms, facts = excluded.facts
+                 RETURNING 1)
+             INSERT INTO audit (at_ms, project, iid, kind, sha, decision, reason, facts)
+             SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint, $1, $2, 'review', $3, $4, NULL, $6 FROM kept",
             &[&r.project, &(r.iid as i64), &r.head_sha, &r.verdict, &r.reviewed_at_ms, &r.facts],
         )
         .await
@@ -184,10 +191,14 @@ impl PgStore {
 
     pub async fn put_apply_run(&self, run: ApplyRun) -> Result<()> {
         self.exec(
-            "INSERT INTO apply_runs (merge_sha, project, iid, decision, reason, facts, started_at_ms, finished_at_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (merge_sha) DO UPDATE SET decision = excluded.decision, reason = excluded.reason,
-                 facts = excluded.facts, finished_at_ms = excluded.finished_at_ms",
+            "WITH kept AS (
+                 INSERT INTO apply_runs (merge_sha, project, iid, decision, reason, facts, started_at_ms, finished_at_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (merge_sha) DO UPDATE SET decision = excluded.decision, reason = excluded.reason,
+                     facts = excluded.facts, finished_at_ms = excluded.finished_at_ms
+                 RETURNING 1)
+             INSERT INTO audit (at_ms, project, iid, kind, sha, decision, reason, facts)
+             SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint, $2, $3, 'apply', $1, $4, $5, $6 FROM kept",
             &[
                 &run.merge_sha,
                 &run.project,
@@ -306,5 +317,86 @@ impl PgStore {
         )
         .await
         .map(drop)
+    }
+
+    pub async fn audit(
+        &self,
+        project: String,
+        iid: Option<u64>,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT id, at_ms, project, iid, kind, sha, decision, reason, facts FROM audit
+                 WHERE project = $1 AND ($2::BIGINT IS NULL OR iid = $2) ORDER BY id DESC LIMIT $3",
+                &[&project, &iid.map(|i| i as i64), &limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditRecord {
+                id: r.get(0),
+                at_ms: r.get(1),
+                project: r.get(2),
+                iid: r.get::<_, i64>(3) as u64,
+                kind: r.get(4),
+                sha: r.get(5),
+                decision: r.get(6),
+                reason: r.get(7),
+                facts: r.get(8),
+            })
+            .collect())
+    }
+
+    /// See the SQLite store's `prune`.
+    pub async fn prune(
+        &self,
+        bodies_before_ms: i64,
+        keys_before_ms: i64,
+        batch: i64,
+    ) -> Result<Pruned> {
+        let deleted = self
+            .exec(
+                "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries
+                 WHERE state IN ('done', 'ignored') AND COALESCE(finished_at_ms, received_at_ms) < $1 LIMIT $2)",
+                &[&keys_before_ms, &batch],
+            )
+            .await?;
+        let bodies = self
+            .exec(
+                "UPDATE deliveries SET body = ''::bytea, body_encoding = 'dropped' WHERE id IN (SELECT id FROM deliveries
+                 WHERE state IN ('done', 'ignored') AND body_encoding <> 'dropped'
+                   AND COALESCE(finished_at_ms, received_at_ms) < $1 LIMIT $2)",
+                &[&bodies_before_ms, &batch],
+            )
+            .await?;
+        Ok(Pruned {
+            bodies,
+            deliveries: deleted,
+        })
+    }
+
+    pub async fn oldest_running_apply(&self) -> Result<Option<i64>> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT min(started_at_ms) FROM apply_runs WHERE decision = 'running'",
+                &[],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// The database's size on disk.
+    pub async fn size_bytes(&self) -> Result<u64> {
+        let row = self
+            .client()
+            .await?
+            .query_one("SELECT pg_database_size(current_database())", &[])
+            .await?;
+        Ok(row.get::<_, i64>(0) as u64)
     }
 }

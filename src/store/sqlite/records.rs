@@ -2,9 +2,16 @@
 //! seen on, reviews, commit statuses, apply runs, the step ledger and known accounts.
 
 use super::SqliteStore;
-use crate::store::{ApplyRun, KnownAccount, Lease, ReviewRecord, StepRecord, StepWrite};
+use crate::store::{
+    ApplyRun, AuditRecord, KnownAccount, Lease, Pruned, ReviewRecord, StepRecord, StepWrite,
+};
 use anyhow::Result;
 use rusqlite::{OptionalExtension, params};
+
+/// An audit record, stamped with the database's clock.
+const AUDIT_INSERT: &str =
+    "INSERT INTO audit (at_ms, project, iid, kind, sha, decision, reason, facts)
+     VALUES (CAST(unixepoch('subsec') * 1000 AS INTEGER), ?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
 impl SqliteStore {
     pub async fn note_id(&self, project: String, iid: u64) -> Result<Option<u64>> {
@@ -103,8 +110,94 @@ impl SqliteStore {
                  ON CONFLICT (project, iid, head_sha) DO UPDATE SET verdict = excluded.verdict,
                      reviewed_at_ms = excluded.reviewed_at_ms, facts = excluded.facts",
             )?
-            .execute(params![r.project, r.iid as i64, r.head_sha, r.verdict, r.reviewed_at_ms, r.facts])
-            .map(drop)
+            .execute(params![r.project, r.iid as i64, r.head_sha, r.verdict, r.reviewed_at_ms, r.facts])?;
+            // the same transaction: no review without its audit record
+            c.prepare_cached(AUDIT_INSERT)?
+                .execute(params![r.project, r.iid as i64, "review", r.head_sha, r.verdict, None::<String>, r.facts])
+                .map(drop)
+        })
+        .await
+    }
+
+    pub async fn audit(
+        &self,
+        project: String,
+        iid: Option<u64>,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>> {
+        self.call(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, at_ms, project, iid, kind, sha, decision, reason, facts FROM audit
+                 WHERE project = ?1 AND (?2 IS NULL OR iid = ?2) ORDER BY id DESC LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![project, iid.map(|i| i as i64), limit], |r| {
+                Ok(AuditRecord {
+                    id: r.get(0)?,
+                    at_ms: r.get(1)?,
+                    project: r.get(2)?,
+                    iid: r.get::<_, i64>(3)? as u64,
+                    kind: r.get(4)?,
+                    sha: r.get(5)?,
+                    decision: r.get(6)?,
+                    reason: r.get(7)?,
+                    facts: r.get(8)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// Drops the bodies of deliveries finished (or ignored) before `bodies_before_ms`, and
+    /// deletes those finished before `keys_before_ms` (their dedup keys go with them), a
+    /// batch at a time. Pending, running and parked deliveries are never touched.
+    pub async fn prune(
+        &self,
+        bodies_before_ms: i64,
+        keys_before_ms: i64,
+        batch: i64,
+    ) -> Result<Pruned> {
+        self.call(move |c| {
+            let deleted = c
+                .prepare_cached(
+                    "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries
+                     WHERE state IN ('done', 'ignored') AND COALESCE(finished_at_ms, received_at_ms) < ?1 LIMIT ?2)",
+                )?
+                .execute(params![keys_before_ms, batch])?;
+            let bodies = c
+                .prepare_cached(
+                    "UPDATE deliveries SET body = X'', body_encoding = 'dropped' WHERE id IN (SELECT id FROM deliveries
+                     WHERE state IN ('done', 'ignored') AND body_encoding <> 'dropped'
+                       AND COALESCE(finished_at_ms, received_at_ms) < ?1 LIMIT ?2)",
+                )?
+                .execute(params![bodies_before_ms, batch])?;
+            Ok(Pruned {
+                bodies: bodies as u64,
+                deliveries: deleted as u64,
+            })
+        })
+        .await
+    }
+
+    pub async fn oldest_running_apply(&self) -> Result<Option<i64>> {
+        self.call(|c| {
+            c.prepare_cached(
+                "SELECT min(started_at_ms) FROM apply_runs WHERE decision = 'running'",
+            )?
+            .query_row([], |r| r.get(0))
+        })
+        .await
+    }
+
+    /// The bytes the database holds in use (its pages less the free ones).
+    pub async fn size_bytes(&self) -> Result<u64> {
+        self.call(|c| {
+            let (pages, free, size): (i64, i64, i64) = c.query_row(
+                "SELECT (SELECT page_count FROM pragma_page_count()), (SELECT freelist_count FROM pragma_freelist_count()), (SELECT page_size FROM pragma_page_size())",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            Ok(((pages - free) * size) as u64)
         })
         .await
     }
@@ -207,8 +300,10 @@ impl SqliteStore {
                 run.facts,
                 run.started_at_ms,
                 run.finished_at_ms
-            ])
-            .map(drop)
+            ])?;
+            c.prepare_cached(AUDIT_INSERT)?
+                .execute(params![run.project, run.iid as i64, "apply", run.merge_sha, run.decision, run.reason, run.facts])
+                .map(drop)
         })
         .await
     }
