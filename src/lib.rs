@@ -31,6 +31,8 @@ pub mod store;
 pub mod clock;
 /// The service configuration (`orgvend.toml`), secrets from the environment.
 pub mod config;
+/// The running attempt's hold on its delivery: no AWS call or GitLab write once it is lost.
+pub mod hold;
 /// Structured logs.
 pub mod logging;
 /// Prometheus metrics.

@@ -282,3 +282,167 @@ async fn a_restarted_replica_resumes_its_own_work_at_once() {
         1
     );
 }
+
+/// A TCP tap in front of moto for one replica: what it sends, and when.
+struct Tap {
+    url: String,
+    sent: std::sync::Arc<std::sync::Mutex<Vec<(Instant, usize)>>>,
+}
+
+async fn tap(upstream: &str) -> Tap {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upstream = upstream.trim_start_matches("http://").to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let sent: std::sync::Arc<std::sync::Mutex<Vec<(Instant, usize)>>> = Default::default();
+    let log = sent.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                continue;
+            };
+            let (mut cr, mut cw) = client.into_split();
+            let (mut sr, mut sw) = server.into_split();
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    match cr.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            log.lock().unwrap().push((Instant::now(), n));
+                            if sw.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut sr, &mut cw).await;
+            });
+        }
+    });
+    Tap { url, sent }
+}
+
+/// A replica stalled mid-apply (SIGSTOP: a paused VM) past its lease: the other replica
+/// takes the delivery over; when the stalled one wakes up it sends AWS nothing more — its
+/// hold on the delivery is over — and the apply is finished once, by the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_replica_that_wakes_up_makes_no_aws_call() {
+    let pg = Postgres::start();
+    let store_url = pg.database().await;
+    let moto = Moto::start();
+    moto.organization().await;
+    let mut state = initial_state(&fixture_repo());
+    state.group_ids.insert("aws-accounts".into(), 77);
+    add_account_mr(&mut state, 1, "sleeper", &[ALICE]);
+    let gitlab = FakeGitlab::start(state).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = common::moto::PROCESS_ENV;
+    let mut taps = Vec::new();
+    let mut replicas = Vec::new();
+    for i in 0..2 {
+        let t = tap(&moto.url).await;
+        let path = config(dir.path(), i, &store_url, &gitlab.url(), &t.url);
+        replicas.push(spawn_env(&path, &env));
+        taps.push(t);
+    }
+    let sha = gitlab.with(|s| s.merge(1, BOB));
+    post(
+        &replicas[0],
+        &Delivery::new(
+            "Merge Request Hook",
+            merge_payload(1, BOB, &sha).to_string().into_bytes(),
+        ),
+    )
+    .await;
+
+    // stall the replica that applies, once it has talked to AWS
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let victim = 'found: loop {
+        for (i, t) in taps.iter().enumerate() {
+            if t.sent.lock().unwrap().len() >= 3 {
+                break 'found i;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no replica called AWS within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    signal(&replicas[victim].child, "-STOP");
+    let stalled = Instant::now();
+    // well past its 2 s lease: the other replica claims the delivery meanwhile
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let woke = Instant::now();
+    signal(&replicas[victim].child, "-CONT");
+
+    eventually(
+        Duration::from_secs(90),
+        Duration::from_millis(100),
+        || async {
+            let done = gitlab.with(|s| {
+                s.bot_notes(1)
+                    .first()
+                    .is_some_and(|n| n.body.contains("✅ Applied"))
+            });
+            if done {
+                Ok(())
+            } else {
+                Err("not applied yet".to_string())
+            }
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after: Vec<_> = taps[victim]
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(at, _)| *at >= woke)
+        .cloned()
+        .collect();
+    assert!(
+        after.is_empty(),
+        "the replica that lost its lease sent AWS {} writes after it woke up (stalled at {:?})",
+        after.len(),
+        stalled
+    );
+    let other = 1 - victim;
+    assert!(
+        taps[other]
+            .sent
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(at, _)| *at > stalled),
+        "the other replica finished the apply"
+    );
+    // once: one account, the delivery done
+    let accounts = moto.accounts().await;
+    assert_eq!(
+        accounts
+            .iter()
+            .filter(|(_, n, _)| n == "client-sleeper")
+            .count(),
+        1,
+        "{accounts:?}"
+    );
+    let store = orgvend::store::Store::open(&store_url).await.unwrap();
+    let merged: Vec<_> = store
+        .list(None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.action == "merged")
+        .map(|d| (d.state, d.attempts))
+        .collect();
+    assert!(
+        merged.iter().all(|(s, _)| s == "done") && merged.iter().any(|(_, a)| *a >= 2),
+        "{merged:?}"
+    );
+}

@@ -609,3 +609,38 @@ async fn an_attempt_stops_when_its_lease_runs_out_unrenewed() {
         stopped_at.elapsed()
     );
 }
+
+/// The whole process stalls mid-attempt past its lease (SIGSTOP, a paused VM: here the
+/// runtime's only thread is blocked) and wakes up in the middle of the handler's code: the
+/// next AWS call the handler makes is refused before it is sent, without waiting for the
+/// worker to notice the lost lease.
+#[tokio::test]
+async fn a_call_after_a_stall_past_the_lease_is_refused() {
+    struct StallsThenCalls {
+        calls: orgvend::aws::Calls,
+        refused: std::sync::atomic::AtomicBool,
+    }
+    impl Handler for StallsThenCalls {
+        async fn handle(&self, _job: Job) -> anyhow::Result<()> {
+            assert!(self.calls.write().is_ok(), "within the lease");
+            std::thread::sleep(Duration::from_millis(1_500)); // everything stops
+            let refused = self.calls.write().is_err(); // the very next call, no yield between
+            self.refused.store(refused, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+    let s = TestServer::start_with("", |c| c.worker.lease_seconds = 1).await;
+    s.post(&Delivery::mr(6, "merge")).await;
+    let handler = Arc::new(StallsThenCalls {
+        calls: Default::default(),
+        refused: Default::default(),
+    });
+    let worker = Worker::new(s.ctx.clone(), handler.clone());
+    assert!(worker.step().await.unwrap());
+    assert!(handler.refused.load(Ordering::SeqCst), "the call was sent");
+    assert_eq!(
+        handler.calls.snapshot(),
+        (0, 1),
+        "only the call within the lease"
+    );
+}

@@ -86,13 +86,19 @@ pub struct Calls {
 }
 
 impl Calls {
-    pub fn read(&self) {
+    /// Counts a read, if the running attempt still holds its delivery ([`crate::hold`]).
+    pub fn read(&self) -> Result<(), crate::hold::HoldLost> {
+        crate::hold::check()?;
         self.reads
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
-    pub fn write(&self) {
+    /// Counts a change, if the running attempt still holds its delivery.
+    pub fn write(&self) -> Result<(), crate::hold::HoldLost> {
+        crate::hold::check()?;
         self.writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
     pub fn snapshot(&self) -> (u64, u64) {
         (

@@ -158,7 +158,11 @@ impl<H: Handler> Worker<H> {
         // The handler runs in its own task: a panic is a failed attempt, not a dead worker.
         let handler = self.handler.clone();
         let job = Job { delivery, event };
-        let mut task = tokio::spawn(async move { handler.handle(job).await });
+        // Every AWS call and GitLab write of the attempt checks this hold first.
+        let hold = crate::hold::Hold::until(lease_until);
+        let mut task = tokio::spawn(crate::hold::scope(hold.clone(), async move {
+            handler.handle(job).await
+        }));
         let renew_every = Duration::from_millis((lease_ms / 3).max(1) as u64);
         let outcome = loop {
             let tick = renew_every.min(lease_until.saturating_duration_since(Instant::now()));
@@ -169,7 +173,10 @@ impl<H: Handler> Worker<H> {
                     let left = lease_until.saturating_duration_since(asked);
                     // A renewal that does not answer before the lease ends counts as failed.
                     match tokio::time::timeout(left, ctx.store.renew(lease, ctx.clock.now_ms(), lease_ms)).await {
-                        Ok(Ok(true)) => lease_until = asked + lease_len,
+                        Ok(Ok(true)) => {
+                            lease_until = asked + lease_len;
+                            hold.extend(lease_until);
+                        }
                         Ok(Ok(false)) => {
                             // Our lease ran out (the store unreachable, the process stalled)
                             // and another worker claimed the delivery: it is theirs now.

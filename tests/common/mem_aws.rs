@@ -99,7 +99,7 @@ impl Aws for MemAws {
     async fn list_accounts(&self) -> Result<Vec<OrgAccount>> {
         let org = self.org.lock().unwrap();
         for _ in 0..org.accounts.len().div_ceil(20).max(1) {
-            self.calls.read();
+            self.calls.read()?;
         }
         Ok(org
             .accounts
@@ -114,7 +114,7 @@ impl Aws for MemAws {
     }
 
     async fn create_account(&self, account: &NewAccount) -> Result<String> {
-        self.calls.write();
+        self.calls.write()?;
         let mut org = self.org.lock().unwrap();
         let n = org.accounts.len() + 1;
         let request = format!("car-{n:032x}");
@@ -157,7 +157,7 @@ impl Aws for MemAws {
     }
 
     async fn create_account_status(&self, request_id: &str) -> Result<CreateState> {
-        self.calls.read();
+        self.calls.read()?;
         self.org
             .lock()
             .unwrap()
@@ -168,7 +168,7 @@ impl Aws for MemAws {
     }
 
     async fn list_create_requests(&self) -> Result<Vec<CreateRequest>> {
-        self.calls.read();
+        self.calls.read()?;
         Ok(self
             .org
             .lock()
@@ -184,22 +184,22 @@ impl Aws for MemAws {
     }
 
     async fn root_id(&self) -> Result<String> {
-        self.calls.read();
+        self.calls.read()?;
         Ok(ROOT.into())
     }
 
     async fn caller_account_id(&self) -> Result<String> {
-        self.calls.read();
+        self.calls.read()?;
         Ok(MANAGEMENT.into())
     }
 
     async fn management_account_id(&self) -> Result<String> {
-        self.calls.read();
+        self.calls.read()?;
         Ok(MANAGEMENT.into())
     }
 
     async fn child_ous(&self, parent: &str) -> Result<Vec<(String, String)>> {
-        self.calls.read();
+        self.calls.read()?;
         Ok(self
             .org
             .lock()
@@ -212,27 +212,27 @@ impl Aws for MemAws {
     }
 
     async fn parent_of(&self, account_id: &str) -> Result<String> {
-        self.calls.read();
+        self.calls.read()?;
         self.with_account(account_id, |a| a.parent.clone())
     }
 
     async fn move_account(&self, account_id: &str, _from: &str, to: &str) -> Result<()> {
-        self.calls.write();
+        self.calls.write()?;
         self.with_account(account_id, |a| a.parent = to.to_string())
     }
 
     async fn account_tags(&self, account_id: &str) -> Result<BTreeMap<String, String>> {
-        self.calls.read();
+        self.calls.read()?;
         self.with_account(account_id, |a| a.tags.clone())
     }
 
     async fn tag_account(&self, account_id: &str, tags: &BTreeMap<String, String>) -> Result<()> {
-        self.calls.write();
+        self.calls.write()?;
         self.with_account(account_id, |a| a.tags.extend(tags.clone()))
     }
 
     async fn untag_account(&self, account_id: &str, keys: &[String]) -> Result<()> {
-        self.calls.write();
+        self.calls.write()?;
         self.with_account(account_id, |a| {
             for k in keys {
                 a.tags.remove(k);
@@ -241,12 +241,12 @@ impl Aws for MemAws {
     }
 
     async fn close_account(&self, account_id: &str) -> Result<()> {
-        self.calls.write();
+        self.calls.write()?;
         self.with_account(account_id, |a| a.status = "PENDING_CLOSURE".into())
     }
 
     async fn assume(&self, account_id: &str, _role_name: &str) -> Result<MemMember> {
-        self.calls.read();
+        self.calls.read()?;
         self.with_account(account_id, |_| ())?;
         Ok(MemMember {
             id: account_id.to_string(),
@@ -262,12 +262,12 @@ pub struct MemMember {
 
 impl MemMember {
     fn read<T>(&self, f: impl FnOnce(&Iam) -> T) -> Result<T> {
-        self.aws.calls.read();
+        self.aws.calls.read()?;
         self.aws.with_account(&self.id, |a| f(&a.iam))
     }
 
     fn write<T>(&self, f: impl FnOnce(&mut Iam) -> T) -> Result<T> {
-        self.aws.calls.write();
+        self.aws.calls.write()?;
         self.aws.with_account(&self.id, |a| f(&mut a.iam))
     }
 
@@ -285,7 +285,7 @@ impl MemberAws for MemMember {
     }
     async fn set_alias(&self, alias: &str, replacing: Option<&str>) -> Result<()> {
         if replacing.is_some() {
-            self.aws.calls.write(); // DeleteAccountAlias
+            self.aws.calls.write()?; // DeleteAccountAlias
         }
         self.write(|i| i.alias = Some(alias.to_string()))
     }
@@ -300,8 +300,8 @@ impl MemberAws for MemMember {
     async fn policy(&self, name: &str) -> Result<Option<ManagedPolicy>> {
         let arn = self.arn("policy", name);
         // GetPolicy, GetPolicyVersion, ListPolicyVersions
-        self.aws.calls.read();
-        self.aws.calls.read();
+        self.aws.calls.read()?;
+        self.aws.calls.read()?;
         self.read(|i| {
             i.policies.get(name).map(|(doc, others)| ManagedPolicy {
                 arn,
@@ -335,7 +335,7 @@ impl MemberAws for MemMember {
         })
     }
     async fn role(&self, name: &str) -> Result<Option<RoleState>> {
-        self.aws.calls.read(); // GetRole, then ListAttachedRolePolicies
+        self.aws.calls.read()?; // GetRole, then ListAttachedRolePolicies
         self.read(|i| i.roles.get(name).cloned())
     }
     async fn create_role(&self, name: &str, trust: &str, boundary: Option<&str>) -> Result<()> {
@@ -383,7 +383,7 @@ impl MemberAws for MemMember {
     }
     async fn bucket(&self, name: &str) -> Result<Option<BucketState>> {
         for _ in 0..3 {
-            self.aws.calls.read(); // HeadBucket, versioning, encryption, public access block
+            self.aws.calls.read()?; // HeadBucket, versioning, encryption, public access block
         }
         self.read(|i| i.buckets.get(name).copied())
     }

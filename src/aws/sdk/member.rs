@@ -27,14 +27,14 @@ impl MemberAws for SdkMember {
     }
 
     async fn alias(&self) -> Result<Option<String>> {
-        self.calls.read();
+        self.calls.read()?;
         let out = self.iam.list_account_aliases().send().await.map_err(err)?;
         Ok(out.account_aliases().first().cloned())
     }
 
     async fn set_alias(&self, alias: &str, replacing: Option<&str>) -> Result<()> {
         if let Some(old) = replacing {
-            self.calls.write();
+            self.calls.write()?;
             self.iam
                 .delete_account_alias()
                 .account_alias(old)
@@ -42,7 +42,7 @@ impl MemberAws for SdkMember {
                 .await
                 .map_err(err)?;
         }
-        self.calls.write();
+        self.calls.write()?;
         self.iam
             .create_account_alias()
             .account_alias(alias)
@@ -53,7 +53,7 @@ impl MemberAws for SdkMember {
     }
 
     async fn saml_provider(&self, name: &str) -> Result<Option<String>> {
-        self.calls.read();
+        self.calls.read()?;
         let out = self.iam.list_saml_providers().send().await.map_err(err)?;
         let suffix = format!(":saml-provider/{name}");
         Ok(out
@@ -65,7 +65,7 @@ impl MemberAws for SdkMember {
     }
 
     async fn create_saml_provider(&self, name: &str, metadata: &str) -> Result<String> {
-        self.calls.write();
+        self.calls.write()?;
         let out = self
             .iam
             .create_saml_provider()
@@ -81,7 +81,7 @@ impl MemberAws for SdkMember {
 
     async fn policy(&self, name: &str) -> Result<Option<ManagedPolicy>> {
         let arn = self.policy_arn(name);
-        self.calls.read();
+        self.calls.read()?;
         let policy = match self.iam.get_policy().policy_arn(&arn).send().await {
             Ok(out) => out,
             Err(e) if code_of(&e) == Some("NoSuchEntity") => return Ok(None),
@@ -92,7 +92,7 @@ impl MemberAws for SdkMember {
             .and_then(|p| p.default_version_id())
             .context("GetPolicy answered without a default version")?
             .to_string();
-        self.calls.read();
+        self.calls.read()?;
         let version = self
             .iam
             .get_policy_version()
@@ -110,7 +110,7 @@ impl MemberAws for SdkMember {
                     .unwrap_or_else(|_| d.to_string())
             })
             .unwrap_or_default();
-        self.calls.read();
+        self.calls.read()?;
         let versions = self
             .iam
             .list_policy_versions()
@@ -138,7 +138,7 @@ impl MemberAws for SdkMember {
     }
 
     async fn create_policy_version(&self, name: &str, document: &str) -> Result<()> {
-        self.calls.write();
+        self.calls.write()?;
         self.iam
             .create_policy_version()
             .policy_arn(self.policy_arn(name))
@@ -151,7 +151,7 @@ impl MemberAws for SdkMember {
     }
 
     async fn delete_policy_version(&self, name: &str, version_id: &str) -> Result<()> {
-        self.calls.write();
+        self.calls.write()?;
         self.iam
             .delete_policy_version()
             .policy_arn(self.policy_arn(name))
@@ -163,7 +163,7 @@ impl MemberAws for SdkMember {
     }
 
     async fn create_policy(&self, name: &str, document: &str) -> Result<String> {
-        self.calls.write();
+        self.calls.write()?;
         let out = self
             .iam
             .create_policy()
@@ -179,7 +179,7 @@ impl MemberAws for SdkMember {
     }
 
     async fn role(&self, name: &str) -> Result<Option<RoleState>> {
-        self.calls.read();
+        self.calls.read()?;
         let role = match self.iam.get_role().role_name(name).send().await {
             Ok(out) => out,
             Err(e) if code_of(&e) == Some("NoSuchEntity") => return Ok(None),
@@ -190,7 +190,7 @@ impl MemberAws for SdkMember {
             .and_then(|r| r.permissions_boundary())
             .and_then(|b| b.permissions_boundary_arn())
             .map(str::to_string);
-        self.calls.read();
+        self.calls.read()?;
         let attached = self
             .iam
             .list_attached_role_policies()
@@ -219,7 +219,7 @@ impl MemberAws for SdkMember {
     }
 
     async fn create_role(&self, name: &str, trust: &str, boundary: Option<&str>) -> Result<()> {
-        self.calls.write();
+        self.calls.write()?;
         self.iam
             .create_role()
             .role_name(name)
@@ -233,7 +233,7 @@ impl MemberAws for SdkMember {
     }
 
     async fn update_trust(&self, role: &str, trust: &str) -> Result<()> {
-        self.calls.write();
+        self.calls.write()?;
         self.iam
             .update_assume_role_policy()
             .role_name(role)
@@ -245,7 +245,7 @@ impl MemberAws for SdkMember {
     }
 
     async fn oidc_provider(&self, url: &str) -> Result<Option<String>> {
-        self.calls.read();
+        self.calls.read()?;
         let out = self
             .iam
             .list_open_id_connect_providers()
@@ -262,7 +262,7 @@ impl MemberAws for SdkMember {
     }
 
     async fn create_oidc_provider(&self, url: &str, audience: &str) -> Result<String> {
-        self.calls.write();
+        self.calls.write()?;
         let out = self
             .iam
             .create_open_id_connect_provider()
@@ -277,7 +277,7 @@ impl MemberAws for SdkMember {
     }
 
     async fn attach_role_policy(&self, role: &str, policy_arn: &str) -> Result<()> {
-        self.calls.write();
+        self.calls.write()?;
         self.iam
             .attach_role_policy()
             .role_name(role)
@@ -289,7 +289,7 @@ impl MemberAws for SdkMember {
     }
 
     async fn put_role_boundary(&self, role: &str, boundary_arn: &str) -> Result<()> {
-        self.calls.write();
+        self.calls.write()?;
         self.iam
             .put_role_permissions_boundary()
             .role_name(role)
@@ -301,7 +301,7 @@ impl MemberAws for SdkMember {
     }
 
     async fn bucket(&self, name: &str) -> Result<Option<BucketState>> {
-        self.calls.read();
+        self.calls.read()?;
         if let Err(e) = self.s3.head_bucket().bucket(name).send().await {
             let status = e.raw_response().map(|r| r.status().as_u16());
             return match status {
@@ -314,7 +314,7 @@ impl MemberAws for SdkMember {
                 _ => Err(err(e)),
             };
         }
-        self.calls.read();
+        self.calls.read()?;
         let versioning = self
             .s3
             .get_bucket_versioning()
@@ -324,7 +324,7 @@ impl MemberAws for SdkMember {
             .map_err(err)?;
         let versioned =
             versioning.status() == Some(&aws_sdk_s3::types::BucketVersioningStatus::Enabled);
-        self.calls.read();
+        self.calls.read()?;
         let encrypted = match self.s3.get_bucket_encryption().bucket(name).send().await {
             Ok(out) => out
                 .server_side_encryption_configuration()
@@ -334,7 +334,7 @@ impl MemberAws for SdkMember {
             }
             Err(e) => return Err(err(e)),
         };
-        self.calls.read();
+        self.calls.read()?;
         let public_access_blocked =
             match self.s3.get_public_access_block().bucket(name).send().await {
                 Ok(out) => out.public_access_block_configuration().is_some_and(|c| {
@@ -364,13 +364,13 @@ impl MemberAws for SdkMember {
                     .build(),
             );
         }
-        self.calls.write();
+        self.calls.write()?;
         req.send().await.map_err(err)?;
         Ok(())
     }
 
     async fn enable_versioning(&self, name: &str) -> Result<()> {
-        self.calls.write();
+        self.calls.write()?;
         self.s3
             .put_bucket_versioning()
             .bucket(name)
@@ -398,7 +398,7 @@ impl MemberAws for SdkMember {
             )
             .bucket_key_enabled(true)
             .build();
-        self.calls.write();
+        self.calls.write()?;
         self.s3
             .put_bucket_encryption()
             .bucket(name)
@@ -414,7 +414,7 @@ impl MemberAws for SdkMember {
     }
 
     async fn block_public_access(&self, name: &str) -> Result<()> {
-        self.calls.write();
+        self.calls.write()?;
         self.s3
             .put_public_access_block()
             .bucket(name)
@@ -433,7 +433,7 @@ impl MemberAws for SdkMember {
     }
 
     async fn table_exists(&self, name: &str) -> Result<bool> {
-        self.calls.read();
+        self.calls.read()?;
         match self.dynamodb.describe_table().table_name(name).send().await {
             Ok(_) => Ok(true),
             Err(e) if code_of(&e) == Some("ResourceNotFoundException") => Ok(false),
@@ -445,7 +445,7 @@ impl MemberAws for SdkMember {
         use aws_sdk_dynamodb::types::{
             AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
         };
-        self.calls.write();
+        self.calls.write()?;
         self.dynamodb
             .create_table()
             .table_name(name)

@@ -144,7 +144,7 @@ impl Aws for SdkAws {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            self.calls.read();
+            self.calls.read()?;
             let page = self
                 .orgs
                 .list_accounts()
@@ -182,7 +182,7 @@ impl Aws for SdkAws {
                     .build()
             })
             .collect::<Result<Vec<_>, _>>()?;
-        self.calls.write();
+        self.calls.write()?;
         let out = self
             .orgs
             .create_account()
@@ -205,7 +205,7 @@ impl Aws for SdkAws {
     }
 
     async fn create_account_status(&self, request_id: &str) -> Result<CreateState> {
-        self.calls.read();
+        self.calls.read()?;
         let out = self
             .orgs
             .describe_create_account_status()
@@ -223,7 +223,7 @@ impl Aws for SdkAws {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            self.calls.read();
+            self.calls.read()?;
             let page = self
                 .orgs
                 .list_create_account_status()
@@ -248,7 +248,7 @@ impl Aws for SdkAws {
     }
 
     async fn caller_account_id(&self) -> Result<String> {
-        self.calls.read();
+        self.calls.read()?;
         let out = self.sts.get_caller_identity().send().await.map_err(err)?;
         out.account()
             .map(str::to_string)
@@ -256,7 +256,7 @@ impl Aws for SdkAws {
     }
 
     async fn management_account_id(&self) -> Result<String> {
-        self.calls.read();
+        self.calls.read()?;
         let out = self
             .orgs
             .describe_organization()
@@ -270,7 +270,7 @@ impl Aws for SdkAws {
     }
 
     async fn root_id(&self) -> Result<String> {
-        self.calls.read();
+        self.calls.read()?;
         let out = self.orgs.list_roots().send().await.map_err(err)?;
         out.roots()
             .first()
@@ -283,7 +283,7 @@ impl Aws for SdkAws {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            self.calls.read();
+            self.calls.read()?;
             let page = self
                 .orgs
                 .list_organizational_units_for_parent()
@@ -306,7 +306,7 @@ impl Aws for SdkAws {
     }
 
     async fn parent_of(&self, account_id: &str) -> Result<String> {
-        self.calls.read();
+        self.calls.read()?;
         let out = self
             .orgs
             .list_parents()
@@ -322,7 +322,7 @@ impl Aws for SdkAws {
     }
 
     async fn move_account(&self, account_id: &str, from: &str, to: &str) -> Result<()> {
-        self.calls.write();
+        self.calls.write()?;
         self.orgs
             .move_account()
             .account_id(account_id)
@@ -338,7 +338,7 @@ impl Aws for SdkAws {
         let mut out = BTreeMap::new();
         let mut token: Option<String> = None;
         loop {
-            self.calls.read();
+            self.calls.read()?;
             let page = self
                 .orgs
                 .list_tags_for_resource()
@@ -369,7 +369,7 @@ impl Aws for SdkAws {
                     .build()
             })
             .collect::<Result<Vec<_>, _>>()?;
-        self.calls.write();
+        self.calls.write()?;
         self.orgs
             .tag_resource()
             .resource_id(account_id)
@@ -381,7 +381,7 @@ impl Aws for SdkAws {
     }
 
     async fn untag_account(&self, account_id: &str, keys: &[String]) -> Result<()> {
-        self.calls.write();
+        self.calls.write()?;
         self.orgs
             .untag_resource()
             .resource_id(account_id)
@@ -393,7 +393,7 @@ impl Aws for SdkAws {
     }
 
     async fn close_account(&self, account_id: &str) -> Result<()> {
-        self.calls.write();
+        self.calls.write()?;
         self.orgs
             .close_account()
             .account_id(account_id)
@@ -404,7 +404,7 @@ impl Aws for SdkAws {
     }
 
     async fn assume(&self, account_id: &str, role_name: &str) -> Result<SdkMember> {
-        self.calls.read();
+        self.calls.read()?;
         let out = self
             .sts
             .assume_role()

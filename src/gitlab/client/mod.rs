@@ -127,8 +127,13 @@ impl GitlabClient {
             if let Some(t) = &self.token {
                 req = req.header("PRIVATE-TOKEN", t.expose());
             }
+            let request = req.build().context("building a GitLab request")?;
+            if request.method() != reqwest::Method::GET {
+                // a write of an attempt that lost its lease is not sent
+                crate::hold::check()?;
+            }
             self.calls.fetch_add(1, Ordering::Relaxed);
-            let wait = match req.send().await {
+            let wait = match self.http.execute(request).await {
                 Ok(resp) if resp.status() == StatusCode::TOO_MANY_REQUESTS => {
                     let wait =
                         rate_limit_wait(&resp).unwrap_or(self.retry_base * 2u32.pow(attempt + 1));
