@@ -16,30 +16,7 @@ const LATENCY: Duration = Duration::from_millis(20);
 const RUNS: usize = 7;
 
 fn repo() -> Vec<(String, String)> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files = vec![
-        (
-            "variables.tf".to_string(),
-            std::fs::read_to_string(root.join("fixtures/subaccounts/variables.tf")).unwrap(),
-        ),
-        (
-            "terraform.tfvars".to_string(),
-            "root_account_id = \"123456789012\"\n".to_string(),
-        ),
-    ];
-    for name in ["orgvend.toml", "clients.rego"] {
-        files.push((
-            format!("policies/{name}"),
-            std::fs::read_to_string(root.join("policies").join(name)).unwrap(),
-        ));
-    }
-    for f in 0..ACCOUNTS / PER_FILE {
-        let text: String = (0..PER_FILE)
-            .map(|i| client_account(&format!("a{}", f * PER_FILE + i)))
-            .collect();
-        files.push((format!("clients-{f:02}.tf"), text));
-    }
-    files
+    common::world::big_repo(ACCOUNTS, PER_FILE)
 }
 
 fn main() {

@@ -39,6 +39,23 @@ fn config(
     path
 }
 
+/// Waits until MR `iid`'s note says it was applied.
+async fn applied(gitlab: &FakeGitlab, iid: u64, within: Duration) {
+    eventually(within, Duration::from_millis(100), || async {
+        let done = gitlab.with(|s| {
+            s.bot_notes(iid)
+                .first()
+                .is_some_and(|n| n.body.contains("✅ Applied"))
+        });
+        if done {
+            Ok(())
+        } else {
+            Err(format!("!{iid} not applied yet"))
+        }
+    })
+    .await;
+}
+
 async fn post(serve: &Serve, d: &Delivery) {
     let r = d.send_to(serve.addr).await;
     assert_eq!(r.status, 200, "{r:?}");
@@ -238,23 +255,7 @@ async fn a_restarted_replica_resumes_its_own_work_at_once() {
     drop(first);
     let restarted = Instant::now();
     let _again = spawn_env(&path, &env);
-    eventually(
-        Duration::from_secs(60),
-        Duration::from_millis(100),
-        || async {
-            let done = gitlab.with(|s| {
-                s.bot_notes(1)
-                    .first()
-                    .is_some_and(|n| n.body.contains("✅ Applied"))
-            });
-            if done {
-                Ok(())
-            } else {
-                Err("not applied yet".to_string())
-            }
-        },
-    )
-    .await;
+    applied(&gitlab, 1, Duration::from_secs(60)).await;
     assert!(
         restarted.elapsed() < Duration::from_secs(20),
         "took {:?}: the restart waited for its own lease",
@@ -380,23 +381,7 @@ async fn a_stalled_replica_that_wakes_up_makes_no_aws_call() {
     let woke = Instant::now();
     signal(&replicas[victim].child, "-CONT");
 
-    eventually(
-        Duration::from_secs(90),
-        Duration::from_millis(100),
-        || async {
-            let done = gitlab.with(|s| {
-                s.bot_notes(1)
-                    .first()
-                    .is_some_and(|n| n.body.contains("✅ Applied"))
-            });
-            if done {
-                Ok(())
-            } else {
-                Err("not applied yet".to_string())
-            }
-        },
-    )
-    .await;
+    applied(&gitlab, 1, Duration::from_secs(90)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after: Vec<_> = taps[victim]
         .sent

@@ -124,6 +124,35 @@ const USERS: [(u64, &str); 5] = [
 ];
 
 /// The file an MR adds for `slug`'s client account: its path and text.
+/// A subaccounts repository of `accounts` client accounts, `per_file` to a file, with the
+/// shipped policy: what the benchmarks review.
+pub fn big_repo(accounts: usize, per_file: usize) -> Vec<(String, String)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![
+        (
+            "variables.tf".to_string(),
+            std::fs::read_to_string(root.join("fixtures/subaccounts/variables.tf")).unwrap(),
+        ),
+        (
+            "terraform.tfvars".to_string(),
+            "root_account_id = \"123456789012\"\n".to_string(),
+        ),
+    ];
+    for name in ["orgvend.toml", "clients.rego"] {
+        files.push((
+            format!("policies/{name}"),
+            std::fs::read_to_string(root.join("policies").join(name)).unwrap(),
+        ));
+    }
+    for f in 0..accounts / per_file {
+        let text: String = (0..per_file)
+            .map(|i| client_account(&format!("a{}", f * per_file + i)))
+            .collect();
+        files.push((format!("clients-{f:03}.tf"), text));
+    }
+    files
+}
+
 pub fn account_file(slug: &str) -> (String, String) {
     (format!("clients-{slug}.tf"), client_account(slug))
 }
