@@ -260,7 +260,7 @@ async fn inbox(path: PathBuf, command: InboxCommand) -> Result<()> {
         InboxCommand::Retry { id } => {
             anyhow::ensure!(
                 store.requeue(id, SystemClock.now_ms()).await?,
-                "delivery {id} is not parked or done (or does not exist)"
+                "delivery {id} is not parked or done, or its body was dropped by the retention (or it does not exist)"
             );
             println!("delivery {id} is pending again");
         }

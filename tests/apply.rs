@@ -361,6 +361,14 @@ async fn slow_failed_and_throttled_creations() {
     );
     assert!(w.bot_note(iid).contains("✅ Applied"));
 
+    // a concurrent change (which no call retries): the step tries again, within the attempt
+    aws.script.lock().unwrap().concurrent_next = 2;
+    let (iid, sha) = w.merge_approved("busy").await;
+    w.settle().await; // no failed attempt
+    assert_eq!(w.apply_run(&sha).await.decision, "applied");
+    assert!(w.bot_note(iid).contains("✅ Applied"));
+    assert_eq!(aws.script.lock().unwrap().concurrent_next, 0, "it was hit");
+
     // a transient failure and throttling that outlast a call's own retries (the SDK's; the
     // script answers above it): the worker tries the apply again later, from the ledger,
     // once per failure

@@ -176,6 +176,9 @@ async fn retention_and_audit(store: Store, raw: &Raw) {
         "UPDATE audit SET decision = 'applied'",
         "DELETE FROM audit",
         "DELETE FROM audit WHERE kind = 'apply'",
+        "INSERT INTO audit (id, at_ms, project, iid, kind, sha, decision, facts)
+         SELECT id, at_ms, project, iid, kind, sha, 'rewritten', facts FROM audit WHERE kind = 'apply'
+         ON CONFLICT (id) DO UPDATE SET decision = excluded.decision",
     ] {
         let refused = raw(sql).await.expect_err(sql);
         assert!(refused.contains("append-only"), "{sql}: {refused}");
@@ -198,6 +201,13 @@ async fn retention_and_the_audit_trail_on_sqlite() {
         })
     });
     retention_and_audit(store, &raw).await;
+    let refused = raw(
+        "INSERT OR REPLACE INTO audit (id, at_ms, project, iid, kind, sha, decision, facts)
+         SELECT id, at_ms, project, iid, kind, sha, 'rewritten', facts FROM audit",
+    )
+    .await
+    .expect_err("INSERT OR REPLACE");
+    assert!(refused.contains("append-only"), "{refused}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

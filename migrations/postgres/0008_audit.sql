@@ -22,4 +22,5 @@ END
 $$;
 CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE OR TRUNCATE ON audit
     FOR EACH STATEMENT EXECUTE FUNCTION orgvend_audit_append_only();
+-- (INSERT … ON CONFLICT DO UPDATE fires the statement's UPDATE trigger too)
 CREATE INDEX deliveries_finished ON deliveries (state, finished_at_ms);

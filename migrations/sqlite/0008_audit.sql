@@ -23,5 +23,11 @@ CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
 BEGIN
     SELECT RAISE(ABORT, 'the audit trail is append-only');
 END;
+-- INSERT OR REPLACE deletes the row it replaces without firing the delete trigger
+CREATE TRIGGER audit_no_replace BEFORE INSERT ON audit
+WHEN NEW.id IS NOT NULL AND EXISTS (SELECT 1 FROM audit WHERE id = NEW.id)
+BEGIN
+    SELECT RAISE(ABORT, 'the audit trail is append-only');
+END;
 -- Retention finds old finished deliveries by when they finished.
 CREATE INDEX deliveries_finished ON deliveries (state, finished_at_ms);

@@ -267,6 +267,14 @@ impl std::fmt::Display for AwsError {
 
 impl std::error::Error for AwsError {}
 
+/// Whether an error chain holds an [`AwsError`] with this code.
+pub fn has_code(e: &anyhow::Error, code: &str) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<AwsError>()
+            .is_some_and(|a| a.code.as_deref() == Some(code))
+    })
+}
+
 /// Whether an error chain holds a retryable [`AwsError`].
 pub fn is_retryable(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {

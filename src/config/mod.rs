@@ -492,6 +492,9 @@ impl Config {
                 )));
             }
         }
+        if self.store.dedup_retention_days > 36_500 || self.store.body_retention_days > 36_500 {
+            return Err(err("store.body_retention_days and store.dedup_retention_days must be at most 36500 (a hundred years)".into()));
+        }
         if self.store.dedup_retention_days == 0 {
             return Err(err("store.dedup_retention_days must be at least 1: a resend from GitLab's hook log must be known as one".into()));
         }

@@ -26,6 +26,16 @@ pub struct Ctx {
     pub owner: Option<crate::store::Owner>,
     /// Webhook body bytes that may be held at once (`server.max_body_bytes_in_flight`).
     pub body_budget: Semaphore,
+    /// The store's gauges as last read for `/metrics`, and when: scrapes (or a flood of
+    /// them) read the store at most once every few seconds, one at a time.
+    pub gauges_cache: tokio::sync::Mutex<Option<CachedGauges>>,
+}
+
+/// See [`Ctx::gauges_cache`].
+pub struct CachedGauges {
+    pub read_at: std::time::Instant,
+    pub inbox: Option<crate::metrics::InboxGauges>,
+    pub store: Option<crate::metrics::StoreGauges>,
 }
 
 impl Ctx {
@@ -43,6 +53,7 @@ impl Ctx {
             wake: Notify::new(),
             owner: None,
             body_budget: Semaphore::new(config_budget),
+            gauges_cache: tokio::sync::Mutex::new(None),
         })
     }
 

@@ -1,9 +1,9 @@
 //! The HTTP front: accepts connections and serves the router under limits, so that abuse
 //! costs bounded resources and never delays an honest delivery's answer. A client has
-//! `header_timeout_seconds` to send its headers (then the connection is closed), each request
-//! `request_timeout_seconds` in all (then 503); at most `max_connections` are served at
-//! once (more wait in the kernel's listen queue). The body's own limits (size, time, bytes in
-//! flight) are the webhook's ([`super::webhook`]).
+//! `header_timeout_seconds` to send its headers (then the connection is closed), each
+//! request `request_timeout_seconds` in all (then 503), a connection four times that; at
+//! most `max_connections` are served at once (more wait in the kernel's listen queue). The
+//! body's own limits (size, time, bytes in flight) are the webhook's ([`super::webhook`]).
 
 use anyhow::Result;
 use axum::Router;
@@ -19,6 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+
+/// A connection's longest life, in request timeouts.
+const CONNECTION_LIFETIME_REQUESTS: u32 = 4;
 
 /// The front's limits (from `[server]`).
 #[derive(Debug, Clone, Copy)]
@@ -97,8 +100,12 @@ pub async fn serve(
         });
         let connection =
             graceful.watch(builder.serve_connection(TokioIo::new(stream), per_request));
+        // A connection lives at most a few request timeouts: a client that pipelines requests
+        // and never reads the answers does not keep its slot.
+        let lifetime = limits.request_timeout * CONNECTION_LIFETIME_REQUESTS;
         tokio::spawn(async move {
-            let _ = connection.await; // a client that breaks off is no error of ours
+            // a client that breaks off is no error of ours
+            let _ = tokio::time::timeout(lifetime, connection).await;
             drop(slot);
         });
     }

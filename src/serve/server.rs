@@ -41,21 +41,36 @@ async fn readyz(State(ctx): State<Arc<Ctx>>) -> Response {
     }
 }
 
+/// How long the store's gauges are served from the cache.
+const GAUGES_FRESH: Duration = Duration::from_secs(5);
+
 async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
-    let gauges = ctx.store.gauges().await.ok();
-    let store = match (
-        ctx.store.oldest_running_apply().await,
-        ctx.store.size_bytes().await,
-    ) {
-        (Ok(oldest_running_apply_ms), Ok(bytes)) => Some(StoreGauges {
-            oldest_running_apply_ms,
-            bytes,
-        }),
-        _ => None,
-    };
+    let mut cache = ctx.gauges_cache.lock().await;
+    if cache
+        .as_ref()
+        .is_none_or(|c| c.read_at.elapsed() >= GAUGES_FRESH)
+    {
+        let inbox = ctx.store.gauges().await.ok();
+        let store = match (
+            ctx.store.oldest_running_apply().await,
+            ctx.store.size_bytes().await,
+        ) {
+            (Ok(oldest_running_apply_ms), Ok(bytes)) => Some(StoreGauges {
+                oldest_running_apply_ms,
+                bytes,
+            }),
+            _ => None,
+        };
+        *cache = Some(super::ctx::CachedGauges {
+            read_at: std::time::Instant::now(),
+            inbox,
+            store,
+        });
+    }
+    let c = cache.as_ref().expect("filled above");
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        ctx.metrics.render(gauges.as_ref(), store.as_ref()),
+        ctx.metrics.render(c.inbox.as_ref(), c.store.as_ref()),
     )
         .into_response()
 }
@@ -106,13 +121,31 @@ pub async fn run<H: Handler>(
     let retention_task = tokio::spawn(retention_loop(ctx.clone(), shutdown_rx.clone()));
     let reconcile_task = tokio::spawn(reconcile_loop(ctx.clone(), handler, shutdown_rx));
     let limits = super::front::Limits::of(&ctx.config.server);
+    // One grace period for both, from the moment the stop comes: the worker takes no new
+    // work while the front lets its open requests finish.
+    let stopped_at = Arc::new(std::sync::OnceLock::new());
+    let stop = {
+        let stopped_at = stopped_at.clone();
+        async move {
+            stop.await;
+            let _ = stopped_at.set(tokio::time::Instant::now());
+            let _ = shutdown_tx.send(true);
+            tracing::info!("stopped accepting; waiting for open requests and running jobs");
+        }
+    };
     super::front::serve(listener, app(ctx.clone()), limits, stop)
         .await
         .context("serving HTTP")?;
-    tracing::info!("stopped accepting; waiting for running jobs");
-    let _ = shutdown_tx.send(true);
     let grace = Duration::from_secs(ctx.config.server.shutdown_grace_seconds);
-    if tokio::time::timeout(grace, worker_task).await.is_err() {
+    let deadline = stopped_at
+        .get()
+        .copied()
+        .unwrap_or_else(tokio::time::Instant::now)
+        + grace;
+    if tokio::time::timeout_at(deadline, worker_task)
+        .await
+        .is_err()
+    {
         tracing::warn!("jobs still running after the grace period; they resume after restart");
     }
     reconcile_task.abort();
@@ -157,8 +190,9 @@ pub async fn retention_pass(ctx: &Ctx) -> Result<crate::store::Pruned> {
     const DAY_MS: i64 = 86_400_000;
     let now = ctx.clock.now_ms();
     let s = &ctx.config.store;
-    let bodies_before = now - s.body_retention_days as i64 * DAY_MS;
-    let keys_before = now - s.dedup_retention_days as i64 * DAY_MS;
+    let days = |d: u64| (d.min(36_500) as i64).saturating_mul(DAY_MS);
+    let bodies_before = now.saturating_sub(days(s.body_retention_days));
+    let keys_before = now.saturating_sub(days(s.dedup_retention_days));
     let mut total = crate::store::Pruned::default();
     for _ in 0..1_000 {
         let p = ctx

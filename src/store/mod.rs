@@ -368,6 +368,7 @@ impl Store {
         now_ms: i64,
         files: Option<&str>,
     ) -> Result<()> {
+        crate::hold::check()?;
         each!(self, s => {
             s.accept_policy(
                 digest.to_string(),
@@ -398,6 +399,8 @@ impl Store {
 
     /// Keeps the review of one head: the verdict and the facts it rests on.
     pub async fn record_review(&self, r: ReviewRecord) -> Result<()> {
+        // decisions are recorded only while the attempt holds its delivery
+        crate::hold::check()?;
         each!(self, s => s.record_review(r).await)
     }
 
@@ -475,6 +478,7 @@ impl Store {
 
     /// Starts (or restarts) the run of a merge commit, or records its outcome.
     pub async fn put_apply_run(&self, run: ApplyRun) -> Result<()> {
+        crate::hold::check()?;
         each!(self, s => s.put_apply_run(run).await)
     }
 

@@ -32,6 +32,8 @@ pub struct Script {
     pub fail_next: VecDeque<String>,
     /// CreateAccount calls answered TooManyRequestsException before one goes through.
     pub throttle_next: usize,
+    /// MoveAccount calls answered ConcurrentModificationException before one goes through.
+    pub concurrent_next: usize,
     /// Crash at the n-th mutating call (1-based).
     pub crash_at: Option<(u64, Boundary)>,
 }
@@ -223,6 +225,13 @@ impl<A: Aws> Aws for Scripted<A> {
     }
 
     async fn move_account(&self, account_id: &str, from: &str, to: &str) -> Result<()> {
+        {
+            let mut s = self.script.lock().unwrap();
+            if s.concurrent_next > 0 {
+                s.concurrent_next -= 1;
+                return Err(AwsError { code: Some("ConcurrentModificationException".into()), message: "AWS Organizations can't complete your request because it conflicts with another attempt to modify the same entity".into() }.into());
+            }
+        }
         self.mutate(self.inner.move_account(account_id, from, to))
             .await
     }

@@ -51,6 +51,27 @@ impl AwsTarget {
     }
 }
 
+/// Checks the running attempt's hold ([`crate::hold`]) before every attempt of a call,
+/// the SDK's own retries included: a process that stalled in the middle of a call does not
+/// send it again once its lease is gone.
+#[derive(Debug)]
+struct HoldCheck;
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for HoldCheck {
+    fn name(&self) -> &'static str {
+        "orgvend-hold"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_sdk_organizations::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        crate::hold::check().map_err(Into::into)
+    }
+}
+
 /// The code of a call that got no answer (a timeout, a broken connection).
 pub const UNANSWERED: &str = "Unanswered";
 
@@ -59,6 +80,14 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
+    // refused by the hold, before an attempt: say so, not "unanswered"
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(s) = source {
+        if s.downcast_ref::<crate::hold::HoldLost>().is_some() {
+            return crate::hold::HoldLost.into();
+        }
+        source = s.source();
+    }
     let unanswered = matches!(
         e,
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
@@ -124,8 +153,16 @@ impl SdkAws {
         }
         let base = loader.load().await;
         SdkAws {
-            orgs: aws_sdk_organizations::Client::new(&base),
-            sts: aws_sdk_sts::Client::new(&base),
+            orgs: aws_sdk_organizations::Client::from_conf(
+                aws_sdk_organizations::config::Builder::from(&base)
+                    .interceptor(HoldCheck)
+                    .build(),
+            ),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&base)
+                    .interceptor(HoldCheck)
+                    .build(),
+            ),
             path_style: target.endpoint_url.is_some(),
             base,
             calls: Arc::new(Calls::default()),
@@ -432,6 +469,7 @@ impl Aws for SdkAws {
             .build();
         let s3_config = aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(self.path_style)
+            .interceptor(HoldCheck)
             .build();
         Ok(SdkMember {
             account_id: account_id.to_string(),
@@ -440,9 +478,17 @@ impl Aws for SdkAws {
                 .region()
                 .map(|r| r.to_string())
                 .unwrap_or_else(|| "us-east-1".into()),
-            iam: aws_sdk_iam::Client::new(&config),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(&config)
+                    .interceptor(HoldCheck)
+                    .build(),
+            ),
             s3: aws_sdk_s3::Client::from_conf(s3_config),
-            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&config)
+                    .interceptor(HoldCheck)
+                    .build(),
+            ),
             calls: self.calls.clone(),
         })
     }

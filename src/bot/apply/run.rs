@@ -5,7 +5,7 @@
 use super::context::{AccountRun, RunCtx};
 use super::gate::change_email;
 use super::{Applier, StepFailure, failure};
-use crate::aws::Aws;
+use crate::aws::{self, Aws};
 use crate::bot::Bot;
 use crate::bot::policy::Rules;
 use crate::core::approval::membership_problem;
@@ -18,6 +18,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Attempts of a step that AWS refused for a concurrent change, and the first wait.
+const CONCURRENT_ATTEMPTS: u32 = 4;
+const CONCURRENT_RETRY_BASE: Duration = Duration::from_millis(500);
 
 impl<G: GitLab, A: Aws> Bot<G, A> {
     /// Applies a merged MR: the gate, then the reconciliation, with progress in the note.
@@ -245,8 +249,27 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 .map_err(failure)?;
             // Each call retries throttling and transient failures itself (the SDK's retry,
             // the GitLab client's); a step that still fails is tried again with the whole
-            // apply, by the worker, from the ledger.
-            let result = self.exec_step(applier, cx, &mut run, step, policy).await;
+            // apply, by the worker, from the ledger. The one failure no call retries is AWS's
+            // ConcurrentModificationException (parallel writes to one organization or
+            // account): the step itself is the one layer that tries it again, a few times.
+            let mut result = self.exec_step(applier, cx, &mut run, step, policy).await;
+            let mut wait = CONCURRENT_RETRY_BASE;
+            for _ in 1..CONCURRENT_ATTEMPTS {
+                match &result {
+                    Err(e) if aws::has_code(e, "ConcurrentModificationException") => {
+                        tracing::info!(
+                            step = key,
+                            wait_ms = wait.as_millis() as u64,
+                            "AWS reports a concurrent change; trying the step again"
+                        );
+                        tokio::time::sleep(wait).await;
+                        wait *= 2;
+                        cx.apply_lock.ensure().await.map_err(failure)?;
+                        result = self.exec_step(applier, cx, &mut run, step, policy).await;
+                    }
+                    _ => break,
+                }
+            }
             if matches!(step, Step::WaitForAccount) {
                 permit.take();
             }

@@ -223,12 +223,14 @@ impl GitLab for GitlabClient {
                 "creating a note",
                 || self.http.request(Method::POST, &url).json(&payload),
                 || async {
+                    // the bot's own note with this text (a copy by someone else is not it)
+                    let me = self.current_user().await?.id;
                     Ok(self
                         .notes(project, iid)
                         .await?
                         .into_iter()
                         .rev()
-                        .find(|n| n.body == body && !n.system))
+                        .find(|n| n.body == body && !n.system && n.author.id == me))
                 },
             )
             .await?;
@@ -258,7 +260,14 @@ impl GitLab for GitlabClient {
         .await
         {
             Ok(_) => Ok(true),
-            Err(e) if is_not_found(&e) => Ok(false),
+            // gone, or not the bot's to edit (a note id that is not its own): a new one
+            Err(e)
+                if is_not_found(&e)
+                    || e.downcast_ref::<GitlabError>()
+                        .is_some_and(|g| g.status == Some(403)) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(e),
         }
     }

@@ -364,7 +364,7 @@ impl PgStore {
         let n = self
             .exec(
                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at_ms = $2, lease_until_ms = NULL,
-                     finished_at_ms = NULL WHERE id = $1 AND state IN ('parked', 'done')",
+                     finished_at_ms = NULL WHERE id = $1 AND state IN ('parked', 'done') AND body_encoding <> 'dropped'",
                 &[&id, &now_ms],
             )
             .await?;

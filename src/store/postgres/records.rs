@@ -360,7 +360,8 @@ impl PgStore {
         let deleted = self
             .exec(
                 "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries
-                 WHERE state IN ('done', 'ignored') AND COALESCE(finished_at_ms, received_at_ms) < $1 LIMIT $2)",
+                 WHERE state IN ('done', 'ignored') AND COALESCE(finished_at_ms, received_at_ms) < $1 LIMIT $2)
+                 AND state IN ('done', 'ignored') AND COALESCE(finished_at_ms, received_at_ms) < $1",
                 &[&keys_before_ms, &batch],
             )
             .await?;
@@ -368,7 +369,8 @@ impl PgStore {
             .exec(
                 "UPDATE deliveries SET body = ''::bytea, body_encoding = 'dropped' WHERE id IN (SELECT id FROM deliveries
                  WHERE state IN ('done', 'ignored') AND body_encoding <> 'dropped'
-                   AND COALESCE(finished_at_ms, received_at_ms) < $1 LIMIT $2)",
+                   AND COALESCE(finished_at_ms, received_at_ms) < $1 LIMIT $2)
+                 AND state IN ('done', 'ignored') AND COALESCE(finished_at_ms, received_at_ms) < $1",
                 &[&bodies_before_ms, &batch],
             )
             .await?;

@@ -137,7 +137,18 @@ impl SqliteStore {
     ) -> Result<R> {
         let (tx, rx) = oneshot::channel::<Result<R>>();
         let op: Op = Box::new(move |conn| {
-            let result = f(conn);
+            // each operation in a savepoint of the batch's transaction: one that fails
+            // leaves nothing behind (a review without its audit record), the others commit
+            let result = match conn.execute_batch("SAVEPOINT op") {
+                Err(e) => Err(e),
+                Ok(()) => match f(conn) {
+                    Ok(r) => conn.execute_batch("RELEASE op").map(|()| r),
+                    Err(e) => {
+                        let _ = conn.execute_batch("ROLLBACK TO op; RELEASE op");
+                        Err(e)
+                    }
+                },
+            };
             Box::new(move |commit_error: Option<&str>| {
                 let answer = match (result, commit_error) {
                     (Err(e), _) => Err(anyhow!(e)),
@@ -291,7 +302,7 @@ impl SqliteStore {
         self.call(move |c| {
             c.execute(
                 "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at_ms = ?2, lease_until_ms = NULL,
-                     finished_at_ms = NULL WHERE id = ?1 AND state IN ('parked', 'done')",
+                     finished_at_ms = NULL WHERE id = ?1 AND state IN ('parked', 'done') AND body_encoding <> 'dropped'",
                 params![id, now_ms],
             )
             .map(|n| n == 1)

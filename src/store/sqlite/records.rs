@@ -161,14 +161,16 @@ impl SqliteStore {
             let deleted = c
                 .prepare_cached(
                     "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries
-                     WHERE state IN ('done', 'ignored') AND COALESCE(finished_at_ms, received_at_ms) < ?1 LIMIT ?2)",
+                     WHERE state IN ('done', 'ignored') AND COALESCE(finished_at_ms, received_at_ms) < ?1 LIMIT ?2)
+                     AND state IN ('done', 'ignored') AND COALESCE(finished_at_ms, received_at_ms) < ?1",
                 )?
                 .execute(params![keys_before_ms, batch])?;
             let bodies = c
                 .prepare_cached(
                     "UPDATE deliveries SET body = X'', body_encoding = 'dropped' WHERE id IN (SELECT id FROM deliveries
                      WHERE state IN ('done', 'ignored') AND body_encoding <> 'dropped'
-                       AND COALESCE(finished_at_ms, received_at_ms) < ?1 LIMIT ?2)",
+                       AND COALESCE(finished_at_ms, received_at_ms) < ?1 LIMIT ?2)
+                     AND state IN ('done', 'ignored') AND COALESCE(finished_at_ms, received_at_ms) < ?1",
                 )?
                 .execute(params![bodies_before_ms, batch])?;
             Ok(Pruned {

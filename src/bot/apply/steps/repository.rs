@@ -227,7 +227,10 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     })
                     .await;
                 match created {
-                    Ok(p) => Ok(found(p, "created")),
+                    // after a lost answer the client may have found the project at the path:
+                    // it is taken only if orgvend created it
+                    Ok(p) if p.creator_id == Some(self.bot_id().await?) => Ok(found(p, "created")),
+                    Ok(p) => self.ours(p).await,
                     // Someone created it meanwhile (the client itself looks again after an
                     // ambiguous failure): look again, and take it only if it is ours.
                     Err(e) => match gl.project(path).await? {
