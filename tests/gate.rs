@@ -126,67 +126,66 @@ async fn every_merge_method_applies_exactly_what_landed() {
     assert_eq!(w.apply_run(&sha).await.decision, "applied");
     vended(&["merged"]).await;
 
+    // An approved MR of the accounts `slugs` (one commit each), landed by `method`: what
+    // landed is applied, and exactly those accounts are vended.
+    let land =
+        |method: MergeMethod, title: &'static str, slugs: &'static [&'static str], squash: bool| {
+            let w = &w;
+            let vended = &vended;
+            async move {
+                w.gitlab.with(|s| s.merge_method = method);
+                let iid = w.open_account_mr(title, slugs[0]).await;
+                for slug in &slugs[1..] {
+                    let (path, text) = account_file(slug);
+                    w.push(iid, &[(&path, Some(&text))]).await;
+                }
+                w.gitlab
+                    .with(|s| s.mrs.get_mut(&iid).unwrap().squash = squash);
+                w.approve_as(iid, ALICE).await;
+                w.settle().await;
+                assert_eq!(w.status_state(&w.head(iid)), "success", "{title}");
+                let sha = w.merge_as(iid, BOB).await;
+                w.settle().await;
+                assert_eq!(w.apply_run(&sha).await.decision, "applied", "{title}");
+                vended(slugs).await;
+                (iid, sha)
+            }
+        };
+
     // semi-linear: a merge commit on a rebased branch
-    w.gitlab.with(|s| s.merge_method = MergeMethod::RebaseMerge);
-    let iid = w.open_account_mr("semi-linear", "semi").await;
-    w.approve_as(iid, ALICE).await;
-    w.settle().await;
-    let sha = w.merge_as(iid, BOB).await;
-    w.settle().await;
-    assert_eq!(w.apply_run(&sha).await.decision, "applied");
-    vended(&["semi"]).await;
+    land(MergeMethod::RebaseMerge, "semi-linear", &["semi"], false).await;
 
     // fast-forward, one commit: no merge commit at all
-    w.gitlab.with(|s| s.merge_method = MergeMethod::FastForward);
-    let iid = w.open_account_mr("ff", "ffone").await;
-    w.approve_as(iid, ALICE).await;
-    w.settle().await;
-    let sha = w.merge_as(iid, BOB).await;
+    let (iid, sha) = land(MergeMethod::FastForward, "ff", &["ffone"], false).await;
     assert_eq!(sha, w.head(iid), "the landed commit is the MR's head");
     assert!(w.gitlab.with(|s| s.mrs[&iid].merge_commit_sha.is_none()));
-    w.settle().await;
-    assert_eq!(w.apply_run(&sha).await.decision, "applied");
-    vended(&["ffone"]).await;
 
     // fast-forward, several commits: the account of the first commit is created too
-    let iid = w.open_account_mr("ff two", "fffirst").await;
-    let (path, text) = account_file("ffsecond");
-    w.push(iid, &[(&path, Some(&text))]).await;
-    w.approve_as(iid, ALICE).await;
-    w.settle().await;
-    assert_eq!(w.status_state(&w.head(iid)), "success");
-    let sha = w.merge_as(iid, BOB).await;
-    w.settle().await;
-    assert_eq!(w.apply_run(&sha).await.decision, "applied");
-    vended(&["fffirst", "ffsecond"]).await;
+    land(
+        MergeMethod::FastForward,
+        "ff two",
+        &["fffirst", "ffsecond"],
+        false,
+    )
+    .await;
 
     // squash: a squash commit and a merge commit
-    w.gitlab.with(|s| s.merge_method = MergeMethod::Merge);
-    let iid = w.open_account_mr("squash", "squashed").await;
-    let (path, text) = account_file("squashed2");
-    w.push(iid, &[(&path, Some(&text))]).await;
-    w.gitlab
-        .with(|s| s.mrs.get_mut(&iid).unwrap().squash = true);
-    w.approve_as(iid, ALICE).await;
-    w.settle().await;
-    let sha = w.merge_as(iid, BOB).await;
-    w.settle().await;
-    assert_eq!(w.apply_run(&sha).await.decision, "applied");
-    vended(&["squashed", "squashed2"]).await;
+    land(
+        MergeMethod::Merge,
+        "squash",
+        &["squashed", "squashed2"],
+        true,
+    )
+    .await;
 
     // squash and fast-forward: the squash commit is what lands
-    w.gitlab.with(|s| s.merge_method = MergeMethod::FastForward);
-    let iid = w.open_account_mr("squash ff", "sqff").await;
-    let (path, text) = account_file("sqff2");
-    w.push(iid, &[(&path, Some(&text))]).await;
-    w.gitlab
-        .with(|s| s.mrs.get_mut(&iid).unwrap().squash = true);
-    w.approve_as(iid, ALICE).await;
-    w.settle().await;
-    let sha = w.merge_as(iid, BOB).await;
-    w.settle().await;
-    assert_eq!(w.apply_run(&sha).await.decision, "applied");
-    vended(&["sqff", "sqff2"]).await;
+    land(
+        MergeMethod::FastForward,
+        "squash ff",
+        &["sqff", "sqff2"],
+        true,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

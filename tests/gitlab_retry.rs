@@ -175,3 +175,32 @@ async fn redirects_are_not_followed() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(seen.load(Ordering::SeqCst), 0);
 }
+
+/// The bot's project POST loses its answer while the path was taken by someone else's
+/// request (a race a Developer can try to win): what the client finds at the path is not
+/// orgvend's, and it is never taken — the account's CI roles would trust it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_found_after_a_lost_answer_is_taken_only_if_orgvend_made_it() {
+    let moto = Moto::start();
+    moto.organization().await;
+    let w = World::bootstrapping(Scripted::new(moto.aws().await)).await;
+    w.gitlab.with(|s| {
+        s.targeted
+            .push_back(Targeted::lost_answer("POST", "/api/v4/projects"));
+        s.next_project_creator = Some(common::world::MALLORY);
+    });
+    let (iid, sha) = w.merge_approved("zenith").await;
+    w.settle_allowing_failures().await;
+    assert!(w.gitlab.with(|s| s.targeted.is_empty()), "the fault hit");
+    let note = w.bot_note(iid);
+    assert!(note.contains("not by orgvend"), "{note}");
+    assert_ne!(w.apply_run(&sha).await.decision, "applied");
+    let p = w.gitlab.with(|s| {
+        s.project_at("aws-accounts/client-zenith")
+            .expect("mallory's project")
+            .clone()
+    });
+    assert_eq!(p.creator_id, common::world::MALLORY);
+    assert!(p.commits.is_empty(), "no template in it");
+    assert!(p.variables.is_empty(), "no CI variables in it");
+}

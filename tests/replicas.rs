@@ -61,23 +61,49 @@ async fn post(serve: &Serve, d: &Delivery) {
     assert_eq!(r.status, 200, "{r:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replicas_share_the_work_and_survive_a_sigkill_mid_apply() {
+/// PostgreSQL, moto with an organization, and the fake GitLab holding an MR per
+/// `(slug, approvers)` (numbered from 1), with the group the account projects go to.
+struct Stage {
+    _pg: Postgres,
+    store_url: String,
+    moto: Moto,
+    gitlab: FakeGitlab,
+    dir: tempfile::TempDir,
+}
+
+async fn stage(mrs: &[(String, &[u64])]) -> Stage {
     let pg = Postgres::start();
     let store_url = pg.database().await;
     let moto = Moto::start();
     moto.organization().await;
     let mut state = initial_state(&fixture_repo());
     state.group_ids.insert("aws-accounts".into(), 77);
-    for iid in 1..=MERGED {
-        add_account_mr(&mut state, iid, &format!("r{iid}"), &[ALICE]);
+    for (i, (slug, approvers)) in mrs.iter().enumerate() {
+        add_account_mr(&mut state, i as u64 + 1, slug, approvers);
     }
-    for iid in MERGED + 1..=MERGED + OPEN {
-        add_account_mr(&mut state, iid, &format!("o{iid}"), &[]);
+    Stage {
+        _pg: pg,
+        store_url,
+        moto,
+        gitlab: FakeGitlab::start(state).await,
+        dir: tempfile::tempdir().unwrap(),
     }
-    let gitlab = FakeGitlab::start(state).await;
+}
 
-    let dir = tempfile::tempdir().unwrap();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_the_work_and_survive_a_sigkill_mid_apply() {
+    let approved: &[u64] = &[ALICE];
+    let mrs: Vec<(String, &[u64])> = (1..=MERGED)
+        .map(|iid| (format!("r{iid}"), approved))
+        .chain((MERGED + 1..=MERGED + OPEN).map(|iid| (format!("o{iid}"), &[][..])))
+        .collect();
+    let Stage {
+        _pg,
+        store_url,
+        moto,
+        gitlab,
+        dir,
+    } = stage(&mrs).await;
     let env = common::moto::PROCESS_ENV;
     let mut replicas: Vec<Serve> = (0..3)
         .map(|i| {
@@ -207,15 +233,13 @@ async fn replicas_share_the_work_and_survive_a_sigkill_mid_apply() {
 /// and reconciliation, running every second meanwhile, queues the apply no second time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_replica_resumes_its_own_work_at_once() {
-    let pg = Postgres::start();
-    let store_url = pg.database().await;
-    let moto = Moto::start();
-    moto.organization().await;
-    let mut state = initial_state(&fixture_repo());
-    state.group_ids.insert("aws-accounts".into(), 77);
-    add_account_mr(&mut state, 1, "phoenix", &[ALICE]);
-    let gitlab = FakeGitlab::start(state).await;
-    let dir = tempfile::tempdir().unwrap();
+    let Stage {
+        _pg,
+        store_url,
+        moto,
+        gitlab,
+        dir,
+    } = stage(&[("phoenix".to_string(), &[ALICE])]).await;
     let path = config(dir.path(), 0, &store_url, &gitlab.url(), &moto.url);
     // the default lease (30 s), and reconciliation every second
     let text = std::fs::read_to_string(&path)
@@ -332,15 +356,13 @@ async fn tap(upstream: &str) -> Tap {
 /// hold on the delivery is over — and the apply is finished once, by the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_replica_that_wakes_up_makes_no_aws_call() {
-    let pg = Postgres::start();
-    let store_url = pg.database().await;
-    let moto = Moto::start();
-    moto.organization().await;
-    let mut state = initial_state(&fixture_repo());
-    state.group_ids.insert("aws-accounts".into(), 77);
-    add_account_mr(&mut state, 1, "sleeper", &[ALICE]);
-    let gitlab = FakeGitlab::start(state).await;
-    let dir = tempfile::tempdir().unwrap();
+    let Stage {
+        _pg,
+        store_url,
+        moto,
+        gitlab,
+        dir,
+    } = stage(&[("sleeper".to_string(), &[ALICE])]).await;
     let env = common::moto::PROCESS_ENV;
     let mut taps = Vec::new();
     let mut replicas = Vec::new();

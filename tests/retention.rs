@@ -90,6 +90,10 @@ async fn retention_and_audit(store: Store, raw: &Raw) {
     assert!(r.body.is_empty(), "dropped");
     assert_eq!(r.state, "done");
     assert!(
+        !store.requeue(recent, 20 * DAY).await.unwrap(),
+        "a delivery without its body cannot run again"
+    );
+    assert!(
         matches!(
             store.insert(delivery("recent", "mr:recent", 20 * DAY, 10)).await.unwrap(),
             Inserted::Duplicate(id) if id == recent
@@ -331,4 +335,53 @@ async fn a_retry_adds_to_the_audit_trail_and_rewrites_nothing() {
         Some("applied"),
         "the newest says how it ended"
     );
+}
+
+/// A decision is recorded only while the attempt holds its delivery: a worker that stalled
+/// past its lease writes no review, no apply run, no audit record.
+#[tokio::test]
+async fn no_decision_is_recorded_after_the_lease_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}/o.db", dir.path().display()))
+        .await
+        .unwrap();
+    let review = ReviewRecord {
+        project: "p".into(),
+        iid: 3,
+        head_sha: "h".into(),
+        verdict: "ready".into(),
+        reviewed_at_ms: 1,
+        facts: "{}".into(),
+    };
+    let run = ApplyRun {
+        merge_sha: "m".into(),
+        project: "p".into(),
+        iid: 3,
+        decision: "failed".into(),
+        reason: None,
+        facts: "{}".into(),
+        started_at_ms: 1,
+        finished_at_ms: Some(2),
+    };
+    let over = orgvend::hold::Hold::until(std::time::Instant::now());
+    let (r, a) = orgvend::hold::scope(over, async {
+        (
+            store.record_review(review.clone()).await,
+            store.put_apply_run(run.clone()).await,
+        )
+    })
+    .await;
+    for e in [r.unwrap_err(), a.unwrap_err()] {
+        assert!(
+            e.downcast_ref::<orgvend::hold::HoldLost>().is_some(),
+            "{e:#}"
+        );
+    }
+    assert!(store.review("p", 3, "h").await.unwrap().is_none());
+    assert!(store.apply_run("m").await.unwrap().is_none());
+    assert!(store.audit("p", None, 10).await.unwrap().is_empty());
+    // the same, holding: recorded
+    store.record_review(review).await.unwrap();
+    store.put_apply_run(run).await.unwrap();
+    assert_eq!(store.audit("p", None, 10).await.unwrap().len(), 2);
 }

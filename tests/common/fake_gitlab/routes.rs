@@ -882,7 +882,7 @@ async fn create_project(
         visibility: body_str(&b, "visibility").unwrap_or("private").into(),
         default_branch: default_branch.clone(),
         description: body_str(&b, "description").unwrap_or("").into(),
-        creator_id: s.bot_user,
+        creator_id: s.next_project_creator.take().unwrap_or(s.bot_user),
         ..Default::default()
     };
     if readme {

@@ -201,6 +201,9 @@ pub struct FakeState {
     /// Pagination `Link`s point here instead of at this server (a hostile or misconfigured
     /// GitLab): the client must not follow them.
     pub link_host: Option<String>,
+    /// The next project created is someone else's (a race for the path: another user's
+    /// request landed where the bot's did not).
+    pub next_project_creator: Option<u64>,
     pub latency: Duration,
     pub calls: Vec<(String, String)>,
     /// Groups that exist, by full path → id (for `GET /groups/:id` and new projects).
