@@ -24,6 +24,8 @@ pub mod serve;
 pub mod aws;
 /// Adapter: GitLab's REST API in orgvend's words, its client, and webhook payload parsing.
 pub mod gitlab;
+/// Adapter: Okta's management API (groups, group rules, app assignments), our own client.
+pub mod okta;
 /// Adapter: the durable store (inbox, reviews, ledger) on SQLite or PostgreSQL.
 pub mod store;
 

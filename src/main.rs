@@ -165,10 +165,15 @@ async fn serve(path: PathBuf) -> Result<()> {
         Some(aws) => {
             let settings = orgvend::bot::apply::ApplySettings::from_config(aws)?;
             let target = orgvend::aws::sdk::AwsTarget::of(aws);
-            Some(orgvend::bot::apply::Applier::new(
-                orgvend::aws::sdk::SdkAws::new(&target).await,
-                settings,
-            ))
+            let sdk = orgvend::aws::sdk::SdkAws::new(&target).await;
+            let mut access = orgvend::bot::apply::steps::access::AccessClients::default()
+                .with_identity_center(Arc::new(sdk.identity_center()));
+            if let Some(o) = &config.okta {
+                access = access.with_okta(
+                    orgvend::bot::apply::steps::access::OktaAccess::from_config(o)?,
+                );
+            }
+            Some(orgvend::bot::apply::Applier::new(sdk, settings).with_access(access))
         }
         None => {
             tracing::warn!("no [aws] section: orgvend reviews merge requests and applies nothing");

@@ -4,6 +4,8 @@
 //! moto or LocalStack. Every method is one API call or one paginated listing, so a caller can
 //! always check before it changes.
 
+/// IAM Identity Center: permission sets, identity-store groups, account assignments.
+pub mod identity_center;
 pub mod sdk;
 
 use anyhow::Result;
@@ -247,6 +249,7 @@ impl AwsError {
                     | "ThrottlingException"
                     | "RequestLimitExceeded"
                     | "ConcurrentModificationException"
+                    | "ConflictException"
                     | "ServiceException"
                     | "InternalFailure"
                     | "ServiceUnavailable"

@@ -2,6 +2,10 @@
 //! as `orgvend.example.toml`). Secrets come from the environment and are never printed:
 //! [`Secret`]'s `Debug` and `Display` show only `***`.
 
+/// `[okta]`: reaching Okta.
+pub mod okta;
+pub use okta::OktaConfig;
+
 use crate::core::model::{LineIndex, Loc};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -66,6 +70,9 @@ pub struct Config {
     /// never loaded one it could fall back on. Without it, such a repair waits for one.
     #[serde(default)]
     pub fallback: Option<FallbackConfig>,
+    /// Reaching Okta, for a policy that grants access through it.
+    #[serde(default)]
+    pub okta: Option<OktaConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -431,6 +438,12 @@ impl Config {
         if let Some(v) = env(ENV_STORE_URL).filter(|v| !v.is_empty()) {
             config.store.url = Secret::new(v);
         }
+        if let (Some(o), Some(v)) = (
+            config.okta.as_mut(),
+            env(okta::ENV_OKTA_TOKEN).filter(|v| !v.is_empty()),
+        ) {
+            o.token = Some(Secret::new(v));
+        }
         config.validate(file)?;
         Ok(config)
     }
@@ -458,6 +471,9 @@ impl Config {
             if let Err(why) = decode_signing_key(key) {
                 return Err(err(format!("signing key #{} is not usable: {why}", i + 1)));
             }
+        }
+        if let Some(why) = self.okta.as_ref().and_then(|o| o.problem()) {
+            return Err(err(why));
         }
         if self.worker.concurrency == 0 || self.worker.max_attempts == 0 {
             return Err(err(

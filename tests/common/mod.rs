@@ -4,6 +4,7 @@
 
 pub mod fake_aws;
 pub mod fake_gitlab;
+pub mod fault_ic;
 pub mod mem_aws;
 pub mod moto;
 pub mod pg;

@@ -13,6 +13,7 @@ use orgvend::aws::Aws;
 use orgvend::aws::sdk::SdkAws;
 use orgvend::bot::Bot;
 use orgvend::bot::apply::Bootstrap;
+use orgvend::bot::apply::steps::access::AccessClients;
 use orgvend::bot::apply::{Applier, ApplySettings};
 use orgvend::config::Secret;
 use orgvend::core::template::Templates;
@@ -45,6 +46,8 @@ pub struct World<A: Aws + Clone = TestAws> {
     pub bootstrap: Option<Bootstrap>,
     /// The apply's settings.
     pub settings: ApplySettings,
+    /// The access providers the bot may grant through.
+    pub access: AccessClients,
 }
 
 /// The group new account projects go in (the policy's default `repository.namespace`).
@@ -238,6 +241,7 @@ impl<A: Aws + Clone> World<A> {
             aws: None,
             bootstrap: None,
             settings: test_settings(),
+            access: AccessClients::default(),
         }
     }
 
@@ -285,7 +289,9 @@ impl<A: Aws + Clone> World<A> {
         .with_retry_base(Duration::from_millis(5));
         let mut bot = Bot::new(self.server.ctx.clone(), client);
         if let Some(aws) = &self.aws {
-            bot = bot.with_applier(Applier::new(aws.clone(), self.settings.clone()));
+            bot = bot.with_applier(
+                Applier::new(aws.clone(), self.settings.clone()).with_access(self.access.clone()),
+            );
         }
         if let Some(b) = &self.bootstrap {
             bot = bot.with_bootstrap(b.clone());
@@ -319,7 +325,12 @@ impl<A: Aws + Clone> World<A> {
             .await;
         self.approve_as(iid, ALICE).await;
         self.settle().await;
-        assert_eq!(self.status_state(&self.head(iid)), "success");
+        assert_eq!(
+            self.status_state(&self.head(iid)),
+            "success",
+            "{}",
+            self.bot_note(iid)
+        );
         let sha = self.merge_as(iid, BOB).await;
         (iid, sha)
     }

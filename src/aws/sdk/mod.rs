@@ -13,6 +13,8 @@
 use super::{Aws, AwsError, Calls, CreateRequest, CreateState, NewAccount, OrgAccount};
 use anyhow::{Context, Result};
 
+/// IAM Identity Center, from the management (or delegated administrator) account.
+mod identity_center;
 /// Inside a member account.
 mod member;
 use aws_config::retry::RetryConfig;
@@ -20,6 +22,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_organizations::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls;
+pub use identity_center::SdkIdentityCenter;
 pub use member::SdkMember;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -54,8 +57,8 @@ impl AwsTarget {
 /// Checks the running attempt's hold ([`crate::hold`]) before every attempt of a call,
 /// the SDK's own retries included: a process that stalled in the middle of a call does not
 /// send it again once its lease is gone.
-#[derive(Debug)]
-struct HoldCheck;
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HoldCheck;
 
 impl aws_smithy_runtime_api::client::interceptors::Intercept for HoldCheck {
     fn name(&self) -> &'static str {
@@ -75,7 +78,7 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for HoldCheck {
 /// The code of a call that got no answer (a timeout, a broken connection).
 pub const UNANSWERED: &str = "Unanswered";
 
-fn err<E, R>(e: SdkError<E, R>) -> anyhow::Error
+pub(crate) fn err<E, R>(e: SdkError<E, R>) -> anyhow::Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -167,6 +170,13 @@ impl SdkAws {
             base,
             calls: Arc::new(Calls::default()),
         }
+    }
+}
+
+impl SdkAws {
+    /// Identity Center through the same configuration (credentials, endpoint, retries).
+    pub fn identity_center(&self) -> SdkIdentityCenter {
+        SdkIdentityCenter::new(&self.base, HoldCheck)
     }
 }
 

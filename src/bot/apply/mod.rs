@@ -35,6 +35,8 @@ use std::time::Duration;
 pub struct Applier<A> {
     pub aws: A,
     pub settings: ApplySettings,
+    /// Who grants access to new accounts: Identity Center and Okta, where configured.
+    pub access: steps::access::AccessClients,
     /// One apply at a time per organization.
     pub(crate) lock: tokio::sync::Mutex<()>,
 }
@@ -44,8 +46,15 @@ impl<A: Aws> Applier<A> {
         Applier {
             aws,
             settings,
+            access: steps::access::AccessClients::default(),
             lock: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// With the access providers the policy may choose.
+    pub fn with_access(mut self, access: steps::access::AccessClients) -> Applier<A> {
+        self.access = access;
+        self
     }
 }
 

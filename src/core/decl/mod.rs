@@ -30,6 +30,9 @@ pub const ADOPT: &str = "adopt";
 pub const ACCOUNT_ID: &str = "account_id";
 pub const ALIAS: &str = "account_alias";
 pub const ACCOUNT_TYPE: &str = "account_type";
+/// Groups the declaration adds to the roles its account type grants
+/// (`access = { ReadOnly = ["client-acme-support"] }`), within what the policy allows.
+pub const ACCESS: &str = "access";
 /// On either; the account's tags are the account module's merged with the base module's.
 pub const TAGS: &str = "tags";
 
@@ -115,6 +118,8 @@ pub struct Account {
     pub alias: Option<Field>,
     pub account_type: Option<Field>,
     pub tags: Option<Field>,
+    /// `access = { <role> = ["<group>", …] }` on the base module.
+    pub access: Option<Field>,
 }
 
 impl Account {
@@ -135,6 +140,23 @@ impl Account {
     }
     pub fn adopt(&self) -> Option<&str> {
         self.adopt.as_ref().and_then(Field::as_str)
+    }
+    /// The groups `access` adds, as (role, group) in the order written; `None` when it is
+    /// not a map of lists of strings (or unknown offline).
+    pub fn added_access(&self) -> Option<Vec<(String, String)>> {
+        let Some(field) = &self.access else {
+            return Some(Vec::new());
+        };
+        let mut out = Vec::new();
+        for (role, groups) in field.value.as_map()?.iter() {
+            let Value::List(groups) = groups else {
+                return None;
+            };
+            for g in groups {
+                out.push((role.clone(), g.as_str()?.to_string()));
+            }
+        }
+        Some(out)
     }
     /// The tags as strings, sorted by key; `None` when unknown offline or not a map of
     /// strings.
@@ -510,6 +532,7 @@ fn pair(decls: &mut Declarations) {
             alias: from_base(ALIAS),
             account_type: from_base(ACCOUNT_TYPE),
             tags: merged_tags(m.attr(TAGS), base.and_then(|b| b.attr(TAGS))),
+            access: from_base(ACCESS),
         });
     }
     decls.accounts = accounts;

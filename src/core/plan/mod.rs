@@ -7,7 +7,7 @@
 
 use crate::core::decl::{Account, Declarations, Map, Value};
 use crate::core::model::Loc;
-use crate::core::policy::{Baseline, Policy, Repository};
+use crate::core::policy::{Access, Baseline, Policy, Provider, Repository};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -22,6 +22,9 @@ pub struct Plan {
     /// What every new account gets (from the policy), for [`Plan::steps`].
     #[serde(skip)]
     pub baseline: Option<Arc<(Baseline, Repository)>>,
+    /// Who grants access to new accounts (from the policy), for [`Plan::steps`].
+    #[serde(skip)]
+    pub access: Option<Arc<Access>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -49,6 +52,9 @@ pub struct Change {
     pub fields: Vec<FieldChange>,
     /// The account as the head declares it (none for a close).
     pub target: Option<Target>,
+    /// For a close: the account as the base declared it.
+    #[serde(skip)]
+    pub closing: Option<Target>,
     /// The account's blocks as written before and after, for the diff.
     #[serde(skip)]
     pub before: Vec<Arc<str>>,
@@ -93,6 +99,57 @@ pub struct Target {
     /// creating one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub adopt: Option<String>,
+    /// Who may sign in to the account, and as what: the type's grants, then the
+    /// declaration's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<Grant>,
+}
+
+/// One group granted one role in an account.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Grant {
+    pub role: String,
+    pub group: String,
+    /// Added by the declaration (`access = …`) rather than granted by the account type.
+    pub declared: bool,
+}
+
+impl Grant {
+    /// `role:group`, the grant's identity in a field change.
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.role, self.group)
+    }
+}
+
+/// The grants of an account: its type's (names filled in), then its declaration's.
+pub fn grants(policy: &Policy, a: &Account) -> Vec<Grant> {
+    if policy.access.provider == Provider::None {
+        return Vec::new();
+    }
+    let (name, alias) = (a.name().unwrap_or("?"), a.alias().unwrap_or("?"));
+    let mut out: Vec<Grant> = Vec::new();
+    let typed = a
+        .account_type()
+        .and_then(|t| policy.access.types.get(t))
+        .map(|t| t.grants.as_slice())
+        .unwrap_or_default();
+    for (role, group) in typed {
+        out.push(Grant {
+            role: role.clone(),
+            group: crate::core::policy::access::fill_group(group, name, alias),
+            declared: false,
+        });
+    }
+    for (role, group) in a.added_access().unwrap_or_default() {
+        if !out.iter().any(|g| g.role == role && g.group == group) {
+            out.push(Grant {
+                role,
+                group,
+                declared: true,
+            });
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -165,6 +222,7 @@ pub fn plan(base: Option<&Declarations>, head: &Declarations, policy: &Policy) -
                 base: Some(b),
                 fields: Vec::new(),
                 target: None,
+                closing: Some(target(policy, a)),
                 before: blocks(base, a),
                 after: Vec::new(),
             });
@@ -177,6 +235,7 @@ pub fn plan(base: Option<&Declarations>, head: &Declarations, policy: &Policy) -
             policy.baseline.clone(),
             policy.repository.clone(),
         ))),
+        access: Some(Arc::new(policy.access.clone())),
     }
 }
 
@@ -204,6 +263,7 @@ fn target(policy: &Policy, a: &Account) -> Target {
         ou: ou_of(policy, a.account_type()),
         tags: a.owned_tags().unwrap_or_default(),
         adopt: a.adopt().map(str::to_string),
+        grants: grants(policy, a),
     }
 }
 
@@ -218,6 +278,7 @@ fn create(policy: &Policy, head: &Declarations, h: usize, a: &Account) -> Change
         base: None,
         fields: Vec::new(),
         target: Some(target(policy, a)),
+        closing: None,
         before: Vec::new(),
         after: blocks(head, a),
     }
@@ -284,6 +345,23 @@ fn update(
             loc(&new.adopt),
         ),
     ];
+    let granted = |a: &Account| {
+        Value::List(
+            grants(policy, a)
+                .iter()
+                .map(|g| Value::String(g.label()))
+                .collect(),
+        )
+    };
+    let (old_grants, new_grants) = (granted(old), granted(new));
+    if old_grants != new_grants {
+        fields.push(FieldChange {
+            field: "access".into(),
+            before: old_grants,
+            after: new_grants,
+            at: loc(&new.access).or(loc(&new.account_type)),
+        });
+    }
     for (field, before, after, at) in compared {
         if before != after {
             fields.push(FieldChange {
@@ -307,6 +385,7 @@ fn update(
         base: Some(b),
         fields,
         target: Some(target(policy, new)),
+        closing: None,
         before: blocks(base, old),
         after: blocks(head, new),
     })

@@ -3,7 +3,7 @@
 
 use super::{Action, Change, FieldChange, Plan, Target};
 use crate::core::decl::{Map, Value};
-use crate::core::policy::{Baseline, Repository};
+use crate::core::policy::{Access, Baseline, Provider, Repository};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -78,6 +78,33 @@ pub enum Step {
     CloseAccount {
         name: String,
     },
+    /// A baseline role made available for sign-in: the role's permission set, provisioned to
+    /// the account (Identity Center), or the account's group for the role, assigned to the
+    /// AWS app (Okta). `name` is the permission set's or the group's name.
+    Entitlement {
+        provider: Provider,
+        role: String,
+        name: String,
+    },
+    /// A group granted a role: an account assignment (Identity Center) or a group rule that
+    /// feeds the account's role group from `group` (Okta).
+    Grant {
+        provider: Provider,
+        role: String,
+        group: String,
+    },
+    /// A grant taken back.
+    Revoke {
+        provider: Provider,
+        role: String,
+        group: String,
+    },
+    /// Before a close: every grant on the account taken back, its Okta groups removed
+    /// (`groups`: the account's entitlement names, `{account_id}` to fill in).
+    RevokeAccess {
+        provider: Provider,
+        groups: Vec<String>,
+    },
 }
 
 /// Which part of the world a step changes. The apply executes each area's steps in a file of
@@ -94,6 +121,8 @@ pub enum Area {
     KeylessCi,
     /// The account's GitLab project.
     Repository,
+    /// Who may sign in: Identity Center or Okta.
+    Access,
 }
 
 impl Step {
@@ -121,6 +150,10 @@ impl Step {
             Step::ProtectMaster => "protect_master",
             Step::CiVariables => "ci_variables",
             Step::CloseAccount { .. } => "close_account",
+            Step::Entitlement { .. } => "entitlement",
+            Step::Grant { .. } => "grant",
+            Step::Revoke { .. } => "revoke",
+            Step::RevokeAccess { .. } => "revoke_access",
         }
     }
 
@@ -130,6 +163,9 @@ impl Step {
         match self {
             Step::AccessRole { name, .. } => format!("access_role:{name}"),
             Step::CiRole { name, .. } => format!("ci_role:{name}"),
+            Step::Entitlement { role, .. } => format!("entitlement:{role}"),
+            Step::Grant { role, group, .. } => format!("grant:{role}:{group}"),
+            Step::Revoke { role, group, .. } => format!("revoke:{role}:{group}"),
             other => other.kind().to_string(),
         }
     }
@@ -155,6 +191,10 @@ impl Step {
             | Step::CommitTemplate
             | Step::ProtectMaster
             | Step::CiVariables => Area::Repository,
+            Step::Entitlement { .. }
+            | Step::Grant { .. }
+            | Step::Revoke { .. }
+            | Step::RevokeAccess { .. } => Area::Access,
         }
     }
 }
@@ -162,21 +202,43 @@ impl Step {
 impl Plan {
     /// The ordered steps the apply performs for one change.
     pub fn steps(&self, change: &Change) -> Vec<Step> {
-        let Some(t) = &change.target else {
-            return vec![Step::CloseAccount {
+        let access = self.access.as_deref();
+        let close = || {
+            let mut steps = Vec::new();
+            if let (Some(a), Some(t), Some((b, _))) = (
+                access.filter(|a| a.provider != Provider::None),
+                change.closing.as_ref(),
+                self.baseline.as_deref(),
+            ) {
+                let groups = b
+                    .roles
+                    .iter()
+                    .filter_map(|r| match entitlement(a, t, &r.name) {
+                        Step::Entitlement { name, .. } => Some(name),
+                        _ => None,
+                    })
+                    .collect();
+                steps.push(Step::RevokeAccess {
+                    provider: a.provider,
+                    groups,
+                });
+            }
+            steps.push(Step::CloseAccount {
                 name: change.name.clone(),
-            }];
+            });
+            steps
+        };
+        let Some(t) = &change.target else {
+            return close();
         };
         // `adopt` added to an account declared before (its creation failed because the
         // account existed): the whole baseline, on the adopted account.
         let adopting = t.adopt.is_some() && change.fields.iter().any(|f| f.field == "adopt");
         match change.action {
-            Action::Create => create_steps(t, self.baseline.as_deref()),
-            Action::Update if adopting => create_steps(t, self.baseline.as_deref()),
-            Action::Update => update_steps(t, &change.fields),
-            Action::Close => vec![Step::CloseAccount {
-                name: change.name.clone(),
-            }],
+            Action::Create => create_steps(t, self.baseline.as_deref(), access),
+            Action::Update if adopting => create_steps(t, self.baseline.as_deref(), access),
+            Action::Update => update_steps(t, &change.fields, access),
+            Action::Close => close(),
         }
     }
 }
@@ -188,7 +250,11 @@ pub fn fill(template: &str, t: &Target) -> String {
         .replace("{name}", &t.name)
 }
 
-fn create_steps(t: &Target, baseline: Option<&(Baseline, Repository)>) -> Vec<Step> {
+fn create_steps(
+    t: &Target,
+    baseline: Option<&(Baseline, Repository)>,
+    access: Option<&Access>,
+) -> Vec<Step> {
     let mut steps = match &t.adopt {
         Some(id) => vec![Step::AdoptAccount {
             account_id: id.clone(),
@@ -234,6 +300,16 @@ fn create_steps(t: &Target, baseline: Option<&(Baseline, Repository)>) -> Vec<St
         policy_arn: r.policy_arn.clone(),
         bounded: r.bounded,
     }));
+    if let Some(a) = access.filter(|a| a.provider != Provider::None) {
+        for r in &b.roles {
+            steps.push(entitlement(a, t, &r.name));
+        }
+        steps.extend(t.grants.iter().map(|g| Step::Grant {
+            provider: a.provider,
+            role: g.role.clone(),
+            group: g.group.clone(),
+        }));
+    }
     steps.extend([
         Step::StateBucket {
             bucket: fill(&b.state_bucket, t),
@@ -289,10 +365,62 @@ pub fn project_path(repo: &Repository, t: &Target) -> String {
     )
 }
 
-fn update_steps(t: &Target, fields: &[FieldChange]) -> Vec<Step> {
+/// The entitlement step of a role: its permission set or its Okta group (`{account_id}`
+/// filled in once the account exists).
+fn entitlement(a: &Access, t: &Target, role: &str) -> Step {
+    let name = match a.provider {
+        Provider::Okta => fill(&a.okta.group_name, t).replace("{role}", role),
+        _ => a.permission_set_name(role),
+    };
+    Step::Entitlement {
+        provider: a.provider,
+        role: role.to_string(),
+        name,
+    }
+}
+
+/// The grants a field change of `access` adds and removes, as `role:group` labels.
+fn grant_labels(v: &Value) -> Vec<(String, String)> {
+    match v {
+        Value::List(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .filter_map(|l| l.split_once(':'))
+            .map(|(r, g)| (r.to_string(), g.to_string()))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn update_steps(t: &Target, fields: &[FieldChange], access: Option<&Access>) -> Vec<Step> {
     let mut steps = Vec::new();
     for f in fields {
         match f.field.as_str() {
+            "access" => {
+                let Some(a) = access.filter(|a| a.provider != Provider::None) else {
+                    continue;
+                };
+                let (before, after) = (grant_labels(&f.before), grant_labels(&f.after));
+                for (role, group) in before.iter().filter(|g| !after.contains(g)) {
+                    steps.push(Step::Revoke {
+                        provider: a.provider,
+                        role: role.clone(),
+                        group: group.clone(),
+                    });
+                }
+                let mut entitled: Vec<&str> = Vec::new();
+                for (role, group) in after.iter().filter(|g| !before.contains(g)) {
+                    if !entitled.contains(&role.as_str()) {
+                        entitled.push(role);
+                        steps.push(entitlement(a, t, role));
+                    }
+                    steps.push(Step::Grant {
+                        provider: a.provider,
+                        role: role.clone(),
+                        group: group.clone(),
+                    });
+                }
+            }
             "name" => steps.push(Step::RenameAccount {
                 name: t.name.clone(),
             }),
@@ -381,6 +509,25 @@ mod tests {
             Step::ProtectMaster,
             Step::CiVariables,
             Step::CloseAccount { name: "n".into() },
+            Step::Entitlement {
+                provider: Provider::Okta,
+                role: "ReadOnly".into(),
+                name: "aws#a#ReadOnly#{account_id}".into(),
+            },
+            Step::Grant {
+                provider: Provider::IdentityCenter,
+                role: "ReadOnly".into(),
+                group: "auditors".into(),
+            },
+            Step::Revoke {
+                provider: Provider::IdentityCenter,
+                role: "ReadOnly".into(),
+                group: "auditors".into(),
+            },
+            Step::RevokeAccess {
+                provider: Provider::Okta,
+                groups: vec!["aws#a#ReadOnly#{account_id}".into()],
+            },
         ]
     }
 
@@ -394,6 +541,11 @@ mod tests {
             match &step {
                 Step::AccessRole { name, .. } => assert_eq!(key, format!("access_role:{name}")),
                 Step::CiRole { name, .. } => assert_eq!(key, format!("ci_role:{name}")),
+                Step::Entitlement { role, .. } => assert_eq!(key, format!("entitlement:{role}")),
+                Step::Grant { role, group, .. } => assert_eq!(key, format!("grant:{role}:{group}")),
+                Step::Revoke { role, group, .. } => {
+                    assert_eq!(key, format!("revoke:{role}:{group}"))
+                }
                 _ => assert_eq!(key, step.kind()),
             }
         }
@@ -429,5 +581,6 @@ mod tests {
         assert_eq!(areas[15], Area::KeylessCi);
         assert_eq!(areas[17], Area::Repository);
         assert_eq!(areas[20], Area::Organizations);
+        assert!(areas[21..].iter().all(|a| *a == Area::Access));
     }
 }

@@ -27,6 +27,8 @@ pub(super) struct PolicyFile {
     baseline: BaselineConf,
     #[serde(default)]
     repository: RepositoryConf,
+    #[serde(default)]
+    access: super::access::AccessConf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -329,14 +331,14 @@ pub const CHANGEABLE_FIELDS: &[&str] = &[
     "tags",
 ];
 
-struct Spans<'a> {
-    file: &'a str,
+pub(super) struct Spans<'a> {
+    pub(super) file: &'a str,
     text: &'a str,
     lines: LineIndex,
 }
 
 impl Spans<'_> {
-    fn err(&self, span: Range<usize>, message: impl Into<String>) -> PolicyError {
+    pub(super) fn err(&self, span: Range<usize>, message: impl Into<String>) -> PolicyError {
         let (line, col) = self.lines.line_col(self.text, span.start);
         PolicyError {
             at: Some(Loc::new(self.file, line, col)),
@@ -462,6 +464,10 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
         },
     };
 
+    let baseline = baseline(raw.baseline);
+    let role_names: Vec<String> = baseline.roles.iter().map(|r| r.name.clone()).collect();
+    let type_names: Vec<String> = types.keys().cloned().collect();
+    let access = super::access::compile(&spans, raw.access, &role_names, &type_names)?;
     let account_sources = raw.modules.account_source.into_inner().into_vec();
     let base_sources = raw.modules.base_source.into_inner().into_vec();
     Ok(Policy {
@@ -502,8 +508,9 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
         inherited_members: raw.approvals.inherited,
         policy_approvals,
         types,
-        baseline: baseline(raw.baseline),
+        baseline,
         repository: repository(raw.repository),
+        access,
         rego: Vec::new(),
     })
 }

@@ -2,11 +2,14 @@
 //! compiled `*.rego` files ([`rego`]), read from `policies/` of the target branch. What it
 //! *checks* over a change is `core::rules`.
 
+/// `[access]`: who may sign in to each new account, and as what.
+pub mod access;
 mod config;
 pub mod rego;
 #[cfg(test)]
 mod tests;
 
+pub use access::{Access, Provider};
 pub use config::CHANGEABLE_FIELDS;
 
 use crate::core::decl::ModuleSources;
@@ -47,6 +50,8 @@ pub struct Policy {
     pub types: BTreeMap<String, TypeRules>,
     pub baseline: Baseline,
     pub repository: Repository,
+    /// Who may sign in to each new account, and as what.
+    pub access: Access,
     pub rego: Vec<rego::Module>,
 }
 
@@ -157,6 +162,7 @@ impl Policy {
             types: BTreeMap::new(),
             baseline: config::default_baseline(),
             repository: config::default_repository(),
+            access: Access::default(),
             rego: Vec::new(),
         }
     }

@@ -10,6 +10,7 @@ pub mod text;
 pub use escape::{code, html, inline, plain};
 
 use crate::core::plan::{Action, Step};
+use crate::core::policy::Provider;
 use crate::core::report::{Approvals, Report, Verdict};
 use std::collections::BTreeMap;
 
@@ -61,6 +62,27 @@ pub fn describe(step: &Step) -> String {
         }
         Step::ProtectMaster => "GitLab: protect `master` (no direct pushes; maintainers merge)".into(),
         Step::CiVariables => "GitLab: set the CI/CD variables the pipeline needs".into(),
+        Step::Entitlement { provider: Provider::Okta, role, name } => format!(
+            "Okta: create the group `{}` for `{role}` and assign it to the AWS app",
+            name.replace("{account_id}", "<account id>")
+        ),
+        Step::Entitlement { role, name, .. } => format!(
+            "Identity Center: permission set `{name}` for `{role}`, provisioned to the account"
+        ),
+        Step::Grant { provider: Provider::Okta, role, group } => format!(
+            "Okta: members of `{group}` may sign in as `{role}` (a group rule, activated)"
+        ),
+        Step::Grant { role, group, .. } => format!(
+            "Identity Center: assign the group `{group}` to `{role}` on the account"
+        ),
+        Step::Revoke { provider, role, group } => format!(
+            "{}: members of `{group}` may no longer sign in as `{role}`",
+            provider.label()
+        ),
+        Step::RevokeAccess { provider, .. } => format!(
+            "{}: take back every grant on the account before it closes",
+            provider.label()
+        ),
         Step::CloseAccount { name } => format!(
             "Organizations: CLOSE account `{name}` (suspended, then deleted after 90 days; its email can never be used again)"
         ),

@@ -2,6 +2,7 @@
 //! evaluated ([`rego`]). [`check`] is a pure function of the declarations, the plan and the
 //! MR facts; the rules' parameters are the [`Policy`]'s.
 
+mod access;
 mod adopt;
 mod aws;
 mod changes;
@@ -118,6 +119,7 @@ fn builtin(policy: &Policy, input: &CheckInput) -> Vec<Violation> {
     values::check_values(policy, head, &mut out);
     aws::check_aws_limits(head, &mut out);
     adopt::check_adopt(head, &mut out);
+    access::check_access(policy, head, &mut out);
     naming::check_naming(policy, head, &mut out);
     email::check_email(policy, head, &mut out);
     unique::check_unique(head, &mut out);

@@ -65,8 +65,16 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             Step::SamlProvider { name } => {
                 let m = self.member(aws, cx, run, policy).await?;
                 if m.saml_provider(name).await?.is_none() {
-                    m.create_saml_provider(name, &applier.settings.saml_metadata)
-                        .await?;
+                    // Okta's own metadata for its AWS app, when the policy signs in by Okta.
+                    let from_okta = applier.access.okta.as_ref().filter(|o| {
+                        o.metadata_from_app
+                            && policy.access.provider == crate::core::policy::Provider::Okta
+                    });
+                    let metadata = match from_okta {
+                        Some(o) => o.saml_metadata().await?,
+                        None => applier.settings.saml_metadata.clone(),
+                    };
+                    m.create_saml_provider(name, &metadata).await?;
                 }
                 Ok(None)
             }

@@ -3,6 +3,8 @@
 //! before it changes anything and returns a detail for the ledger (`skipped: …` for a step
 //! orgvend leaves to a person). Below: the lookups the areas share, each done once per apply.
 
+/// Who may sign in: Identity Center permission sets and assignments, or Okta groups and rules.
+pub mod access;
 /// Keyless CI: the OIDC provider and the CI roles.
 mod ci;
 /// Inside the account: assumed role, alias, SAML provider, boundary, access roles.
@@ -45,6 +47,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             }
             Area::KeylessCi => self.exec_keyless_ci(applier, cx, run, step, policy).await,
             Area::Repository => self.exec_repository(applier, cx, run, step, policy).await,
+            Area::Access => self.exec_access(applier, cx, run, step, policy).await,
         }
     }
 
