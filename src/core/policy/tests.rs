@@ -123,3 +123,83 @@ fn approvers_need_developer_access_by_default_and_policy_changes_the_most_any_ty
     let err = policy_with(&EXAMPLE_POLICY.replace("\"developer\"", "\"boss\""), &[]).unwrap_err();
     assert!(err.message.contains("boss"), "{err}");
 }
+
+/// The line of the first occurrence of `needle` in the example policy after `edit`.
+fn line_of(text: &str, needle: &str) -> u32 {
+    text.lines().position(|l| l.contains(needle)).unwrap() as u32 + 1
+}
+
+#[test]
+fn access_loads_with_its_grants_and_the_admin_group() {
+    let p = policy_with(
+        &EXAMPLE_POLICY.replace("provider = \"none\"", "provider = \"identity-center\""),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(p.access.provider, Provider::IdentityCenter);
+    assert_eq!(p.access.admin_group.as_deref(), Some("aws-infrastructure"));
+    let client = &p.access.types["client"];
+    assert!(
+        client
+            .grants
+            .contains(&("PowerUser".to_string(), "{name}-engineers".to_string()))
+    );
+    assert_eq!(client.may_add["ReadOnly"], "{name}-[a-z0-9-]+");
+    assert_eq!(p.access.permission_set_name("BoundedAdmin"), "orgvend-BoundedAdmin");
+}
+
+#[test]
+fn admin_to_anyone_but_the_admin_group_is_a_policy_error_at_its_line() {
+    // the attack: a policy edit that hands Admin to a client's own group
+    let text = EXAMPLE_POLICY.replace(
+        "grants = { Admin = [\"aws-infrastructure\"], PowerUser = [\"{name}-engineers\"], ReadOnly = [\"auditors\"] }\n# Groups",
+        "grants = { Admin = [\"{name}-engineers\"], PowerUser = [\"{name}-engineers\"], ReadOnly = [\"auditors\"] }\n# Groups",
+    );
+    assert_ne!(text, EXAMPLE_POLICY);
+    let err = policy_with(&text, &[]).unwrap_err();
+    assert!(err.message.contains("only the admin group"), "{err}");
+    assert_eq!(err.at.unwrap().line, line_of(&text, "Admin = [\"{name}-engineers\"]"));
+
+    // a declaration may never be allowed to add groups to an admin role
+    let text = EXAMPLE_POLICY.replace(
+        "may_add = { ReadOnly",
+        "may_add = { Admin = '.*', ReadOnly",
+    );
+    let err = policy_with(&text, &[]).unwrap_err();
+    assert!(err.message.contains("never add groups to an admin role"), "{err}");
+    assert_eq!(err.at.unwrap().line, line_of(&text, "may_add = { Admin"));
+
+    // nor can the admin role be dropped from the admin roles to get around it
+    let text = EXAMPLE_POLICY.replace("admin_roles = [\"Admin\"]", "admin_roles = [\"Root\"]");
+    let err = policy_with(&text, &[]).unwrap_err();
+    assert!(err.message.contains("`Root`"), "{err}");
+}
+
+#[test]
+fn access_names_are_checked_where_they_are_written() {
+    for (from, to, says) in [
+        ("provider = \"none\"", "provider = \"ldap\"", "access.provider"),
+        (
+            "permission_set_prefix = \"orgvend-\"",
+            "permission_set_prefix = \"orgvend-permission-set-for-\"",
+            "1–32",
+        ),
+        ("session_duration = \"PT8H\"", "session_duration = \"PT13H\"", "1 to 12 hours"),
+        (
+            "group_name = \"aws#{alias}#{role}#{account_id}\"",
+            "group_name = \"aws#{alias}\"",
+            "{role} and {account_id}",
+        ),
+        ("[access.types.client]", "[access.types.clients]", "no account type `clients`"),
+        ("ReadOnly = [\"auditors\"] }\n# Groups", "ReadOnly = [\"audit*\"] }\n# Groups", "not a valid group name"),
+        ("ViewOnly = '{name}-[a-z0-9-]+'", "ViewOnly = '{name}-[a-z'", "not a valid regex"),
+        ("ViewOnly = '{name}", "Root = '{name}", "not a role of [baseline]"),
+    ] {
+        let text = EXAMPLE_POLICY.replace(from, to);
+        assert_ne!(text, EXAMPLE_POLICY, "{from}");
+        let err = policy_with(&text, &[]).unwrap_err();
+        assert!(err.message.contains(says), "{from}: {err}");
+        let needle = to.lines().next().unwrap();
+        assert_eq!(err.at.clone().unwrap().line, line_of(&text, needle), "{from}: {err}");
+    }
+}

@@ -540,3 +540,4 @@ deny contains msg if {
 
 /// The rules that keep changes of the rules, adoptions and project paths in check.
 mod gate;
+mod access;
