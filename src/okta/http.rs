@@ -101,6 +101,10 @@ impl OktaClient {
         let mut reauthorized = false;
         loop {
             self.pace().await;
+            if method != Method::GET {
+                // nothing at all (not even a token request) for a write that may not be made
+                crate::hold::check()?;
+            }
             let auth = self.authorization(&method, url).await?;
             let mut req = self
                 .http
@@ -113,7 +117,7 @@ impl OktaClient {
                 req = req.json(b);
             }
             if method != Method::GET {
-                // a write of an attempt that lost its lease is not sent
+                // checked again: the token request or a rate-limit wait took time
                 crate::hold::check()?;
             }
             self.calls.fetch_add(1, Ordering::Relaxed);

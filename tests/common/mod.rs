@@ -4,6 +4,7 @@
 
 pub mod fake_aws;
 pub mod fake_gitlab;
+pub mod fake_okta;
 pub mod fault_ic;
 pub mod mem_aws;
 pub mod moto;
