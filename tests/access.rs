@@ -352,3 +352,128 @@ async fn an_mr_granting_admin_to_a_client_group_is_blocked_at_its_line() {
         assert!(w.bot_note(iid).contains("access.not_allowed"), "{access}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_follow_the_declaration_and_hand_made_assignments_are_taken_back() {
+    let moto = Moto::start();
+    let groups = [
+        "aws-infrastructure",
+        "client-zeta-engineers",
+        "auditors",
+        "client-zeta-support",
+    ];
+    let files = repo(|p| p.replace("allow_close = false", "allow_close = true"));
+    let (w, ic) = world_with(&moto, files, &groups).await;
+    let (_, sha) = w.merge_approved("zeta").await;
+    w.settle().await;
+    assert_eq!(w.apply_run(&sha).await.decision, "applied");
+    let id = account_id(&moto, "client-zeta").await;
+
+    // someone assigns ReadOnly on the account to the admin group by hand, in the console
+    let inst = ic.inner.instance().await.unwrap();
+    let read_only = ic
+        .inner
+        .permission_sets(&inst.arn)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name == "orgvend-ReadOnly")
+        .unwrap();
+    let infra = ic
+        .inner
+        .group_id(&inst.identity_store_id, "aws-infrastructure")
+        .await
+        .unwrap()
+        .unwrap();
+    ic.inner
+        .create_assignment(&inst.arn, &id, &read_only.arn, &infra)
+        .await
+        .unwrap();
+
+    // an MR adds the client's support group, read only
+    let (path, text) = account_with_access("zeta", r#"{ ReadOnly = ["client-zeta-support"] }"#);
+    let iid = w.open_mr(DEV, "zeta support", &[(&path, Some(&text))]).await;
+    w.approve_as(iid, ALICE).await;
+    w.settle().await;
+    assert_eq!(w.status_state(&w.head(iid)), "success", "{}", w.bot_note(iid));
+    let merge = w.merge_as(iid, BOB).await;
+    w.settle().await;
+    assert_eq!(w.apply_run(&merge).await.decision, "applied", "{}", w.bot_note(iid));
+    assert_eq!(
+        assignments(&ic, &id, &groups).await,
+        expected(&[
+            ("orgvend-Admin", "aws-infrastructure"),
+            ("orgvend-PowerUser", "client-zeta-engineers"),
+            ("orgvend-ReadOnly", "auditors"),
+            ("orgvend-ReadOnly", "client-zeta-support"),
+        ]),
+        "the declared groups, and the hand-made assignment taken back"
+    );
+
+    // taking the group out of the declaration takes its grant back
+    let (path, text) = account_file("zeta");
+    let iid = w.open_mr(DEV, "no more zeta support", &[(&path, Some(&text))]).await;
+    w.approve_as(iid, ALICE).await;
+    w.settle().await;
+    let merge = w.merge_as(iid, BOB).await;
+    w.settle().await;
+    assert_eq!(w.apply_run(&merge).await.decision, "applied", "{}", w.bot_note(iid));
+    assert_eq!(
+        assignments(&ic, &id, &groups).await,
+        expected(&[
+            ("orgvend-Admin", "aws-infrastructure"),
+            ("orgvend-PowerUser", "client-zeta-engineers"),
+            ("orgvend-ReadOnly", "auditors"),
+        ])
+    );
+
+    // closing the account takes every grant back before the account goes
+    let iid = w.open_mr(DEV, "close zeta", &[(&path, None)]).await;
+    w.approve_as(iid, ALICE).await;
+    w.approve_as(iid, BOB).await;
+    w.settle().await;
+    let merge = w.merge_as(iid, BOB).await;
+    w.settle().await;
+    assert_eq!(w.apply_run(&merge).await.decision, "applied", "{}", w.bot_note(iid));
+    assert!(assignments(&ic, &id, &groups).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_permission_set_is_repaired_and_provisioned_again() {
+    let moto = Moto::start();
+    let (w, ic) = world(&moto).await;
+    let (_, sha) = w.merge_approved("zeta").await;
+    w.settle().await;
+    assert_eq!(w.apply_run(&sha).await.decision, "applied");
+    assert_eq!(ic.provisioned_all.load(Ordering::SeqCst), 0);
+    // someone widens ReadOnly by hand
+    let inst = ic.inner.instance().await.unwrap();
+    let read_only = ic
+        .inner
+        .permission_sets(&inst.arn)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name == "orgvend-ReadOnly")
+        .unwrap();
+    ic.attach_managed_policy(
+        &inst.arn,
+        &read_only.arn,
+        "arn:aws:iam::aws:policy/AdministratorAccess",
+    )
+    .await
+    .unwrap();
+    ic.script.lock().unwrap().in_progress_polls = 2;
+    // the next apply that entitles ReadOnly puts it back and provisions it again
+    let (iid, sha) = w.merge_approved("beta").await;
+    w.settle().await;
+    assert_eq!(w.apply_run(&sha).await.decision, "applied");
+    assert_eq!(
+        ic.managed_policies(&inst.arn, &read_only.arn).await.unwrap(),
+        ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
+    );
+    assert_eq!(ic.provisioned_all.load(Ordering::SeqCst), 1);
+    assert_eq!(ic.outstanding.load(Ordering::SeqCst), 0);
+    let ledger = w.bot_note(iid);
+    assert!(ledger.contains("Applied"), "{ledger}");
+}
