@@ -335,7 +335,17 @@ async fn an_mr_granting_admin_to_a_client_group_is_blocked_at_its_line() {
         "{}",
         w.bot_note(iid)
     );
-    assert!(w.bot_note(iid).contains("client-beta-support"));
+    let note = w.bot_note(iid);
+    assert!(
+        note.contains("Who can sign in")
+            && note.contains("members of `aws-infrastructure` as `Admin`"),
+        "{note}"
+    );
+    assert!(
+        note.contains("members of `client-beta-support` as `ReadOnly`")
+            && note.contains("added by this declaration"),
+        "{note}"
+    );
 
     // a group outside the allowed pattern, or a role the type does not open, is blocked
     for access in [
@@ -392,13 +402,25 @@ async fn grants_follow_the_declaration_and_hand_made_assignments_are_taken_back(
 
     // an MR adds the client's support group, read only
     let (path, text) = account_with_access("zeta", r#"{ ReadOnly = ["client-zeta-support"] }"#);
-    let iid = w.open_mr(DEV, "zeta support", &[(&path, Some(&text))]).await;
+    let iid = w
+        .open_mr(DEV, "zeta support", &[(&path, Some(&text))])
+        .await;
     w.approve_as(iid, ALICE).await;
     w.settle().await;
-    assert_eq!(w.status_state(&w.head(iid)), "success", "{}", w.bot_note(iid));
+    assert_eq!(
+        w.status_state(&w.head(iid)),
+        "success",
+        "{}",
+        w.bot_note(iid)
+    );
     let merge = w.merge_as(iid, BOB).await;
     w.settle().await;
-    assert_eq!(w.apply_run(&merge).await.decision, "applied", "{}", w.bot_note(iid));
+    assert_eq!(
+        w.apply_run(&merge).await.decision,
+        "applied",
+        "{}",
+        w.bot_note(iid)
+    );
     assert_eq!(
         assignments(&ic, &id, &groups).await,
         expected(&[
@@ -412,12 +434,19 @@ async fn grants_follow_the_declaration_and_hand_made_assignments_are_taken_back(
 
     // taking the group out of the declaration takes its grant back
     let (path, text) = account_file("zeta");
-    let iid = w.open_mr(DEV, "no more zeta support", &[(&path, Some(&text))]).await;
+    let iid = w
+        .open_mr(DEV, "no more zeta support", &[(&path, Some(&text))])
+        .await;
     w.approve_as(iid, ALICE).await;
     w.settle().await;
     let merge = w.merge_as(iid, BOB).await;
     w.settle().await;
-    assert_eq!(w.apply_run(&merge).await.decision, "applied", "{}", w.bot_note(iid));
+    assert_eq!(
+        w.apply_run(&merge).await.decision,
+        "applied",
+        "{}",
+        w.bot_note(iid)
+    );
     assert_eq!(
         assignments(&ic, &id, &groups).await,
         expected(&[
@@ -434,7 +463,12 @@ async fn grants_follow_the_declaration_and_hand_made_assignments_are_taken_back(
     w.settle().await;
     let merge = w.merge_as(iid, BOB).await;
     w.settle().await;
-    assert_eq!(w.apply_run(&merge).await.decision, "applied", "{}", w.bot_note(iid));
+    assert_eq!(
+        w.apply_run(&merge).await.decision,
+        "applied",
+        "{}",
+        w.bot_note(iid)
+    );
     assert!(assignments(&ic, &id, &groups).await.is_empty());
 }
 
@@ -469,7 +503,9 @@ async fn a_changed_permission_set_is_repaired_and_provisioned_again() {
     w.settle().await;
     assert_eq!(w.apply_run(&sha).await.decision, "applied");
     assert_eq!(
-        ic.managed_policies(&inst.arn, &read_only.arn).await.unwrap(),
+        ic.managed_policies(&inst.arn, &read_only.arn)
+            .await
+            .unwrap(),
         ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
     );
     assert_eq!(ic.provisioned_all.load(Ordering::SeqCst), 1);

@@ -232,6 +232,9 @@ fn change(out: &mut String, plan: &Plan, c: &Change) {
     if !c.fields.is_empty() {
         out.push('\n');
     }
+    if let Some(who) = super::access_sentence(plan, c) {
+        let _ = writeln!(out, "{}\n", inline(&who));
+    }
     let steps = plan.steps(c);
     if steps.is_empty() {
         out.push_str("No change in AWS.\n");

@@ -89,6 +89,55 @@ pub fn describe(step: &Step) -> String {
     }
 }
 
+/// Who will be able to sign in to the account, as what: one sentence for the plan, values
+/// in backticks. `None` when nothing is granted.
+pub fn access_sentence(
+    plan: &crate::core::plan::Plan,
+    c: &crate::core::plan::Change,
+) -> Option<String> {
+    let t = c.target.as_ref()?;
+    let access = plan.access.as_deref()?;
+    if t.grants.is_empty() || access.provider == Provider::None {
+        return None;
+    }
+    let what = |role: &str| {
+        plan.baseline
+            .as_deref()
+            .and_then(|(b, _)| b.roles.iter().find(|r| r.name == role))
+            .map(|r| {
+                let policy = r.policy_arn.rsplit('/').next().unwrap_or(&r.policy_arn);
+                if r.bounded {
+                    format!(" (`{policy}` within the permissions boundary)")
+                } else {
+                    format!(" (`{policy}`)")
+                }
+            })
+            .unwrap_or_default()
+    };
+    let grants: Vec<String> = t
+        .grants
+        .iter()
+        .map(|g| {
+            format!(
+                "members of `{}` as `{}`{}{}",
+                g.group,
+                g.role,
+                what(&g.role),
+                if g.declared {
+                    ", added by this declaration"
+                } else {
+                    ""
+                }
+            )
+        })
+        .collect();
+    Some(format!(
+        "Who can sign in ({}): {}.",
+        access.provider.label(),
+        grants.join("; ")
+    ))
+}
+
 /// The unified diff of a change's blocks, base to head.
 pub fn unified_diff(c: &crate::core::plan::Change) -> String {
     let (before, after) = (c.before_text(), c.after_text());

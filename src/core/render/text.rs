@@ -107,6 +107,9 @@ pub fn render(report: &Report) -> String {
                 plain(&f.after.to_string())
             );
         }
+        if let Some(who) = super::access_sentence(&report.plan, c) {
+            let _ = writeln!(out, "      {}", plain(&who));
+        }
         for (i, step) in report.plan.steps(c).iter().enumerate() {
             let _ = writeln!(out, "      {:>2}. {}", i + 1, plain(&describe(step)));
         }
