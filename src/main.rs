@@ -150,8 +150,14 @@ async fn doctor(path: PathBuf) -> Result<i32> {
             let target = orgvend::aws::sdk::AwsTarget::of(aws);
             let aws = orgvend::aws::sdk::SdkAws::new(&target).await;
             findings.extend(orgvend::cli::doctor::check_aws(&aws).await);
+            findings
+                .push(orgvend::cli::doctor::check_identity_center(&aws.identity_center()).await);
         }
         None => println!("no [aws] section: only GitLab is checked"),
+    }
+    if let Some(o) = &config.okta {
+        let okta = orgvend::bot::apply::steps::access::OktaAccess::from_config(o)?;
+        findings.extend(orgvend::cli::doctor::check_okta(&okta.client, &o.app_id).await);
     }
     orgvend::cli::print(&orgvend::cli::doctor::render(&findings));
     Ok(orgvend::cli::doctor::exit_code(&findings))

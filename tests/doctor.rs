@@ -208,3 +208,35 @@ async fn the_command_says_what_to_fix_and_exits_1() {
     assert!(stdout.contains("ok   AWS identity"), "{stdout}");
     assert!(!stdout.contains(BOT_TOKEN), "the token is never printed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_providers_are_checked() {
+    let moto = Moto::start();
+    let aws = moto.aws().await;
+    let f = doctor::check_identity_center(&aws.identity_center()).await;
+    assert_eq!(f.level, Level::Ok, "{f:?}");
+
+    let mut state = common::fake_okta::OktaState::new();
+    let app = state.add_app("amazon_aws");
+    let fake = common::fake_okta::FakeOkta::start(state).await;
+    let okta = |token: &str| {
+        orgvend::okta::OktaClient::new(
+            &fake.url(),
+            orgvend::okta::OktaAuth::Ssws {
+                token: orgvend::config::Secret::new(token),
+            },
+            std::time::Duration::from_secs(5),
+        )
+        .unwrap()
+    };
+    let good = okta(common::fake_okta::SSWS_TOKEN);
+    let findings = doctor::check_okta(&good, &app).await;
+    assert!(failed(&findings).is_empty(), "{findings:?}");
+    let findings = doctor::check_okta(&good, "0oanotanapp").await;
+    assert_eq!(failed(&findings), ["Okta app"]);
+    let findings = doctor::check_okta(&okta("wrong"), &app).await;
+    assert!(
+        failed(&findings).contains(&"Okta credentials"),
+        "{findings:?}"
+    );
+}

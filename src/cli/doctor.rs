@@ -3,12 +3,15 @@
 //! (nobody pushes, only Maintainers merge), "pipelines must succeed" (the `orgvend` status
 //! then blocks a merge), the merge method, the webhook, the bot's token and the approval
 //! group. On AWS: that the credentials are the management account's, and the reads the apply
-//! relies on. Reads only; exit 0 when nothing fails, 1 otherwise.
+//! relies on; the access providers (Identity Center's instance, Okta's credentials and app).
+//! Reads only; exit 0 when nothing fails, 1 otherwise.
 
 use crate::aws::Aws;
+use crate::aws::identity_center::IdentityCenter;
 use crate::config::{GitlabConfig, ProjectSelector};
 use crate::core::policy::Policy;
 use crate::gitlab::{GitLab, Project};
+use crate::okta::OktaClient;
 use std::fmt::Write;
 
 /// The policy directory of the subaccounts repository.
@@ -230,6 +233,60 @@ pub async fn check_aws<A: Aws>(aws: &A) -> Vec<Finding> {
                 format!("allow {action} (docs/apply.md lists every action the apply calls)"),
             )),
         }
+    }
+    out
+}
+
+/// IAM Identity Center, for a policy that grants access through it: the instance and its
+/// identity store. A warning, not a failure: only a policy with
+/// `access.provider = "identity-center"` needs it.
+pub async fn check_identity_center(ic: &dyn IdentityCenter) -> Finding {
+    match ic.instance().await {
+        Ok(i) => ok(
+            "Identity Center",
+            format!(
+                "instance {} with identity store {}",
+                i.arn, i.identity_store_id
+            ),
+        ),
+        Err(e) => bad(
+            "Identity Center",
+            Level::Warn,
+            format!("{e:#}"),
+            "enable IAM Identity Center in the management account and allow sso:ListInstances (needed when the policy's access.provider is \"identity-center\")",
+        ),
+    }
+}
+
+/// Okta, as `[okta]` reaches it: the credentials (a group search needs a token with
+/// `okta.groups.manage`) and the AWS app (its SAML metadata).
+pub async fn check_okta(okta: &OktaClient, app_id: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    match okta.group_by_name("orgvend-doctor").await {
+        Ok(_) => out.push(ok("Okta credentials", "a group search answers")),
+        Err(e) => out.push(bad(
+            "Okta credentials",
+            Level::Fail,
+            format!("{e:#}"),
+            "give the service app the scopes okta.groups.manage and okta.apps.manage and its public key, or set ORGVEND_OKTA_TOKEN (docs/serve.md)",
+        )),
+    }
+    match okta.saml_metadata(app_id).await {
+        Ok(m) if m.contains("EntityDescriptor") => {
+            out.push(ok("Okta app", format!("app {app_id} has SAML metadata")))
+        }
+        Ok(_) => out.push(bad(
+            "Okta app",
+            Level::Fail,
+            format!("app {app_id} answers without SAML metadata"),
+            "set okta.app_id to the AWS Account Federation app's id",
+        )),
+        Err(e) => out.push(bad(
+            "Okta app",
+            Level::Fail,
+            format!("{e:#}"),
+            "set okta.app_id to the AWS Account Federation app's id (Okta admin console: Applications)",
+        )),
     }
     out
 }
