@@ -454,19 +454,24 @@ async fn a_rule_goes_through_its_lifecycle_and_fills_its_group_after_a_delay() {
     let okta = ssws(&fake);
     let expression = format!("isMemberOfAnyGroup(\"{eng}\")");
     let rule = okta
-        .create_rule("acme-admins", &expression, &[target.clone()])
+        .create_rule("acme-admins", &expression, std::slice::from_ref(&target))
         .await
         .unwrap();
     assert_eq!(rule.status, "INACTIVE", "Okta makes rules inactive");
     assert_eq!(rule.expression, expression);
-    assert_eq!(rule.group_ids, [target.clone()]);
+    assert_eq!(rule.group_ids, std::slice::from_ref(&target));
 
     okta.activate_rule(&rule.id).await.unwrap();
     okta.activate_rule(&rule.id).await.unwrap();
     let active = okta.rule_by_name("acme-admins").await.unwrap().unwrap();
     assert_eq!(active.status, "ACTIVE");
     let e = okta
-        .replace_rule(&rule.id, "acme-admins", "true", &[target.clone()])
+        .replace_rule(
+            &rule.id,
+            "acme-admins",
+            "true",
+            std::slice::from_ref(&target),
+        )
         .await
         .unwrap_err();
     assert_eq!(status_of(&e), Some(400), "no replace while active: {e:#}");
@@ -482,7 +487,12 @@ async fn a_rule_goes_through_its_lifecycle_and_fills_its_group_after_a_delay() {
 
     okta.deactivate_rule(&rule.id).await.unwrap();
     let replaced = okta
-        .replace_rule(&rule.id, "acme-admins-2", &expression, &[target.clone()])
+        .replace_rule(
+            &rule.id,
+            "acme-admins-2",
+            &expression,
+            std::slice::from_ref(&target),
+        )
         .await
         .unwrap();
     assert_eq!(replaced.name, "acme-admins-2");

@@ -145,7 +145,10 @@ fn access_loads_with_its_grants_and_the_admin_group() {
             .contains(&("PowerUser".to_string(), "{name}-engineers".to_string()))
     );
     assert_eq!(client.may_add["ReadOnly"], "{name}-[a-z0-9-]+");
-    assert_eq!(p.access.permission_set_name("BoundedAdmin"), "orgvend-BoundedAdmin");
+    assert_eq!(
+        p.access.permission_set_name("BoundedAdmin"),
+        "orgvend-BoundedAdmin"
+    );
 }
 
 #[test]
@@ -158,15 +161,18 @@ fn admin_to_anyone_but_the_admin_group_is_a_policy_error_at_its_line() {
     assert_ne!(text, EXAMPLE_POLICY);
     let err = policy_with(&text, &[]).unwrap_err();
     assert!(err.message.contains("only the admin group"), "{err}");
-    assert_eq!(err.at.unwrap().line, line_of(&text, "Admin = [\"{name}-engineers\"]"));
+    assert_eq!(
+        err.at.unwrap().line,
+        line_of(&text, "Admin = [\"{name}-engineers\"]")
+    );
 
     // a declaration may never be allowed to add groups to an admin role
-    let text = EXAMPLE_POLICY.replace(
-        "may_add = { ReadOnly",
-        "may_add = { Admin = '.*', ReadOnly",
-    );
+    let text = EXAMPLE_POLICY.replace("may_add = { ReadOnly", "may_add = { Admin = '.*', ReadOnly");
     let err = policy_with(&text, &[]).unwrap_err();
-    assert!(err.message.contains("never add groups to an admin role"), "{err}");
+    assert!(
+        err.message.contains("never add groups to an admin role"),
+        "{err}"
+    );
     assert_eq!(err.at.unwrap().line, line_of(&text, "may_add = { Admin"));
 
     // nor can the admin role be dropped from the admin roles to get around it
@@ -178,28 +184,56 @@ fn admin_to_anyone_but_the_admin_group_is_a_policy_error_at_its_line() {
 #[test]
 fn access_names_are_checked_where_they_are_written() {
     for (from, to, says) in [
-        ("provider = \"none\"", "provider = \"ldap\"", "access.provider"),
+        (
+            "provider = \"none\"",
+            "provider = \"ldap\"",
+            "access.provider",
+        ),
         (
             "permission_set_prefix = \"orgvend-\"",
             "permission_set_prefix = \"orgvend-permission-set-for-\"",
             "1–32",
         ),
-        ("session_duration = \"PT8H\"", "session_duration = \"PT13H\"", "1 to 12 hours"),
+        (
+            "session_duration = \"PT8H\"",
+            "session_duration = \"PT13H\"",
+            "1 to 12 hours",
+        ),
         (
             "group_name = \"aws#{alias}#{role}#{account_id}\"",
             "group_name = \"aws#{alias}\"",
             "{role} and {account_id}",
         ),
-        ("[access.types.client]", "[access.types.clients]", "no account type `clients`"),
-        ("ReadOnly = [\"auditors\"] }\n# Groups", "ReadOnly = [\"audit*\"] }\n# Groups", "not a valid group name"),
-        ("ViewOnly = '{name}-[a-z0-9-]+'", "ViewOnly = '{name}-[a-z'", "not a valid regex"),
-        ("ViewOnly = '{name}", "Root = '{name}", "not a role of [baseline]"),
+        (
+            "[access.types.client]",
+            "[access.types.clients]",
+            "no account type `clients`",
+        ),
+        (
+            "ReadOnly = [\"auditors\"] }\n# Groups",
+            "ReadOnly = [\"audit*\"] }\n# Groups",
+            "not a valid group name",
+        ),
+        (
+            "ViewOnly = '{name}-[a-z0-9-]+'",
+            "ViewOnly = '{name}-[a-z'",
+            "not a valid regex",
+        ),
+        (
+            "ViewOnly = '{name}",
+            "Root = '{name}",
+            "not a role of [baseline]",
+        ),
     ] {
         let text = EXAMPLE_POLICY.replace(from, to);
         assert_ne!(text, EXAMPLE_POLICY, "{from}");
         let err = policy_with(&text, &[]).unwrap_err();
         assert!(err.message.contains(says), "{from}: {err}");
         let needle = to.lines().next().unwrap();
-        assert_eq!(err.at.clone().unwrap().line, line_of(&text, needle), "{from}: {err}");
+        assert_eq!(
+            err.at.clone().unwrap().line,
+            line_of(&text, needle),
+            "{from}: {err}"
+        );
     }
 }

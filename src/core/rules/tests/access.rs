@@ -38,13 +38,25 @@ fn a_declaration_adds_groups_only_within_what_its_type_allows() {
         (r#"{ ReadOnly = ["client-acme-support"] }"#, None),
         (r#"{ ViewOnly = ["client-acme-a", "client-acme-b"] }"#, None),
         // another client's group, a role the type does not open, a wildcard, a made-up role
-        (r#"{ ReadOnly = ["client-globex-support"] }"#, Some("access.not_allowed")),
-        (r#"{ PowerUser = ["client-acme-contractors"] }"#, Some("access.not_allowed")),
+        (
+            r#"{ ReadOnly = ["client-globex-support"] }"#,
+            Some("access.not_allowed"),
+        ),
+        (
+            r#"{ PowerUser = ["client-acme-contractors"] }"#,
+            Some("access.not_allowed"),
+        ),
         (r#"{ ReadOnly = ["client-acme-*"] }"#, Some("access.group")),
         (r#"{ Root = ["client-acme-x"] }"#, Some("access.role")),
-        (r#"{ ReadOnly = "client-acme-support" }"#, Some("access.value")),
+        (
+            r#"{ ReadOnly = "client-acme-support" }"#,
+            Some("access.value"),
+        ),
         // a name that makes the pattern match more than it should: `.` is escaped
-        (r#"{ ReadOnly = ["client-acmeX-support"] }"#, Some("access.not_allowed")),
+        (
+            r#"{ ReadOnly = ["client-acmeX-support"] }"#,
+            Some("access.not_allowed"),
+        ),
     ] {
         let (text, line) = client_with_access("acme", access);
         let vs = run(&p, None, &[("main.tf", &text)]);
@@ -125,7 +137,10 @@ fn the_plan_lists_each_grant_and_its_steps() {
     match &steps[0] {
         Step::RevokeAccess { provider, groups } => {
             assert_eq!(*provider, Provider::Okta);
-            assert!(groups.contains(&"aws#client-acme#Admin#{account_id}".to_string()), "{groups:?}");
+            assert!(
+                groups.contains(&"aws#client-acme#Admin#{account_id}".to_string()),
+                "{groups:?}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -136,5 +151,9 @@ fn the_plan_lists_each_grant_and_its_steps() {
     let head = decls(&p, &[("main.tf", &client("acme"))]);
     let plan = plan::plan(None, &head, &p);
     assert!(plan.changes[0].target.as_ref().unwrap().grants.is_empty());
-    assert!(plan.steps(&plan.changes[0]).iter().all(|s| s.area() != crate::core::plan::Area::Access));
+    assert!(
+        plan.steps(&plan.changes[0])
+            .iter()
+            .all(|s| s.area() != crate::core::plan::Area::Access)
+    );
 }
