@@ -4,7 +4,7 @@
 //! Every error names file:line; the documented reference is `docs/policy.md`.
 
 use super::PolicyError;
-use super::config::Spans;
+use super::spans::Spans;
 use crate::core::model::Loc;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

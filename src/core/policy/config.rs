@@ -2,12 +2,11 @@
 //! and its compilation into a [`Policy`]. Every error names file:line.
 //! The documented reference is `docs/policy.md`.
 
+use super::spans::Spans;
 use super::{Policy, PolicyError, TypeRules};
-use crate::core::model::{LineIndex, Loc};
-use regex::Regex;
+use crate::core::model::Loc;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::ops::Range;
 use toml::Spanned;
 
 #[derive(Debug, Deserialize)]
@@ -331,34 +330,8 @@ pub const CHANGEABLE_FIELDS: &[&str] = &[
     "tags",
 ];
 
-pub(super) struct Spans<'a> {
-    pub(super) file: &'a str,
-    text: &'a str,
-    lines: LineIndex,
-}
-
-impl Spans<'_> {
-    pub(super) fn err(&self, span: Range<usize>, message: impl Into<String>) -> PolicyError {
-        let (line, col) = self.lines.line_col(self.text, span.start);
-        PolicyError {
-            at: Some(Loc::new(self.file, line, col)),
-            message: message.into(),
-        }
-    }
-
-    /// A whole-value regex, or an error at the pattern's line.
-    fn regex(&self, pattern: &Spanned<String>, what: &str) -> Result<Regex, PolicyError> {
-        Regex::new(&format!("^(?:{})$", pattern.get_ref()))
-            .map_err(|e| self.err(pattern.span(), format!("{what} is not a valid regex: {e}")))
-    }
-}
-
 pub(super) fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
-    let spans = Spans {
-        file,
-        text,
-        lines: LineIndex::new(text),
-    };
+    let spans = Spans::new(file, text);
     let raw: PolicyFile = toml::from_str(text).map_err(|e| {
         let message = e.message().trim().to_string();
         match e.span() {

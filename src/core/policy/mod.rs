@@ -6,6 +6,7 @@
 pub mod access;
 mod config;
 pub mod rego;
+mod spans;
 #[cfg(test)]
 mod tests;
 
