@@ -87,11 +87,8 @@ async fn assignments(ic: &Ic, account: &str, groups: &[&str]) -> BTreeSet<(Strin
         .collect();
     let mut out = BTreeSet::new();
     for arn in sets.keys() {
-        for gid in inner
-            .assigned_groups(&inst.arn, account, arn)
-            .await
-            .unwrap()
-        {
+        for p in inner.assigned(&inst.arn, account, arn).await.unwrap() {
+            let gid = p.id().to_string();
             let group = name_of.get(&gid).cloned().unwrap_or(gid);
             out.insert((sets[arn].clone(), group));
         }
@@ -399,6 +396,19 @@ async fn grants_follow_the_declaration_and_hand_made_assignments_are_taken_back(
         .create_assignment(&inst.arn, &id, &read_only.arn, &infra)
         .await
         .unwrap();
+    // and ReadOnly to one user directly
+    moto.sso_admin()
+        .await
+        .create_account_assignment()
+        .instance_arn(&inst.arn)
+        .target_id(&id)
+        .target_type(aws_sdk_ssoadmin::types::TargetType::AwsAccount)
+        .permission_set_arn(&read_only.arn)
+        .principal_type(aws_sdk_ssoadmin::types::PrincipalType::User)
+        .principal_id("90676a1f-0000-4000-8000-00000000beef")
+        .send()
+        .await
+        .unwrap();
 
     // an MR adds the client's support group, read only
     let (path, text) = account_with_access("zeta", r#"{ ReadOnly = ["client-zeta-support"] }"#);
@@ -429,7 +439,7 @@ async fn grants_follow_the_declaration_and_hand_made_assignments_are_taken_back(
             ("orgvend-ReadOnly", "auditors"),
             ("orgvend-ReadOnly", "client-zeta-support"),
         ]),
-        "the declared groups, and the hand-made assignment taken back"
+        "the declared groups, and the hand-made assignments (a group's, a user's) taken back"
     );
 
     // taking the group out of the declaration takes its grant back
@@ -512,4 +522,29 @@ async fn a_changed_permission_set_is_repaired_and_provisioned_again() {
     assert_eq!(ic.outstanding.load(Ordering::SeqCst), 0);
     let ledger = w.bot_note(iid);
     assert!(ledger.contains("Applied"), "{ledger}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permission_set_orgvend_did_not_make_is_never_taken_over() {
+    let moto = Moto::start();
+    let (w, ic) = world(&moto).await;
+    let inst = ic.inner.instance().await.unwrap();
+    // someone made a permission set of that name, with more in it than the policy says
+    ic.inner
+        .create_permission_set(&inst.arn, "orgvend-PowerUser", "made by hand", "PT12H")
+        .await
+        .unwrap();
+    let (iid, sha) = w.merge_approved("zeta").await;
+    w.settle_allowing_failures().await;
+    assert_eq!(w.apply_run(&sha).await.decision, "failed");
+    let note = w.bot_note(iid);
+    assert!(note.contains("orgvend did not make"), "{note}");
+    let id = account_id(&moto, "client-zeta").await;
+    assert!(
+        !assignments(&ic, &id, &GROUPS)
+            .await
+            .iter()
+            .any(|(set, _)| set == "orgvend-PowerUser"),
+        "nothing was granted through it"
+    );
 }

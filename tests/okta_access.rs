@@ -281,3 +281,109 @@ async fn closing_an_account_takes_its_okta_groups_and_rules_back() {
         assert!(okta.fake.with(|s| s.group_named(g)).is_some(), "{g}");
     }
 }
+
+/// The account file of `zeta` with `access` added to its base module.
+fn zeta_with(access: Option<&str>, name: &str) -> (String, String) {
+    let (path, text) = common::world::account_file("zeta");
+    let mut text = text
+        .replace("name   = \"client-zeta\"", &format!("name   = \"{name}\""))
+        .replace(
+            "account_alias   = \"client-zeta\"",
+            &format!("account_alias   = \"{name}\""),
+        )
+        .replace(
+            "\"client\", \"zeta\"",
+            &format!("\"client\", \"{}\"", name.trim_start_matches("client-")),
+        );
+    if let Some(a) = access {
+        text = text.replace(
+            "  account_type    = \"client\"\n",
+            &format!("  account_type    = \"client\"\n  access          = {a}\n"),
+        );
+    }
+    (path, text)
+}
+
+async fn merge(
+    w: &World,
+    title: &str,
+    changes: &[(&str, Option<&str>)],
+    approvers: &[u64],
+) -> String {
+    let iid = w.open_mr(DEV, title, changes).await;
+    for a in approvers {
+        w.approve_as(iid, *a).await;
+    }
+    w.settle().await;
+    assert_eq!(
+        w.status_state(&w.head(iid)),
+        "success",
+        "{}",
+        w.bot_note(iid)
+    );
+    let sha = w.merge_as(iid, BOB).await;
+    w.settle().await;
+    assert_eq!(
+        w.apply_run(&sha).await.decision,
+        "applied",
+        "{}",
+        w.bot_note(iid)
+    );
+    sha
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_grant_takes_its_members_out_and_a_renamed_account_keeps_its_groups() {
+    let moto = Moto::start();
+    let (w, okta) = world_with(&moto, |p| {
+        p.replace("allow_close = false", "allow_close = true")
+            .replace("template = \"aws+{name}@example.com\"\n", "")
+    })
+    .await;
+    let support_user = okta.fake.with(|s| {
+        let g = s.add_group("client-zeta-support");
+        let u = s.add_user("sam@example.com");
+        s.add_member(&g, &u);
+        u
+    });
+    let (path, text) = zeta_with(
+        Some(r#"{ ReadOnly = ["client-zeta-support"] }"#),
+        "client-zeta",
+    );
+    merge(&w, "Add client-zeta", &[(&path, Some(&text))], &[ALICE]).await;
+    let id = account_id(&moto, "client-zeta").await;
+    let read_only = |alias: &str| {
+        okta.fake.with(|s| {
+            s.group_named(&format!("aws#{alias}#ReadOnly#{id}"))
+                .map(|g| s.members(&g))
+        })
+    };
+    assert!(read_only("client-zeta").unwrap().contains(&support_user));
+
+    // the grant taken back: its rule goes, and the users it put in go with it
+    let (path, text) = zeta_with(None, "client-zeta");
+    merge(&w, "No more support", &[(&path, Some(&text))], &[ALICE]).await;
+    let members = read_only("client-zeta").unwrap();
+    assert!(!members.contains(&support_user), "{members:?}");
+    assert!(!members.is_empty(), "the auditors stay");
+
+    // a new name and alias: the account's groups are renamed, not made again
+    okta.fake.with(|s| s.add_group("client-zeta2-engineers"));
+    let (path, text) = zeta_with(None, "client-zeta2");
+    merge(&w, "Rename zeta", &[(&path, Some(&text))], &[ALICE]).await;
+    assert!(read_only("client-zeta").is_none());
+    assert!(read_only("client-zeta2").is_some());
+    let ours = |okta: &Okta| {
+        okta.fake.with(|s| {
+            s.groups
+                .values()
+                .filter(|g| g.name.ends_with(&format!("#{id}")))
+                .count()
+        })
+    };
+    assert_eq!(ours(&okta), ROLES.len());
+
+    // so the close finds and removes them all
+    merge(&w, "Close zeta", &[(&path, None)], &[ALICE, BOB]).await;
+    assert_eq!(ours(&okta), 0);
+}

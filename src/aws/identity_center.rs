@@ -15,6 +15,21 @@ pub struct PermissionSet {
     pub session_duration: Option<String>,
 }
 
+/// Who an account assignment is for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Principal {
+    Group(String),
+    User(String),
+}
+
+impl Principal {
+    pub fn id(&self) -> &str {
+        match self {
+            Principal::Group(id) | Principal::User(id) => id,
+        }
+    }
+}
+
 /// Where an asynchronous Identity Center operation stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Progress {
@@ -38,6 +53,12 @@ pub trait IdentityCenter: Send + Sync + 'static {
         &'a self,
         instance: &'a str,
     ) -> BoxFuture<'a, Result<Vec<PermissionSet>>>;
+    /// The permission set's description (orgvend marks its own there).
+    fn permission_set_description<'a>(
+        &'a self,
+        instance: &'a str,
+        arn: &'a str,
+    ) -> BoxFuture<'a, Result<String>>;
     /// Returns the new permission set's ARN.
     fn create_permission_set<'a>(
         &'a self,
@@ -106,13 +127,13 @@ pub trait IdentityCenter: Send + Sync + 'static {
         store: &'a str,
         display_name: &'a str,
     ) -> BoxFuture<'a, Result<String>>;
-    /// The group principals assigned the permission set on the account.
-    fn assigned_groups<'a>(
+    /// Everyone assigned the permission set on the account: groups and users.
+    fn assigned<'a>(
         &'a self,
         instance: &'a str,
         account: &'a str,
         arn: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<String>>>;
+    ) -> BoxFuture<'a, Result<Vec<Principal>>>;
     fn create_assignment<'a>(
         &'a self,
         instance: &'a str,
@@ -130,7 +151,7 @@ pub trait IdentityCenter: Send + Sync + 'static {
         instance: &'a str,
         account: &'a str,
         arn: &'a str,
-        group_id: &'a str,
+        principal: &'a Principal,
     ) -> BoxFuture<'a, Result<Progress>>;
     fn assignment_deletion_status<'a>(
         &'a self,

@@ -48,8 +48,14 @@ fn default_timeout() -> u64 {
 impl OktaConfig {
     /// What is wrong with it, if anything.
     pub(super) fn problem(&self) -> Option<String> {
-        if !(self.url.starts_with("https://") || self.url.starts_with("http://")) {
-            return Some(format!("okta.url `{}` must start with https://", self.url));
+        let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|l| self.url.starts_with(l));
+        if !(self.url.starts_with("https://") || local) {
+            return Some(format!(
+                "okta.url `{}` must start with https:// (http:// only for a local test server)",
+                self.url
+            ));
         }
         let oauth = self.client_id.is_some() || self.private_key_file.is_some();
         if oauth && (self.client_id.is_none() || self.private_key_file.is_none()) {

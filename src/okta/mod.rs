@@ -104,6 +104,8 @@ fn is_not_found(e: &anyhow::Error) -> bool {
 pub struct OktaGroup {
     pub id: String,
     pub name: String,
+    /// `profile.description` (orgvend marks its own groups there).
+    pub description: String,
 }
 
 /// A group rule: users matching `expression` are put in `group_ids`.
@@ -421,12 +423,27 @@ impl OktaClient {
         Ok(())
     }
 
-    /// Deletes a rule; one already gone is fine. Okta refuses to delete an `ACTIVE` rule:
-    /// deactivate it first.
+    /// Deletes a rule and takes out of its groups the users it put there
+    /// (`removeUsers=true`: deactivating alone leaves them in); one already gone is fine.
+    /// Okta refuses to delete an `ACTIVE` rule: deactivate it first.
     pub async fn delete_rule(&self, id: &str) -> Result<()> {
-        self.delete(&self.api(&format!("/groups/rules/{}", enc(id))))
+        self.delete(&self.api(&format!("/groups/rules/{}?removeUsers=true", enc(id))))
             .await
             .with_context(|| format!("deleting the Okta group rule {id}"))
+    }
+
+    /// Renames a group (`PUT /api/v1/groups/{id}` with its whole profile).
+    pub async fn rename_group(&self, id: &str, name: &str, description: &str) -> Result<()> {
+        let body = json!({"profile": {"name": name, "description": description}});
+        self.call(
+            Method::PUT,
+            &self.api(&format!("/groups/{}", enc(id))),
+            Some(&body),
+            Replay::Safe,
+        )
+        .await
+        .with_context(|| format!("renaming the Okta group {id} to {name:?}"))?;
+        Ok(())
     }
 
     /// The app's SAML IdP metadata (an `EntityDescriptor` XML document), for AWS's

@@ -46,6 +46,9 @@ pub(crate) fn group_from(v: &Value) -> Result<OktaGroup> {
     Ok(OktaGroup {
         id: id.to_string(),
         name: name.to_string(),
+        description: str_field(v, "/profile/description")
+            .unwrap_or_default()
+            .to_string(),
     })
 }
 

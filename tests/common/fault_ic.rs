@@ -11,7 +11,7 @@
 use anyhow::Result;
 use futures_util::future::BoxFuture;
 use orgvend::aws::AwsError;
-use orgvend::aws::identity_center::{IdentityCenter, Instance, PermissionSet, Progress};
+use orgvend::aws::identity_center::{IdentityCenter, Instance, PermissionSet, Principal, Progress};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -295,13 +295,21 @@ impl<I: IdentityCenter> IdentityCenter for FaultIc<I> {
         })
     }
 
-    fn assigned_groups<'a>(
+    fn assigned<'a>(
         &'a self,
         instance: &'a str,
         account: &'a str,
         arn: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<String>>> {
-        self.inner.assigned_groups(instance, account, arn)
+    ) -> BoxFuture<'a, Result<Vec<Principal>>> {
+        self.inner.assigned(instance, account, arn)
+    }
+
+    fn permission_set_description<'a>(
+        &'a self,
+        instance: &'a str,
+        arn: &'a str,
+    ) -> BoxFuture<'a, Result<String>> {
+        self.inner.permission_set_description(instance, arn)
     }
 
     fn create_assignment<'a>(
@@ -346,13 +354,13 @@ impl<I: IdentityCenter> IdentityCenter for FaultIc<I> {
         instance: &'a str,
         account: &'a str,
         arn: &'a str,
-        group_id: &'a str,
+        principal: &'a Principal,
     ) -> BoxFuture<'a, Result<Progress>> {
         Box::pin(async move {
             self.write()?;
             let done = self
                 .inner
-                .delete_assignment(instance, account, arn, group_id)
+                .delete_assignment(instance, account, arn, principal)
                 .await?;
             Ok(self.started(done))
         })

@@ -89,6 +89,11 @@ impl Moto {
             .await
     }
 
+    /// Identity Center's admin API, as a person at the console would use it.
+    pub async fn sso_admin(&self) -> aws_sdk_ssoadmin::Client {
+        aws_sdk_ssoadmin::Client::new(&self.config().await)
+    }
+
     pub async fn organizations(&self) -> aws_sdk_organizations::Client {
         aws_sdk_organizations::Client::new(&self.config().await)
     }

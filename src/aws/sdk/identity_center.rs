@@ -3,7 +3,7 @@
 //! calls a second across the instance) is retried by the SDK's standard retry with backoff.
 
 use super::{HoldCheck, err};
-use crate::aws::identity_center::{IdentityCenter, Instance, PermissionSet, Progress};
+use crate::aws::identity_center::{IdentityCenter, Instance, PermissionSet, Principal, Progress};
 use anyhow::{Result, anyhow};
 use aws_config::SdkConfig;
 use aws_sdk_identitystore::types::{AlternateIdentifier, UniqueAttribute};
@@ -364,12 +364,12 @@ impl IdentityCenter for SdkIdentityCenter {
         })
     }
 
-    fn assigned_groups<'a>(
+    fn assigned<'a>(
         &'a self,
         instance: &'a str,
         account: &'a str,
         arn: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<String>>> {
+    ) -> BoxFuture<'a, Result<Vec<Principal>>> {
         Box::pin(async move {
             let items: Vec<_> = self
                 .admin
@@ -385,9 +385,35 @@ impl IdentityCenter for SdkIdentityCenter {
                 .map_err(err)?;
             Ok(items
                 .iter()
-                .filter(|a| a.principal_type() == Some(&PrincipalType::Group))
-                .filter_map(|a| a.principal_id().map(str::to_string))
+                .filter_map(|a| {
+                    let id = a.principal_id()?.to_string();
+                    Some(match a.principal_type() {
+                        Some(PrincipalType::Group) => Principal::Group(id),
+                        _ => Principal::User(id),
+                    })
+                })
                 .collect())
+        })
+    }
+
+    fn permission_set_description<'a>(
+        &'a self,
+        instance: &'a str,
+        arn: &'a str,
+    ) -> BoxFuture<'a, Result<String>> {
+        Box::pin(async move {
+            let d = self
+                .admin
+                .describe_permission_set()
+                .instance_arn(instance)
+                .permission_set_arn(arn)
+                .send()
+                .await
+                .map_err(err)?;
+            Ok(d.permission_set()
+                .and_then(|p| p.description())
+                .unwrap_or_default()
+                .to_string())
         })
     }
 
@@ -438,9 +464,13 @@ impl IdentityCenter for SdkIdentityCenter {
         instance: &'a str,
         account: &'a str,
         arn: &'a str,
-        group_id: &'a str,
+        principal: &'a Principal,
     ) -> BoxFuture<'a, Result<Progress>> {
         Box::pin(async move {
+            let kind = match principal {
+                Principal::Group(_) => PrincipalType::Group,
+                Principal::User(_) => PrincipalType::User,
+            };
             let out = self
                 .admin
                 .delete_account_assignment()
@@ -448,8 +478,8 @@ impl IdentityCenter for SdkIdentityCenter {
                 .target_id(account)
                 .target_type(TargetType::AwsAccount)
                 .permission_set_arn(arn)
-                .principal_type(PrincipalType::Group)
-                .principal_id(group_id)
+                .principal_type(kind)
+                .principal_id(principal.id())
                 .send()
                 .await
                 .map_err(err)?;

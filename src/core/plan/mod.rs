@@ -12,6 +12,8 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+/// The access steps of a change: entitlements, grants, renames, revocations.
+mod access;
 /// The steps of each change, their keys and areas.
 mod step;
 pub use step::{Area, Step, fill, project_path, valid_project_path};

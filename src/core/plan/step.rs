@@ -85,6 +85,9 @@ pub enum Step {
         provider: Provider,
         role: String,
         name: String,
+        /// The group's name before the account's alias or name changed (Okta): renamed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        previous: Option<String>,
     },
     /// A group granted a role: an account assignment (Identity Center) or a group rule that
     /// feeds the account's role group from `group` (Okta).
@@ -210,18 +213,7 @@ impl Plan {
                 change.closing.as_ref(),
                 self.baseline.as_deref(),
             ) {
-                let groups = b
-                    .roles
-                    .iter()
-                    .filter_map(|r| match entitlement(a, t, &r.name) {
-                        Step::Entitlement { name, .. } => Some(name),
-                        _ => None,
-                    })
-                    .collect();
-                steps.push(Step::RevokeAccess {
-                    provider: a.provider,
-                    groups,
-                });
+                steps.push(super::access::revoke_all(a, t, b));
             }
             steps.push(Step::CloseAccount {
                 name: change.name.clone(),
@@ -237,7 +229,7 @@ impl Plan {
         match change.action {
             Action::Create => create_steps(t, self.baseline.as_deref(), access),
             Action::Update if adopting => create_steps(t, self.baseline.as_deref(), access),
-            Action::Update => update_steps(t, &change.fields, access),
+            Action::Update => update_steps(t, &change.fields, access, self.baseline.as_deref()),
             Action::Close => close(),
         }
     }
@@ -301,14 +293,7 @@ fn create_steps(
         bounded: r.bounded,
     }));
     if let Some(a) = access.filter(|a| a.provider != Provider::None) {
-        for r in &b.roles {
-            steps.push(entitlement(a, t, &r.name));
-        }
-        steps.extend(t.grants.iter().map(|g| Step::Grant {
-            provider: a.provider,
-            role: g.role.clone(),
-            group: g.group.clone(),
-        }));
+        steps.extend(super::access::granted(a, t, b));
     }
     steps.extend([
         Step::StateBucket {
@@ -365,60 +350,23 @@ pub fn project_path(repo: &Repository, t: &Target) -> String {
     )
 }
 
-/// The entitlement step of a role: its permission set or its Okta group (`{account_id}`
-/// filled in once the account exists).
-fn entitlement(a: &Access, t: &Target, role: &str) -> Step {
-    let name = match a.provider {
-        Provider::Okta => fill(&a.okta.group_name, t).replace("{role}", role),
-        _ => a.permission_set_name(role),
-    };
-    Step::Entitlement {
-        provider: a.provider,
-        role: role.to_string(),
-        name,
-    }
-}
-
-/// The grants a field change of `access` adds and removes, as `role:group` labels.
-fn grant_labels(v: &Value) -> Vec<(String, String)> {
-    match v {
-        Value::List(items) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .filter_map(|l| l.split_once(':'))
-            .map(|(r, g)| (r.to_string(), g.to_string()))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn update_steps(t: &Target, fields: &[FieldChange], access: Option<&Access>) -> Vec<Step> {
+fn update_steps(
+    t: &Target,
+    fields: &[FieldChange],
+    access: Option<&Access>,
+    baseline: Option<&(Baseline, Repository)>,
+) -> Vec<Step> {
     let mut steps = Vec::new();
+    // Okta groups are named after the account: a new alias or name renames them first, so
+    // the grants below find them.
+    if let (Some(a), Some((b, _))) = (access, baseline) {
+        steps.extend(super::access::renamed(a, t, b, fields));
+    }
     for f in fields {
         match f.field.as_str() {
             "access" => {
-                let Some(a) = access.filter(|a| a.provider != Provider::None) else {
-                    continue;
-                };
-                let (before, after) = (grant_labels(&f.before), grant_labels(&f.after));
-                for (role, group) in before.iter().filter(|g| !after.contains(g)) {
-                    steps.push(Step::Revoke {
-                        provider: a.provider,
-                        role: role.clone(),
-                        group: group.clone(),
-                    });
-                }
-                let mut entitled: Vec<&str> = Vec::new();
-                for (role, group) in after.iter().filter(|g| !before.contains(g)) {
-                    if !entitled.contains(&role.as_str()) {
-                        entitled.push(role);
-                        steps.push(entitlement(a, t, role));
-                    }
-                    steps.push(Step::Grant {
-                        provider: a.provider,
-                        role: role.clone(),
-                        group: group.clone(),
-                    });
+                if let Some(a) = access {
+                    steps.extend(super::access::changed(a, t, f));
                 }
             }
             "name" => steps.push(Step::RenameAccount {
@@ -513,6 +461,7 @@ mod tests {
                 provider: Provider::Okta,
                 role: "ReadOnly".into(),
                 name: "aws#a#ReadOnly#{account_id}".into(),
+                previous: None,
             },
             Step::Grant {
                 provider: Provider::IdentityCenter,

@@ -194,9 +194,11 @@ pub fn fill_group(template: &str, name: &str, alias: &str) -> String {
 pub(super) fn compile(
     spans: &Spans<'_>,
     conf: AccessConf,
-    roles: &[String],
+    baseline_roles: &[super::BaselineRole],
     types: &[String],
 ) -> Result<Access, PolicyError> {
+    let roles: Vec<String> = baseline_roles.iter().map(|r| r.name.clone()).collect();
+    let roles = roles.as_slice();
     let mut access = Access::default();
     if let Some(p) = &conf.provider {
         access.provider = match p.get_ref().as_str() {
@@ -223,6 +225,22 @@ pub(super) fn compile(
             }
         }
         access.admin_roles = roles_conf.get_ref().clone();
+    }
+    // Full administrators by their policy are admin roles, whatever they are called.
+    for r in baseline_roles {
+        let full = ["/AdministratorAccess", "/IAMFullAccess"]
+            .iter()
+            .any(|p| r.policy_arn.ends_with(p));
+        if full && !r.bounded && !access.admin_roles.contains(&r.name) {
+            access.admin_roles.push(r.name.clone());
+        }
+    }
+    access.admin_roles.retain(|r| roles.contains(r));
+    if access.provider != Provider::None && access.admin_roles.is_empty() {
+        return Err(PolicyError {
+            at: Some(Loc::new(spans.file, 1, 1)),
+            message: "[access] grants sign-in, but no role of [baseline] is an admin role: name the full administrator role in access.admin_roles".into(),
+        });
     }
     if let Some(g) = &conf.admin_group {
         if !valid_group_name(g.get_ref()) {
@@ -301,6 +319,12 @@ pub(super) fn compile(
     }
     let ic = conf.identity_center;
     if let Some(p) = ic.permission_set_prefix {
+        if p.get_ref().is_empty() {
+            return Err(spans.err(
+                p.span(),
+                "access.identity_center.permission_set_prefix is empty: orgvend tells its permission sets by it",
+            ));
+        }
         access.identity_center.permission_set_prefix = p.get_ref().clone();
         for role in roles {
             let name = access.permission_set_name(role);

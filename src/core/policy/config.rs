@@ -438,9 +438,8 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
     };
 
     let baseline = baseline(raw.baseline);
-    let role_names: Vec<String> = baseline.roles.iter().map(|r| r.name.clone()).collect();
     let type_names: Vec<String> = types.keys().cloned().collect();
-    let access = super::access::compile(&spans, raw.access, &role_names, &type_names)?;
+    let access = super::access::compile(&spans, raw.access, &baseline.roles, &type_names)?;
     let account_sources = raw.modules.account_source.into_inner().into_vec();
     let base_sources = raw.modules.base_source.into_inner().into_vec();
     Ok(Policy {

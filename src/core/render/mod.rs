@@ -62,7 +62,12 @@ pub fn describe(step: &Step) -> String {
         }
         Step::ProtectMaster => "GitLab: protect `master` (no direct pushes; maintainers merge)".into(),
         Step::CiVariables => "GitLab: set the CI/CD variables the pipeline needs".into(),
-        Step::Entitlement { provider: Provider::Okta, role, name } => format!(
+        Step::Entitlement { provider: Provider::Okta, role, name, previous: Some(was) } => format!(
+            "Okta: rename the group `{}` for `{role}` to `{}` (the account's alias or name changed)",
+            was.replace("{account_id}", "<account id>"),
+            name.replace("{account_id}", "<account id>")
+        ),
+        Step::Entitlement { provider: Provider::Okta, role, name, .. } => format!(
             "Okta: create the group `{}` for `{role}` and assign it to the AWS app",
             name.replace("{account_id}", "<account id>")
         ),

@@ -8,6 +8,23 @@ use crate::core::policy::access::{fill_group, valid_group_name};
 use crate::core::policy::{Policy, Provider};
 
 pub(super) fn check_access(policy: &Policy, decls: &Declarations, out: &mut Vec<Violation>) {
+    // The type's grants, with the account's name filled in, must still be group names.
+    if policy.access.provider != Provider::None {
+        for a in &decls.accounts {
+            let at = a.name.as_ref().map(|f| &f.at).unwrap_or(&a.at);
+            for g in crate::core::plan::grants(policy, a) {
+                if !g.declared && !valid_group_name(&g.group) {
+                    out.push(Violation::error(
+                        "access.group",
+                        at,
+                        &a.key,
+                        format!("the account's name makes the group `{}` (granted `{}` by its type), which is not a group name orgvend accepts", g.group, g.role),
+                        "use a name without quotes, backslashes, `*`, `?` or backticks".into(),
+                    ));
+                }
+            }
+        }
+    }
     for a in &decls.accounts {
         let Some(field) = &a.access else { continue };
         let at = &field.at;

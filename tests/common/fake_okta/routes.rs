@@ -557,7 +557,11 @@ impl OktaState {
                 None => not_found(&format!("{id} (GroupRule)")),
             },
             ("PUT", ["groups", "rules", id]) => self.replace_rule(call, id),
-            ("DELETE", ["groups", "rules", id]) => self.delete_rule(id),
+            ("DELETE", ["groups", "rules", id]) => {
+                let remove_users = call.query.get("removeUsers").is_some_and(|v| v == "true");
+                self.delete_rule_route(id, remove_users)
+            }
+            ("PUT", ["groups", id]) => self.replace_group(call, id),
             ("POST", ["groups", "rules", id, "lifecycle", action]) => self.lifecycle(id, action),
             ("GET", ["groups", id]) => match self.groups.get(*id) {
                 Some(g) => json_resp(200, &group_json(g)),
@@ -764,6 +768,39 @@ impl OktaState {
         self.created(answer)
     }
 
+    /// `PUT /api/v1/groups/{id}`: a new profile (a rename), refused when the name is taken.
+    fn replace_group(&mut self, call: &Call, id: &str) -> Response {
+        let body = body_json(call).unwrap_or(Value::Null);
+        let name = str_at(&body, "/profile/name").unwrap_or("").to_string();
+        let description = str_at(&body, "/profile/description")
+            .unwrap_or("")
+            .to_string();
+        if name.is_empty() {
+            return okta_err(
+                400,
+                "E0000001",
+                "Api validation failed: name",
+                &["name: The field cannot be left blank"],
+            );
+        }
+        if self.groups.values().any(|g| g.name == name && g.id != id) {
+            return okta_err(
+                400,
+                "E0000001",
+                "Api validation failed: name",
+                &["name: An object with this field already exists in the current organization"],
+            );
+        }
+        let Some(g) = self.groups.get_mut(id) else {
+            return not_found(&format!("{id} (UserGroup)"));
+        };
+        g.name = name;
+        g.description = description;
+        g.indexed_at = Instant::now() + self.search_lag;
+        let answer = group_json(g);
+        json_resp(200, &answer)
+    }
+
     /// The answer to a create: 200, or a 500 after the work when its answer is to be lost.
     fn created(&mut self, answer: Value) -> Response {
         if self.lost_answer_next {
@@ -853,6 +890,7 @@ impl OktaState {
             expression,
             group_ids,
             activated_at: None,
+            added: Default::default(),
         };
         let answer = rule_json(&rule);
         self.rules.insert(id, rule);
@@ -880,7 +918,7 @@ impl OktaState {
         json_resp(200, &rule_json(rule))
     }
 
-    fn delete_rule(&mut self, id: &str) -> Response {
+    fn delete_rule_route(&mut self, id: &str, remove_users: bool) -> Response {
         match self.rules.get(id).map(|r| r.status.clone()) {
             None => not_found(&format!("{id} (GroupRule)")),
             Some(s) if s == "ACTIVE" => okta_err(
@@ -890,7 +928,7 @@ impl OktaState {
                 &["Deactivate the rule before deleting it"],
             ),
             Some(_) => {
-                self.rules.remove(id);
+                self.delete_rule(id, remove_users);
                 empty(202)
             }
         }

@@ -64,6 +64,8 @@ pub struct FakeOktaRule {
     /// Target groups.
     pub group_ids: Vec<String>,
     pub activated_at: Option<Instant>,
+    /// Users this rule put in its groups and left there when it was deactivated.
+    pub added: BTreeSet<String>,
 }
 
 /// An access token the fake issued.
@@ -230,6 +232,7 @@ impl OktaState {
                 expression: expression.to_string(),
                 group_ids: group_ids.iter().map(|g| g.to_string()).collect(),
                 activated_at: None,
+                added: BTreeSet::new(),
             },
         );
         id
@@ -306,10 +309,41 @@ impl OktaState {
         let Some(rule) = self.rules.get(rule_id).cloned() else {
             return;
         };
+        if rule
+            .activated_at
+            .is_none_or(|at| Instant::now() < at + self.rule_delay)
+        {
+            return; // it had not filled its groups yet
+        }
+        // the members of the groups this rule's expression names
+        let mut add = BTreeSet::new();
+        for source in expression_groups(&rule.expression) {
+            if let Some(g) = self.groups.get(&source) {
+                add.extend(g.members.iter().cloned());
+            }
+        }
         for target in &rule.group_ids {
-            let add = self.rule_members(target);
             if let Some(g) = self.groups.get_mut(target) {
-                g.members.extend(add);
+                g.members.extend(add.iter().cloned());
+            }
+        }
+        if let Some(r) = self.rules.get_mut(rule_id) {
+            r.added.extend(add);
+        }
+    }
+
+    /// Deletes a rule; with `remove_users`, the users it put in its groups leave them too.
+    pub fn delete_rule(&mut self, rule_id: &str, remove_users: bool) {
+        let Some(rule) = self.rules.remove(rule_id) else {
+            return;
+        };
+        if remove_users {
+            for target in &rule.group_ids {
+                if let Some(g) = self.groups.get_mut(target) {
+                    for u in &rule.added {
+                        g.members.remove(u);
+                    }
+                }
             }
         }
     }

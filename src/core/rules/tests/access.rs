@@ -157,3 +157,46 @@ fn the_plan_lists_each_grant_and_its_steps() {
             .all(|s| s.area() != crate::core::plan::Area::Access)
     );
 }
+
+#[test]
+fn a_grant_filled_from_an_odd_name_is_a_violation() {
+    let p = with_provider("identity-center");
+    // a type without a name pattern, so the name can carry a quote into `{name}-engineers`
+    let p = Policy {
+        types: p
+            .types
+            .into_iter()
+            .map(|(k, mut t)| {
+                t.name_pattern = None;
+                (k, t)
+            })
+            .collect(),
+        ..p
+    };
+    let text = client("acme").replace("name   = \"client-acme\"", "name   = \"client-acme*\"");
+    let vs = run(&p, None, &[("main.tf", &text)]);
+    assert!(
+        vs.iter().any(|v| v.rule == "access.group"),
+        "{:#?}",
+        summary(&vs)
+    );
+}
+
+#[test]
+fn a_full_administrator_is_an_admin_role_whatever_it_is_called() {
+    let text = EXAMPLE_POLICY
+        .replace("provider = \"none\"", "provider = \"okta\"")
+        .replace("name = \"Admin\"", "name = \"Root\"")
+        .replace("admin_roles = [\"Admin\"]\n", "")
+        .replace("Admin = [\"aws-infrastructure\"], ", "");
+    let p = policy_with(&text, &[]).unwrap();
+    assert!(p.access.is_admin_role("Root"), "{:?}", p.access.admin_roles);
+    assert!(!p.access.is_admin_role("BoundedAdmin"));
+    let bad = text.replace(
+        "PowerUser = [\"{name}-engineers\"], ReadOnly = [\"auditors\"] }\n# Groups",
+        "PowerUser = [\"{name}-engineers\"], Root = [\"{name}-engineers\"] }\n# Groups",
+    );
+    assert_ne!(bad, text);
+    let err = policy_with(&bad, &[]).unwrap_err();
+    assert!(err.message.contains("only the admin group"), "{err}");
+}

@@ -5,12 +5,16 @@
 //! [`MAX_OUTSTANDING_ASSIGNMENTS`](super::MAX_OUTSTANDING_ASSIGNMENTS) at a time.
 
 use super::super::super::{Applier, Terminal};
-use crate::aws::identity_center::{IdentityCenter, Instance, PermissionSet, Progress};
+use crate::aws::identity_center::{IdentityCenter, Instance, PermissionSet, Principal, Progress};
 use crate::core::plan::{Grant, Step};
 use crate::core::policy::Policy;
 use anyhow::{Result, anyhow, bail};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+
+/// The start of the description of every permission set orgvend makes: its mark of
+/// ownership (a set of the same name made by someone else is never taken over).
+const OWN_SET: &str = "orgvend:";
 
 /// What is known of the instance across applies.
 #[derive(Default)]
@@ -39,20 +43,18 @@ pub(super) async fn exec<A>(
     match step {
         Step::Entitlement { role, .. } => {
             let (inst, set, mut details) = permission_set(ic, applier, policy, role).await?;
-            // Nothing else: a group assigned this permission set on the account by hand is
-            // taken back.
+            // Nothing else: a group or a user assigned this permission set on the account by
+            // hand is taken back.
             let mut declared = Vec::new();
             for g in grants.iter().filter(|g| &g.role == role) {
                 if let Some(id) = ic.group_id(&inst.identity_store_id, &g.group).await? {
-                    declared.push(id);
+                    declared.push(Principal::Group(id));
                 }
             }
-            for gid in ic.assigned_groups(&inst.arn, account, &set.arn).await? {
-                if !declared.contains(&gid) {
-                    unassign(ic, applier, &inst, account, &set.arn, &gid).await?;
-                    details.push(format!(
-                        "took back the undeclared assignment of group {gid}"
-                    ));
+            for p in ic.assigned(&inst.arn, account, &set.arn).await? {
+                if !declared.contains(&p) {
+                    unassign(ic, applier, &inst, account, &set.arn, &p).await?;
+                    details.push(format!("took back the undeclared assignment of {p:?}"));
                 }
             }
             Ok((!details.is_empty()).then(|| format!("repaired: {}", details.join("; "))))
@@ -60,11 +62,8 @@ pub(super) async fn exec<A>(
         Step::Grant { role, group, .. } => {
             let (inst, set, _) = permission_set(ic, applier, policy, role).await?;
             let gid = group_id(ic, &inst, policy, group).await?;
-            if ic
-                .assigned_groups(&inst.arn, account, &set.arn)
-                .await?
-                .contains(&gid)
-            {
+            let assigned = ic.assigned(&inst.arn, account, &set.arn).await?;
+            if assigned.contains(&Principal::Group(gid.clone())) {
                 return Ok(None);
             }
             let _slot = applier.access.outstanding.acquire().await?;
@@ -79,14 +78,15 @@ pub(super) async fn exec<A>(
             let Some(gid) = ic.group_id(&inst.identity_store_id, group).await? else {
                 return Ok(Some(format!("the group `{group}` no longer exists")));
             };
+            let p = Principal::Group(gid);
             if !ic
-                .assigned_groups(&inst.arn, account, &set.arn)
+                .assigned(&inst.arn, account, &set.arn)
                 .await?
-                .contains(&gid)
+                .contains(&p)
             {
                 return Ok(None);
             }
-            unassign(ic, applier, &inst, account, &set.arn, &gid).await?;
+            unassign(ic, applier, &inst, account, &set.arn, &p).await?;
             Ok(None)
         }
         Step::RevokeAccess { .. } => {
@@ -97,8 +97,8 @@ pub(super) async fn exec<A>(
                 if !set.name.starts_with(prefix.as_str()) {
                     continue;
                 }
-                for gid in ic.assigned_groups(&inst.arn, account, &set.arn).await? {
-                    unassign(ic, applier, &inst, account, &set.arn, &gid).await?;
+                for p in ic.assigned(&inst.arn, account, &set.arn).await? {
+                    unassign(ic, applier, &inst, account, &set.arn, &p).await?;
                     taken += 1;
                 }
             }
@@ -151,9 +151,23 @@ async fn permission_set<A>(
     }
     let mut details = Vec::new();
     let set = match known.sets.get(&name) {
-        Some(s) => s.clone(),
+        Some(s)
+            if ic
+                .permission_set_description(&inst.arn, &s.arn)
+                .await?
+                .starts_with(OWN_SET) =>
+        {
+            s.clone()
+        }
+        Some(s) => {
+            return Err(Terminal(format!(
+                "a permission set `{name}` exists that orgvend did not make ({}): rename or delete it, or choose another access.identity_center.permission_set_prefix",
+                s.arn
+            ))
+            .into());
+        }
         None => {
-            let description = format!("orgvend: the {role} role of every account");
+            let description = format!("{OWN_SET} the {role} role of every account");
             let arn = ic
                 .create_permission_set(&inst.arn, &name, &description, session)
                 .await?;
@@ -232,10 +246,12 @@ async fn unassign<A>(
     inst: &Instance,
     account: &str,
     set: &str,
-    gid: &str,
+    principal: &Principal,
 ) -> Result<()> {
     let _slot = applier.access.outstanding.acquire().await?;
-    let started = ic.delete_assignment(&inst.arn, account, set, gid).await?;
+    let started = ic
+        .delete_assignment(&inst.arn, account, set, principal)
+        .await?;
     finish(ic, applier, inst, Operation::Deletion, started).await
 }
 

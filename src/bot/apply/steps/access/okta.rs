@@ -93,13 +93,37 @@ impl OktaAccess {
         policy: &Policy,
     ) -> Result<Option<String>> {
         match step {
-            Step::Entitlement { role, name, .. } => {
+            Step::Entitlement {
+                role,
+                name,
+                previous,
+                ..
+            } => {
                 let name = name.replace("{account_id}", account);
+                let mut detail = None;
+                // the account's alias or name changed: its group is renamed, not made anew
+                if let Some(was) = previous {
+                    let was = was.replace("{account_id}", account);
+                    if self.existing_group(&name).await?.is_none()
+                        && let Some(g) = self.client.group_by_name(&was).await?
+                    {
+                        self.client
+                            .rename_group(&g.id, &name, &g.description)
+                            .await?;
+                        let mut known = self.known.lock().await;
+                        known.remove(&was);
+                        known.insert(name.clone(), g.id.clone());
+                        detail = Some(format!("renamed the group `{was}` to `{name}`"));
+                    }
+                }
                 let (gid, created) = self.role_group(&name, role, account).await?;
                 if !self.client.app_group(&self.app_id, &gid).await? {
                     self.client.assign_group_to_app(&self.app_id, &gid).await?;
                 }
-                Ok(created.then(|| format!("created the group `{name}` ({gid})")))
+                if created {
+                    detail = Some(format!("created the group `{name}` ({gid})"));
+                }
+                Ok(detail)
             }
             Step::Grant { role, group, .. } => {
                 let t = target.ok_or_else(|| anyhow!("a grant without a target"))?;
@@ -127,26 +151,41 @@ impl OktaAccess {
                 }
             }
             Step::RevokeAccess { groups, .. } => {
-                let mut removed = 0;
+                let ours = format!("orgvend-{account}-");
+                let (mut removed, mut left) = (0, Vec::new());
                 for name in groups {
                     let name = name.replace("{account_id}", account);
-                    let Some(gid) = self.existing_group(&name).await? else {
+                    let Some(g) = self.client.group_by_name(&name).await? else {
                         continue;
                     };
-                    // The rules that feed the group go first.
-                    for r in self.client.rules_for_group(&gid).await? {
-                        self.remove_rule(&r).await?;
+                    // The rules that feed the group go first: orgvend's own, with the users
+                    // they put in; a rule someone else made is left, and said.
+                    for r in self.client.rules_for_group(&g.id).await? {
+                        if r.name.starts_with(&ours) {
+                            self.remove_rule(&r).await?;
+                        } else {
+                            left.push(format!("rule `{}`", r.name));
+                        }
                     }
+                    // No sign-in through the app, whoever made the group.
                     self.client
-                        .unassign_group_from_app(&self.app_id, &gid)
+                        .unassign_group_from_app(&self.app_id, &g.id)
                         .await?;
-                    self.client.delete_group(&gid).await?;
+                    if g.description.starts_with(OWN_GROUP) {
+                        self.client.delete_group(&g.id).await?;
+                        removed += 1;
+                    } else {
+                        left.push(format!(
+                            "group `{name}` (not made by orgvend; unassigned from the app)"
+                        ));
+                    }
                     self.known.lock().await.remove(&name);
-                    removed += 1;
                 }
-                Ok(Some(format!(
-                    "removed {removed} Okta group(s) and their rules"
-                )))
+                let mut detail = format!("removed {removed} Okta group(s) and their rules");
+                if !left.is_empty() {
+                    detail.push_str(&format!("; left for a person: {}", left.join(", ")));
+                }
+                Ok(Some(detail))
             }
             other => Err(anyhow!("not an Okta step: {}", other.key())),
         }
@@ -169,7 +208,7 @@ impl OktaAccess {
         if let Some(id) = self.existing_group(name).await? {
             return Ok((id, false));
         }
-        let description = format!("orgvend: sign in to AWS account {account} as {role}");
+        let description = format!("{OWN_GROUP} sign in to AWS account {account} as {role}");
         match self.client.create_group(name, &description).await {
             Ok(g) => {
                 self.known
@@ -185,7 +224,8 @@ impl OktaAccess {
         }
     }
 
-    /// The rule exists, says exactly this, and is active.
+    /// The rule exists, says exactly this, and is active. One that says something else is
+    /// deleted with the users it put in, and made again.
     async fn ensure_rule(
         &self,
         name: &str,
@@ -193,37 +233,26 @@ impl OktaAccess {
         target: &str,
     ) -> Result<Option<String>> {
         let want_groups = vec![target.to_string()];
-        match self.client.rule_by_name(name).await? {
-            None => {
-                let r = self
-                    .client
-                    .create_rule(name, expression, &want_groups)
-                    .await?;
-                self.client.activate_rule(&r.id).await?;
-                Ok(None)
-            }
-            Some(r) if r.expression == expression && r.group_ids == want_groups => {
+        let mut detail = None;
+        if let Some(r) = self.client.rule_by_name(name).await? {
+            if r.expression == expression && r.group_ids == want_groups {
                 if r.status != "ACTIVE" {
                     self.client.activate_rule(&r.id).await?;
                 }
-                Ok(None)
+                return Ok(None);
             }
-            Some(r) => {
-                // changed only while inactive
-                if r.status == "ACTIVE" {
-                    self.client.deactivate_rule(&r.id).await?;
-                }
-                self.client
-                    .replace_rule(&r.id, name, expression, &want_groups)
-                    .await?;
-                self.client.activate_rule(&r.id).await?;
-                Ok(Some(format!(
-                    "repaired: the rule `{name}` said something else"
-                )))
-            }
+            self.remove_rule(&r).await?;
+            detail = Some(format!("repaired: the rule `{name}` said something else"));
         }
+        let r = self
+            .client
+            .create_rule(name, expression, &want_groups)
+            .await?;
+        self.client.activate_rule(&r.id).await?;
+        Ok(detail)
     }
 
+    /// Deactivates and deletes a rule, and takes out the users it put in.
     async fn remove_rule(&self, r: &OktaRule) -> Result<()> {
         if r.status == "ACTIVE" {
             self.client.deactivate_rule(&r.id).await?;
@@ -232,11 +261,15 @@ impl OktaAccess {
     }
 }
 
-/// A grant's rule: `orgvend-<account>-<12 hex of role and group>` (Okta allows 50
-/// characters; stable, so a retry finds it).
+/// The start of the description of every group orgvend makes: its mark of ownership.
+const OWN_GROUP: &str = "orgvend:";
+
+/// A grant's rule: `orgvend-<account>-<28 hex of SHA-256 of role and group>` (Okta allows 50
+/// characters; stable, so a retry finds it; 112 bits, so no declared grant can be made to
+/// collide with another's rule).
 pub fn rule_name(account: &str, role: &str, group: &str) -> String {
     let digest = Sha256::digest(format!("{role}\n{group}").as_bytes());
-    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let hex: String = digest.iter().take(14).map(|b| format!("{b:02x}")).collect();
     format!("orgvend-{account}-{hex}")
 }
 
