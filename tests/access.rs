@@ -412,25 +412,8 @@ async fn grants_follow_the_declaration_and_hand_made_assignments_are_taken_back(
 
     // an MR adds the client's support group, read only
     let (path, text) = account_with_access("zeta", r#"{ ReadOnly = ["client-zeta-support"] }"#);
-    let iid = w
-        .open_mr(DEV, "zeta support", &[(&path, Some(&text))])
+    w.merge_change("zeta support", &[(&path, Some(&text))], &[ALICE])
         .await;
-    w.approve_as(iid, ALICE).await;
-    w.settle().await;
-    assert_eq!(
-        w.status_state(&w.head(iid)),
-        "success",
-        "{}",
-        w.bot_note(iid)
-    );
-    let merge = w.merge_as(iid, BOB).await;
-    w.settle().await;
-    assert_eq!(
-        w.apply_run(&merge).await.decision,
-        "applied",
-        "{}",
-        w.bot_note(iid)
-    );
     assert_eq!(
         assignments(&ic, &id, &groups).await,
         expected(&[
@@ -444,19 +427,8 @@ async fn grants_follow_the_declaration_and_hand_made_assignments_are_taken_back(
 
     // taking the group out of the declaration takes its grant back
     let (path, text) = account_file("zeta");
-    let iid = w
-        .open_mr(DEV, "no more zeta support", &[(&path, Some(&text))])
+    w.merge_change("no more zeta support", &[(&path, Some(&text))], &[ALICE])
         .await;
-    w.approve_as(iid, ALICE).await;
-    w.settle().await;
-    let merge = w.merge_as(iid, BOB).await;
-    w.settle().await;
-    assert_eq!(
-        w.apply_run(&merge).await.decision,
-        "applied",
-        "{}",
-        w.bot_note(iid)
-    );
     assert_eq!(
         assignments(&ic, &id, &groups).await,
         expected(&[
@@ -467,18 +439,8 @@ async fn grants_follow_the_declaration_and_hand_made_assignments_are_taken_back(
     );
 
     // closing the account takes every grant back before the account goes
-    let iid = w.open_mr(DEV, "close zeta", &[(&path, None)]).await;
-    w.approve_as(iid, ALICE).await;
-    w.approve_as(iid, BOB).await;
-    w.settle().await;
-    let merge = w.merge_as(iid, BOB).await;
-    w.settle().await;
-    assert_eq!(
-        w.apply_run(&merge).await.decision,
-        "applied",
-        "{}",
-        w.bot_note(iid)
-    );
+    w.merge_change("close zeta", &[(&path, None)], &[ALICE, BOB])
+        .await;
     assert!(assignments(&ic, &id, &groups).await.is_empty());
 }
 

@@ -9,7 +9,7 @@ mod common;
 use common::fake_aws::Scripted;
 use common::fake_okta::{CLIENT_ID, ClientKey, FakeOkta, OktaState, test_es256_key};
 use common::moto::Moto;
-use common::world::{ALICE, BOB, DEV, World, fixture_repo, initial_state};
+use common::world::{ALICE, BOB, World, fixture_repo, initial_state};
 use orgvend::bot::apply::steps::access::{AccessClients, OktaAccess};
 use orgvend::config::Secret;
 use orgvend::okta::{OktaAuth, OktaClient};
@@ -251,26 +251,8 @@ async fn closing_an_account_takes_its_okta_groups_and_rules_back() {
         })
     };
     assert_eq!(ours(&okta), (5, 3, 5));
-    let iid = w
-        .open_mr(DEV, "close zeta", &[("clients-zeta.tf", None)])
+    w.merge_change("close zeta", &[("clients-zeta.tf", None)], &[ALICE, BOB])
         .await;
-    w.approve_as(iid, ALICE).await;
-    w.approve_as(iid, BOB).await;
-    w.settle().await;
-    assert_eq!(
-        w.status_state(&w.head(iid)),
-        "success",
-        "{}",
-        w.bot_note(iid)
-    );
-    let close = w.merge_as(iid, BOB).await;
-    w.settle().await;
-    assert_eq!(
-        w.apply_run(&close).await.decision,
-        "applied",
-        "{}",
-        w.bot_note(iid)
-    );
     assert_eq!(
         ours(&okta),
         (0, 0, 0),
@@ -304,34 +286,6 @@ fn zeta_with(access: Option<&str>, name: &str) -> (String, String) {
     (path, text)
 }
 
-async fn merge(
-    w: &World,
-    title: &str,
-    changes: &[(&str, Option<&str>)],
-    approvers: &[u64],
-) -> String {
-    let iid = w.open_mr(DEV, title, changes).await;
-    for a in approvers {
-        w.approve_as(iid, *a).await;
-    }
-    w.settle().await;
-    assert_eq!(
-        w.status_state(&w.head(iid)),
-        "success",
-        "{}",
-        w.bot_note(iid)
-    );
-    let sha = w.merge_as(iid, BOB).await;
-    w.settle().await;
-    assert_eq!(
-        w.apply_run(&sha).await.decision,
-        "applied",
-        "{}",
-        w.bot_note(iid)
-    );
-    sha
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_grant_takes_its_members_out_and_a_renamed_account_keeps_its_groups() {
     let moto = Moto::start();
@@ -350,7 +304,8 @@ async fn a_revoked_grant_takes_its_members_out_and_a_renamed_account_keeps_its_g
         Some(r#"{ ReadOnly = ["client-zeta-support"] }"#),
         "client-zeta",
     );
-    merge(&w, "Add client-zeta", &[(&path, Some(&text))], &[ALICE]).await;
+    w.merge_change("Add client-zeta", &[(&path, Some(&text))], &[ALICE])
+        .await;
     let id = account_id(&moto, "client-zeta").await;
     let read_only = |alias: &str| {
         okta.fake.with(|s| {
@@ -362,7 +317,8 @@ async fn a_revoked_grant_takes_its_members_out_and_a_renamed_account_keeps_its_g
 
     // the grant taken back: its rule goes, and the users it put in go with it
     let (path, text) = zeta_with(None, "client-zeta");
-    merge(&w, "No more support", &[(&path, Some(&text))], &[ALICE]).await;
+    w.merge_change("No more support", &[(&path, Some(&text))], &[ALICE])
+        .await;
     let members = read_only("client-zeta").unwrap();
     assert!(!members.contains(&support_user), "{members:?}");
     assert!(!members.is_empty(), "the auditors stay");
@@ -370,7 +326,8 @@ async fn a_revoked_grant_takes_its_members_out_and_a_renamed_account_keeps_its_g
     // a new name and alias: the account's groups are renamed, not made again
     okta.fake.with(|s| s.add_group("client-zeta2-engineers"));
     let (path, text) = zeta_with(None, "client-zeta2");
-    merge(&w, "Rename zeta", &[(&path, Some(&text))], &[ALICE]).await;
+    w.merge_change("Rename zeta", &[(&path, Some(&text))], &[ALICE])
+        .await;
     assert!(read_only("client-zeta").is_none());
     assert!(read_only("client-zeta2").is_some());
     let ours = |okta: &Okta| {
@@ -384,6 +341,7 @@ async fn a_revoked_grant_takes_its_members_out_and_a_renamed_account_keeps_its_g
     assert_eq!(ours(&okta), ROLES.len());
 
     // so the close finds and removes them all
-    merge(&w, "Close zeta", &[(&path, None)], &[ALICE, BOB]).await;
+    w.merge_change("Close zeta", &[(&path, None)], &[ALICE, BOB])
+        .await;
     assert_eq!(ours(&okta), 0);
 }

@@ -335,6 +335,28 @@ impl<A: Aws + Clone> World<A> {
         (iid, sha)
     }
 
+    /// An MR by DEV with `changes`, approved by `approvers` (status `success`), merged by BOB
+    /// and applied. Returns the MR and the merge commit.
+    pub async fn merge_change(
+        &self,
+        title: &str,
+        changes: &[(&str, Option<&str>)],
+        approvers: &[u64],
+    ) -> (u64, String) {
+        let iid = self.open_mr(DEV, title, changes).await;
+        for a in approvers {
+            self.approve_as(iid, *a).await;
+        }
+        self.settle().await;
+        let note = self.bot_note(iid);
+        assert_eq!(self.status_state(&self.head(iid)), "success", "{note}");
+        let sha = self.merge_as(iid, BOB).await;
+        self.settle().await;
+        let run = self.apply_run(&sha).await;
+        assert_eq!(run.decision, "applied", "{}", self.bot_note(iid));
+        (iid, sha)
+    }
+
     /// `by` merges the MR; the merge delivery is sent. Returns the merge commit.
     pub async fn merge_as(&self, iid: u64, by: u64) -> String {
         let sha = self.gitlab.with(|s| s.merge(iid, by));
