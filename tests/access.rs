@@ -8,7 +8,7 @@ use common::fake_aws::Scripted;
 use common::fault_ic::FaultIc;
 use common::moto::Moto;
 use common::world::{ALICE, BOB, DEV, World, account_file, fixture_repo, initial_state};
-use orgvend::aws::identity_center::IdentityCenter;
+use orgvend::aws::identity_center::{IdentityCenter, PermissionSet};
 use orgvend::aws::sdk::SdkIdentityCenter;
 use orgvend::bot::apply::steps::access::AccessClients;
 use std::collections::{BTreeMap, BTreeSet};
@@ -59,13 +59,16 @@ async fn world(moto: &Moto) -> (World, Ic) {
     world_with(moto, repo(|p| p), &GROUPS).await
 }
 
-async fn account_id(moto: &Moto, name: &str) -> String {
-    moto.accounts()
+/// The permission set called `name`, read from moto.
+async fn permission_set(ic: &Ic, name: &str) -> PermissionSet {
+    let inst = ic.inner.instance().await.unwrap();
+    ic.inner
+        .permission_sets(&inst.arn)
         .await
+        .unwrap()
         .into_iter()
-        .find(|(_, n, _)| n == name)
-        .unwrap_or_else(|| panic!("no account {name}"))
-        .0
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no permission set {name}"))
 }
 
 /// (permission set, group) assigned on the account, read from moto.
@@ -111,7 +114,7 @@ async fn identity_center_grants_the_declared_groups_and_nothing_else() {
     let (iid, sha) = w.merge_approved("zeta").await;
     w.settle().await;
     assert_eq!(w.apply_run(&sha).await.decision, "applied");
-    let id = account_id(&moto, "client-zeta").await;
+    let id = moto.account_id("client-zeta").await;
     assert_eq!(
         assignments(&ic, &id, &GROUPS).await,
         expected(&[
@@ -201,7 +204,7 @@ async fn a_lost_answer_and_a_conflict_create_nothing_twice() {
         "one failed attempt for the lost answer, one for the conflict"
     );
     assert_eq!(w.apply_run(&sha).await.decision, "applied");
-    let id = account_id(&moto, "client-zeta").await;
+    let id = moto.account_id("client-zeta").await;
     assert_eq!(assignments(&ic, &id, &GROUPS).await.len(), 3);
     let created = ic.created.lock().unwrap().clone();
     let unique: BTreeSet<_> = created.iter().collect();
@@ -243,7 +246,7 @@ async fn at_most_the_allowed_assignments_are_outstanding() {
     w.merge_as(iid, BOB).await;
     w.settle().await;
     for i in 0..3 {
-        let id = account_id(&moto, &format!("client-a{i}")).await;
+        let id = moto.account_id(&format!("client-a{i}")).await;
         let groups = [
             "aws-infrastructure",
             "auditors",
@@ -374,18 +377,11 @@ async fn grants_follow_the_declaration_and_hand_made_assignments_are_taken_back(
     let (_, sha) = w.merge_approved("zeta").await;
     w.settle().await;
     assert_eq!(w.apply_run(&sha).await.decision, "applied");
-    let id = account_id(&moto, "client-zeta").await;
+    let id = moto.account_id("client-zeta").await;
 
     // someone assigns ReadOnly on the account to the admin group by hand, in the console
     let inst = ic.inner.instance().await.unwrap();
-    let read_only = ic
-        .inner
-        .permission_sets(&inst.arn)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|s| s.name == "orgvend-ReadOnly")
-        .unwrap();
+    let read_only = permission_set(&ic, "orgvend-ReadOnly").await;
     let infra = ic
         .inner
         .group_id(&inst.identity_store_id, "aws-infrastructure")
@@ -454,14 +450,7 @@ async fn a_changed_permission_set_is_repaired_and_provisioned_again() {
     assert_eq!(ic.provisioned_all.load(Ordering::SeqCst), 0);
     // someone widens ReadOnly by hand
     let inst = ic.inner.instance().await.unwrap();
-    let read_only = ic
-        .inner
-        .permission_sets(&inst.arn)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|s| s.name == "orgvend-ReadOnly")
-        .unwrap();
+    let read_only = permission_set(&ic, "orgvend-ReadOnly").await;
     ic.attach_managed_policy(
         &inst.arn,
         &read_only.arn,
@@ -501,7 +490,7 @@ async fn a_permission_set_orgvend_did_not_make_is_never_taken_over() {
     assert_eq!(w.apply_run(&sha).await.decision, "failed");
     let note = w.bot_note(iid);
     assert!(note.contains("orgvend did not make"), "{note}");
-    let id = account_id(&moto, "client-zeta").await;
+    let id = moto.account_id("client-zeta").await;
     assert!(
         !assignments(&ic, &id, &GROUPS)
             .await

@@ -80,15 +80,6 @@ async fn world_with(moto: &Moto, edit: impl Fn(String) -> String) -> (World, Okt
     (w, okta)
 }
 
-async fn account_id(moto: &Moto, name: &str) -> String {
-    moto.accounts()
-        .await
-        .into_iter()
-        .find(|(_, n, _)| n == name)
-        .unwrap_or_else(|| panic!("no account {name}"))
-        .0
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn okta_groups_per_role_assigned_to_the_app_and_fed_by_active_rules() {
     let moto = Moto::start();
@@ -101,7 +92,7 @@ async fn okta_groups_per_role_assigned_to_the_app_and_fed_by_active_rules() {
         "{}",
         w.bot_note(iid)
     );
-    let id = account_id(&moto, "client-zeta").await;
+    let id = moto.account_id("client-zeta").await;
 
     let feeds = |role: &str| -> BTreeSet<String> {
         okta.fake.with(|s| {
@@ -212,7 +203,7 @@ async fn a_lost_answer_and_a_lagging_search_never_make_a_second_group() {
         "{}",
         w.bot_note(iid)
     );
-    let id = account_id(&moto, "client-zeta").await;
+    let id = moto.account_id("client-zeta").await;
     for role in ROLES {
         let n = okta.fake.with(|s| {
             s.groups_named(&format!("aws#client-zeta#{role}#{id}"))
@@ -232,7 +223,7 @@ async fn closing_an_account_takes_its_okta_groups_and_rules_back() {
     let (_, sha) = w.merge_approved("zeta").await;
     w.settle().await;
     assert_eq!(w.apply_run(&sha).await.decision, "applied");
-    let id = account_id(&moto, "client-zeta").await;
+    let id = moto.account_id("client-zeta").await;
     let ours = |okta: &Okta| {
         okta.fake.with(|s| {
             let groups: Vec<String> = s
@@ -306,7 +297,7 @@ async fn a_revoked_grant_takes_its_members_out_and_a_renamed_account_keeps_its_g
     );
     w.merge_change("Add client-zeta", &[(&path, Some(&text))], &[ALICE])
         .await;
-    let id = account_id(&moto, "client-zeta").await;
+    let id = moto.account_id("client-zeta").await;
     let read_only = |alias: &str| {
         okta.fake.with(|s| {
             s.group_named(&format!("aws#{alias}#ReadOnly#{id}"))

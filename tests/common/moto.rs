@@ -157,6 +157,16 @@ impl Moto {
         ous
     }
 
+    /// The id of the organization's account called `name`; panics when there is none.
+    pub async fn account_id(&self, name: &str) -> String {
+        self.accounts()
+            .await
+            .into_iter()
+            .find(|(_, n, _)| n == name)
+            .unwrap_or_else(|| panic!("no account {name}"))
+            .0
+    }
+
     /// Every account of the organization: (id, name, email).
     pub async fn accounts(&self) -> Vec<(String, String, String)> {
         let orgs = self.organizations().await;
