@@ -24,6 +24,7 @@ fn accounts_named<'a>(
 
 /// Everything the baseline promises, read straight from moto.
 async fn assert_baseline(moto: &Moto, account_id: &str, alias: &str) {
+    moto.assert_guard(account_id, alias).await;
     let cfg = moto.member_config(account_id).await;
     let iam = aws_sdk_iam::Client::new(&cfg);
     let aliases = iam.list_account_aliases().send().await.unwrap();

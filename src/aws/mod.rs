@@ -4,6 +4,8 @@
 //! moto or LocalStack. Every method is one API call or one paginated listing, so a caller can
 //! always check before it changes.
 
+/// The account's guard: KMS key, Config, CloudTrail.
+pub mod guard;
 /// IAM Identity Center: permission sets, identity-store groups, account assignments.
 pub mod identity_center;
 pub mod sdk;
@@ -112,7 +114,7 @@ impl Calls {
 
 /// The organization, from the management account.
 pub trait Aws: Send + Sync + 'static {
-    type Member: MemberAws;
+    type Member: MemberAws + guard::MemberGuard;
 
     fn calls(&self) -> &Calls;
     fn list_accounts(&self) -> impl Future<Output = Result<Vec<OrgAccount>>> + Send;
@@ -153,6 +155,8 @@ pub trait Aws: Send + Sync + 'static {
         keys: &[String],
     ) -> impl Future<Output = Result<()>> + Send;
     fn close_account(&self, account_id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// The organization's trails as the management account sees them (with their status).
+    fn organization_trails(&self) -> impl Future<Output = Result<Vec<guard::TrailState>>> + Send;
     /// Credentials inside a member account, through `role_name`.
     fn assume(
         &self,

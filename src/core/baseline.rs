@@ -107,6 +107,8 @@ pub struct Protected<'a> {
     /// Keyless CI's plan and apply roles.
     pub ci_roles: &'a [&'a str],
     pub state_bucket: &'a str,
+    /// The alias of the account's KMS key (`alias/orgvend-acme`), when it has one.
+    pub key_alias: Option<&'a str>,
 }
 
 /// IAM actions that change what a role or user may do: denied on any principal that does
@@ -149,7 +151,7 @@ pub fn boundary_document(p: &Protected<'_>) -> String {
     roles.sort();
     roles.dedup();
     let boundary = policy_arn(account_id, &p.baseline.permissions_boundary);
-    json!({
+    let doc = json!({
         "Version": "2012-10-17",
         "Statement": [
             {"Sid": "AllowWithinTheBoundary", "Effect": "Allow", "Action": "*", "Resource": "*"},
@@ -202,12 +204,7 @@ pub fn boundary_document(p: &Protected<'_>) -> String {
             {
                 "Sid": "ProtectTheAuditTrail",
                 "Effect": "Deny",
-                "Action": [
-                    "cloudtrail:DeleteTrail", "cloudtrail:StopLogging", "cloudtrail:UpdateTrail",
-                    "cloudtrail:PutEventSelectors", "config:DeleteConfigurationRecorder",
-                    "config:StopConfigurationRecorder", "config:DeleteDeliveryChannel",
-                    "config:PutConfigurationRecorder", "config:DeleteConfigRule"
-                ],
+                "Action": AUDIT_ACTIONS,
                 "Resource": "*"
             },
             {
@@ -236,8 +233,53 @@ pub fn boundary_document(p: &Protected<'_>) -> String {
             }
         ]
     })
-    .to_string()
+    .to_string();
+    let Some(alias) = p.key_alias else {
+        return doc;
+    };
+    let mut doc: Value = serde_json::from_str(&doc).expect("the boundary is JSON");
+    let statements = doc["Statement"].as_array_mut().expect("statements");
+    statements.push(json!({
+        "Sid": "ProtectTheAccountsKey",
+        "Effect": "Deny",
+        "Action": KEY_ACTIONS,
+        "Resource": "*",
+        "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": alias}}
+    }));
+    statements.push(json!({
+        "Sid": "TheKeysAliasStays",
+        "Effect": "Deny",
+        "Action": ["kms:DeleteAlias", "kms:UpdateAlias", "kms:CreateAlias"],
+        "Resource": format!("arn:aws:kms:*:{account_id}:{alias}")
+    }));
+    doc.to_string()
 }
+
+/// What would stop, delete or weaken the audit trail: CloudTrail, and Config's recorder,
+/// delivery channel and rules.
+pub const AUDIT_ACTIONS: [&str; 13] = [
+    "cloudtrail:DeleteTrail",
+    "cloudtrail:StopLogging",
+    "cloudtrail:UpdateTrail",
+    "cloudtrail:PutEventSelectors",
+    "cloudtrail:PutInsightSelectors",
+    "config:DeleteConfigurationRecorder",
+    "config:StopConfigurationRecorder",
+    "config:PutConfigurationRecorder",
+    "config:DeleteDeliveryChannel",
+    "config:PutDeliveryChannel",
+    "config:DeleteConfigRule",
+    "config:PutConfigRule",
+    "config:DeleteEvaluationResults",
+];
+
+/// What would disable the account's key or take it away.
+pub const KEY_ACTIONS: [&str; 4] = [
+    "kms:ScheduleKeyDeletion",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:PutKeyPolicy",
+];
 
 #[cfg(test)]
 mod tests {
@@ -295,6 +337,7 @@ mod tests {
             access_role: "CustomAccessRole",
             ci_roles: &["gitlab-ci-apply"],
             state_bucket: "x-tfstate",
+            key_alias: None,
         }))
         .unwrap()
     }

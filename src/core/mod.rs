@@ -26,5 +26,7 @@ pub mod render;
 pub mod report;
 /// What the policy *checks*: one file per built-in rule, and Rego evaluation.
 pub mod rules;
+/// The account's own guard: its KMS key's policy; the boundary's tests for key, trail and Config.
+pub mod security;
 /// Each new account's repository files, rendered from templates (escaped by file type).
 pub mod template;

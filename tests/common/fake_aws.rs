@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use anyhow::Result;
+use orgvend::aws::guard::{ConfigRuleState, Key, MemberGuard, Recorder, TrailState};
 use orgvend::aws::{
     Aws, AwsError, BucketState, Calls, CreateRequest, CreateState, ManagedPolicy, MemberAws,
     NewAccount, OrgAccount, RoleState,
@@ -253,6 +254,10 @@ impl<A: Aws> Aws for Scripted<A> {
         self.mutate(self.inner.close_account(account_id)).await
     }
 
+    async fn organization_trails(&self) -> Result<Vec<TrailState>> {
+        self.inner.organization_trails().await
+    }
+
     async fn assume(&self, account_id: &str, role_name: &str) -> Result<Self::Member> {
         Ok(ScriptedMember {
             inner: self.inner.assume(account_id, role_name).await?,
@@ -357,5 +362,103 @@ impl<M: MemberAws, A: Aws> MemberAws for ScriptedMember<M, A> {
     }
     async fn create_lock_table(&self, name: &str) -> Result<()> {
         self.outer.mutate(self.inner.create_lock_table(name)).await
+    }
+}
+
+/// The guard's calls through the layer: changes counted (and crashed at) like every other.
+impl<M: MemberAws + MemberGuard, A: Aws> MemberGuard for ScriptedMember<M, A> {
+    async fn key_by_alias(&self, alias: &str) -> Result<Option<Key>> {
+        self.inner.key_by_alias(alias).await
+    }
+    async fn key_tagged(&self, alias: &str) -> Result<Option<Key>> {
+        self.inner.key_tagged(alias).await
+    }
+    async fn create_key(&self, description: &str, policy: &str, alias: &str) -> Result<String> {
+        self.outer
+            .mutate(self.inner.create_key(description, policy, alias))
+            .await
+    }
+    async fn create_alias(&self, alias: &str, key_id: &str) -> Result<()> {
+        self.outer
+            .mutate(self.inner.create_alias(alias, key_id))
+            .await
+    }
+    async fn enable_key(&self, key_id: &str) -> Result<()> {
+        self.outer.mutate(self.inner.enable_key(key_id)).await
+    }
+    async fn cancel_key_deletion(&self, key_id: &str) -> Result<()> {
+        self.outer
+            .mutate(self.inner.cancel_key_deletion(key_id))
+            .await
+    }
+    async fn key_rotation(&self, key_id: &str) -> Result<bool> {
+        self.inner.key_rotation(key_id).await
+    }
+    async fn enable_key_rotation(&self, key_id: &str) -> Result<()> {
+        self.outer
+            .mutate(self.inner.enable_key_rotation(key_id))
+            .await
+    }
+    async fn key_policy(&self, key_id: &str) -> Result<String> {
+        self.inner.key_policy(key_id).await
+    }
+    async fn put_key_policy(&self, key_id: &str, policy: &str) -> Result<()> {
+        self.outer
+            .mutate(self.inner.put_key_policy(key_id, policy))
+            .await
+    }
+    async fn recorders(&self) -> Result<Vec<Recorder>> {
+        self.inner.recorders().await
+    }
+    async fn put_recorder(&self, name: &str, role_arn: &str) -> Result<()> {
+        self.outer
+            .mutate(self.inner.put_recorder(name, role_arn))
+            .await
+    }
+    async fn start_recorder(&self, name: &str) -> Result<()> {
+        self.outer.mutate(self.inner.start_recorder(name)).await
+    }
+    async fn delivery_channels(&self) -> Result<Vec<(String, String)>> {
+        self.inner.delivery_channels().await
+    }
+    async fn put_delivery_channel(&self, name: &str, bucket: &str) -> Result<()> {
+        self.outer
+            .mutate(self.inner.put_delivery_channel(name, bucket))
+            .await
+    }
+    async fn config_rules(&self) -> Result<Vec<ConfigRuleState>> {
+        self.inner.config_rules().await
+    }
+    async fn put_config_rule(
+        &self,
+        name: &str,
+        identifier: &str,
+        parameters: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        self.outer
+            .mutate(self.inner.put_config_rule(name, identifier, parameters))
+            .await
+    }
+    async fn config_role(&self) -> Result<Option<String>> {
+        self.inner.config_role().await
+    }
+    async fn create_config_role(&self) -> Result<String> {
+        self.outer.mutate(self.inner.create_config_role()).await
+    }
+    async fn trail(&self, name: &str) -> Result<Option<TrailState>> {
+        self.inner.trail(name).await
+    }
+    async fn create_trail(&self, name: &str, bucket: &str, kms_key: &str) -> Result<()> {
+        self.outer
+            .mutate(self.inner.create_trail(name, bucket, kms_key))
+            .await
+    }
+    async fn update_trail(&self, name: &str, bucket: &str, kms_key: &str) -> Result<()> {
+        self.outer
+            .mutate(self.inner.update_trail(name, bucket, kms_key))
+            .await
+    }
+    async fn start_logging(&self, name: &str) -> Result<()> {
+        self.outer.mutate(self.inner.start_logging(name)).await
     }
 }

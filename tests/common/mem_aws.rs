@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use anyhow::{Result, anyhow};
+use orgvend::aws::guard::{ConfigRuleState, Key, MemberGuard, Recorder, TrailState};
 use orgvend::aws::{
     Aws, BucketState, Calls, CreateRequest, CreateState, ManagedPolicy, MemberAws, NewAccount,
     OrgAccount, RoleState,
@@ -23,6 +24,20 @@ struct Iam {
     buckets: BTreeMap<String, BucketState>,
     tables: BTreeSet<String>,
     oidc: BTreeSet<String>,
+    guard: Guard,
+}
+
+/// The account's key, Config and trail, as the guard steps see them.
+#[derive(Default)]
+struct Guard {
+    /// id → (key, rotation, policy, tagged alias).
+    keys: BTreeMap<String, (Key, bool, String, String)>,
+    aliases: BTreeMap<String, String>,
+    recorder: Option<Recorder>,
+    channel: Option<(String, String)>,
+    rules: BTreeMap<String, ConfigRuleState>,
+    config_role: Option<String>,
+    trails: BTreeMap<String, TrailState>,
 }
 
 struct Account {
@@ -245,6 +260,19 @@ impl Aws for MemAws {
         self.with_account(account_id, |a| a.status = "PENDING_CLOSURE".into())
     }
 
+    /// The organization trail the benchmarks' organization has (Control Tower's, say).
+    async fn organization_trails(&self) -> Result<Vec<TrailState>> {
+        self.calls.read()?;
+        Ok(vec![TrailState {
+            name: "aws-controltower-BaselineCloudTrail".into(),
+            organization: true,
+            logging: true,
+            multi_region: true,
+            validation: true,
+            ..TrailState::default()
+        }])
+    }
+
     async fn assume(&self, account_id: &str, _role_name: &str) -> Result<MemMember> {
         self.calls.read()?;
         self.with_account(account_id, |_| ())?;
@@ -419,6 +447,178 @@ impl MemberAws for MemMember {
     async fn create_lock_table(&self, name: &str) -> Result<()> {
         self.write(|i| {
             i.tables.insert(name.to_string());
+        })
+    }
+}
+
+impl MemberGuard for MemMember {
+    async fn key_by_alias(&self, alias: &str) -> Result<Option<Key>> {
+        self.read(|i| {
+            let id = i.guard.aliases.get(alias)?;
+            i.guard.keys.get(id).map(|k| k.0.clone())
+        })
+    }
+    async fn key_tagged(&self, alias: &str) -> Result<Option<Key>> {
+        self.read(|i| {
+            i.guard
+                .keys
+                .values()
+                .find(|k| k.3 == alias)
+                .map(|k| k.0.clone())
+        })
+    }
+    async fn create_key(&self, _description: &str, policy: &str, alias: &str) -> Result<String> {
+        let id = format!("key-{}-{alias}", self.id);
+        let key = Key {
+            id: id.clone(),
+            arn: format!("arn:aws:kms:us-east-1:{}:key/{id}", self.id),
+            enabled: true,
+            state: "Enabled".into(),
+        };
+        self.write(|i| {
+            i.guard.keys.insert(
+                id.clone(),
+                (key, false, policy.to_string(), alias.to_string()),
+            )
+        })?;
+        Ok(id)
+    }
+    async fn create_alias(&self, alias: &str, key_id: &str) -> Result<()> {
+        self.write(|i| {
+            i.guard
+                .aliases
+                .insert(alias.to_string(), key_id.to_string())
+        })?;
+        Ok(())
+    }
+    async fn enable_key(&self, key_id: &str) -> Result<()> {
+        self.write(|i| {
+            if let Some(k) = i.guard.keys.get_mut(key_id) {
+                k.0.enabled = true;
+                k.0.state = "Enabled".into();
+            }
+        })
+    }
+    async fn cancel_key_deletion(&self, key_id: &str) -> Result<()> {
+        self.write(|i| {
+            if let Some(k) = i.guard.keys.get_mut(key_id) {
+                k.0.state = "Disabled".into();
+            }
+        })
+    }
+    async fn key_rotation(&self, key_id: &str) -> Result<bool> {
+        self.read(|i| i.guard.keys.get(key_id).is_some_and(|k| k.1))
+    }
+    async fn enable_key_rotation(&self, key_id: &str) -> Result<()> {
+        self.write(|i| {
+            if let Some(k) = i.guard.keys.get_mut(key_id) {
+                k.1 = true;
+            }
+        })
+    }
+    async fn key_policy(&self, key_id: &str) -> Result<String> {
+        self.read(|i| {
+            i.guard
+                .keys
+                .get(key_id)
+                .map(|k| k.2.clone())
+                .unwrap_or_default()
+        })
+    }
+    async fn put_key_policy(&self, key_id: &str, policy: &str) -> Result<()> {
+        self.write(|i| {
+            if let Some(k) = i.guard.keys.get_mut(key_id) {
+                k.2 = policy.to_string();
+            }
+        })
+    }
+    async fn recorders(&self) -> Result<Vec<Recorder>> {
+        self.read(|i| i.guard.recorder.clone().into_iter().collect())
+    }
+    async fn put_recorder(&self, name: &str, role_arn: &str) -> Result<()> {
+        self.write(|i| {
+            let recording = i.guard.recorder.as_ref().is_some_and(|r| r.recording);
+            i.guard.recorder = Some(Recorder {
+                name: name.to_string(),
+                all_supported: true,
+                include_global: true,
+                role_arn: role_arn.to_string(),
+                recording,
+            });
+        })
+    }
+    async fn start_recorder(&self, _name: &str) -> Result<()> {
+        self.write(|i| {
+            if let Some(r) = &mut i.guard.recorder {
+                r.recording = true;
+            }
+        })
+    }
+    async fn delivery_channels(&self) -> Result<Vec<(String, String)>> {
+        self.read(|i| i.guard.channel.clone().into_iter().collect())
+    }
+    async fn put_delivery_channel(&self, name: &str, bucket: &str) -> Result<()> {
+        self.write(|i| i.guard.channel = Some((name.to_string(), bucket.to_string())))
+    }
+    async fn config_rules(&self) -> Result<Vec<ConfigRuleState>> {
+        self.read(|i| i.guard.rules.values().cloned().collect())
+    }
+    async fn put_config_rule(
+        &self,
+        name: &str,
+        identifier: &str,
+        parameters: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let rule = ConfigRuleState {
+            name: name.to_string(),
+            identifier: identifier.to_string(),
+            parameters: orgvend::aws::guard::rule_parameters(parameters),
+        };
+        self.write(|i| i.guard.rules.insert(name.to_string(), rule))?;
+        Ok(())
+    }
+    async fn config_role(&self) -> Result<Option<String>> {
+        self.read(|i| i.guard.config_role.clone())
+    }
+    async fn create_config_role(&self) -> Result<String> {
+        let arn = self.arn(
+            "role/aws-service-role/config.amazonaws.com",
+            "AWSServiceRoleForConfig",
+        );
+        self.write(|i| i.guard.config_role = Some(arn.clone()))?;
+        Ok(arn)
+    }
+    async fn trail(&self, name: &str) -> Result<Option<TrailState>> {
+        self.read(|i| i.guard.trails.get(name).cloned())
+    }
+    async fn create_trail(&self, name: &str, bucket: &str, kms_key: &str) -> Result<()> {
+        self.update_trail(name, bucket, kms_key).await
+    }
+    async fn update_trail(&self, name: &str, bucket: &str, kms_key: &str) -> Result<()> {
+        let arn = format!("arn:aws:cloudtrail:us-east-1:{}:trail/{name}", self.id);
+        self.write(|i| {
+            let logging = i.guard.trails.get(name).is_some_and(|t| t.logging);
+            i.guard.trails.insert(
+                name.to_string(),
+                TrailState {
+                    name: name.to_string(),
+                    arn,
+                    bucket: bucket.to_string(),
+                    multi_region: true,
+                    validation: true,
+                    kms_key: Some(kms_key.to_string()),
+                    organization: false,
+                    logging,
+                },
+            )
+        })?;
+        Ok(())
+    }
+    async fn start_logging(&self, name: &str) -> Result<()> {
+        self.write(|i| {
+            if let Some(t) = i.guard.trails.get_mut(name) {
+                t.logging = true;
+            }
         })
     }
 }

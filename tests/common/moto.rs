@@ -140,6 +140,37 @@ impl Moto {
             .id()
             .unwrap()
             .to_string();
+        // the central log buckets the shipped policy names, and the organization's trail, as
+        // Control Tower or Landing Zone Accelerator sets them up
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.config().await)
+                .force_path_style(true)
+                .build(),
+        );
+        for bucket in [
+            "example-org-trail-logs",
+            "example-cloudtrail-logs",
+            "example-config-logs",
+        ] {
+            s3.create_bucket().bucket(bucket).send().await.unwrap();
+        }
+        let trails = aws_sdk_cloudtrail::Client::new(&self.config().await);
+        trails
+            .create_trail()
+            .name("org-trail")
+            .s3_bucket_name("example-org-trail-logs")
+            .is_organization_trail(true)
+            .is_multi_region_trail(true)
+            .enable_log_file_validation(true)
+            .send()
+            .await
+            .unwrap();
+        trails
+            .start_logging()
+            .name("org-trail")
+            .send()
+            .await
+            .unwrap();
         let mut ous = HashMap::new();
         for name in ["Management", "Internal", "Clients"] {
             let ou = orgs
@@ -207,4 +238,92 @@ pub fn saml_metadata() -> String {
     format!(
         r#"<?xml version="1.0"?><md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://sso.example.com/saml"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://sso.example.com/saml/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#
     )
+}
+
+impl Moto {
+    /// The guard the shipped policy gives a client account, read straight from moto: one
+    /// key (tagged by orgvend, aliased, rotating), Config recording to the central bucket with
+    /// the default rules, and the account's own trail logging, multi-region, validated,
+    /// encrypted with that key.
+    pub async fn assert_guard(&self, account_id: &str, alias: &str) {
+        let cfg = self.member_config(account_id).await;
+        let kms = aws_sdk_kms::Client::new(&cfg);
+        let keys = kms.list_keys().send().await.unwrap();
+        let mut ours = Vec::new();
+        for k in keys.keys() {
+            let id = k.key_id().unwrap();
+            let tags = kms.list_resource_tags().key_id(id).send().await.unwrap();
+            if tags.tags().iter().any(|t| t.tag_key() == "orgvend:alias") {
+                ours.push(id.to_string());
+            }
+        }
+        assert_eq!(ours.len(), 1, "one key made by orgvend: {ours:?}");
+        let key = kms
+            .describe_key()
+            .key_id(format!("alias/orgvend-{alias}"))
+            .send()
+            .await
+            .expect("the alias names the key");
+        let meta = key.key_metadata().unwrap();
+        assert_eq!(meta.key_id(), ours[0]);
+        let rotation = kms
+            .get_key_rotation_status()
+            .key_id(&ours[0])
+            .send()
+            .await
+            .unwrap();
+        assert!(rotation.key_rotation_enabled(), "rotation on");
+
+        let config = aws_sdk_config::Client::new(&cfg);
+        let recorders = config
+            .describe_configuration_recorders()
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(recorders.configuration_recorders().len(), 1);
+        let group = recorders.configuration_recorders()[0]
+            .recording_group()
+            .unwrap();
+        assert!(group.all_supported() && group.include_global_resource_types());
+        let status = config
+            .describe_configuration_recorder_status()
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            status.configuration_recorders_status()[0].recording(),
+            "recording"
+        );
+        let channels = config.describe_delivery_channels().send().await.unwrap();
+        assert_eq!(
+            channels.delivery_channels()[0].s3_bucket_name(),
+            Some("example-config-logs")
+        );
+        let rules = config.describe_config_rules().send().await.unwrap();
+        assert_eq!(rules.config_rules().len(), 7, "the default rules");
+
+        let ct = aws_sdk_cloudtrail::Client::new(&cfg);
+        let trails = ct
+            .describe_trails()
+            .trail_name_list("orgvend-trail")
+            .send()
+            .await
+            .unwrap();
+        let t = &trails.trail_list()[0];
+        assert_eq!(t.is_multi_region_trail(), Some(true));
+        assert_eq!(t.log_file_validation_enabled(), Some(true));
+        assert_eq!(t.s3_bucket_name(), Some("example-cloudtrail-logs"));
+        assert!(
+            t.kms_key_id().is_some_and(|k| k.ends_with(&ours[0])),
+            "encrypted with the account's key: {:?}",
+            t.kms_key_id()
+        );
+        let status = ct
+            .get_trail_status()
+            .name("orgvend-trail")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(status.is_logging(), Some(true));
+    }
 }

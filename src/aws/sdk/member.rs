@@ -12,6 +12,7 @@ pub struct SdkMember {
     pub(super) iam: aws_sdk_iam::Client,
     pub(super) s3: aws_sdk_s3::Client,
     pub(super) dynamodb: aws_sdk_dynamodb::Client,
+    pub(super) guard: super::guard::GuardClients,
     pub(super) calls: Arc<Calls>,
 }
 

@@ -13,6 +13,8 @@
 use super::{Aws, AwsError, Calls, CreateRequest, CreateState, NewAccount, OrgAccount};
 use anyhow::{Context, Result};
 
+/// The account's guard: KMS, Config, CloudTrail.
+mod guard;
 /// IAM Identity Center, from the management (or delegated administrator) account.
 mod identity_center;
 /// Inside a member account.
@@ -174,6 +176,15 @@ impl SdkAws {
 }
 
 impl SdkAws {
+    /// The management account's view of the organization's trails.
+    pub(super) fn cloudtrail(&self) -> aws_sdk_cloudtrail::Client {
+        aws_sdk_cloudtrail::Client::from_conf(
+            aws_sdk_cloudtrail::config::Builder::from(&self.base)
+                .interceptor(HoldCheck)
+                .build(),
+        )
+    }
+
     /// Identity Center through the same configuration (credentials, endpoint, retries).
     pub fn identity_center(&self) -> SdkIdentityCenter {
         SdkIdentityCenter::new(&self.base, HoldCheck)
@@ -182,6 +193,11 @@ impl SdkAws {
 
 impl Aws for SdkAws {
     type Member = SdkMember;
+
+    async fn organization_trails(&self) -> Result<Vec<super::guard::TrailState>> {
+        self.calls.read()?;
+        guard::trails(&self.cloudtrail(), None, true).await
+    }
 
     fn calls(&self) -> &Calls {
         &self.calls
@@ -499,6 +515,7 @@ impl Aws for SdkAws {
                     .interceptor(HoldCheck)
                     .build(),
             ),
+            guard: guard::GuardClients::new(&config, HoldCheck),
             calls: self.calls.clone(),
         })
     }

@@ -14,6 +14,8 @@ use std::sync::Arc;
 
 /// The access steps of a change: entitlements, grants, renames, revocations.
 mod access;
+/// The guard steps of a new account: KMS key, Config, CloudTrail.
+mod guard;
 /// The steps of each change, their keys and areas.
 mod step;
 pub use step::{Area, Step, fill, project_path, valid_project_path};
@@ -27,6 +29,9 @@ pub struct Plan {
     /// Who grants access to new accounts (from the policy), for [`Plan::steps`].
     #[serde(skip)]
     pub access: Option<Arc<Access>>,
+    /// Each type's KMS key, Config and CloudTrail (from the policy), for [`Plan::steps`].
+    #[serde(skip)]
+    pub security: Option<Arc<crate::core::policy::security::Security>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -238,6 +243,7 @@ pub fn plan(base: Option<&Declarations>, head: &Declarations, policy: &Policy) -
             policy.repository.clone(),
         ))),
         access: Some(Arc::new(policy.access.clone())),
+        security: Some(Arc::new(policy.security.clone())),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::{Action, Change, FieldChange, Plan, Target};
 use crate::core::decl::{Map, Value};
+use crate::core::policy::security::Guard;
 use crate::core::policy::{Access, Baseline, Provider, Repository};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -54,6 +55,33 @@ pub enum Step {
         policy_arn: String,
         bounded: bool,
     },
+    /// The account's KMS key: found by alias (or by orgvend's tag after a crash), rotation on.
+    KmsKey {
+        alias: String,
+    },
+    /// AWS Config's recorder (an existing one, of any name, is adopted): all supported
+    /// resources, global ones included, recording.
+    ConfigRecorder {
+        name: String,
+    },
+    /// Config's delivery channel, to the central bucket.
+    DeliveryChannel {
+        bucket: String,
+    },
+    /// An AWS managed Config rule.
+    ConfigRule {
+        name: String,
+        identifier: String,
+        parameters: BTreeMap<String, String>,
+    },
+    /// A multi-region trail in the account, log-file validation on, encrypted with the key.
+    Trail {
+        name: String,
+        bucket: String,
+    },
+    /// The organization's trail, verified from the management account: logging,
+    /// multi-region, log-file validation on.
+    OrganizationTrail,
     StateBucket {
         bucket: String,
     },
@@ -118,6 +146,8 @@ pub enum Area {
     Organizations,
     /// Inside the account: the assumed role, alias, SAML provider, boundary, access roles.
     Iam,
+    /// The account's guard: its KMS key, AWS Config, CloudTrail.
+    Guard,
     /// The account's Terraform state: bucket and lock table.
     StateBackend,
     /// Keyless CI: the GitLab OIDC provider and the plan/apply roles.
@@ -144,6 +174,12 @@ impl Step {
             Step::SamlProvider { .. } => "saml_provider",
             Step::PermissionsBoundary { .. } => "permissions_boundary",
             Step::AccessRole { .. } => "access_role",
+            Step::KmsKey { .. } => "kms_key",
+            Step::ConfigRecorder { .. } => "config_recorder",
+            Step::DeliveryChannel { .. } => "delivery_channel",
+            Step::ConfigRule { .. } => "config_rule",
+            Step::Trail { .. } => "trail",
+            Step::OrganizationTrail => "organization_trail",
             Step::StateBucket { .. } => "state_bucket",
             Step::LockTable { .. } => "lock_table",
             Step::CiOidcProvider => "ci_oidc_provider",
@@ -167,6 +203,7 @@ impl Step {
             Step::AccessRole { name, .. } => format!("access_role:{name}"),
             Step::CiRole { name, .. } => format!("ci_role:{name}"),
             Step::Entitlement { role, .. } => format!("entitlement:{role}"),
+            Step::ConfigRule { name, .. } => format!("config_rule:{name}"),
             Step::Grant { role, group, .. } => format!("grant:{role}:{group}"),
             Step::Revoke { role, group, .. } => format!("revoke:{role}:{group}"),
             other => other.kind().to_string(),
@@ -188,6 +225,12 @@ impl Step {
             | Step::SamlProvider { .. }
             | Step::PermissionsBoundary { .. }
             | Step::AccessRole { .. } => Area::Iam,
+            Step::KmsKey { .. }
+            | Step::ConfigRecorder { .. }
+            | Step::DeliveryChannel { .. }
+            | Step::ConfigRule { .. }
+            | Step::Trail { .. }
+            | Step::OrganizationTrail => Area::Guard,
             Step::StateBucket { .. } | Step::LockTable { .. } => Area::StateBackend,
             Step::CiOidcProvider | Step::CiRole { .. } => Area::KeylessCi,
             Step::GitlabProject { .. }
@@ -226,9 +269,13 @@ impl Plan {
         // `adopt` added to an account declared before (its creation failed because the
         // account existed): the whole baseline, on the adopted account.
         let adopting = t.adopt.is_some() && change.fields.iter().any(|f| f.field == "adopt");
+        let guard = self
+            .security
+            .as_deref()
+            .map(|s| s.of(change.account_type.as_deref()));
         match change.action {
-            Action::Create => create_steps(t, self.baseline.as_deref(), access),
-            Action::Update if adopting => create_steps(t, self.baseline.as_deref(), access),
+            Action::Create => create_steps(t, self.baseline.as_deref(), access, guard),
+            Action::Update if adopting => create_steps(t, self.baseline.as_deref(), access, guard),
             Action::Update => update_steps(t, &change.fields, access, self.baseline.as_deref()),
             Action::Close => close(),
         }
@@ -246,6 +293,7 @@ fn create_steps(
     t: &Target,
     baseline: Option<&(Baseline, Repository)>,
     access: Option<&Access>,
+    guard: Option<&Guard>,
 ) -> Vec<Step> {
     let mut steps = match &t.adopt {
         Some(id) => vec![Step::AdoptAccount {
@@ -292,6 +340,9 @@ fn create_steps(
         policy_arn: r.policy_arn.clone(),
         bounded: r.bounded,
     }));
+    if let Some(g) = guard {
+        steps.extend(super::guard::steps(g, t));
+    }
     if let Some(a) = access.filter(|a| a.provider != Provider::None) {
         steps.extend(super::access::granted(a, t, b));
     }
@@ -410,126 +461,4 @@ fn update_steps(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn every_step() -> Vec<Step> {
-        let tags = BTreeMap::from([("owner".to_string(), "team".to_string())]);
-        vec![
-            Step::CreateAccount {
-                name: "n".into(),
-                email: "e".into(),
-                role_name: "r".into(),
-                tags: tags.clone(),
-            },
-            Step::WaitForAccount,
-            Step::AdoptAccount {
-                account_id: "123456789012".into(),
-                email: "e".into(),
-            },
-            Step::MoveAccount { ou: "/x".into() },
-            Step::TagAccount { tags },
-            Step::UntagAccount { keys: vec![] },
-            Step::RenameAccount { name: "n".into() },
-            Step::AssumeRole {
-                role_name: "r".into(),
-            },
-            Step::SetAlias { alias: "a".into() },
-            Step::SamlProvider { name: "s".into() },
-            Step::PermissionsBoundary { policy: "b".into() },
-            Step::AccessRole {
-                name: "Admin".into(),
-                policy_arn: "arn".into(),
-                bounded: false,
-            },
-            Step::StateBucket { bucket: "b".into() },
-            Step::LockTable { table: "t".into() },
-            Step::CiOidcProvider,
-            Step::CiRole {
-                name: "ci-plan".into(),
-                purpose: "plan".into(),
-            },
-            Step::GitlabProject {
-                namespace: "g".into(),
-                path: "p".into(),
-            },
-            Step::CommitTemplate,
-            Step::ProtectMaster,
-            Step::CiVariables,
-            Step::CloseAccount { name: "n".into() },
-            Step::Entitlement {
-                provider: Provider::Okta,
-                role: "ReadOnly".into(),
-                name: "aws#a#ReadOnly#{account_id}".into(),
-                previous: None,
-            },
-            Step::Grant {
-                provider: Provider::IdentityCenter,
-                role: "ReadOnly".into(),
-                group: "auditors".into(),
-            },
-            Step::Revoke {
-                provider: Provider::IdentityCenter,
-                role: "ReadOnly".into(),
-                group: "auditors".into(),
-            },
-            Step::RevokeAccess {
-                provider: Provider::Okta,
-                groups: vec!["aws#a#ReadOnly#{account_id}".into()],
-            },
-        ]
-    }
-
-    /// Ledgers store these names: a step's key is its JSON tag, roles named after them.
-    #[test]
-    fn a_steps_key_is_its_json_tag() {
-        for step in every_step() {
-            let json = serde_json::to_value(&step).unwrap();
-            assert_eq!(json["step"], step.kind(), "{step:?}");
-            let key = step.key();
-            match &step {
-                Step::AccessRole { name, .. } => assert_eq!(key, format!("access_role:{name}")),
-                Step::CiRole { name, .. } => assert_eq!(key, format!("ci_role:{name}")),
-                Step::Entitlement { role, .. } => assert_eq!(key, format!("entitlement:{role}")),
-                Step::Grant { role, group, .. } => assert_eq!(key, format!("grant:{role}:{group}")),
-                Step::Revoke { role, group, .. } => {
-                    assert_eq!(key, format!("revoke:{role}:{group}"))
-                }
-                _ => assert_eq!(key, step.kind()),
-            }
-        }
-    }
-
-    #[test]
-    fn only_plain_paths_reach_a_trust_condition() {
-        for good in ["aws-accounts/client-acme", "infra/aws/a_b.c"] {
-            assert!(valid_project_path(good), "{good}");
-        }
-        for bad in [
-            "aws-accounts/client-*",
-            "a/b?",
-            "a//b",
-            "a/-x",
-            "a/.x",
-            "",
-            "a/b c",
-            "a/x.git",
-            "a/\u{0}",
-        ] {
-            assert!(!valid_project_path(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn each_step_belongs_to_one_area() {
-        let areas: Vec<Area> = every_step().iter().map(Step::area).collect();
-        assert_eq!(areas[0], Area::Organizations);
-        assert_eq!(areas[2], Area::Organizations);
-        assert_eq!(areas[9], Area::Iam);
-        assert_eq!(areas[12], Area::StateBackend);
-        assert_eq!(areas[15], Area::KeylessCi);
-        assert_eq!(areas[17], Area::Repository);
-        assert_eq!(areas[20], Area::Organizations);
-        assert!(areas[21..].iter().all(|a| *a == Area::Access));
-    }
-}
+mod tests;

@@ -189,6 +189,15 @@ struct BaselineConf {
     state_bucket: Spanned<String>,
     #[serde(default = "default_table")]
     lock_table: String,
+    /// The account's KMS key, Config and CloudTrail, and their overrides per type.
+    #[serde(default)]
+    kms: Option<Spanned<super::security::KmsConf>>,
+    #[serde(default)]
+    config: Option<Spanned<super::security::ConfigConf>>,
+    #[serde(default)]
+    cloudtrail: Option<Spanned<super::security::TrailConf>>,
+    #[serde(default)]
+    types: BTreeMap<String, Spanned<super::security::GuardConf>>,
 }
 
 impl Default for BaselineConf {
@@ -200,6 +209,10 @@ impl Default for BaselineConf {
             roles: default_roles(),
             state_bucket: default_bucket(),
             lock_table: default_table(),
+            kms: None,
+            config: None,
+            cloudtrail: None,
+            types: BTreeMap::new(),
         }
     }
 }
@@ -437,9 +450,17 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
         },
     };
 
-    let baseline = baseline(raw.baseline);
+    let mut raw_baseline = raw.baseline;
+    let guard = super::security::GuardConf {
+        kms: raw_baseline.kms.take(),
+        config: raw_baseline.config.take(),
+        cloudtrail: raw_baseline.cloudtrail.take(),
+    };
+    let guard_types = std::mem::take(&mut raw_baseline.types);
+    let baseline = baseline(raw_baseline);
     let type_names: Vec<String> = types.keys().cloned().collect();
     let access = super::access::compile(&spans, raw.access, &baseline.roles, &type_names)?;
+    let security = super::security::compile(&spans, guard, guard_types, &type_names)?;
     let account_sources = raw.modules.account_source.into_inner().into_vec();
     let base_sources = raw.modules.base_source.into_inner().into_vec();
     Ok(Policy {
@@ -483,6 +504,7 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
         baseline,
         repository: repository(raw.repository),
         access,
+        security,
         rego: Vec::new(),
     })
 }

@@ -6,6 +6,8 @@
 pub mod access;
 mod config;
 pub mod rego;
+/// The account's KMS key, Config and CloudTrail, per account type.
+pub mod security;
 mod spans;
 #[cfg(test)]
 mod tests;
@@ -53,6 +55,8 @@ pub struct Policy {
     pub repository: Repository,
     /// Who may sign in to each new account, and as what.
     pub access: Access,
+    /// Each account's KMS key, Config and CloudTrail, per account type.
+    pub security: security::Security,
     pub rego: Vec<rego::Module>,
 }
 
@@ -164,6 +168,7 @@ impl Policy {
             baseline: config::default_baseline(),
             repository: config::default_repository(),
             access: Access::default(),
+            security: security::Security::default(),
             rego: Vec::new(),
         }
     }

@@ -44,6 +44,23 @@ pub fn describe(step: &Step) -> String {
             "IAM: create role `{name}` for single sign-on with `{policy_arn}`{}",
             if *bounded { " under the permissions boundary" } else { "" }
         ),
+        Step::KmsKey { alias } => format!(
+            "KMS: the account's key `{alias}` (rotation on; the account administers it, CloudTrail and Config may use it)"
+        ),
+        Step::ConfigRecorder { name } => format!(
+            "Config: the recorder (an existing one is adopted, else `{name}`) recording all supported resources, global ones included"
+        ),
+        Step::DeliveryChannel { bucket } => {
+            format!("Config: the delivery channel to the central bucket `{bucket}`")
+        }
+        Step::ConfigRule { name, identifier, parameters } => format!(
+            "Config: the rule `{name}` (AWS managed `{identifier}`{})",
+            if parameters.is_empty() { String::new() } else { format!(", `{}`", tag_list(parameters)) }
+        ),
+        Step::Trail { name, bucket } => format!(
+            "CloudTrail: the multi-region trail `{name}` to `{bucket}`, log-file validation on, encrypted with the account's key, logging"
+        ),
+        Step::OrganizationTrail => "CloudTrail: verify that the organization's trail is logging, multi-region, with log-file validation".into(),
         Step::StateBucket { bucket } => format!(
             "S3: create the Terraform state bucket `{}` (versioned, encrypted, public access blocked)",
             bucket.replace("{account_id}", "<account id>")

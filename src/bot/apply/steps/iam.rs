@@ -93,12 +93,14 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     .as_ref()
                     .map(|t| t.role_name.as_str())
                     .unwrap_or(&policy.baseline.role_name);
+                let key_alias = self.key_alias(run, policy);
                 let want = baseline::boundary_document(&baseline::Protected {
                     account_id: m.account_id(),
                     baseline: &policy.baseline,
                     access_role,
                     ci_roles: &ci_roles,
                     state_bucket: &bucket,
+                    key_alias: key_alias.as_deref(),
                 });
                 match m.policy(boundary).await? {
                     None => {

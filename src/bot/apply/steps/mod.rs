@@ -7,6 +7,8 @@
 pub mod access;
 /// Keyless CI: the OIDC provider and the CI roles.
 mod ci;
+/// The account's guard: KMS key, Config, CloudTrail.
+mod guard;
 /// Inside the account: assumed role, alias, SAML provider, boundary, access roles.
 mod iam;
 /// The organization: create, wait, move, tag, close.
@@ -41,6 +43,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     .await
             }
             Area::Iam => self.exec_iam(applier, cx, run, step, policy).await,
+            Area::Guard => self.exec_guard(applier, cx, run, step, policy).await,
             Area::StateBackend => {
                 self.exec_state_backend(applier, cx, run, step, policy)
                     .await
@@ -155,6 +158,19 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             crate::core::plan::fill(&policy.baseline.state_bucket, target)
                 .replace("{account_id}", id),
         )
+    }
+}
+
+impl<G: GitLab, A: Aws> Bot<G, A> {
+    /// The alias of the account's KMS key, when its type's baseline has one.
+    fn key_alias(&self, run: &AccountRun<'_>, policy: &Policy) -> Option<String> {
+        let t = run.change.target.as_ref()?;
+        let kms = policy
+            .security
+            .of(run.change.account_type.as_deref())
+            .kms
+            .as_ref()?;
+        Some(crate::core::plan::fill(&kms.alias, t))
     }
 }
 

@@ -1,0 +1,214 @@
+//! The account's guard: its KMS key, AWS Config (recorder, delivery channel, rules) and its
+//! CloudTrail trail, or the organization's trail verified from the management account. Each
+//! step reads first and puts back what drifted: a key disabled, scheduled for deletion or
+//! without rotation; a recorder stopped or narrowed; a rule deleted or changed; a trail that
+//! stopped logging or lost its validation.
+
+use super::super::context::{AccountRun, RunCtx};
+use super::super::{Applier, Terminal};
+use crate::aws::guard::{Key, MemberGuard, same_parameters};
+use crate::aws::{Aws, MemberAws};
+use crate::bot::Bot;
+use crate::core::baseline;
+use crate::core::plan::Step;
+use crate::core::policy::Policy;
+use crate::gitlab::GitLab;
+use anyhow::{Result, anyhow};
+
+impl<G: GitLab, A: Aws> Bot<G, A> {
+    /// Key, Config and trail.
+    pub(super) async fn exec_guard(
+        &self,
+        applier: &Applier<A>,
+        cx: &RunCtx<'_, A::Member>,
+        run: &mut AccountRun<'_>,
+        step: &Step,
+        policy: &Policy,
+    ) -> Result<Option<String>> {
+        let aws = &applier.aws;
+        if let Step::OrganizationTrail = step {
+            let trails = aws.organization_trails().await?;
+            let good = trails
+                .iter()
+                .any(|t| t.organization && t.logging && t.multi_region && t.validation);
+            return if good {
+                Ok(None)
+            } else {
+                Err(Terminal(format!(
+                    "no organization trail is logging, multi-region, with log-file validation (found: {}): set one up from the management account (Control Tower and Landing Zone Accelerator do), or give the account's type cloudtrail mode \"account\"",
+                    if trails.is_empty() {
+                        "none".to_string()
+                    } else {
+                        trails.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                    }
+                ))
+                .into())
+            };
+        }
+        let m = self.member(aws, cx, run, policy).await?;
+        let mut repaired = Vec::new();
+        match step {
+            Step::KmsKey { alias } => {
+                let key = match m.key_by_alias(alias).await? {
+                    Some(k) => k,
+                    // a key orgvend made just before a crash, without its alias yet
+                    None => match m.key_tagged(alias).await? {
+                        Some(k) => {
+                            m.create_alias(alias, &k.id).await?;
+                            k
+                        }
+                        None => {
+                            let description =
+                                format!("orgvend: the key of account {}", m.account_id());
+                            let policy_doc = crate::core::security::key_policy(m.account_id());
+                            let id = m.create_key(&description, &policy_doc, alias).await?;
+                            // in the ledger the moment AWS returns it
+                            self.record_step(
+                                cx,
+                                &run.email,
+                                &step.key(),
+                                "intent",
+                                Some(&format!("created key {id}")),
+                            )
+                            .await?;
+                            m.create_alias(alias, &id).await?;
+                            Key {
+                                id,
+                                enabled: true,
+                                state: "Enabled".into(),
+                                ..Key::default()
+                            }
+                        }
+                    },
+                };
+                repaired.extend(self.repair_key(m.as_ref(), &key).await?);
+            }
+            Step::ConfigRecorder { name } => {
+                let role = match m.config_role().await? {
+                    Some(r) => r,
+                    None => m.create_config_role().await?,
+                };
+                let recorders = m.recorders().await?;
+                // one recorder per region: one that exists (Control Tower's, a person's) is adopted
+                match recorders.first() {
+                    None => m.put_recorder(name, &role).await?,
+                    Some(r) if !r.all_supported || !r.include_global || r.role_arn.is_empty() => {
+                        let role = if r.role_arn.is_empty() {
+                            role.as_str()
+                        } else {
+                            r.role_arn.as_str()
+                        };
+                        m.put_recorder(&r.name, role).await?;
+                        repaired.push(format!(
+                            "the recorder `{}` records all resources again",
+                            r.name
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+            Step::DeliveryChannel { bucket } => {
+                match m.delivery_channels().await?.first() {
+                    None => m.put_delivery_channel("default", bucket).await?,
+                    Some((name, b)) if b != bucket => {
+                        m.put_delivery_channel(name, bucket).await?;
+                        repaired.push(format!("the delivery channel writes to `{bucket}` again"));
+                    }
+                    Some(_) => {}
+                }
+                // recording needs a channel: it starts here
+                let recorder = m.recorders().await?.into_iter().next().ok_or_else(|| {
+                    anyhow!("Config has no recorder: the recorder step comes first")
+                })?;
+                if !recorder.recording {
+                    m.start_recorder(&recorder.name).await?;
+                    repaired.push(format!("the recorder `{}` records again", recorder.name));
+                }
+            }
+            Step::ConfigRule {
+                name,
+                identifier,
+                parameters,
+            } => {
+                let want = crate::aws::guard::rule_parameters(parameters);
+                match m
+                    .config_rules()
+                    .await?
+                    .into_iter()
+                    .find(|r| &r.name == name)
+                {
+                    None => m.put_config_rule(name, identifier, parameters).await?,
+                    Some(r)
+                        if &r.identifier != identifier
+                            || !same_parameters(&r.parameters, &want) =>
+                    {
+                        m.put_config_rule(name, identifier, parameters).await?;
+                        repaired.push(format!("the rule `{name}` says what the policy says again"));
+                    }
+                    Some(_) => {}
+                }
+            }
+            Step::Trail { name, bucket } => {
+                let alias = self.key_alias(run, policy).ok_or_else(|| {
+                    Terminal("the trail is encrypted with the account's key, and the baseline has none: turn on baseline.kms".into())
+                })?;
+                let key = m.key_by_alias(&alias).await?.ok_or_else(|| {
+                    anyhow!("the account's key `{alias}` is missing: its step comes first")
+                })?;
+                let key_ref = if key.arn.is_empty() {
+                    key.id.clone()
+                } else {
+                    key.arn.clone()
+                };
+                match m.trail(name).await? {
+                    None => m.create_trail(name, bucket, &key_ref).await?,
+                    Some(t) => {
+                        let same_key = t
+                            .kms_key
+                            .as_deref()
+                            .is_some_and(|k| k == key.arn || k.ends_with(&key.id));
+                        if !t.multi_region || !t.validation || &t.bucket != bucket || !same_key {
+                            m.update_trail(name, bucket, &key_ref).await?;
+                            repaired.push(format!(
+                                "the trail `{name}` is multi-region, validated and encrypted again"
+                            ));
+                        }
+                    }
+                }
+                if !m.trail(name).await?.is_some_and(|t| t.logging) {
+                    m.start_logging(name).await?;
+                    repaired.push(format!("the trail `{name}` logs again"));
+                }
+            }
+            other => return Err(anyhow!("not a step of this area: {}", other.key())),
+        }
+        Ok((!repaired.is_empty()).then(|| format!("repaired: {}", repaired.join("; "))))
+    }
+
+    /// The key enabled, not scheduled for deletion, rotating, with orgvend's policy.
+    async fn repair_key(&self, m: &A::Member, key: &Key) -> Result<Vec<String>> {
+        let mut repaired = Vec::new();
+        if key.state == "PendingDeletion" {
+            m.cancel_key_deletion(&key.id).await?;
+            repaired.push("the key's deletion cancelled".to_string());
+        }
+        if !key.enabled || key.state == "PendingDeletion" {
+            m.enable_key(&key.id).await?;
+            repaired.push("the key enabled".to_string());
+        }
+        if !m.key_rotation(&key.id).await? {
+            m.enable_key_rotation(&key.id).await?;
+            if !repaired.is_empty() || key.arn.is_empty() {
+                // a new key: turning rotation on is part of making it
+            } else {
+                repaired.push("the key's rotation on".to_string());
+            }
+        }
+        let want = crate::core::security::key_policy(m.account_id());
+        if !baseline::same_document(&m.key_policy(&key.id).await?, &want) {
+            m.put_key_policy(&key.id, &want).await?;
+            repaired.push("the key's policy".to_string());
+        }
+        Ok(repaired)
+    }
+}
