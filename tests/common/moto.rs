@@ -73,6 +73,11 @@ impl Moto {
         SdkAws::new(&self.target()).await
     }
 
+    /// The management account's configuration, as a test uses it.
+    pub async fn management_config(&self) -> aws_config::SdkConfig {
+        self.config().await
+    }
+
     async fn config(&self) -> aws_config::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .http_client(orgvend::aws::sdk::http_client())

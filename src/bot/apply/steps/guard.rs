@@ -49,6 +49,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         let mut repaired = Vec::new();
         match step {
             Step::KmsKey { alias } => {
+                let mut new = false;
                 let key = match m.key_by_alias(alias).await? {
                     Some(k) => k,
                     // a key orgvend made just before a crash, without its alias yet
@@ -81,7 +82,10 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                         }
                     },
                 };
-                repaired.extend(self.repair_key(m.as_ref(), &key).await?);
+                let fixed = self.repair_key(m.as_ref(), &key).await?;
+                if !new {
+                    repaired.extend(fixed);
+                }
             }
             Step::ConfigRecorder { name } => {
                 let role = match m.config_role().await? {
@@ -185,7 +189,8 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         Ok((!repaired.is_empty()).then(|| format!("repaired: {}", repaired.join("; "))))
     }
 
-    /// The key enabled, not scheduled for deletion, rotating, with orgvend's policy.
+    /// The key enabled, not scheduled for deletion, rotating, with orgvend's policy; what had
+    /// to be put back (for a key made just now, turning rotation on is part of making it).
     async fn repair_key(&self, m: &A::Member, key: &Key) -> Result<Vec<String>> {
         let mut repaired = Vec::new();
         if key.state == "PendingDeletion" {
@@ -198,11 +203,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         }
         if !m.key_rotation(&key.id).await? {
             m.enable_key_rotation(&key.id).await?;
-            if !repaired.is_empty() || key.arn.is_empty() {
-                // a new key: turning rotation on is part of making it
-            } else {
-                repaired.push("the key's rotation on".to_string());
-            }
+            repaired.push("the key's rotation on".to_string());
         }
         let want = crate::core::security::key_policy(m.account_id());
         if !baseline::same_document(&m.key_policy(&key.id).await?, &want) {
