@@ -237,3 +237,87 @@ fn access_names_are_checked_where_they_are_written() {
         );
     }
 }
+
+#[test]
+fn each_type_carries_its_own_guard_over_the_defaults() {
+    use super::security::Trail;
+    let p = policy_with(EXAMPLE_POLICY, &[]).unwrap();
+    let internal = p.security.of(Some("internal"));
+    assert_eq!(internal.cloudtrail, Trail::Organization);
+    assert_eq!(
+        internal.kms.as_ref().unwrap().alias,
+        "alias/orgvend-{alias}"
+    );
+    let config = internal.config.as_ref().unwrap();
+    assert_eq!(config.bucket, "example-config-logs");
+    assert_eq!(config.rules.len(), 7, "the default rules");
+    // client accounts keep their own trail; the rest of their guard is the default
+    let client = p.security.of(Some("client"));
+    assert_eq!(
+        client.cloudtrail,
+        Trail::Account {
+            name: "orgvend-trail".into(),
+            bucket: "example-cloudtrail-logs".into()
+        }
+    );
+    assert_eq!(client.kms, internal.kms);
+    assert_eq!(client.config, internal.config);
+    // a type may turn a part off
+    let text = EXAMPLE_POLICY.replace(
+        "[baseline.types.client]",
+        "[baseline.types.management]\nconfig = { enabled = false }\ncloudtrail = { mode = \"off\" }\n\n[baseline.types.client]",
+    );
+    let p = policy_with(&text, &[]).unwrap();
+    let m = p.security.of(Some("management"));
+    assert!(m.config.is_none());
+    assert_eq!(m.cloudtrail, Trail::Off);
+    assert!(m.kms.is_some());
+}
+
+#[test]
+fn guard_errors_name_their_line() {
+    for (from, to, says) in [
+        (
+            "mode = \"organization\"",
+            "mode = \"everywhere\"",
+            "baseline.cloudtrail.mode",
+        ),
+        (
+            "alias = \"alias/orgvend-{alias}\"",
+            "alias = \"orgvend-{alias}\"",
+            "must start with alias/",
+        ),
+        (
+            "alias = \"alias/orgvend-{alias}\"",
+            "alias = \"alias/aws/orgvend\"",
+            "AWS's own",
+        ),
+        (
+            "cloudtrail = { mode = \"account\", name = \"orgvend-trail\", bucket = \"example-cloudtrail-logs\" }",
+            "cloudtrail = { mode = \"account\" }",
+            "needs bucket",
+        ),
+        (
+            "[baseline.types.client]",
+            "[baseline.types.clients]",
+            "no account type `clients`",
+        ),
+    ] {
+        let text = EXAMPLE_POLICY.replace(from, to);
+        assert_ne!(text, EXAMPLE_POLICY, "{from}");
+        let err = policy_with(&text, &[]).unwrap_err();
+        assert!(err.message.contains(says), "{from}: {err}");
+        assert_eq!(
+            err.at.clone().unwrap().line,
+            line_of(&text, to.lines().next().unwrap()),
+            "{from}: {err}"
+        );
+    }
+    // an account trail needs the key it is encrypted with
+    let text = EXAMPLE_POLICY.replace(
+        "[baseline.types.client]\n",
+        "[baseline.types.client]\nkms = { enabled = false }\n",
+    );
+    let err = policy_with(&text, &[]).unwrap_err();
+    assert!(err.message.contains("turn on baseline.kms"), "{err}");
+}

@@ -73,6 +73,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                             )
                             .await?;
                             m.create_alias(alias, &id).await?;
+                            new = true;
                             Key {
                                 id,
                                 enabled: true,
