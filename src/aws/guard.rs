@@ -18,6 +18,9 @@ pub struct Key {
     pub enabled: bool,
     /// `PendingDeletion`, `Disabled`, `Enabled`, …
     pub state: String,
+    /// A plain key orgvend can vouch for: customer managed, key material made by KMS (not
+    /// imported, no external key store), symmetric, single-region.
+    pub plain: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -474,6 +474,7 @@ impl MemberGuard for MemMember {
             arn: format!("arn:aws:kms:us-east-1:{}:key/{id}", self.id),
             enabled: true,
             state: "Enabled".into(),
+            plain: true,
         };
         self.write(|i| {
             i.guard.keys.insert(

@@ -84,14 +84,22 @@ pub(super) async fn trails(
 impl SdkMember {
     async fn describe_key(&self, key_id: &str) -> Result<Option<Key>> {
         match self.guard.kms.describe_key().key_id(key_id).send().await {
-            Ok(out) => Ok(out.key_metadata().map(|m| Key {
-                id: m.key_id().to_string(),
-                arn: m.arn().unwrap_or_default().to_string(),
-                enabled: m.enabled(),
-                state: m
-                    .key_state()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
+            Ok(out) => Ok(out.key_metadata().map(|m| {
+                use aws_sdk_kms::types::{KeyManagerType, KeySpec, OriginType};
+                Key {
+                    id: m.key_id().to_string(),
+                    arn: m.arn().unwrap_or_default().to_string(),
+                    enabled: m.enabled(),
+                    state: m
+                        .key_state()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                    plain: m.key_manager() != Some(&KeyManagerType::Aws)
+                        && m.origin().is_none_or(|o| *o == OriginType::AwsKms)
+                        && m.key_spec().is_none_or(|s| *s == KeySpec::SymmetricDefault)
+                        && !m.multi_region().unwrap_or(false)
+                        && m.custom_key_store_id().is_none(),
+                }
             })),
             Err(e)
                 if e.as_service_error()
@@ -127,10 +135,12 @@ impl MemberGuard for SdkMember {
             self.calls.read()?;
             let tags = match self.guard.kms.list_resource_tags().key_id(id).send().await {
                 Ok(t) => t,
-                // AWS's own keys and keys of other principals cannot be read: not ours
+                // AWS's own keys, and keys whose policy shuts orgvend out: not ours
                 Err(e)
                     if e.as_service_error()
-                        .is_some_and(|s| s.is_not_found_exception()) =>
+                        .is_some_and(|s| s.is_not_found_exception())
+                        || aws_sdk_kms::error::ProvideErrorMetadata::code(&e)
+                            == Some("AccessDeniedException") =>
                 {
                     continue;
                 }

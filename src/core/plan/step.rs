@@ -276,7 +276,9 @@ impl Plan {
         match change.action {
             Action::Create => create_steps(t, self.baseline.as_deref(), access, guard),
             Action::Update if adopting => create_steps(t, self.baseline.as_deref(), access, guard),
-            Action::Update => update_steps(t, &change.fields, access, self.baseline.as_deref()),
+            Action::Update => {
+                update_steps(t, &change.fields, access, self.baseline.as_deref(), guard)
+            }
             Action::Close => close(),
         }
     }
@@ -406,6 +408,7 @@ fn update_steps(
     fields: &[FieldChange],
     access: Option<&Access>,
     baseline: Option<&(Baseline, Repository)>,
+    guard: Option<&Guard>,
 ) -> Vec<Step> {
     let mut steps = Vec::new();
     // Okta groups are named after the account: a new alias or name renames them first, so
@@ -423,7 +426,22 @@ fn update_steps(
             "name" => steps.push(Step::RenameAccount {
                 name: t.name.clone(),
             }),
-            "account_type" => steps.push(Step::MoveAccount { ou: t.ou.clone() }),
+            // A new type brings its own guard: the boundary (which protects it) and the guard
+            // steps run again, so an account never keeps a lighter type's guard.
+            "account_type" => {
+                steps.push(Step::MoveAccount { ou: t.ou.clone() });
+                if let (Some((b, _)), Some(g)) = (baseline, guard) {
+                    steps.extend([
+                        Step::AssumeRole {
+                            role_name: t.role_name.clone(),
+                        },
+                        Step::PermissionsBoundary {
+                            policy: b.permissions_boundary.clone(),
+                        },
+                    ]);
+                    steps.extend(super::guard::steps(g, t));
+                }
+            }
             "tags" => {
                 let empty = Map::new();
                 let before = f.before.as_map().unwrap_or(&empty);

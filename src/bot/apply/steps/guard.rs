@@ -59,8 +59,15 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                             k
                         }
                         None => {
-                            let description =
-                                format!("orgvend: the key of account {}", m.account_id());
+                            let description = policy
+                                .security
+                                .of(run.change.account_type.as_deref())
+                                .kms
+                                .as_ref()
+                                .map(|k| format!("{} ({})", k.description, m.account_id()))
+                                .unwrap_or_else(|| {
+                                    format!("orgvend: the key of account {}", m.account_id())
+                                });
                             let policy_doc = crate::core::security::key_policy(m.account_id());
                             let id = m.create_key(&description, &policy_doc, alias).await?;
                             // in the ledger the moment AWS returns it
@@ -78,11 +85,19 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                                 id,
                                 enabled: true,
                                 state: "Enabled".into(),
+                                plain: true,
                                 ..Key::default()
                             }
                         }
                     },
                 };
+                if !new && !key.plain {
+                    return Err(Terminal(format!(
+                        "the key behind `{alias}` ({}) is not one orgvend can vouch for (imported key material, an external key store, asymmetric or multi-region): delete the alias or point it at a plain KMS key",
+                        key.id
+                    ))
+                    .into());
+                }
                 let fixed = self.repair_key(m.as_ref(), &key).await?;
                 if !new {
                     repaired.extend(fixed);
@@ -95,17 +110,13 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 };
                 let recorders = m.recorders().await?;
                 // one recorder per region: one that exists (Control Tower's, a person's) is adopted
+                // it records through Config's own service-linked role, nobody else's
                 match recorders.first() {
                     None => m.put_recorder(name, &role).await?,
-                    Some(r) if !r.all_supported || !r.include_global || r.role_arn.is_empty() => {
-                        let role = if r.role_arn.is_empty() {
-                            role.as_str()
-                        } else {
-                            r.role_arn.as_str()
-                        };
-                        m.put_recorder(&r.name, role).await?;
+                    Some(r) if !r.all_supported || !r.include_global || r.role_arn != role => {
+                        m.put_recorder(&r.name, &role).await?;
                         repaired.push(format!(
-                            "the recorder `{}` records all resources again",
+                            "the recorder `{}` records all resources through Config's role again",
                             r.name
                         ));
                     }

@@ -541,3 +541,4 @@ deny contains msg if {
 mod access;
 /// The rules that keep changes of the rules, adoptions and project paths in check.
 mod gate;
+mod guard;
