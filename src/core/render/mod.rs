@@ -51,7 +51,7 @@ pub fn describe(step: &Step) -> String {
             "Config: the recorder (an existing one is adopted, else `{name}`) recording all supported resources, global ones included"
         ),
         Step::DeliveryChannel { bucket } => {
-            format!("Config: the delivery channel to the central bucket `{bucket}`")
+            format!("Config: the delivery channel to the central bucket `{bucket}`, then recording on")
         }
         Step::ConfigRule { name, identifier, parameters } => format!(
             "Config: the rule `{name}` (AWS managed `{identifier}`{})",
