@@ -78,6 +78,31 @@ async fn hand_made_drift_is_repaired_by_the_next_apply() {
         .send()
         .await
         .unwrap();
+    // and the trail stops logging writes
+    ct.put_event_selectors()
+        .trail_name("orgvend-trail")
+        .event_selectors(
+            aws_sdk_cloudtrail::types::EventSelector::builder()
+                .read_write_type(aws_sdk_cloudtrail::types::ReadWriteType::ReadOnly)
+                .include_management_events(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // and the delivery channel gets a topic of someone else's
+    config
+        .put_delivery_channel()
+        .delivery_channel(
+            aws_sdk_config::types::DeliveryChannel::builder()
+                .name("default")
+                .s3_bucket_name("example-config-logs")
+                .sns_topic_arn("arn:aws:sns:us-east-1:999999999999:elsewhere")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
 
     // the next apply (here: the merge delivered again) puts it all back
     w.deliver_mr(iid, "merge", BOB, None).await;
@@ -107,6 +132,8 @@ async fn hand_made_drift_is_repaired_by_the_next_apply() {
         "records again",
         "validated",
         "logs again",
+        "every management event",
+        "nothing else",
     ] {
         assert!(all.contains(what), "{what}: {all}");
     }

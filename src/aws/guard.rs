@@ -32,6 +32,16 @@ pub struct Recorder {
     pub recording: bool,
 }
 
+/// A delivery channel as the guard cares about it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Channel {
+    pub name: String,
+    pub bucket: String,
+    /// Anything set besides the bucket (a KMS key, a key prefix, an SNS topic): orgvend's
+    /// channel has none, so nobody else's key or topic can stop delivery.
+    pub extras: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ConfigRuleState {
     pub name: String,
@@ -50,6 +60,9 @@ pub struct TrailState {
     pub kms_key: Option<String>,
     pub organization: bool,
     pub logging: bool,
+    /// Whether its event selectors log every management event (read and write, no event
+    /// source left out).
+    pub management_events: bool,
 }
 
 /// Inside one member account: the guard's calls.
@@ -79,8 +92,7 @@ pub trait MemberGuard: Send + Sync + 'static {
     /// Creates or updates the recorder: all supported resources, global ones included.
     fn put_recorder(&self, name: &str, role_arn: &str) -> impl Future<Output = Result<()>> + Send;
     fn start_recorder(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
-    /// Config's delivery channels: (name, bucket).
-    fn delivery_channels(&self) -> impl Future<Output = Result<Vec<(String, String)>>> + Send;
+    fn delivery_channels(&self) -> impl Future<Output = Result<Vec<Channel>>> + Send;
     fn put_delivery_channel(
         &self,
         name: &str,
@@ -114,6 +126,8 @@ pub trait MemberGuard: Send + Sync + 'static {
         kms_key: &str,
     ) -> impl Future<Output = Result<()>> + Send;
     fn start_logging(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
+    /// The trail logs every management event again (one basic selector: all, read and write).
+    fn reset_event_selectors(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// The `InputParameters` of a rule: its parameters as a JSON object (`{}` for none).

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use anyhow::Result;
-use orgvend::aws::guard::{ConfigRuleState, Key, MemberGuard, Recorder, TrailState};
+use orgvend::aws::guard::{Channel, ConfigRuleState, Key, MemberGuard, Recorder, TrailState};
 use orgvend::aws::{
     Aws, AwsError, BucketState, Calls, CreateRequest, CreateState, ManagedPolicy, MemberAws,
     NewAccount, OrgAccount, RoleState,
@@ -418,7 +418,7 @@ impl<M: MemberAws + MemberGuard, A: Aws> MemberGuard for ScriptedMember<M, A> {
     async fn start_recorder(&self, name: &str) -> Result<()> {
         self.outer.mutate(self.inner.start_recorder(name)).await
     }
-    async fn delivery_channels(&self) -> Result<Vec<(String, String)>> {
+    async fn delivery_channels(&self) -> Result<Vec<Channel>> {
         self.inner.delivery_channels().await
     }
     async fn put_delivery_channel(&self, name: &str, bucket: &str) -> Result<()> {
@@ -460,5 +460,10 @@ impl<M: MemberAws + MemberGuard, A: Aws> MemberGuard for ScriptedMember<M, A> {
     }
     async fn start_logging(&self, name: &str) -> Result<()> {
         self.outer.mutate(self.inner.start_logging(name)).await
+    }
+    async fn reset_event_selectors(&self, name: &str) -> Result<()> {
+        self.outer
+            .mutate(self.inner.reset_event_selectors(name))
+            .await
     }
 }

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use anyhow::{Result, anyhow};
-use orgvend::aws::guard::{ConfigRuleState, Key, MemberGuard, Recorder, TrailState};
+use orgvend::aws::guard::{Channel, ConfigRuleState, Key, MemberGuard, Recorder, TrailState};
 use orgvend::aws::{
     Aws, BucketState, Calls, CreateRequest, CreateState, ManagedPolicy, MemberAws, NewAccount,
     OrgAccount, RoleState,
@@ -34,7 +34,7 @@ struct Guard {
     keys: BTreeMap<String, (Key, bool, String, String)>,
     aliases: BTreeMap<String, String>,
     recorder: Option<Recorder>,
-    channel: Option<(String, String)>,
+    channel: Option<Channel>,
     rules: BTreeMap<String, ConfigRuleState>,
     config_role: Option<String>,
     trails: BTreeMap<String, TrailState>,
@@ -269,6 +269,7 @@ impl Aws for MemAws {
             logging: true,
             multi_region: true,
             validation: true,
+            management_events: true,
             ..TrailState::default()
         }])
     }
@@ -555,11 +556,17 @@ impl MemberGuard for MemMember {
             }
         })
     }
-    async fn delivery_channels(&self) -> Result<Vec<(String, String)>> {
+    async fn delivery_channels(&self) -> Result<Vec<Channel>> {
         self.read(|i| i.guard.channel.clone().into_iter().collect())
     }
     async fn put_delivery_channel(&self, name: &str, bucket: &str) -> Result<()> {
-        self.write(|i| i.guard.channel = Some((name.to_string(), bucket.to_string())))
+        self.write(|i| {
+            i.guard.channel = Some(Channel {
+                name: name.to_string(),
+                bucket: bucket.to_string(),
+                extras: false,
+            })
+        })
     }
     async fn config_rules(&self) -> Result<Vec<ConfigRuleState>> {
         self.read(|i| i.guard.rules.values().cloned().collect())
@@ -610,6 +617,7 @@ impl MemberGuard for MemMember {
                     kms_key: Some(kms_key.to_string()),
                     organization: false,
                     logging,
+                    management_events: true,
                 },
             )
         })?;
@@ -621,5 +629,8 @@ impl MemberGuard for MemMember {
                 t.logging = true;
             }
         })
+    }
+    async fn reset_event_selectors(&self, _name: &str) -> Result<()> {
+        self.write(|_| ())
     }
 }

@@ -304,6 +304,7 @@ impl Moto {
             channels.delivery_channels()[0].s3_bucket_name(),
             Some("example-config-logs")
         );
+        assert_eq!(channels.delivery_channels()[0].sns_topic_arn(), None);
         let rules = config.describe_config_rules().send().await.unwrap();
         assert_eq!(rules.config_rules().len(), 7, "the default rules");
 
@@ -322,6 +323,25 @@ impl Moto {
             t.kms_key_id().is_some_and(|k| k.ends_with(&ours[0])),
             "encrypted with the account's key: {:?}",
             t.kms_key_id()
+        );
+        let selectors = ct
+            .get_event_selectors()
+            .trail_name("orgvend-trail")
+            .send()
+            .await
+            .unwrap();
+        // none at all is a trail's default (every management event), as AWS makes it
+        let default = selectors.event_selectors().is_empty()
+            && selectors.advanced_event_selectors().is_empty();
+        assert!(
+            default
+                || selectors
+                    .event_selectors()
+                    .iter()
+                    .any(|e| e.include_management_events() == Some(true)
+                        && e.read_write_type()
+                            == Some(&aws_sdk_cloudtrail::types::ReadWriteType::All)),
+            "every management event: {selectors:?}"
         );
         let status = ct
             .get_trail_status()

@@ -3,7 +3,7 @@
 
 use super::{HoldCheck, SdkMember, err};
 use crate::aws::guard::{
-    ConfigRuleState, KEY_TAG, Key, MemberGuard, Recorder, TrailState, rule_parameters,
+    Channel, ConfigRuleState, KEY_TAG, Key, MemberGuard, Recorder, TrailState, rule_parameters,
 };
 use anyhow::{Result, anyhow};
 use aws_config::SdkConfig;
@@ -67,6 +67,27 @@ pub(super) async fn trails(
             .send()
             .await
             .map_err(err)?;
+        let selectors = ct
+            .get_event_selectors()
+            .trail_name(if arn.is_empty() {
+                t.name().unwrap_or_default()
+            } else {
+                &arn
+            })
+            .send()
+            .await
+            .map_err(err)?;
+        // no selectors at all is a trail's default: every management event
+        let default = selectors.advanced_event_selectors().is_empty()
+            && selectors.event_selectors().is_empty();
+        let management_events = default
+            || selectors.advanced_event_selectors().is_empty()
+                && selectors.event_selectors().iter().any(|s| {
+                    s.include_management_events() == Some(true)
+                        && s.read_write_type()
+                            .is_none_or(|r| *r == aws_sdk_cloudtrail::types::ReadWriteType::All)
+                        && s.exclude_management_event_sources().is_empty()
+                });
         all.push(TrailState {
             name: t.name().unwrap_or_default().to_string(),
             arn,
@@ -76,6 +97,7 @@ pub(super) async fn trails(
             kms_key: t.kms_key_id().map(str::to_string),
             organization,
             logging: status.is_logging().unwrap_or(false),
+            management_events,
         });
     }
     Ok(all)
@@ -344,7 +366,7 @@ impl MemberGuard for SdkMember {
         Ok(())
     }
 
-    async fn delivery_channels(&self) -> Result<Vec<(String, String)>> {
+    async fn delivery_channels(&self) -> Result<Vec<Channel>> {
         self.calls.read()?;
         let out = self
             .guard
@@ -356,11 +378,12 @@ impl MemberGuard for SdkMember {
         Ok(out
             .delivery_channels()
             .iter()
-            .map(|c| {
-                (
-                    c.name().unwrap_or_default().to_string(),
-                    c.s3_bucket_name().unwrap_or_default().to_string(),
-                )
+            .map(|c| Channel {
+                name: c.name().unwrap_or_default().to_string(),
+                bucket: c.s3_bucket_name().unwrap_or_default().to_string(),
+                extras: c.s3_kms_key_arn().is_some_and(|k| !k.is_empty())
+                    || c.s3_key_prefix().is_some_and(|p| !p.is_empty())
+                    || c.sns_topic_arn().is_some_and(|t| !t.is_empty()),
             })
             .collect())
     }
@@ -512,6 +535,25 @@ impl MemberGuard for SdkMember {
             .cloudtrail
             .start_logging()
             .name(name)
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn reset_event_selectors(&self, name: &str) -> Result<()> {
+        use aws_sdk_cloudtrail::types::{EventSelector, ReadWriteType};
+        self.calls.write()?;
+        self.guard
+            .cloudtrail
+            .put_event_selectors()
+            .trail_name(name)
+            .event_selectors(
+                EventSelector::builder()
+                    .read_write_type(ReadWriteType::All)
+                    .include_management_events(true)
+                    .build(),
+            )
             .send()
             .await
             .map_err(err)?;

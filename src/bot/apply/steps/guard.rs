@@ -28,9 +28,9 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         let aws = &applier.aws;
         if let Step::OrganizationTrail = step {
             let trails = aws.organization_trails().await?;
-            let good = trails
-                .iter()
-                .any(|t| t.organization && t.logging && t.multi_region && t.validation);
+            let good = trails.iter().any(|t| {
+                t.organization && t.logging && t.multi_region && t.validation && t.management_events
+            });
             return if good {
                 Ok(None)
             } else {
@@ -124,11 +124,14 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 }
             }
             Step::DeliveryChannel { bucket } => {
-                match m.delivery_channels().await?.first() {
+                match m.delivery_channels().await?.into_iter().next() {
                     None => m.put_delivery_channel("default", bucket).await?,
-                    Some((name, b)) if b != bucket => {
-                        m.put_delivery_channel(name, bucket).await?;
-                        repaired.push(format!("the delivery channel writes to `{bucket}` again"));
+                    Some(c) if &c.bucket != bucket || c.extras => {
+                        // put whole: nobody else's key, prefix or topic stays on it
+                        m.put_delivery_channel(&c.name, bucket).await?;
+                        repaired.push(format!(
+                            "the delivery channel writes to `{bucket}` and nothing else again"
+                        ));
                     }
                     Some(_) => {}
                 }
@@ -191,7 +194,14 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                         }
                     }
                 }
-                if !m.trail(name).await?.is_some_and(|t| t.logging) {
+                let now = m.trail(name).await?;
+                if now.as_ref().is_some_and(|t| !t.management_events) {
+                    m.reset_event_selectors(name).await?;
+                    repaired.push(format!(
+                        "the trail `{name}` logs every management event again"
+                    ));
+                }
+                if !now.is_some_and(|t| t.logging) {
                     m.start_logging(name).await?;
                     repaired.push(format!("the trail `{name}` logs again"));
                 }
