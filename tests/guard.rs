@@ -261,3 +261,76 @@ async fn an_organization_trail_that_is_not_logging_stops_the_account_that_relies
         w.bot_note(iid)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_alias_names_the_same_key_and_the_boundary_follows() {
+    use common::world::{account_file, fixture_repo, initial_state};
+    let moto = Moto::start();
+    moto.organization().await;
+    let mut files = fixture_repo();
+    for (path, text) in files.iter_mut() {
+        if path == "policies/orgvend.toml" {
+            *text = text.replace("template = \"aws+{name}@example.com\"\n", "");
+        }
+    }
+    let mut w = World::with_state(initial_state(&files), "").await;
+    w.aws = Some(Scripted::new(moto.aws().await));
+    w.restart();
+    let (path, text) = account_file("zeta");
+    w.merge_change("Add client-zeta", &[(&path, Some(&text))], &[ALICE])
+        .await;
+    let id = moto.account_id("client-zeta").await;
+    let renamed = text
+        .replace("\"client-zeta\"", "\"client-zeta2\"")
+        .replace("\"client\", \"zeta\"", "\"client\", \"zeta2\"");
+    assert_ne!(renamed, text);
+    w.merge_change("Rename zeta", &[(&path, Some(&renamed))], &[ALICE])
+        .await;
+    let kms = aws_sdk_kms::Client::new(&moto.member_config(&id).await);
+    let key_of = |alias: &'static str| {
+        let kms = kms.clone();
+        async move {
+            kms.describe_key()
+                .key_id(alias)
+                .send()
+                .await
+                .unwrap()
+                .key_metadata()
+                .unwrap()
+                .key_id()
+                .to_string()
+        }
+    };
+    assert_eq!(
+        key_of("alias/orgvend-client-zeta2").await,
+        key_of("alias/orgvend-client-zeta").await,
+        "the same key, under its new name"
+    );
+    let iam = aws_sdk_iam::Client::new(&moto.member_config(&id).await);
+    let arn = format!("arn:aws:iam::{id}:policy/orgvend-baseline-boundary");
+    let version = iam
+        .get_policy()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .unwrap()
+        .policy()
+        .unwrap()
+        .default_version_id()
+        .unwrap()
+        .to_string();
+    let doc = iam
+        .get_policy_version()
+        .policy_arn(&arn)
+        .version_id(version)
+        .send()
+        .await
+        .unwrap();
+    let doc = urlencoding::decode(doc.policy_version().unwrap().document().unwrap())
+        .unwrap()
+        .into_owned();
+    assert!(
+        doc.contains("alias/orgvend-client-zeta2"),
+        "the boundary protects the key by its new name: {doc}"
+    );
+}

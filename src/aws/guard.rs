@@ -56,6 +56,8 @@ pub struct TrailState {
     pub arn: String,
     pub bucket: String,
     pub multi_region: bool,
+    /// Whether it logs global services' events (IAM, STS, CloudFront).
+    pub global_events: bool,
     pub validation: bool,
     pub kms_key: Option<String>,
     pub organization: bool,

@@ -53,12 +53,13 @@ pub trait IdentityCenter: Send + Sync + 'static {
         &'a self,
         instance: &'a str,
     ) -> BoxFuture<'a, Result<Vec<PermissionSet>>>;
-    /// The permission set's description (orgvend marks its own there).
-    fn permission_set_description<'a>(
+    /// The permission set as it is now, with its description (orgvend marks its own there);
+    /// `None` when it is gone.
+    fn describe_permission_set<'a>(
         &'a self,
         instance: &'a str,
         arn: &'a str,
-    ) -> BoxFuture<'a, Result<String>>;
+    ) -> BoxFuture<'a, Result<Option<(PermissionSet, String)>>>;
     /// Returns the new permission set's ARN.
     fn create_permission_set<'a>(
         &'a self,

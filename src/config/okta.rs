@@ -48,10 +48,12 @@ fn default_timeout() -> u64 {
 impl OktaConfig {
     /// What is wrong with it, if anything.
     pub(super) fn problem(&self) -> Option<String> {
-        let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-            .iter()
-            .any(|l| self.url.starts_with(l));
-        if !(self.url.starts_with("https://") || local) {
+        // http only to this machine (a local test server): the host exactly loopback
+        let loopback = reqwest::Url::parse(&self.url).is_ok_and(|u| {
+            u.scheme() == "http"
+                && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
+        });
+        if !(self.url.starts_with("https://") || loopback) {
             return Some(format!(
                 "okta.url `{}` must start with https:// (http:// only for a local test server)",
                 self.url

@@ -6,9 +6,9 @@
 //! building the client makes no network call.
 //!
 //! Creating is not idempotent at Okta: [`OktaClient::create_group`] and
-//! [`OktaClient::create_rule`] are sent once, and after an ambiguous failure
-//! ([`is_ambiguous`]) the caller looks the object up by name ([`OktaClient::group_by_name`],
-//! [`OktaClient::rule_by_name`]) before it creates again. Okta's group search index may lag
+//! [`OktaClient::create_rule`] are sent once; the caller looks the object up by name
+//! ([`OktaClient::group_by_name`], [`OktaClient::rule_by_name`]) before every create, so an
+//! ambiguous failure ([`is_ambiguous`]) is followed by a lookup, never a blind resend. Okta's group search index may lag
 //! a create by a few seconds: a second create of the same group name then fails with
 //! [`is_already_exists`], which says to look again later, never to make another.
 
@@ -267,6 +267,17 @@ impl OktaClient {
             );
         }
         Ok(found.pop())
+    }
+
+    /// The group with this id (`GET /api/v1/groups/{id}`: found at once, whatever the search
+    /// index shows), if it exists.
+    pub async fn group(&self, id: &str) -> Result<Option<OktaGroup>> {
+        let url = self.api(&format!("/groups/{}", enc(id)));
+        match self.call_json(Method::GET, &url, None, Replay::Safe).await {
+            Ok(v) => Ok(Some(group_from(&v)?)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e.context(format!("reading the Okta group {id}"))),
+        }
     }
 
     /// Creates an `OKTA_GROUP`. Sent once: after an ambiguous failure, look it up by name

@@ -304,12 +304,12 @@ impl<I: IdentityCenter> IdentityCenter for FaultIc<I> {
         self.inner.assigned(instance, account, arn)
     }
 
-    fn permission_set_description<'a>(
+    fn describe_permission_set<'a>(
         &'a self,
         instance: &'a str,
         arn: &'a str,
-    ) -> BoxFuture<'a, Result<String>> {
-        self.inner.permission_set_description(instance, arn)
+    ) -> BoxFuture<'a, Result<Option<(PermissionSet, String)>>> {
+        self.inner.describe_permission_set(instance, arn)
     }
 
     fn create_assignment<'a>(

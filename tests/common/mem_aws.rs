@@ -613,6 +613,7 @@ impl MemberGuard for MemMember {
                     arn,
                     bucket: bucket.to_string(),
                     multi_region: true,
+                    global_events: true,
                     validation: true,
                     kms_key: Some(kms_key.to_string()),
                     organization: false,

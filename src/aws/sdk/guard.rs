@@ -93,6 +93,7 @@ pub(super) async fn trails(
             arn,
             bucket: t.s3_bucket_name().unwrap_or_default().to_string(),
             multi_region: t.is_multi_region_trail().unwrap_or(false),
+            global_events: t.include_global_service_events().unwrap_or(false),
             validation: t.log_file_validation_enabled().unwrap_or(false),
             kms_key: t.kms_key_id().map(str::to_string),
             organization,

@@ -396,24 +396,38 @@ impl IdentityCenter for SdkIdentityCenter {
         })
     }
 
-    fn permission_set_description<'a>(
+    fn describe_permission_set<'a>(
         &'a self,
         instance: &'a str,
         arn: &'a str,
-    ) -> BoxFuture<'a, Result<String>> {
+    ) -> BoxFuture<'a, Result<Option<(PermissionSet, String)>>> {
         Box::pin(async move {
-            let d = self
+            match self
                 .admin
                 .describe_permission_set()
                 .instance_arn(instance)
                 .permission_set_arn(arn)
                 .send()
                 .await
-                .map_err(err)?;
-            Ok(d.permission_set()
-                .and_then(|p| p.description())
-                .unwrap_or_default()
-                .to_string())
+            {
+                Ok(d) => Ok(d.permission_set().map(|p| {
+                    (
+                        PermissionSet {
+                            arn: arn.to_string(),
+                            name: p.name().unwrap_or_default().to_string(),
+                            session_duration: p.session_duration().map(str::to_string),
+                        },
+                        p.description().unwrap_or_default().to_string(),
+                    )
+                })),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_resource_not_found_exception()) =>
+                {
+                    Ok(None)
+                }
+                Err(e) => Err(err(e)),
+            }
         })
     }
 

@@ -10,6 +10,7 @@ pub(super) fn steps(g: &Guard, t: &Target) -> Vec<Step> {
     if let Some(k) = &g.kms {
         steps.push(Step::KmsKey {
             alias: fill(&k.alias, t),
+            previous: None,
         });
     }
     if let Some(c) = &g.config {

@@ -58,6 +58,9 @@ pub enum Step {
     /// The account's KMS key: found by alias (or by orgvend's tag after a crash), rotation on.
     KmsKey {
         alias: String,
+        /// The alias before the account's alias changed: the key found by it gets the new one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        previous: Option<String>,
     },
     /// AWS Config's recorder (an existing one, of any name, is adopted): all supported
     /// resources, global ones included, recording.
@@ -202,6 +205,11 @@ impl Step {
         match self {
             Step::AccessRole { name, .. } => format!("access_role:{name}"),
             Step::CiRole { name, .. } => format!("ci_role:{name}"),
+            Step::Entitlement {
+                role,
+                previous: Some(_),
+                ..
+            } => format!("entitlement:{role}:renamed"),
             Step::Entitlement { role, .. } => format!("entitlement:{role}"),
             Step::ConfigRule { name, .. } => format!("config_rule:{name}"),
             Step::Grant { role, group, .. } => format!("grant:{role}:{group}"),
@@ -463,14 +471,33 @@ fn update_steps(
                     steps.push(Step::UntagAccount { keys: removed });
                 }
             }
-            "account_alias" => steps.extend([
-                Step::AssumeRole {
-                    role_name: t.role_name.clone(),
-                },
-                Step::SetAlias {
-                    alias: t.alias.clone(),
-                },
-            ]),
+            "account_alias" => {
+                steps.extend([
+                    Step::AssumeRole {
+                        role_name: t.role_name.clone(),
+                    },
+                    Step::SetAlias {
+                        alias: t.alias.clone(),
+                    },
+                ]);
+                // The key is named after the alias: it gets the new name, and the boundary
+                // protects it under that name.
+                if let (Some((b, _)), Some(k)) = (baseline, guard.and_then(|g| g.kms.as_ref())) {
+                    let old = Target {
+                        alias: f.before.as_str().unwrap_or(&t.alias).to_string(),
+                        ..t.clone()
+                    };
+                    steps.extend([
+                        Step::KmsKey {
+                            alias: fill(&k.alias, t),
+                            previous: Some(fill(&k.alias, &old)),
+                        },
+                        Step::PermissionsBoundary {
+                            policy: b.permissions_boundary.clone(),
+                        },
+                    ]);
+                }
+            }
             // email and role_name only matter at creation; the policy reports changes to them
             _ => {}
         }

@@ -176,7 +176,7 @@ pub fn valid_permission_set_name(name: &str) -> bool {
 /// An ISO-8601 duration Identity Center accepts for a session: `PT<n>H` or `PT<n>M`, 1 to 12 hours.
 fn valid_session_duration(d: &str) -> bool {
     let minutes = if let Some(h) = d.strip_prefix("PT").and_then(|r| r.strip_suffix('H')) {
-        h.parse::<u32>().ok().map(|h| h * 60)
+        h.parse::<u32>().ok().and_then(|h| h.checked_mul(60))
     } else {
         d.strip_prefix("PT")
             .and_then(|r| r.strip_suffix('M'))

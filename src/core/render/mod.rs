@@ -44,7 +44,10 @@ pub fn describe(step: &Step) -> String {
             "IAM: create role `{name}` for single sign-on with `{policy_arn}`{}",
             if *bounded { " under the permissions boundary" } else { "" }
         ),
-        Step::KmsKey { alias } => format!(
+        Step::KmsKey { alias, previous: Some(was) } => format!(
+            "KMS: the account's key `{was}` also named `{alias}` (the account's alias changed), rotation on"
+        ),
+        Step::KmsKey { alias, .. } => format!(
             "KMS: the account's key `{alias}` (rotation on; the account administers it, CloudTrail and Config may use it)"
         ),
         Step::ConfigRecorder { name } => format!(

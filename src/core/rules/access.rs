@@ -86,7 +86,14 @@ fn check_one(
         ));
     }
     if access.is_admin_role(role) {
-        if access.admin_group.as_deref() == Some(group) {
+        // only the type grants an admin role: a declaration may name the admin group there
+        // only where its type already does (then it adds nothing)
+        let ty = a.account_type().unwrap_or("");
+        let granted = access
+            .types
+            .get(ty)
+            .is_some_and(|t| t.grants.iter().any(|(r, g)| r == role && g == group));
+        if access.admin_group.as_deref() == Some(group) && granted {
             return None;
         }
         return Some((

@@ -48,12 +48,21 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         let m = self.member(aws, cx, run, policy).await?;
         let mut repaired = Vec::new();
         match step {
-            Step::KmsKey { alias } => {
+            Step::KmsKey { alias, previous } => {
                 let mut new = false;
-                let key = match m.key_by_alias(alias).await? {
-                    Some(k) => k,
+                let by_previous = match previous {
+                    Some(was) => m.key_by_alias(was).await?,
+                    None => None,
+                };
+                let key = match (m.key_by_alias(alias).await?, by_previous) {
+                    (Some(k), _) => k,
+                    // the account's alias changed: its key gets the new name too
+                    (None, Some(k)) => {
+                        m.create_alias(alias, &k.id).await?;
+                        k
+                    }
                     // a key orgvend made just before a crash, without its alias yet
-                    None => match m.key_tagged(alias).await? {
+                    (None, None) => match m.key_tagged(alias).await? {
                         Some(k) => {
                             m.create_alias(alias, &k.id).await?;
                             k
@@ -99,9 +108,11 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     .into());
                 }
                 let fixed = self.repair_key(m.as_ref(), &key).await?;
-                if !new {
-                    repaired.extend(fixed);
+                if new {
+                    // the id stays in the ledger with the step's result
+                    return Ok(Some(format!("created key {}", key.id)));
                 }
+                repaired.extend(fixed);
             }
             Step::ConfigRecorder { name } => {
                 let role = match m.config_role().await? {
@@ -186,7 +197,12 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                             .kms_key
                             .as_deref()
                             .is_some_and(|k| k == key.arn || k.ends_with(&key.id));
-                        if !t.multi_region || !t.validation || &t.bucket != bucket || !same_key {
+                        if !t.multi_region
+                            || !t.global_events
+                            || !t.validation
+                            || &t.bucket != bucket
+                            || !same_key
+                        {
                             m.update_trail(name, bucket, &key_ref).await?;
                             repaired.push(format!(
                                 "the trail `{name}` is multi-region, validated and encrypted again"

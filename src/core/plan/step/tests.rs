@@ -31,6 +31,7 @@ fn every_step() -> Vec<Step> {
         },
         Step::KmsKey {
             alias: "alias/k".into(),
+            previous: None,
         },
         Step::ConfigRecorder {
             name: "default".into(),
@@ -95,7 +96,13 @@ fn a_steps_key_is_its_json_tag() {
             Step::AccessRole { name, .. } => assert_eq!(key, format!("access_role:{name}")),
             Step::CiRole { name, .. } => assert_eq!(key, format!("ci_role:{name}")),
             Step::ConfigRule { name, .. } => assert_eq!(key, format!("config_rule:{name}")),
-            Step::Entitlement { role, .. } => assert_eq!(key, format!("entitlement:{role}")),
+            Step::Entitlement { role, previous, .. } => assert_eq!(
+                key,
+                match previous {
+                    Some(_) => format!("entitlement:{role}:renamed"),
+                    None => format!("entitlement:{role}"),
+                }
+            ),
             Step::Grant { role, group, .. } => assert_eq!(key, format!("grant:{role}:{group}")),
             Step::Revoke { role, group, .. } => {
                 assert_eq!(key, format!("revoke:{role}:{group}"))

@@ -141,25 +141,26 @@ async fn permission_set<A>(
         .then_some(policy.baseline.permissions_boundary.as_str());
     // One at a time: two applies must not both create the same permission set.
     let mut known = applier.access.ic.lock().await;
-    if !known.sets.contains_key(&name) {
+    // What is known is read again: a set changed or deleted by hand is seen at once.
+    let mut current = match known.sets.get(&name) {
+        Some(s) => ic.describe_permission_set(&inst.arn, &s.arn).await?,
+        None => None,
+    };
+    if current.is_none() {
         known.sets = ic
             .permission_sets(&inst.arn)
             .await?
             .into_iter()
             .map(|s| (s.name.clone(), s))
             .collect();
+        if let Some(s) = known.sets.get(&name) {
+            current = ic.describe_permission_set(&inst.arn, &s.arn).await?;
+        }
     }
     let mut details = Vec::new();
-    let set = match known.sets.get(&name) {
-        Some(s)
-            if ic
-                .permission_set_description(&inst.arn, &s.arn)
-                .await?
-                .starts_with(OWN_SET) =>
-        {
-            s.clone()
-        }
-        Some(s) => {
+    let set = match current {
+        Some((s, description)) if description.starts_with(OWN_SET) => s,
+        Some((s, _)) => {
             return Err(Terminal(format!(
                 "a permission set `{name}` exists that orgvend did not make ({}): rename or delete it, or choose another access.identity_center.permission_set_prefix",
                 s.arn

@@ -1,14 +1,15 @@
 //! Access through Okta and its AWS Account Federation app: for each account and role an
 //! Okta group named as the app's group filter expects (`aws#<alias>#<role>#<account id>`),
 //! assigned to the app; for each grant a group rule that feeds that group from the granted
-//! group (created inactive, checked, then activated; changed only while inactive). Groups
+//! group (created inactive, then activated; one that drifted is deleted with the users it
+//! put in and made again, never edited while active). Groups
 //! are found by exact name; a group Okta's search does not show yet (its index lags) is
 //! never created twice: Okta refuses the duplicate name and the step is tried again later.
 
 use super::super::super::Terminal;
 use crate::core::plan::{Step, Target};
 use crate::core::policy::Policy;
-use crate::okta::{OktaClient, OktaRule};
+use crate::okta::{OktaClient, OktaGroup, OktaRule};
 use anyhow::{Result, anyhow};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -105,7 +106,7 @@ impl OktaAccess {
                 if let Some(was) = previous {
                     let was = was.replace("{account_id}", account);
                     if self.existing_group(&name).await?.is_none()
-                        && let Some(g) = self.client.group_by_name(&was).await?
+                        && let Some(g) = self.existing_group_full(&was).await?
                     {
                         self.client
                             .rename_group(&g.id, &name, &g.description)
@@ -155,7 +156,7 @@ impl OktaAccess {
                 let (mut removed, mut left) = (0, Vec::new());
                 for name in groups {
                     let name = name.replace("{account_id}", account);
-                    let Some(g) = self.client.group_by_name(&name).await? else {
+                    let Some(g) = self.existing_group_full(&name).await? else {
                         continue;
                     };
                     // The rules that feed the group go first: orgvend's own, with the users
@@ -191,16 +192,31 @@ impl OktaAccess {
         }
     }
 
-    /// The group by exact name, from what is known first.
+    /// The group by exact name: Okta's search first; a group made here that the search does
+    /// not show yet (its index lags) from what is known, checked by id (a group deleted
+    /// since is forgotten, not trusted).
+    async fn existing_group_full(&self, name: &str) -> Result<Option<OktaGroup>> {
+        if let Some(g) = self.client.group_by_name(name).await? {
+            self.known
+                .lock()
+                .await
+                .insert(name.to_string(), g.id.clone());
+            return Ok(Some(g));
+        }
+        let Some(id) = self.known.lock().await.get(name).cloned() else {
+            return Ok(None);
+        };
+        match self.client.group(&id).await? {
+            Some(g) if g.name == name => Ok(Some(g)),
+            _ => {
+                self.known.lock().await.remove(name);
+                Ok(None)
+            }
+        }
+    }
+
     async fn existing_group(&self, name: &str) -> Result<Option<String>> {
-        if let Some(id) = self.known.lock().await.get(name) {
-            return Ok(Some(id.clone()));
-        }
-        let found = self.client.group_by_name(name).await?.map(|g| g.id);
-        if let Some(id) = &found {
-            self.known.lock().await.insert(name.to_string(), id.clone());
-        }
-        Ok(found)
+        Ok(self.existing_group_full(name).await?.map(|g| g.id))
     }
 
     /// The account's group for a role, created when Okta has none by that name.
