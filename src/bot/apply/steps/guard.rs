@@ -135,8 +135,12 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 }
             }
             Step::DeliveryChannel { bucket } => {
+                let mut fresh = false;
                 match m.delivery_channels().await?.into_iter().next() {
-                    None => m.put_delivery_channel("default", bucket).await?,
+                    None => {
+                        m.put_delivery_channel("default", bucket).await?;
+                        fresh = true;
+                    }
                     Some(c) if &c.bucket != bucket || c.extras => {
                         // put whole: nobody else's key, prefix or topic stays on it
                         m.put_delivery_channel(&c.name, bucket).await?;
@@ -152,7 +156,9 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 })?;
                 if !recorder.recording {
                     m.start_recorder(&recorder.name).await?;
-                    repaired.push(format!("the recorder `{}` records again", recorder.name));
+                    if !fresh {
+                        repaired.push(format!("the recorder `{}` records again", recorder.name));
+                    }
                 }
             }
             Step::ConfigRule {
