@@ -282,7 +282,7 @@ pub const KEY_ACTIONS: [&str; 4] = [
 ];
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::core::policy::BaselineRole;
 
@@ -304,10 +304,21 @@ mod tests {
     /// Whether the document denies `action` on `resource` for a principal whose (new or
     /// changed) boundary is `principal_boundary`: a small evaluator of the statements it
     /// uses (Deny wins; `*` matches any rest; `StringNotEquals` on `iam:PermissionsBoundary`).
-    fn denies(doc: &Value, action: &str, resource: &str, principal_boundary: Option<&str>) -> bool {
-        let matches = |pattern: &str, value: &str| match pattern.strip_suffix('*') {
-            Some(prefix) => value.starts_with(prefix),
-            None => pattern == value,
+    /// Whether the document denies `action` on `resource` for a principal whose (new or
+    /// changed) boundary is `principal_boundary`, on a resource (a key) with these aliases: a
+    /// small evaluator of the statements the boundary uses (Deny wins; `*` matches within a
+    /// pattern; `StringNotEquals` on `iam:PermissionsBoundary`, `ForAnyValue:StringEquals` on
+    /// `kms:ResourceAliases`).
+    pub(crate) fn denies_with(
+        doc: &Value,
+        action: &str,
+        resource: &str,
+        principal_boundary: Option<&str>,
+        aliases: &[&str],
+    ) -> bool {
+        let matches = |p: &str, v: &str| match p.split_once('*') {
+            Some((prefix, rest)) => v.starts_with(prefix) && v.ends_with(rest),
+            None => p == v,
         };
         let any = |v: &Value, value: &str| match v {
             Value::String(p) => matches(p, value),
@@ -321,13 +332,23 @@ mod tests {
                 && match s.get("Condition") {
                     None => true,
                     Some(c) => {
-                        let want = c["StringNotEquals"]["iam:PermissionsBoundary"]
-                            .as_str()
-                            .unwrap();
-                        principal_boundary != Some(want)
+                        match (c.get("StringNotEquals"), c.get("ForAnyValue:StringEquals")) {
+                            (Some(b), _) => {
+                                let want = b["iam:PermissionsBoundary"].as_str().unwrap();
+                                principal_boundary != Some(want)
+                            }
+                            (_, Some(v)) => {
+                                aliases.iter().any(|a| any(&v["kms:ResourceAliases"], a))
+                            }
+                            _ => panic!("a condition the evaluator does not know: {c}"),
+                        }
                     }
                 }
         })
+    }
+
+    fn denies(doc: &Value, action: &str, resource: &str, principal_boundary: Option<&str>) -> bool {
+        denies_with(doc, action, resource, principal_boundary, &[])
     }
 
     fn document() -> Value {

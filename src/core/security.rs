@@ -88,30 +88,9 @@ mod tests {
     }
 
     /// Whether a Deny of the document applies to `action` on `resource`, for a key with
-    /// these aliases: Deny wins; `*` ends a pattern; the conditions the boundary uses on
-    /// keys (`ForAnyValue:StringEquals` on `kms:ResourceAliases`).
+    /// these aliases (the boundary's own evaluator, no principal boundary).
     fn denies(doc: &Value, action: &str, resource: &str, aliases: &[&str]) -> bool {
-        let matches = |p: &str, v: &str| match p.split_once('*') {
-            Some((prefix, rest)) => v.starts_with(prefix) && v.ends_with(rest),
-            None => p == v,
-        };
-        let any = |v: &Value, value: &str| match v {
-            Value::String(p) => matches(p, value),
-            Value::Array(ps) => ps.iter().any(|p| matches(p.as_str().unwrap(), value)),
-            _ => false,
-        };
-        doc["Statement"].as_array().unwrap().iter().any(|s| {
-            s["Effect"] == "Deny"
-                && any(&s["Action"], action)
-                && any(&s["Resource"], resource)
-                && match s.get("Condition") {
-                    None => true,
-                    Some(c) => match c.get("ForAnyValue:StringEquals") {
-                        Some(v) => aliases.iter().any(|a| any(&v["kms:ResourceAliases"], a)),
-                        None => false, // the principal-boundary condition: not about keys
-                    },
-                }
-        })
+        crate::core::baseline::tests::denies_with(doc, action, resource, None, aliases)
     }
 
     const KEY: &str = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
