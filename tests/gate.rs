@@ -225,25 +225,12 @@ async fn the_rules_come_from_the_target_before_the_mr_whatever_the_merge_method(
         nothing_of(&moto, &w, slug).await;
         assert_eq!(writes(&w), before, "{slug}: no mutating AWS call");
         // restore the rules for the next round, through an approved MR
-        let revert = w
-            .open_mr(
-                DEV,
-                "restore",
-                &[("policies/orgvend.toml", Some(&shipped_policy()))],
-            )
-            .await;
-        w.approve_as(revert, ALICE).await;
-        w.approve_as(revert, BOB).await;
-        w.settle().await;
-        assert_eq!(
-            w.status_state(&w.head(revert)),
-            "success",
-            "{}",
-            w.bot_note(revert)
-        );
-        let sha = w.merge_as(revert, BOB).await;
-        w.settle().await;
-        assert_eq!(w.apply_run(&sha).await.decision, "applied");
+        w.merge_change(
+            "restore",
+            &[("policies/orgvend.toml", Some(&shipped_policy()))],
+            &[ALICE, BOB],
+        )
+        .await;
     }
 }
 

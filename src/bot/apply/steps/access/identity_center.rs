@@ -60,7 +60,10 @@ pub(super) async fn exec<A>(
             Ok((!details.is_empty()).then(|| format!("repaired: {}", details.join("; "))))
         }
         Step::Grant { role, group, .. } => {
-            let (inst, set, _) = permission_set(ic, applier, policy, role).await?;
+            let (inst, set) = existing_set(ic, applier, policy, role).await?;
+            let set = set.ok_or_else(|| {
+                anyhow!("the permission set of `{role}` is missing: its entitlement comes first")
+            })?;
             let gid = group_id(ic, &inst, policy, group).await?;
             let assigned = ic.assigned(&inst.arn, account, &set.arn).await?;
             if assigned.contains(&Principal::Group(gid.clone())) {
@@ -74,7 +77,10 @@ pub(super) async fn exec<A>(
             Ok(None)
         }
         Step::Revoke { role, group, .. } => {
-            let (inst, set, _) = permission_set(ic, applier, policy, role).await?;
+            // no set, no assignment of it to take back
+            let (inst, Some(set)) = existing_set(ic, applier, policy, role).await? else {
+                return Ok(None);
+            };
             let Some(gid) = ic.group_id(&inst.identity_store_id, group).await? else {
                 return Ok(Some(format!("the group `{group}` no longer exists")));
             };
@@ -141,32 +147,10 @@ async fn permission_set<A>(
         .then_some(policy.baseline.permissions_boundary.as_str());
     // One at a time: two applies must not both create the same permission set.
     let mut known = applier.access.ic.lock().await;
-    // What is known is read again: a set changed or deleted by hand is seen at once.
-    let mut current = match known.sets.get(&name) {
-        Some(s) => ic.describe_permission_set(&inst.arn, &s.arn).await?,
-        None => None,
-    };
-    if current.is_none() {
-        known.sets = ic
-            .permission_sets(&inst.arn)
-            .await?
-            .into_iter()
-            .map(|s| (s.name.clone(), s))
-            .collect();
-        if let Some(s) = known.sets.get(&name) {
-            current = ic.describe_permission_set(&inst.arn, &s.arn).await?;
-        }
-    }
+    let current = find_set(ic, &inst, &mut known, &name).await?;
     let mut details = Vec::new();
     let set = match current {
-        Some((s, description)) if description.starts_with(OWN_SET) => s,
-        Some((s, _)) => {
-            return Err(Terminal(format!(
-                "a permission set `{name}` exists that orgvend did not make ({}): rename or delete it, or choose another access.identity_center.permission_set_prefix",
-                s.arn
-            ))
-            .into());
-        }
+        Some(s) => s,
         None => {
             let description = format!("{OWN_SET} the {role} role of every account");
             let arn = ic
@@ -220,6 +204,56 @@ async fn permission_set<A>(
         details.push(format!("re-provisioned `{name}` to its accounts"));
     }
     Ok((inst, set, details))
+}
+
+/// The permission set called `name`, read again (a set changed or deleted by hand is seen at
+/// once; what is known is listed again when it is gone), if orgvend made it; a set of that
+/// name someone else made is an error, never taken over.
+async fn find_set(
+    ic: &dyn IdentityCenter,
+    inst: &Instance,
+    known: &mut Known,
+    name: &str,
+) -> Result<Option<PermissionSet>> {
+    let mut current = match known.sets.get(name) {
+        Some(s) => ic.describe_permission_set(&inst.arn, &s.arn).await?,
+        None => None,
+    };
+    if current.is_none() {
+        known.sets = ic
+            .permission_sets(&inst.arn)
+            .await?
+            .into_iter()
+            .map(|s| (s.name.clone(), s))
+            .collect();
+        if let Some(s) = known.sets.get(name) {
+            current = ic.describe_permission_set(&inst.arn, &s.arn).await?;
+        }
+    }
+    match current {
+        Some((s, description)) if description.starts_with(OWN_SET) => Ok(Some(s)),
+        Some((s, _)) => Err(Terminal(format!(
+            "a permission set `{name}` exists that orgvend did not make ({}): rename or delete it, or choose another access.identity_center.permission_set_prefix",
+            s.arn
+        ))
+        .into()),
+        None => Ok(None),
+    }
+}
+
+/// The role's permission set as it is, for a grant or a revocation: its entitlement (which
+/// makes and repairs it) comes before them in every plan.
+async fn existing_set<A>(
+    ic: &dyn IdentityCenter,
+    applier: &Applier<A>,
+    policy: &Policy,
+    role: &str,
+) -> Result<(Instance, Option<PermissionSet>)> {
+    let inst = instance(ic, applier).await?;
+    let name = policy.access.permission_set_name(role);
+    let mut known = applier.access.ic.lock().await;
+    let set = find_set(ic, &inst, &mut known, &name).await?;
+    Ok((inst, set))
 }
 
 /// The group's id in the identity store; created only where the policy allows it.
