@@ -24,6 +24,9 @@ pub mod progress;
 pub mod render;
 /// The verdict of one review: plan, violations, approvals.
 pub mod report;
+/// Asking for an account without writing Terraform: the request, and the generator that
+/// writes it in the repository's house style.
+pub mod request;
 /// What the policy *checks*: one file per built-in rule, and Rego evaluation.
 pub mod rules;
 /// The account's own guard: its KMS key's policy; the boundary's tests for key, trail and Config.

@@ -237,6 +237,20 @@ impl Declarations {
     pub fn module(&self, index: usize) -> &Module {
         &self.modules[index]
     }
+
+    /// Adds account `i` of `from` (with its modules) to these declarations: a repository
+    /// with one more account, without reading it all again.
+    pub fn add_account(&mut self, from: &Declarations, i: usize) {
+        let mut account = from.accounts[i].clone();
+        account.module = self.modules.len();
+        self.modules
+            .push(from.modules[from.accounts[i].module].clone());
+        if let Some(b) = from.accounts[i].base {
+            account.base = Some(self.modules.len());
+            self.modules.push(from.modules[b].clone());
+        }
+        self.accounts.push(account);
+    }
 }
 
 /// Whether the reader reads this path (`*.tf`, `terraform.tfvars`, `*.auto.tfvars[.json]`,

@@ -28,6 +28,8 @@ pub(super) struct PolicyFile {
     repository: RepositoryConf,
     #[serde(default)]
     access: super::access::AccessConf,
+    #[serde(default)]
+    requests: RequestsConf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,6 +66,39 @@ struct ModulesConf {
     /// Addresses of other modules the repository may use. Default: none.
     #[serde(default)]
     allowed_sources: Vec<String>,
+    /// The ref `orgvend new` and requests pin new account modules to. Default: the newest
+    /// ref the repository's account modules use.
+    account_ref: Option<Spanned<String>>,
+    /// The same for base modules.
+    base_ref: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestsConf {
+    /// Whether a GitLab issue can ask for an account. Default true.
+    #[serde(default = "yes")]
+    enabled: bool,
+    /// Open requests (request MRs not merged or closed) one user may have. Default 3; at
+    /// least 1.
+    #[serde(default = "default_open_requests")]
+    max_open_per_user: Spanned<u32>,
+    /// The least access to the subaccounts project a requester needs. Default `reporter`.
+    min_access_level: Option<Spanned<AccessLevel>>,
+}
+
+impl Default for RequestsConf {
+    fn default() -> Self {
+        RequestsConf {
+            enabled: true,
+            max_open_per_user: default_open_requests(),
+            min_access_level: None,
+        }
+    }
+}
+
+fn default_open_requests() -> Spanned<u32> {
+    Spanned::new(0..0, 3)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -433,22 +468,37 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
     let most_any_type = types.values().map(|t| t.approvals).max().unwrap_or(1);
     let policy_approvals = at_least_one(&raw.approvals.policy_changes, "approvals.policy_changes")?
         .unwrap_or(most_any_type);
-    let min_access_level = match &raw.approvals.min_access_level {
-        None => 30,
-        Some(l) => match l.get_ref() {
-            AccessLevel::Number(n) => *n,
-            AccessLevel::Name(name) => crate::core::approval::ACCESS_LEVELS
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, level)| *level)
-                .ok_or_else(|| {
-                    spans.err(
-                        l.span(),
-                        format!("approvals.min_access_level `{name}`: use guest, reporter, developer, maintainer or owner"),
-                    )
-                })?,
+    let min_access_level = access_level(&spans, &raw.approvals.min_access_level, "approvals", 30)?;
+    let requests = super::Requests {
+        enabled: raw.requests.enabled,
+        max_open_per_user: match *raw.requests.max_open_per_user.get_ref() {
+            0 => {
+                return Err(spans.err(
+                    raw.requests.max_open_per_user.span(),
+                    "requests.max_open_per_user is 0: set enabled = false to turn requests off",
+                ));
+            }
+            n => n,
         },
+        min_access_level: access_level(&spans, &raw.requests.min_access_level, "requests", 20)?,
     };
+    let pinned = |r: &Option<Spanned<String>>, what: &str| -> Result<Option<String>, PolicyError> {
+        let Some(r) = r else { return Ok(None) };
+        let ok = r
+            .get_ref()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/+".contains(c))
+            && !r.get_ref().is_empty();
+        if !ok {
+            return Err(spans.err(
+                r.span(),
+                format!("modules.{what} `{}` is not a git ref", r.get_ref()),
+            ));
+        }
+        Ok(Some(r.get_ref().clone()))
+    };
+    let account_ref = pinned(&raw.modules.account_ref, "account_ref")?;
+    let base_ref = pinned(&raw.modules.base_ref, "base_ref")?;
 
     let mut raw_baseline = raw.baseline;
     let guard = super::security::GuardConf {
@@ -478,6 +528,9 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
             .map(|p| spans.regex(p, "modules.ref_pattern"))
             .transpose()?,
         allowed_sources: raw.modules.allowed_sources,
+        account_ref,
+        base_ref,
+        requests,
         email_domains: raw
             .email
             .domains
@@ -507,6 +560,29 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
         security,
         rego: Vec::new(),
     })
+}
+
+/// A GitLab access level by name (`developer`) or number; `default` when absent.
+fn access_level(
+    spans: &Spans,
+    level: &Option<Spanned<AccessLevel>>,
+    table: &str,
+    default: u32,
+) -> Result<u32, PolicyError> {
+    let Some(l) = level else { return Ok(default) };
+    match l.get_ref() {
+        AccessLevel::Number(n) => Ok(*n),
+        AccessLevel::Name(name) => crate::core::approval::ACCESS_LEVELS
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, level)| *level)
+            .ok_or_else(|| {
+                spans.err(
+                    l.span(),
+                    format!("{table}.min_access_level `{name}`: use guest, reporter, developer, maintainer or owner"),
+                )
+            }),
+    }
 }
 
 fn baseline(b: BaselineConf) -> super::Baseline {

@@ -35,6 +35,12 @@ pub struct Policy {
     pub require_ref: bool,
     pub ref_pattern: Option<Regex>,
     pub allowed_sources: Vec<String>,
+    /// The refs new account and base modules are pinned to (`orgvend new`, requests);
+    /// `None`: the newest in use.
+    pub account_ref: Option<String>,
+    pub base_ref: Option<String>,
+    /// Accounts asked for by GitLab issue.
+    pub requests: Requests,
     pub email_domains: Vec<String>,
     pub email_pattern: Option<Regex>,
     pub email_template: Option<String>,
@@ -88,6 +94,26 @@ pub struct BaselineRole {
     pub policy_arn: String,
     /// Whether the role carries the permissions boundary.
     pub bounded: bool,
+}
+
+/// `[requests]`: who may ask for an account by GitLab issue, and how many at once.
+#[derive(Debug, Clone, Serialize)]
+pub struct Requests {
+    pub enabled: bool,
+    /// Open request MRs one user may have (at least 1).
+    pub max_open_per_user: u32,
+    /// The least access to the subaccounts project a requester needs (GitLab's number).
+    pub min_access_level: u32,
+}
+
+impl Default for Requests {
+    fn default() -> Self {
+        Requests {
+            enabled: true,
+            max_open_per_user: 3,
+            min_access_level: 20,
+        }
+    }
 }
 
 /// Where each new account's GitLab project goes.
@@ -152,6 +178,12 @@ impl Policy {
             require_ref: false,
             ref_pattern: None,
             allowed_sources: Vec::new(),
+            account_ref: None,
+            base_ref: None,
+            requests: Requests {
+                enabled: false,
+                ..Requests::default()
+            },
             email_domains: Vec::new(),
             email_pattern: None,
             email_template: None,
