@@ -27,6 +27,9 @@ struct Cli {
 enum Command {
     /// Check a subaccounts checkout against policy and print the plan.
     Check(orgvend::cli::CheckArgs),
+    /// Write a new account's module pair into the checkout, in its house style, checked by
+    /// the policy (`orgvend new client acme --owner data-team`).
+    New(orgvend::cli::NewArgs),
     /// Receive GitLab webhooks and work through them.
     Serve {
         /// The service configuration.
@@ -87,6 +90,7 @@ fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Check(args) => orgvend::cli::check(&args),
+        Command::New(args) => orgvend::cli::new(&args),
         Command::Serve { config } => report(runtime().and_then(|rt| rt.block_on(serve(config)))),
         Command::Doctor { config } => match runtime().and_then(|rt| rt.block_on(doctor(config))) {
             Ok(code) => code,

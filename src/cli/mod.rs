@@ -9,8 +9,11 @@ pub mod check;
 pub mod checkout;
 /// `orgvend doctor`: the GitLab and AWS set-up orgvend's safety rests on.
 pub mod doctor;
+/// `orgvend new`: a new account's module pair, written in the repository's house style.
+pub mod new;
 
 pub use check::{CheckArgs, check};
+pub use new::{NewArgs, new};
 
 /// Writes to standard output. A reader that went away (`orgvend check | head`) is not an
 /// error: the rest is dropped quietly, as other Unix tools do.

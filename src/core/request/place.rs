@@ -67,10 +67,7 @@ pub(super) fn place<'a>(
     for a in decls.accounts.iter().filter(of_type) {
         *counts.entry(&a.at.file).or_default() += 1;
     }
-    if let Some((file, _)) = counts
-        .iter()
-        .max_by_key(|(f, n)| (**n, std::cmp::Reverse(**f)))
-    {
+    if let Some((file, _)) = counts.iter().max_by_key(|(f, n)| (**n, **f)) {
         let sibling = decls
             .accounts
             .iter()
