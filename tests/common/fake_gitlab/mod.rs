@@ -3,9 +3,11 @@
 //! REST calls orgvend makes, in the shapes of GitLab's API documentation
 //! (`reference/gitlab-api.md`): `Link` pagination, 404 for non-members, 401 without the
 //! token, 409/400 where GitLab refuses. Faults (500, 429 with `Retry-After`) and latency can
-//! be injected; every call is logged.
+//! be injected; every call is logged. [`hooks`] builds the webhook payloads GitLab would
+//! send for issues and their comments.
 #![allow(dead_code)]
 
+pub mod hooks;
 mod routes;
 mod state;
 

@@ -41,11 +41,11 @@ impl FakeState {
     fn mr_json(&self, mr: &FakeMr) -> Value {
         json!({
             "id": 1000 + mr.iid, "iid": mr.iid, "project_id": PROJECT_ID, "title": mr.title,
-            "description": "", "state": mr.state, "draft": false, "work_in_progress": false,
+            "description": mr.description, "state": mr.state, "draft": false, "work_in_progress": false,
             "source_branch": mr.source_branch, "target_branch": mr.target_branch,
             "source_project_id": PROJECT_ID, "target_project_id": PROJECT_ID,
             "author": self.user_json(mr.author), "assignees": [], "reviewers": [],
-            "labels": mr.labels, "sha": mr.head_sha, "merge_commit_sha": mr.merge_commit_sha,
+            "labels": mr.labels, "sha": mr.head_sha, "force_remove_source_branch": mr.remove_source_branch, "merge_commit_sha": mr.merge_commit_sha,
             "squash_commit_sha": mr.squash_commit_sha, "merged_by": mr.merged_by.map(|u| self.user_json(u)),
             "merge_user": mr.merged_by.map(|u| self.user_json(u)),
             "user_notes_count": mr.notes.iter().filter(|n| !n.system).count(),
@@ -204,8 +204,14 @@ fn fix_link(mut resp: Response, host: Option<&str>) -> Response {
 
 pub(super) fn router(state: S) -> Router {
     Router::new()
-        .route("/api/v4/projects/{id}/merge_requests", get(list_mrs))
-        .route("/api/v4/projects/{id}/merge_requests/{iid}", get(get_mr))
+        .route(
+            "/api/v4/projects/{id}/merge_requests",
+            get(list_mrs).post(create_mr),
+        )
+        .route(
+            "/api/v4/projects/{id}/merge_requests/{iid}",
+            get(get_mr).put(update_mr),
+        )
         .route(
             "/api/v4/projects/{id}/merge_requests/{iid}/diffs",
             get(get_diffs),
@@ -258,7 +264,19 @@ pub(super) fn router(state: S) -> Router {
         )
         .route(
             "/api/v4/projects/{id}/issues/{iid}",
-            axum::routing::put(update_issue),
+            get(get_issue).put(update_issue),
+        )
+        .route(
+            "/api/v4/projects/{id}/issues/{iid}/notes",
+            get(list_issue_notes).post(create_issue_note),
+        )
+        .route(
+            "/api/v4/projects/{id}/issues/{iid}/notes/{note}",
+            axum::routing::put(update_issue_note),
+        )
+        .route(
+            "/api/v4/projects/{id}/members/all/{user}",
+            get(get_project_member),
         )
         .route("/api/v4/projects/{id}/hooks", get(list_hooks))
         .route("/api/v4/user", get(get_self))
@@ -403,11 +421,13 @@ async fn list_mrs(
     let s = st.lock().unwrap();
     let want = q.get("state").cloned();
     let target = q.get("target_branch").cloned();
+    let source = q.get("source_branch").cloned();
     let items: Vec<Value> = s
         .mrs
         .values()
         .filter(|m| want.as_deref().is_none_or(|w| w == m.state))
         .filter(|m| target.as_deref().is_none_or(|t| t == m.target_branch))
+        .filter(|m| source.as_deref().is_none_or(|b| b == m.source_branch))
         .map(|m| s.mr_json(m))
         .collect();
     fix_link(paged(&uri, items, &q), host(&headers).as_deref())
@@ -425,6 +445,149 @@ async fn get_mr(
         Some(m) => axum::Json(s.mr_json(m)).into_response(),
         None => err(StatusCode::NOT_FOUND, "404 Not found"),
     }
+}
+
+/// GitLab's answer when an MR's branches do not validate: `{"message": [text]}`.
+fn branch_error(status: StatusCode, text: &str) -> Response {
+    (status, axum::Json(json!({"message": [text]}))).into_response()
+}
+
+/// `labels` as a comma-separated string or an array of strings.
+fn body_labels(b: &Value) -> Option<Vec<String>> {
+    match b.get("labels")? {
+        Value::String(l) => Some(
+            l.split(',')
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect(),
+        ),
+        Value::Array(a) => Some(
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// `POST /projects/:id/merge_requests`: the bot opens an MR.
+async fn create_mr(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    axum::Json(b): axum::Json<Value>,
+) -> Response {
+    gated!(st, headers, "POST", uri);
+    if !project_ok(&id) {
+        return not_found("Project");
+    }
+    let mut s = st.lock().unwrap();
+    let (Some(source), Some(target), Some(title)) = (
+        body_str(&b, "source_branch"),
+        body_str(&b, "target_branch"),
+        body_str(&b, "title"),
+    ) else {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "source_branch, target_branch, title are missing",
+        );
+    };
+    if source == target {
+        return branch_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "You can't use same project/branch for source and target",
+        );
+    }
+    if !s.branches.contains_key(source) {
+        return branch_error(
+            StatusCode::BAD_REQUEST,
+            &format!("Source branch \"{source}\" does not exist"),
+        );
+    }
+    if !s.branches.contains_key(target) {
+        return branch_error(
+            StatusCode::BAD_REQUEST,
+            &format!("Target branch \"{target}\" does not exist"),
+        );
+    }
+    if let Some(other) = s
+        .mrs
+        .values()
+        .find(|m| m.state == "opened" && m.source_branch == source)
+    {
+        return branch_error(
+            StatusCode::CONFLICT,
+            &format!(
+                "Another open merge request already exists for this source branch: !{}",
+                other.iid
+            ),
+        );
+    }
+    let bot = s.bot_user;
+    let iid = s.open_mr(bot, title, source, target);
+    let m = s.mrs.get_mut(&iid).unwrap();
+    m.description = body_str(&b, "description").unwrap_or("").into();
+    m.labels = body_labels(&b).unwrap_or_default();
+    m.remove_source_branch = body_bool(&b, "remove_source_branch").unwrap_or(false);
+    let out = s.mr_json(&s.mrs[&iid]);
+    (StatusCode::CREATED, axum::Json(out)).into_response()
+}
+
+/// `PUT /projects/:id/merge_requests/:iid`: title, description, labels, `state_event`.
+/// A changed description gets GitLab's "changed the description" system note, by the bot.
+async fn update_mr(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, iid)): Path<(String, u64)>,
+    axum::Json(b): axum::Json<Value>,
+) -> Response {
+    gated!(st, headers, "PUT", uri);
+    let mut s = st.lock().unwrap();
+    let bot = s.bot_user;
+    let Some(old) = s
+        .mrs
+        .get(&iid)
+        .filter(|_| project_ok(&id))
+        .map(|m| m.description.clone())
+    else {
+        return err(StatusCode::NOT_FOUND, "404 Not found");
+    };
+    if let Some(d) = body_str(&b, "description")
+        && d != old
+    {
+        s.mrs.get_mut(&iid).unwrap().description = d.into();
+        let created_ms = s.tick();
+        s.next_note += 1;
+        let note = FakeNote {
+            id: s.next_note,
+            author: bot,
+            body: "changed the description".into(),
+            system: true,
+            created_ms,
+        };
+        s.mrs.get_mut(&iid).unwrap().notes.push(note);
+    }
+    let m = s.mrs.get_mut(&iid).unwrap();
+    if let Some(t) = body_str(&b, "title") {
+        m.title = t.into();
+    }
+    if let Some(l) = body_labels(&b) {
+        m.labels = l;
+    }
+    if let Some(r) = body_bool(&b, "remove_source_branch") {
+        m.remove_source_branch = r;
+    }
+    match body_str(&b, "state_event") {
+        Some("close") if m.state == "opened" => m.state = "closed".into(),
+        Some("reopen") if m.state == "closed" => m.state = "opened".into(),
+        _ => {}
+    }
+    let out = s.mr_json(&s.mrs[&iid]);
+    axum::Json(out).into_response()
 }
 
 async fn get_diffs(
@@ -472,8 +635,16 @@ async fn get_approvals(
 }
 
 fn note_json(s: &FakeState, n: &FakeNote, iid: u64) -> Value {
+    noteable_note_json(s, n, "MergeRequest", iid)
+}
+
+fn issue_note_json(s: &FakeState, n: &FakeNote, iid: u64) -> Value {
+    noteable_note_json(s, n, "Issue", iid)
+}
+
+fn noteable_note_json(s: &FakeState, n: &FakeNote, noteable_type: &str, iid: u64) -> Value {
     json!({"id": n.id, "type": null, "body": n.body, "author": s.user_json(n.author), "system": n.system,
-           "noteable_type": "MergeRequest", "noteable_iid": iid, "resolvable": false, "internal": false,
+           "noteable_type": noteable_type, "noteable_iid": iid, "resolvable": false, "internal": false,
            "created_at": iso(n.created_ms), "updated_at": iso(n.created_ms)})
 }
 
@@ -908,6 +1079,9 @@ async fn create_commit(
 ) -> Response {
     gated!(st, headers, "POST", uri);
     let mut s = st.lock().unwrap();
+    if project_ok(&id) {
+        return subaccounts_commit(&mut s, &b);
+    }
     let Some(pid) = s.project_id_of(&id) else {
         return not_found("Project");
     };
@@ -966,6 +1140,53 @@ async fn create_commit(
         axum::Json(json!({"id": sha, "short_id": &sha[..8], "title": message, "message": message})),
     )
         .into_response()
+}
+
+/// A commit to the subaccounts project through the API, by the bot (see
+/// [`FakeState::commit_actions`]).
+fn subaccounts_commit(s: &mut FakeState, b: &Value) -> Response {
+    let (Some(branch), Some(message), Some(raw)) = (
+        body_str(b, "branch"),
+        body_str(b, "commit_message"),
+        b.get("actions").and_then(Value::as_array),
+    ) else {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "branch, commit_message, actions are missing",
+        );
+    };
+    let mut actions = Vec::new();
+    for a in raw {
+        let (Some(action), Some(path)) = (body_str(a, "action"), body_str(a, "file_path")) else {
+            return err(StatusCode::BAD_REQUEST, "action and file_path are required");
+        };
+        actions.push((
+            action.to_string(),
+            path.to_string(),
+            body_str(a, "content").map(str::to_string),
+        ));
+    }
+    let bot = s.bot_user;
+    match s.commit_actions(
+        bot,
+        branch,
+        body_str(b, "start_branch"),
+        body_bool(b, "force").unwrap_or(false),
+        message,
+        &actions,
+    ) {
+        Ok(sha) => {
+            let parents = s.commits[&sha].parents.clone();
+            let title = message.lines().next().unwrap_or_default();
+            (
+                StatusCode::CREATED,
+                axum::Json(json!({"id": sha, "short_id": &sha[..8], "title": title,
+                    "message": message, "parent_ids": parents})),
+            )
+                .into_response()
+        }
+        Err(e) => err(StatusCode::BAD_REQUEST, &e),
+    }
 }
 
 async fn get_protected_branch(
@@ -1214,8 +1435,144 @@ fn issue_json(s: &FakeState, i: &FakeIssue) -> Value {
     json!({"id": 5000 + i.iid, "iid": i.iid, "project_id": PROJECT_ID, "title": i.title,
         "description": i.description, "state": i.state, "labels": i.labels,
         "assignees": i.assignees.iter().map(|u| s.user_json(*u)).collect::<Vec<_>>(),
-        "author": s.user_json(i.author),
+        "author": s.user_json(i.author), "confidential": i.confidential,
+        "user_notes_count": i.user_notes_count(), "type": "ISSUE", "issue_type": "issue",
+        "created_at": iso(i.created_ms()), "updated_at": iso(i.updated_ms()),
+        "closed_at": null, "references": {"short": format!("#{}", i.iid)},
         "web_url": format!("https://gitlab.example.com/{PROJECT_PATH}/-/issues/{}", i.iid)})
+}
+
+async fn get_issue(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, iid)): Path<(String, u64)>,
+) -> Response {
+    gated!(st, headers, "GET", uri);
+    if !project_ok(&id) {
+        return not_found("Project");
+    }
+    let s = st.lock().unwrap();
+    match s.issues.get(&iid) {
+        Some(i) => axum::Json(issue_json(&s, i)).into_response(),
+        None => err(StatusCode::NOT_FOUND, "404 Not found"),
+    }
+}
+
+/// The issue's notes, system notes included, oldest first.
+async fn list_issue_notes(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, iid)): Path<(String, u64)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    gated!(st, headers, "GET", uri);
+    let s = st.lock().unwrap();
+    let Some(i) = s.issues.get(&iid).filter(|_| project_ok(&id)) else {
+        return err(StatusCode::NOT_FOUND, "404 Not found");
+    };
+    let items: Vec<Value> = i
+        .notes
+        .iter()
+        .map(|n| issue_note_json(&s, n, iid))
+        .collect();
+    fix_link(paged(&uri, items, &q), host(&headers).as_deref())
+}
+
+async fn create_issue_note(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, iid)): Path<(String, u64)>,
+    body: axum::Json<Value>,
+) -> Response {
+    gated!(st, headers, "POST", uri);
+    let text = body
+        .get("body")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if text.is_empty() {
+        return err(StatusCode::BAD_REQUEST, "400 Bad request - body is missing");
+    }
+    if text.chars().count() > 1_000_000 {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "Note is too long (maximum is 1000000 characters)",
+        );
+    }
+    let mut s = st.lock().unwrap();
+    if !project_ok(&id) || !s.issues.contains_key(&iid) {
+        return err(StatusCode::NOT_FOUND, "404 Not found");
+    }
+    let bot = s.bot_user;
+    let note_id = s.comment_issue(iid, bot, &text);
+    let note = s.issues[&iid]
+        .notes
+        .iter()
+        .find(|n| n.id == note_id)
+        .cloned()
+        .unwrap();
+    (
+        StatusCode::CREATED,
+        axum::Json(issue_note_json(&s, &note, iid)),
+    )
+        .into_response()
+}
+
+async fn update_issue_note(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, iid, note)): Path<(String, u64, u64)>,
+    body: axum::Json<Value>,
+) -> Response {
+    gated!(st, headers, "PUT", uri);
+    let text = body
+        .get("body")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if text.chars().count() > 1_000_000 {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "Note is too long (maximum is 1000000 characters)",
+        );
+    }
+    let mut s = st.lock().unwrap();
+    let bot = s.bot_user;
+    let Some(i) = s.issues.get_mut(&iid).filter(|_| project_ok(&id)) else {
+        return err(StatusCode::NOT_FOUND, "404 Not found");
+    };
+    let Some(n) = i.notes.iter_mut().find(|n| n.id == note) else {
+        return err(StatusCode::NOT_FOUND, "404 Note Not Found");
+    };
+    if n.author != bot {
+        return err(StatusCode::FORBIDDEN, "403 Forbidden");
+    }
+    n.body = text;
+    let n = n.clone();
+    axum::Json(issue_note_json(&s, &n, iid)).into_response()
+}
+
+/// `GET /projects/:id/members/all/:user` of the subaccounts project: direct, or through its
+/// group and that group's ancestors.
+async fn get_project_member(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, user)): Path<(String, u64)>,
+) -> Response {
+    gated!(st, headers, "GET", uri);
+    if !project_ok(&id) {
+        return not_found("Project");
+    }
+    let s = st.lock().unwrap();
+    match s.project_member_all(user) {
+        Some((state, level)) => axum::Json(member_json(&s, user, &state, level)).into_response(),
+        None => err(StatusCode::NOT_FOUND, "404 Not found"),
+    }
 }
 
 async fn list_issues(
@@ -1288,6 +1645,8 @@ async fn create_issue(
             .unwrap_or_default(),
         assignees: ids(&b, "assignee_ids").unwrap_or_default(),
         author: s.bot_user,
+        notes: vec![],
+        confidential: body_bool(&b, "confidential").unwrap_or(false),
     };
     let out = issue_json(&s, &issue);
     s.issues.insert(iid, issue);
@@ -1306,11 +1665,19 @@ async fn update_issue(
         return not_found("Project");
     }
     let mut s = st.lock().unwrap();
-    let Some(mut issue) = s.issues.get(&iid).cloned() else {
+    let Some(old) = s.issues.get(&iid).map(|i| i.description.clone()) else {
         return not_found("Issue");
     };
-    if let Some(d) = body_str(&b, "description") {
-        issue.description = d.into();
+    // a changed description: GitLab's "changed the description" system note, by the bot
+    if let Some(d) = body_str(&b, "description")
+        && d != old
+    {
+        let bot = s.bot_user;
+        s.edit_issue(iid, bot, d);
+    }
+    let mut issue = s.issues[&iid].clone();
+    if let Some(c) = body_bool(&b, "confidential") {
+        issue.confidential = c;
     }
     if let Some(t) = body_str(&b, "title") {
         issue.title = t.into();

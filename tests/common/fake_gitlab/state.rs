@@ -55,6 +55,7 @@ pub struct FakeVersion {
 pub struct FakeMr {
     pub iid: u64,
     pub title: String,
+    pub description: String,
     pub author: u64,
     pub source_branch: String,
     pub target_branch: String,
@@ -77,6 +78,8 @@ pub struct FakeMr {
     pub collapse_diffs: bool,
     /// Newest last.
     pub versions: Vec<FakeVersion>,
+    /// Delete the source branch when it merges (GitLab's `force_remove_source_branch`).
+    pub remove_source_branch: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -167,6 +170,33 @@ pub struct FakeIssue {
     pub labels: Vec<String>,
     pub assignees: Vec<u64>,
     pub author: u64,
+    /// System notes included ("changed the description"), oldest first.
+    pub notes: Vec<FakeNote>,
+    pub confidential: bool,
+}
+
+impl FakeIssue {
+    /// When it was opened (the fake keeps no opening time: the clock's start, before
+    /// every event).
+    pub fn created_ms(&self) -> i64 {
+        CLOCK_START_MS
+    }
+
+    /// When it last changed as its notes tell (an edit writes a system note, a comment
+    /// touches it as GitLab's notes do); else when it was opened.
+    pub fn updated_ms(&self) -> i64 {
+        self.notes
+            .iter()
+            .map(|n| n.created_ms)
+            .max()
+            .unwrap_or(CLOCK_START_MS)
+            .max(self.created_ms())
+    }
+
+    /// Notes that are not system notes (GitLab's `user_notes_count`).
+    pub fn user_notes_count(&self) -> usize {
+        self.notes.iter().filter(|n| !n.system).count()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -221,6 +251,9 @@ pub struct FakeState {
     pub protected: BTreeMap<String, FakeProtection>,
     pub hooks: Vec<FakeHook>,
     pub issues: BTreeMap<u64, FakeIssue>,
+    /// user id → (state, access level): the direct members of the subaccounts project
+    /// (`members/all` adds those of its group `infra` and that group's ancestors).
+    pub project_members: HashMap<u64, (String, u32)>,
     /// The scopes of the bot's token.
     pub token_scopes: Vec<String>,
     /// The logical clock (0 = not started: [`CLOCK_START_MS`]).
@@ -456,6 +489,7 @@ impl FakeState {
             FakeMr {
                 iid,
                 title: title.into(),
+                description: String::new(),
                 author,
                 source_branch: source.into(),
                 target_branch: target.into(),
@@ -473,6 +507,7 @@ impl FakeState {
                 squash: false,
                 collapse_diffs: false,
                 versions: vec![],
+                remove_source_branch: false,
             },
         );
         self.new_version(iid);
@@ -500,15 +535,83 @@ impl FakeState {
         let old = self.mrs[&iid].head_sha.clone();
         let new = self.commit_by(by, Some(&old), changes);
         self.move_head(iid, &new);
+        self.push_note(iid, by, &new, "commit");
+        new
+    }
+
+    /// The system note GitLab writes when one commit (`sha`, titled `title`) is pushed to
+    /// the MR's branch, by the pusher.
+    fn push_note(&mut self, iid: u64, by: u64, sha: &str, title: &str) {
         self.system_note(
             iid,
             by,
             &format!(
-                "added 1 commit\n\n<ul><li>{} - commit</li></ul>\n\n[Compare with previous version](https://gitlab.example.com/{PROJECT_PATH}/-/merge_requests/{iid}/diffs)",
-                &new[..8]
+                "added 1 commit\n\n<ul><li>{} - {title}</li></ul>\n\n[Compare with previous version](https://gitlab.example.com/{PROJECT_PATH}/-/merge_requests/{iid}/diffs)",
+                &sha[..8]
             ),
         );
-        new
+    }
+
+    /// A commit through the API (`POST /projects/:id/repository/commits`) by `by`: on
+    /// `branch`'s head, or — when `branch` does not exist or `force` is set — on
+    /// `start_branch`'s head; `actions` are (`create`|`update`|`delete`, path, content).
+    /// `branch` then points at it, and an open MR from `branch` moves to it with the push
+    /// system note GitLab writes ("added 1 commit", by `by`). Errors are GitLab's messages
+    /// (its 400s); nothing changes then.
+    pub fn commit_actions(
+        &mut self,
+        by: u64,
+        branch: &str,
+        start_branch: Option<&str>,
+        force: bool,
+        message: &str,
+        actions: &[(String, String, Option<String>)],
+    ) -> Result<String, String> {
+        let parent = match (self.branches.get(branch), start_branch) {
+            (Some(head), _) if !force => head.clone(),
+            (_, Some(start)) => self
+                .branches
+                .get(start)
+                .cloned()
+                .ok_or_else(|| format!("Invalid reference name: {start}"))?,
+            _ => return Err("You can only create or edit files when you are on a branch".into()),
+        };
+        let mut tree = self.tree_of(&parent);
+        let mut new_blobs = Vec::new();
+        for (action, path, content) in actions {
+            match action.as_str() {
+                "create" if tree.contains_key(path) => {
+                    return Err("A file with this name already exists".into());
+                }
+                "update" | "delete" if !tree.contains_key(path) => {
+                    return Err("A file with this name doesn't exist".into());
+                }
+                "create" | "update" => {
+                    let bytes = content.clone().unwrap_or_default().into_bytes();
+                    let id = Self::blob_id(&bytes);
+                    tree.insert(path.clone(), id.clone());
+                    new_blobs.push((id, bytes));
+                }
+                "delete" => {
+                    tree.remove(path);
+                }
+                _ => return Err("actions[action] does not have a valid value".into()),
+            }
+        }
+        self.blobs.extend(new_blobs);
+        let sha = self.add_commit(tree, vec![parent], by, message);
+        self.branches.insert(branch.to_string(), sha.clone());
+        let open = self
+            .mrs
+            .values()
+            .find(|m| m.state == "opened" && m.source_branch == branch)
+            .map(|m| m.iid);
+        if let Some(iid) = open {
+            self.move_head(iid, &sha);
+            let title = message.lines().next().unwrap_or_default().to_string();
+            self.push_note(iid, by, &sha, &title);
+        }
+        Ok(sha)
     }
 
     fn move_head(&mut self, iid: u64, new: &str) {
@@ -676,6 +779,78 @@ impl FakeState {
             .filter(|s| s.sha == sha)
             .cloned()
             .collect()
+    }
+
+    /// `author` opens an issue on the subaccounts project; returns its iid.
+    pub fn open_issue(&mut self, author: u64, title: &str, description: &str) -> u64 {
+        let iid = self.issues.keys().max().copied().unwrap_or(0) + 1;
+        self.issues.insert(
+            iid,
+            FakeIssue {
+                iid,
+                title: title.into(),
+                description: description.into(),
+                state: "opened".into(),
+                labels: vec![],
+                assignees: vec![],
+                author,
+                notes: vec![],
+                confidential: false,
+            },
+        );
+        iid
+    }
+
+    fn issue_note(&mut self, iid: u64, author: u64, body: &str, system: bool) -> u64 {
+        let created_ms = self.tick();
+        self.next_note += 1;
+        let id = self.next_note;
+        self.issues.get_mut(&iid).unwrap().notes.push(FakeNote {
+            id,
+            author,
+            body: body.into(),
+            system,
+            created_ms,
+        });
+        id
+    }
+
+    /// `by` replaces the issue's description: GitLab's system note "changed the
+    /// description", by `by`, at this time.
+    pub fn edit_issue(&mut self, iid: u64, by: u64, description: &str) {
+        self.issues.get_mut(&iid).unwrap().description = description.into();
+        self.issue_note(iid, by, "changed the description", true);
+    }
+
+    /// `by` comments on the issue; returns the note's id.
+    pub fn comment_issue(&mut self, iid: u64, by: u64, body: &str) -> u64 {
+        self.issue_note(iid, by, body, false)
+    }
+
+    /// The bot's own (non-system) notes on the issue, oldest first.
+    pub fn bot_issue_notes(&self, iid: u64) -> Vec<FakeNote> {
+        self.issues[&iid]
+            .notes
+            .iter()
+            .filter(|n| n.author == self.bot_user && !n.system)
+            .cloned()
+            .collect()
+    }
+
+    pub fn close_issue(&mut self, iid: u64) {
+        self.issues.get_mut(&iid).unwrap().state = "closed".into();
+    }
+
+    /// A user's membership of the subaccounts project as `members/all` answers: direct, or
+    /// through its group (`infra`) and that group's ancestors; the highest access level.
+    pub fn project_member_all(&self, user: u64) -> Option<(String, u32)> {
+        let group = PROJECT_PATH.rsplit_once('/').map_or("", |(g, _)| g);
+        let direct = self.project_members.get(&user).cloned();
+        let inherited = self.member_all(group, user);
+        match (direct, inherited) {
+            (Some(d), Some(i)) => Some(if i.1 > d.1 { i } else { d }),
+            (d, i) => d.or(i),
+        }
     }
 
     /// Issues whose title contains `text`.
