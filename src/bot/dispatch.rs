@@ -1,6 +1,6 @@
 //! The bot's entry: the worker's [`Handler`] for the subaccounts project. An MR event is
-//! reviewed, a merge applied, a `/orgvend` command in a comment carried out; events of other
-//! kinds and the bot's own notes are ignored.
+//! reviewed, a merge applied, a `/orgvend` command in a comment carried out, an issue's
+//! request answered; events of other kinds and the bot's own notes are ignored.
 
 use super::Bot;
 use crate::aws::Aws;
@@ -51,6 +51,23 @@ impl<G: GitLab, A: Aws> Handler for Bot<G, A> {
                         Ok(())
                     }
                     None => Ok(()),
+                }
+            }
+            Event::Issue(e) => match e.action.as_str() {
+                "open" | "update" | "reopen" => self.request(e.iid, false).await,
+                _ => Ok(()),
+            },
+            Event::IssueNote(n) => {
+                let bot = &self.ctx.config.gitlab.bot_username;
+                if n.system
+                    || n.edited
+                    || n.author.as_ref().and_then(|a| a.username.as_deref()) == Some(bot.as_str())
+                {
+                    return Ok(());
+                }
+                match command::parse(&n.body) {
+                    Some(Command::Request) => self.request(n.issue_iid, true).await,
+                    _ => Ok(()),
                 }
             }
             Event::Ignored { .. } => Ok(()),

@@ -21,6 +21,7 @@ const APPROVED_NOTE: &str = "approved this merge request";
 pub(crate) struct ApprovalFacts {
     pub approvers: Vec<Approver>,
     pub committers: Vec<u64>,
+    pub requesters: Vec<u64>,
     pub head_pushed_at_ms: Option<i64>,
     pub bot_id: u64,
 }
@@ -38,7 +39,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         head: &str,
     ) -> Result<ApprovalFacts> {
         let gl = &self.gitlab;
-        let (notes, versions, commits, bot_id) = tokio::try_join!(
+        let (notes, versions, commits, bot_id, requesters) = tokio::try_join!(
             async {
                 gl.notes(project, mr.iid)
                     .await
@@ -55,13 +56,21 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     .context("reading the MR's commits")
             },
             self.bot_id(),
+            async {
+                self.requesters_of(mr)
+                    .await
+                    .context("reading who asked for the account")
+            },
         )?;
         let head_pushed_at_ms = pushed_at(&versions, head);
         let mut committers = pushers(&notes);
         let mut approvers = Vec::with_capacity(approvals.len());
         for approval in approvals {
             let u = &approval.user;
-            let excluded = u.id == bot_id || u.id == mr.author.id || committers.contains(&u.id);
+            let excluded = u.id == bot_id
+                || u.id == mr.author.id
+                || committers.contains(&u.id)
+                || requesters.contains(&u.id);
             let wrote = !excluded && self.wrote_commits(u.id, &commits).await?;
             if wrote {
                 committers.insert(u.id);
@@ -91,6 +100,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         Ok(ApprovalFacts {
             approvers,
             committers: committers.into_iter().collect(),
+            requesters,
             head_pushed_at_ms,
             bot_id,
         })
@@ -177,6 +187,7 @@ pub(crate) fn decide_approvals(
         author_id: mr.author.id,
         bot_id: facts.bot_id,
         committers: &facts.committers,
+        requesters: &facts.requesters,
         head_pushed_at_ms: facts.head_pushed_at_ms,
         reset_on_push: policy.reset_on_push,
         group: &policy.approval_group,

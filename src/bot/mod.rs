@@ -18,6 +18,8 @@ pub mod policy;
 pub mod reconcile;
 /// Reading the subaccounts project (trees, blobs, the head as base + diffs), cached.
 pub mod repo;
+/// Requests by GitLab issue: the issue's note, the request's branch and MR.
+pub mod request;
 /// The review of an open MR.
 pub mod review;
 

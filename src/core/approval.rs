@@ -92,6 +92,9 @@ pub struct Facts<'a> {
     pub bot_id: u64,
     /// Everyone who pushed commits to the MR, or wrote them.
     pub committers: &'a [u64],
+    /// Who asked for what the MR vends (a request by issue: its author and the editors of
+    /// its description). The MR's author is then orgvend, so the requester is named here.
+    pub requesters: &'a [u64],
     /// When the MR's current head was pushed (its latest diff version); `None` when GitLab
     /// has no version of the current head yet.
     pub head_pushed_at_ms: Option<i64>,
@@ -110,6 +113,11 @@ pub fn decide(f: &Facts) -> (Vec<String>, Vec<IgnoredApproval>) {
             Some("orgvend itself; the bot's approval never counts".to_string())
         } else if a.user.id == f.author_id {
             Some("the MR's author; an author's approval never counts".to_string())
+        } else if f.requesters.contains(&a.user.id) {
+            Some(
+                "asked for this account (wrote or edited the request's issue); a requester's approval never counts"
+                    .to_string(),
+            )
         } else if f.committers.contains(&a.user.id) {
             Some(
                 "pushed or wrote commits of this MR; a committer's approval never counts"
@@ -238,12 +246,14 @@ mod tests {
             approver(8, "orgvend", member(8, "active", 40), Some(200)),
             approver(9, "unrecorded", member(9, "active", 40), None),
             approver(10, "same-instant", member(10, "active", 40), Some(150)),
+            approver(11, "requester", member(11, "active", 40), Some(200)),
         ];
         let f = Facts {
             approvers: &approvers,
             author_id: 1,
             bot_id: 8,
             committers: &[7],
+            requesters: &[11],
             head_pushed_at_ms: Some(150),
             reset_on_push: true,
             group: "infrastructure",
@@ -269,6 +279,7 @@ mod tests {
         assert!(reason("early").contains("before the latest push"));
         assert!(reason("same-instant").contains("before the latest push"));
         assert!(reason("pusher").contains("committer"));
+        assert!(reason("requester").contains("requester's approval never counts"));
         assert!(reason("orgvend").contains("bot"));
         assert!(reason("unrecorded").contains("no record"));
         // without reset on push, the early approval counts; the rest stay out

@@ -9,6 +9,8 @@ pub enum Command {
     /// Apply a merge that landed before applying was turned on (Infrastructure members
     /// only): deliberately, through the same gate.
     Apply,
+    /// Read the request again now (in an issue's comments).
+    Request,
     /// Show what orgvend understands.
     Help,
     /// `/orgvend <something else>`.
@@ -43,6 +45,7 @@ pub fn parse(body: &str) -> Option<Command> {
             "plan" => Command::Plan,
             "retry" => Command::Retry,
             "apply" => Command::Apply,
+            "request" => Command::Request,
             "help" => Command::Help,
             other => Command::Unknown(other.chars().take(32).collect()),
         });
@@ -63,6 +66,7 @@ mod tests {
         );
         assert_eq!(parse("/orgvend retry"), Some(Command::Retry));
         assert_eq!(parse("/orgvend apply"), Some(Command::Apply));
+        assert_eq!(parse("/orgvend request"), Some(Command::Request));
         assert_eq!(parse("/orgvend"), Some(Command::Help));
         assert_eq!(
             parse("/orgvend frobnicate"),

@@ -96,11 +96,35 @@ pub struct NoteEvent {
     pub edited: bool,
 }
 
+/// An issue opened, edited, closed or reopened: a request for an account, perhaps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IssueEvent {
+    pub project: ProjectRef,
+    pub iid: u64,
+    /// `open`, `update`, `close`, `reopen`; anything else bounded to 64 characters.
+    pub action: String,
+    pub actor: Option<Actor>,
+}
+
+/// A comment on an issue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IssueNoteEvent {
+    pub project: ProjectRef,
+    pub issue_iid: u64,
+    pub note_id: Option<u64>,
+    pub body: String,
+    pub author: Option<Actor>,
+    pub system: bool,
+    pub edited: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     MergeRequest(MrEvent),
     Note(NoteEvent),
+    Issue(IssueEvent),
+    IssueNote(IssueNoteEvent),
     /// Stored and answered 2xx, never processed.
     Ignored {
         kind: String,
@@ -114,6 +138,8 @@ impl Event {
         match self {
             Event::MergeRequest(_) => "merge_request",
             Event::Note(_) => "note",
+            Event::Issue(_) => "issue",
+            Event::IssueNote(_) => "issue_note",
             Event::Ignored { kind, .. } => match kind.as_str() {
                 "push" | "tag_push" | "issue" | "pipeline" | "build" | "wiki_page"
                 | "deployment" | "release" | "emoji" | "member" | "note" | "merge_request"
@@ -128,6 +154,15 @@ impl Event {
             Event::MergeRequest(e) => e.action.name(),
             Event::Note(n) if n.edited => "edited",
             Event::Note(_) => "created",
+            Event::Issue(e) => match e.action.as_str() {
+                "open" => "opened",
+                "update" => "updated",
+                "close" => "closed",
+                "reopen" => "reopened",
+                _ => "unknown",
+            },
+            Event::IssueNote(n) if n.edited => "edited",
+            Event::IssueNote(_) => "created",
             Event::Ignored { .. } => "ignored",
         }
     }
@@ -136,6 +171,8 @@ impl Event {
         match self {
             Event::MergeRequest(e) => Some(&e.project),
             Event::Note(n) => Some(&n.project),
+            Event::Issue(e) => Some(&e.project),
+            Event::IssueNote(n) => Some(&n.project),
             Event::Ignored { .. } => None,
         }
     }
@@ -146,6 +183,8 @@ impl Event {
         match self {
             Event::MergeRequest(e) => Some(mr_key(e.iid)),
             Event::Note(n) => Some(mr_key(n.mr_iid)),
+            Event::Issue(e) => Some(issue_key(e.iid)),
+            Event::IssueNote(n) => Some(issue_key(n.issue_iid)),
             Event::Ignored { .. } => None,
         }
     }
@@ -154,6 +193,12 @@ impl Event {
 /// The ordering key of one MR of the subaccounts project.
 pub fn mr_key(iid: u64) -> String {
     format!("mr:{iid}")
+}
+
+/// The ordering key of one issue of the subaccounts project: its deliveries (edits,
+/// comments) are handled one at a time, in order, like an MR's.
+pub fn issue_key(iid: u64) -> String {
+    format!("issue:{iid}")
 }
 
 /// A field read leniently: absent, null, or of an unexpected type all read as `None`,
@@ -280,6 +325,7 @@ struct RawHook {
     project_id: Lenient<u64>,
     object_attributes: Lenient<RawAttrs>,
     merge_request: Lenient<RawMr>,
+    issue: Lenient<RawMr>,
 }
 
 #[derive(Deserialize, Default)]
@@ -408,9 +454,41 @@ pub fn parse(event_header: Option<&str>, body: &[u8]) -> Event {
                 target_branch: attrs.target_branch.get(),
             })
         }
+        "issue" => {
+            let Some(iid) = attrs.iid.get() else {
+                return ignored("issue", "no object_attributes.iid");
+            };
+            Event::Issue(IssueEvent {
+                project,
+                iid,
+                action: attrs
+                    .action
+                    .get()
+                    .map(|a| a.chars().take(64).collect())
+                    .unwrap_or_default(),
+                actor,
+            })
+        }
+        "note" if attrs.noteable_type.0.as_deref() == Some("Issue") => {
+            let Some(issue_iid) = raw.issue.get().and_then(|i| i.iid.get()) else {
+                return ignored("note", "no issue.iid");
+            };
+            Event::IssueNote(IssueNoteEvent {
+                project,
+                issue_iid,
+                note_id: attrs.id.get(),
+                body: attrs.note.get().unwrap_or_default(),
+                author: actor,
+                system: attrs.system.get().unwrap_or(false),
+                edited: attrs.action.0.as_deref() == Some("update"),
+            })
+        }
         "note" => {
             if attrs.noteable_type.0.as_deref() != Some("MergeRequest") {
-                return ignored("note", "a comment on something other than a merge request");
+                return ignored(
+                    "note",
+                    "a comment on something other than a merge request or an issue",
+                );
             }
             let Some(mr_iid) = merge_request.iid.get() else {
                 return ignored("note", "no merge_request.iid");

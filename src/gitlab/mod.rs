@@ -59,6 +59,8 @@ pub struct MergeRequest {
     /// Comments that are not system notes; 0 means orgvend has not commented either.
     #[serde(default)]
     pub user_notes_count: Option<u64>,
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 /// One entry of a repository tree.
@@ -140,6 +142,34 @@ pub struct Issue {
     pub state: String,
     #[serde(default)]
     pub web_url: String,
+    #[serde(default)]
+    pub author: User,
+    #[serde(default)]
+    pub confidential: bool,
+}
+
+/// One commit of file actions on a branch (`POST /projects/:id/repository/commits`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewCommit {
+    pub branch: String,
+    /// Where `branch` starts when it does not exist (or, with `force`, is replaced).
+    pub start_branch: String,
+    /// Replace `branch` with this one commit on `start_branch`.
+    pub force: bool,
+    /// Unique per content: after an ambiguous failure the branch's head is looked at for it.
+    pub message: String,
+    /// (path, content, exists on `start_branch`).
+    pub files: Vec<(String, String, bool)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewMergeRequest {
+    pub source_branch: String,
+    pub target_branch: String,
+    pub title: String,
+    pub description: String,
+    pub labels: Vec<String>,
+    pub remove_source_branch: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -375,6 +405,62 @@ pub trait GitLab: Send + Sync + 'static {
     fn current_user(&self) -> impl Future<Output = Result<User>> + Send;
     /// A user's addresses, as far as GitLab shows them.
     fn profile(&self, user_id: u64) -> impl Future<Output = Result<Option<Profile>>> + Send;
+    /// One issue of the project; `None` when orgvend cannot see it.
+    fn issue(&self, project: &str, iid: u64) -> impl Future<Output = Result<Option<Issue>>> + Send;
+    /// An issue's notes, oldest first (system notes included).
+    fn issue_notes(
+        &self,
+        project: &str,
+        iid: u64,
+    ) -> impl Future<Output = Result<Vec<Note>>> + Send;
+    fn create_issue_note(
+        &self,
+        project: &str,
+        iid: u64,
+        body: &str,
+    ) -> impl Future<Output = Result<Note>> + Send;
+    /// Edits a note of an issue; `Ok(false)` when it no longer exists (or is not orgvend's).
+    fn update_issue_note(
+        &self,
+        project: &str,
+        iid: u64,
+        note_id: u64,
+        body: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// A user's access to a project, direct or through its groups (`members/all`); `None`
+    /// when they have none.
+    fn project_member(
+        &self,
+        project: &str,
+        user_id: u64,
+    ) -> impl Future<Output = Result<Option<Member>>> + Send;
+    /// One commit of file actions; the new commit's id.
+    fn commit_to_branch(
+        &self,
+        project: &str,
+        commit: &NewCommit,
+    ) -> impl Future<Output = Result<String>> + Send;
+    /// Opens a merge request; `Ok(None)` when one is open from that source branch already
+    /// (GitLab's 409).
+    fn create_merge_request(
+        &self,
+        project: &str,
+        mr: &NewMergeRequest,
+    ) -> impl Future<Output = Result<Option<MergeRequest>>> + Send;
+    /// The merge requests from `source_branch`, in any state, newest first.
+    fn merge_requests_from(
+        &self,
+        project: &str,
+        source_branch: &str,
+    ) -> impl Future<Output = Result<Vec<MergeRequest>>> + Send;
+    /// Replaces an MR's title and description.
+    fn update_merge_request(
+        &self,
+        project: &str,
+        iid: u64,
+        title: &str,
+        description: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Open issues carrying `label`.
     fn issues(&self, project: &str, label: &str)
     -> impl Future<Output = Result<Vec<Issue>>> + Send;

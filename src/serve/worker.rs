@@ -58,6 +58,11 @@ impl Handler for LogHandler {
         let (mr, detail) = match &job.event {
             Event::MergeRequest(e) => (Some(e.iid), e.head_sha.clone().unwrap_or_default()),
             Event::Note(n) => (Some(n.mr_iid), format!("note {}", n.note_id.unwrap_or(0))),
+            Event::Issue(e) => (None, format!("issue {}", e.iid)),
+            Event::IssueNote(n) => (
+                None,
+                format!("issue {} note {}", n.issue_iid, n.note_id.unwrap_or(0)),
+            ),
             Event::Ignored { reason, .. } => (None, reason.clone()),
         };
         tracing::info!(

@@ -57,6 +57,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0008_audit.sql"),
         postgres: include_str!("../../migrations/postgres/0008_audit.sql"),
     },
+    Migration {
+        version: 9,
+        name: "requests",
+        sqlite: include_str!("../../migrations/sqlite/0009_requests.sql"),
+        postgres: include_str!("../../migrations/postgres/0009_requests.sql"),
+    },
 ];
 
 /// The version a fully migrated store is at.

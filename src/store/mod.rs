@@ -198,6 +198,10 @@ macro_rules! each {
     };
 }
 
+/// Requests by issue: who asked, the branch and MR, the issue note.
+mod requests;
+pub use requests::RequestRecord;
+
 /// A process's hold on the store, for its life: the SQLite file, or its replica name on
 /// PostgreSQL.
 pub enum Owner {

@@ -5,6 +5,8 @@ pub mod apply;
 pub mod escape;
 pub mod json;
 pub mod markdown;
+/// The note on a request's issue, and the description of the MR opened for it.
+pub mod request;
 pub mod text;
 
 pub use escape::{code, html, inline, plain};

@@ -1,11 +1,12 @@
 //! The endpoints orgvend calls, as [`GitLab`] on [`GitlabClient`]: one request (or one
 //! paginated listing) each, in the shapes of GitLab's REST API documentation.
 
+use super::issues::On;
 use super::{GitlabClient, GitlabError, Posted, Replay, enc, is_not_found};
 use crate::gitlab::{
     Approval, CiVariable, Commit, CommitStatus, FileDiff, GitLab, Group, Hook, Issue, Member,
-    MergeRequest, MrSummary, MrVersion, NewIssue, NewProject, Note, Profile, Project, Protection,
-    TreeEntry, User,
+    MergeRequest, MrSummary, MrVersion, NewCommit, NewIssue, NewMergeRequest, NewProject, Note,
+    Profile, Project, Protection, TreeEntry, User,
 };
 use anyhow::{Context, Result, anyhow};
 use reqwest::Method;
@@ -205,71 +206,73 @@ impl GitLab for GitlabClient {
     }
 
     async fn notes(&self, project: &str, iid: u64) -> Result<Vec<Note>> {
-        self.get_all(&format!(
-            "/projects/{}/merge_requests/{iid}/notes?sort=asc",
-            enc(project)
-        ))
-        .await
+        self.list_notes(project, On::Mr, iid).await
     }
 
     async fn create_note(&self, project: &str, iid: u64, body: &str) -> Result<Note> {
-        let url = self.url(&format!(
-            "/projects/{}/merge_requests/{iid}/notes",
-            enc(project)
-        ));
-        let payload = serde_json::json!({ "body": body });
-        let posted = self
-            .post_once(
-                "creating a note",
-                || self.http.request(Method::POST, &url).json(&payload),
-                || async {
-                    // the bot's own note with this text (a copy by someone else is not it)
-                    let me = self.current_user().await?.id;
-                    Ok(self
-                        .notes(project, iid)
-                        .await?
-                        .into_iter()
-                        .rev()
-                        .find(|n| n.body == body && !n.system && n.author.id == me))
-                },
-            )
-            .await?;
-        match posted {
-            Posted::Found(n) => Ok(n),
-            Posted::Answered(resp) => Self::ok(resp)
-                .await?
-                .json()
-                .await
-                .context("reading the created note"),
-        }
+        self.post_note(project, On::Mr, iid, body).await
     }
 
     async fn update_note(&self, project: &str, iid: u64, note_id: u64, body: &str) -> Result<bool> {
-        let url = self.url(&format!(
-            "/projects/{}/merge_requests/{iid}/notes/{note_id}",
-            enc(project)
-        ));
-        let payload = serde_json::json!({ "body": body });
-        match Self::ok(
-            self.send(
-                || self.http.request(Method::PUT, &url).json(&payload),
-                Replay::Safe,
-            )
-            .await?,
-        )
-        .await
-        {
-            Ok(_) => Ok(true),
-            // gone, or not the bot's to edit (a note id that is not its own): a new one
-            Err(e)
-                if is_not_found(&e)
-                    || e.downcast_ref::<GitlabError>()
-                        .is_some_and(|g| g.status == Some(403)) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(e),
-        }
+        self.put_note(project, On::Mr, iid, note_id, body).await
+    }
+
+    async fn issue(&self, project: &str, iid: u64) -> Result<Option<Issue>> {
+        self.get_optional(&format!("/projects/{}/issues/{iid}", enc(project)))
+            .await
+    }
+
+    async fn issue_notes(&self, project: &str, iid: u64) -> Result<Vec<Note>> {
+        self.list_notes(project, On::Issue, iid).await
+    }
+
+    async fn create_issue_note(&self, project: &str, iid: u64, body: &str) -> Result<Note> {
+        self.post_note(project, On::Issue, iid, body).await
+    }
+
+    async fn update_issue_note(
+        &self,
+        project: &str,
+        iid: u64,
+        note_id: u64,
+        body: &str,
+    ) -> Result<bool> {
+        self.put_note(project, On::Issue, iid, note_id, body).await
+    }
+
+    async fn project_member(&self, project: &str, user_id: u64) -> Result<Option<Member>> {
+        self.get_project_member(project, user_id).await
+    }
+
+    async fn commit_to_branch(&self, project: &str, commit: &NewCommit) -> Result<String> {
+        self.post_commit(project, commit).await
+    }
+
+    async fn create_merge_request(
+        &self,
+        project: &str,
+        mr: &NewMergeRequest,
+    ) -> Result<Option<MergeRequest>> {
+        self.post_merge_request(project, mr).await
+    }
+
+    async fn merge_requests_from(
+        &self,
+        project: &str,
+        source_branch: &str,
+    ) -> Result<Vec<MergeRequest>> {
+        self.list_from(project, source_branch).await
+    }
+
+    async fn update_merge_request(
+        &self,
+        project: &str,
+        iid: u64,
+        title: &str,
+        description: &str,
+    ) -> Result<()> {
+        self.put_merge_request(project, iid, title, description)
+            .await
     }
 
     async fn set_status(&self, project: &str, sha: &str, status: &CommitStatus) -> Result<()> {

@@ -9,6 +9,7 @@
 
 /// The endpoints: `GitLab` for the client.
 mod api;
+mod issues;
 
 use crate::config::Secret;
 use anyhow::{Context, Result, bail};

@@ -33,6 +33,7 @@ use tokio_postgres::{Client, Row};
 mod connect;
 /// The bot's records (notes, approvals, reviews, statuses, applies, ledger).
 mod records;
+mod requests;
 
 use connect::{Target, connect};
 

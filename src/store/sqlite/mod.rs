@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 
 /// The bot's records (notes, approvals, reviews, statuses, applies, ledger).
 mod records;
+mod requests;
 
 /// The most operations committed together.
 const MAX_BATCH: usize = 1024;

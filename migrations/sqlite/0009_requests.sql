@@ -1,0 +1,18 @@
+-- Accounts asked for by GitLab issue: who asked (the issue's author: the request MR's
+-- author is orgvend, so this record is what keeps the requester's approval from counting),
+-- the branch and MR orgvend opened for it (and that MR's state as last seen), and orgvend's
+-- one note on the issue.
+CREATE TABLE requests (
+    project       TEXT    NOT NULL,
+    issue_iid     INTEGER NOT NULL,
+    requester_id  INTEGER NOT NULL,
+    requester     TEXT    NOT NULL,
+    branch        TEXT    NOT NULL,
+    mr_iid        INTEGER,
+    mr_state      TEXT,
+    note_id       INTEGER,
+    updated_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (project, issue_iid)
+);
+CREATE INDEX requests_by_mr ON requests (project, mr_iid);
+CREATE INDEX requests_by_requester ON requests (project, requester_id);
