@@ -223,6 +223,16 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             let at = note.find('\n').map(|i| i + 1).unwrap_or(note.len());
             note.insert_str(at, &said);
         }
+        if let Some(r) = ctx.store.request_for_mr(&project, iid).await? {
+            // who asked, for a change orgvend wrote
+            let said = format!(
+                "\n> 📨 Requested by {} in #{}: orgvend wrote this change from the issue. The requester's approval does not count.\n",
+                render::code(&r.requester),
+                r.issue_iid
+            );
+            let at = note.find('\n').map(|i| i + 1).unwrap_or(note.len());
+            note.insert_str(at, &said);
+        }
         let note_id = self.upsert_note(&mr, &format!("{note}\n{footer}")).await?;
         let url = format!("{}#note_{note_id}", mr.web_url);
         let (state, description) = status_of(&report);

@@ -154,7 +154,7 @@ fn is_placeholder(value: &str) -> bool {
         .and_then(|v| v.strip_suffix('>'))
         .is_some_and(|v| {
             v.chars()
-                .all(|c| c.is_ascii_alphanumeric() || " ,.'-".contains(c))
+                .all(|c| c.is_ascii_alphanumeric() || " ,.'=-".contains(c))
         })
 }
 

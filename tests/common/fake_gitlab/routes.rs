@@ -419,7 +419,7 @@ async fn list_mrs(
         return err(StatusCode::NOT_FOUND, "404 Project Not Found");
     }
     let s = st.lock().unwrap();
-    let want = q.get("state").cloned();
+    let want = q.get("state").cloned().filter(|s| s != "all");
     let target = q.get("target_branch").cloned();
     let source = q.get("source_branch").cloned();
     let items: Vec<Value> = s
