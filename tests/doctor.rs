@@ -27,6 +27,7 @@ fn well_set_up() -> FakeState {
         url: "https://orgvend.example.com/webhooks/gitlab".into(),
         merge_requests_events: true,
         note_events: true,
+        issues_events: true,
         token: true,
     });
     s
@@ -79,6 +80,12 @@ async fn a_set_up_that_holds_passes() {
         findings.iter().all(|f| f.level == Level::Ok),
         "{findings:#?}"
     );
+    // without issue events, requests by issue wait for a comment: said, not fatal
+    gitlab.with(|s| s.hooks[0].issues_events = false);
+    let findings = doctor::check_gitlab(&client(&gitlab.url()), &c.gitlab).await;
+    let hook = findings.iter().find(|f| f.check == "webhook").unwrap();
+    assert_eq!(hook.level, Level::Warn, "{findings:#?}");
+    assert!(doctor::render(&findings).contains("Issues events"));
 
     let moto = Moto::start();
     moto.organization().await;

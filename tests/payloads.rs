@@ -87,7 +87,6 @@ fn other_kinds_are_ignored_with_reasons() {
     for (file, header, kind) in [
         ("push.json", "Push Hook", "push"),
         ("pipeline.json", "Pipeline Hook", "pipeline"),
-        ("issue_note.json", "Note Hook", "note"),
         ("headers_example.json", "Push Hook", "push"),
     ] {
         match parse(file, header) {
@@ -98,6 +97,36 @@ fn other_kinds_are_ignored_with_reasons() {
             other => panic!("{file}: {other:?}"),
         }
     }
+}
+
+/// Issues and their comments are requests for accounts (and `/orgvend request`), ordered
+/// per issue like an MR's deliveries.
+#[test]
+fn issues_and_their_comments() {
+    for (file, action) in [
+        ("issue_open.json", "opened"),
+        ("issue_update.json", "updated"),
+    ] {
+        let e = parse(file, "Issue Hook");
+        let Event::Issue(i) = &e else {
+            panic!("{file}: {e:?}")
+        };
+        assert_eq!((i.iid, i.project.id), (7, Some(15)), "{file}");
+        assert_eq!(e.action(), action, "{file}");
+        assert_eq!(e.ordering_key().as_deref(), Some("issue:7"));
+        assert_eq!(e.kind(), "issue");
+    }
+    let e = parse("issue_note.json", "Note Hook");
+    let Event::IssueNote(n) = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!((n.issue_iid, n.body.as_str()), (17, "Hello"));
+    assert_eq!(e.ordering_key().as_deref(), Some("issue:17"));
+    // a payload without the issue's iid cannot be placed: ignored, with the reason
+    let bare = br#"{"object_kind":"note","object_attributes":{"noteable_type":"Issue","note":"/orgvend request"}}"#;
+    assert!(
+        matches!(event::parse(None, bare), Event::Ignored { reason, .. } if reason.contains("issue.iid"))
+    );
 }
 
 #[test]

@@ -471,6 +471,57 @@ async fn contract(store: Store) {
         .await
         .unwrap_err();
     assert!(e.downcast_ref::<orgvend::store::FenceLost>().is_some());
+    requests(&store).await;
+}
+
+/// Requests by issue: the requester is kept as first recorded; the MR, its state and the
+/// note are filled in as they come and never lost to a write that does not know them.
+async fn requests(store: &Store) {
+    use orgvend::store::RequestRecord;
+    let r = RequestRecord {
+        project: "15".into(),
+        issue_iid: 3,
+        requester_id: 10,
+        requester: "dev".into(),
+        branch: "orgvend/request-3".into(),
+        mr_iid: None,
+        mr_state: None,
+        note_id: Some(41),
+        updated_at_ms: 1,
+    };
+    store.put_request(r.clone()).await.unwrap();
+    store
+        .put_request(RequestRecord {
+            requester_id: 66,
+            requester: "someone-else".into(),
+            mr_iid: Some(7),
+            mr_state: Some("opened".into()),
+            note_id: None,
+            updated_at_ms: 2,
+            ..r.clone()
+        })
+        .await
+        .unwrap();
+    let got = store.request("15", 3).await.unwrap().unwrap();
+    assert_eq!((got.requester_id, got.requester.as_str()), (10, "dev"));
+    assert_eq!((got.mr_iid, got.note_id), (Some(7), Some(41)));
+    assert_eq!(
+        store.request_for_mr("15", 7).await.unwrap(),
+        Some(got.clone())
+    );
+    assert_eq!(store.request_for_mr("15", 8).await.unwrap(), None);
+    assert_eq!(store.request_for_mr("16", 7).await.unwrap(), None);
+    store
+        .put_request(RequestRecord {
+            issue_iid: 4,
+            branch: "orgvend/request-4".into(),
+            ..r
+        })
+        .await
+        .unwrap();
+    let mine = store.requests_by("15", 10).await.unwrap();
+    assert_eq!(mine.iter().map(|r| r.issue_iid).collect::<Vec<_>>(), [3, 4]);
+    assert!(store.requests_by("15", 66).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

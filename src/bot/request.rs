@@ -141,7 +141,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             Ok(g) => g,
             Err(problems) => return self.answer(&issue, &Answer::Problems(&problems)).await,
         };
-        let (mr, updated) = self.publish(&issue, &target, &req, &g).await?;
+        let (mr, updated) = self.publish(&issue, &target, &sha, &req, &g).await?;
         self.remember_request(&issue, Some(&mr)).await?;
         self.answer(
             &issue,
@@ -160,6 +160,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         &self,
         issue: &Issue,
         target: &str,
+        base_sha: &str,
         req: &request::Request,
         g: &Generated,
     ) -> Result<(MergeRequest, bool)> {
@@ -190,7 +191,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     &project,
                     &NewCommit {
                         branch: branch.clone(),
-                        start_branch: target.to_string(),
+                        start_sha: base_sha.to_string(),
                         force: true,
                         message,
                         files: vec![(g.path.clone(), g.after.clone(), !g.new_file)],

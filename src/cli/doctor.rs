@@ -134,7 +134,8 @@ pub async fn check_gitlab<G: GitLab>(gl: &G, config: &GitlabConfig) -> Vec<Findi
             let good = hooks.iter().find(|h| h.merge_requests_events && h.note_events);
             match good {
                 Some(h) if h.token_present == Some(false) => out.push(bad("webhook", Level::Fail, format!("the hook to {} has no secret token: anyone could deliver to orgvend", h.url), "set its secret token to one of ORGVEND_WEBHOOK_TOKENS")),
-                Some(h) => out.push(ok("webhook", format!("{} receives merge request and comment events", h.url))),
+                Some(h) if !h.issues_events => out.push(bad("webhook", Level::Warn, format!("the hook to {} does not send issue events: requests by issue are answered only when someone comments `/orgvend request`", h.url), "Settings → Webhooks: also tick 'Issues events' (and 'Confidential issues events' where requests may be confidential)")),
+                Some(h) => out.push(ok("webhook", format!("{} receives merge request, comment and issue events", h.url))),
                 None => out.push(bad("webhook", Level::Fail, "no webhook sends both merge request and comment events", "Settings → Webhooks: orgvend's /webhooks/gitlab, 'Merge request events' and 'Comments', with a secret token")),
             }
         }

@@ -152,8 +152,9 @@ pub struct Issue {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewCommit {
     pub branch: String,
-    /// Where `branch` starts when it does not exist (or, with `force`, is replaced).
-    pub start_branch: String,
+    /// The commit `branch` starts from when it does not exist (or, with `force`, is
+    /// replaced): the commit the content was made from, so nothing landed since is undone.
+    pub start_sha: String,
     /// Replace `branch` with this one commit on `start_branch`.
     pub force: bool,
     /// Unique per content: after an ambiguous failure the branch's head is looked at for it.
@@ -190,6 +191,9 @@ pub struct Hook {
     pub merge_requests_events: bool,
     #[serde(default)]
     pub note_events: bool,
+    /// Requests by issue need these.
+    #[serde(default)]
+    pub issues_events: bool,
     /// Whether a secret token is set (GitLab 17.x and later say so).
     #[serde(default)]
     pub token_present: Option<bool>,

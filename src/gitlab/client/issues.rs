@@ -135,7 +135,7 @@ impl GitlabClient {
             })
             .collect();
         let payload = serde_json::json!({
-            "branch": c.branch, "start_branch": c.start_branch, "force": c.force,
+            "branch": c.branch, "start_sha": c.start_sha, "force": c.force,
             "commit_message": c.message, "actions": actions,
         });
         #[derive(serde::Deserialize)]

@@ -1170,7 +1170,7 @@ fn subaccounts_commit(s: &mut FakeState, b: &Value) -> Response {
     match s.commit_actions(
         bot,
         branch,
-        body_str(b, "start_branch"),
+        body_str(b, "start_sha").or(body_str(b, "start_branch")),
         body_bool(b, "force").unwrap_or(false),
         message,
         &actions,
@@ -1712,7 +1712,7 @@ async fn list_hooks(
         .map(|h| {
             json!({"id": h.id, "url": h.url, "project_id": PROJECT_ID,
                 "merge_requests_events": h.merge_requests_events, "note_events": h.note_events,
-                "push_events": false, "issues_events": false, "enable_ssl_verification": true,
+                "push_events": false, "issues_events": h.issues_events, "enable_ssl_verification": true,
                 "token_present": h.token, "signing_token_present": false})
         })
         .collect();

@@ -205,6 +205,7 @@ pub struct FakeHook {
     pub url: String,
     pub merge_requests_events: bool,
     pub note_events: bool,
+    pub issues_events: bool,
     pub token: bool,
 }
 
@@ -569,10 +570,12 @@ impl FakeState {
     ) -> Result<String, String> {
         let parent = match (self.branches.get(branch), start_branch) {
             (Some(head), _) if !force => head.clone(),
+            // `start_branch` names a branch, `start_sha` a commit
             (_, Some(start)) => self
                 .branches
                 .get(start)
                 .cloned()
+                .or_else(|| self.commits.contains_key(start).then(|| start.to_string()))
                 .ok_or_else(|| format!("Invalid reference name: {start}"))?,
             _ => return Err("You can only create or edit files when you are on a branch".into()),
         };
