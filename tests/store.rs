@@ -486,6 +486,8 @@ async fn requests(store: &Store) {
         branch: "orgvend/request-3".into(),
         mr_iid: None,
         mr_state: None,
+        commit_sha: None,
+        contributors: vec![10],
         note_id: Some(41),
         updated_at_ms: 1,
     };
@@ -496,6 +498,8 @@ async fn requests(store: &Store) {
             requester: "someone-else".into(),
             mr_iid: Some(7),
             mr_state: Some("opened".into()),
+            commit_sha: Some("c1".into()),
+            contributors: vec![20],
             note_id: None,
             updated_at_ms: 2,
             ..r.clone()
@@ -505,6 +509,12 @@ async fn requests(store: &Store) {
     let got = store.request("15", 3).await.unwrap().unwrap();
     assert_eq!((got.requester_id, got.requester.as_str()), (10, "dev"));
     assert_eq!((got.mr_iid, got.note_id), (Some(7), Some(41)));
+    assert_eq!(got.commit_sha.as_deref(), Some("c1"));
+    assert_eq!(
+        got.contributors,
+        [10, 20],
+        "contributors are only ever added to"
+    );
     assert_eq!(
         store.request_for_mr("15", 7).await.unwrap(),
         Some(got.clone())

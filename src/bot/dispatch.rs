@@ -54,7 +54,16 @@ impl<G: GitLab, A: Aws> Handler for Bot<G, A> {
                 }
             }
             Event::Issue(e) => match e.action.as_str() {
-                "open" | "update" | "reopen" => self.request(e.iid, false).await,
+                "open" | "reopen" => self.request(e.iid, false, None).await,
+                // the edit's author, as the delivery names them: a second record of who
+                // edited the request beside GitLab's system notes
+                "update" => {
+                    let editor = e
+                        .actor
+                        .as_ref()
+                        .and_then(|a| Some((a.id?, a.username.clone().unwrap_or_default())));
+                    self.request(e.iid, false, editor).await
+                }
                 _ => Ok(()),
             },
             Event::IssueNote(n) => {
@@ -66,7 +75,7 @@ impl<G: GitLab, A: Aws> Handler for Bot<G, A> {
                     return Ok(());
                 }
                 match command::parse(&n.body) {
-                    Some(Command::Request) => self.request(n.issue_iid, true).await,
+                    Some(Command::Request) => self.request(n.issue_iid, true, None).await,
                     _ => Ok(()),
                 }
             }

@@ -189,14 +189,21 @@ pub(crate) fn decide_approvals(
         committers: &facts.committers,
         requesters: &facts.requesters,
         head_pushed_at_ms: facts.head_pushed_at_ms,
-        reset_on_push: policy.reset_on_push,
+        // a request's content changes when its issue is edited, by whoever may edit issues:
+        // an approval holds only for the content it saw, whatever the policy says
+        reset_on_push: policy.reset_on_push || !facts.requesters.is_empty(),
         group: &policy.approval_group,
         min_access_level: policy.min_access_level,
     })
 }
 
 /// What policy (and Rego) know of an MR, with the usernames whose approvals count.
-pub(crate) fn mr_facts(project: &str, mr: &MergeRequest, approved_by: &[String]) -> MrFacts {
+pub(crate) fn mr_facts(
+    project: &str,
+    mr: &MergeRequest,
+    approved_by: &[String],
+    requested_by: Option<String>,
+) -> MrFacts {
     MrFacts {
         project: project.to_string(),
         iid: mr.iid,
@@ -206,6 +213,7 @@ pub(crate) fn mr_facts(project: &str, mr: &MergeRequest, approved_by: &[String])
         target_branch: mr.target_branch.clone(),
         labels: mr.labels.clone(),
         approved_by: approved_by.to_vec(),
+        requested_by,
     }
 }
 

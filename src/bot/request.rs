@@ -17,16 +17,27 @@ use crate::store::RequestRecord;
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
-/// GitLab's system note when someone edits an issue's description.
-const EDITED_NOTE: &str = "changed the description";
+/// GitLab's system notes when someone edits an issue's description: a plain edit, or one
+/// that also ticks a task (then GitLab writes only the task's note).
+const EDITED_NOTES: [&str; 3] = [
+    "changed the description",
+    "marked the task",
+    "marked the checklist item",
+];
 /// The branch of a request's MR.
 pub const BRANCH_PREFIX: &str = "orgvend/request-";
 /// The label of request MRs.
 pub const LABEL: &str = "orgvend-request";
 
 impl<G: GitLab, A: Aws> Bot<G, A> {
-    /// Handles the request of issue `iid`; `asked`: someone commented `/orgvend request`.
-    pub async fn request(&self, iid: u64, asked: bool) -> Result<()> {
+    /// Handles the request of issue `iid`; `asked`: someone commented `/orgvend request`;
+    /// `editor`: who edited the issue (id, username), when the event was an edit.
+    pub async fn request(
+        &self,
+        iid: u64,
+        asked: bool,
+        editor: Option<(u64, String)>,
+    ) -> Result<()> {
         let project = self.project();
         let Some(issue) = self
             .gitlab
@@ -54,10 +65,31 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         if let Some(mr_iid) = record.as_ref().and_then(|r| r.mr_iid) {
             let mr = self.gitlab.merge_request(&project, mr_iid).await?;
             if mr.state == "merged" {
-                self.remember_request(&issue, Some(&mr)).await?;
+                self.remember_request(&issue, Some(&mr), &[], None).await?;
                 return self.answer(&issue, &Answer::Merged { mr_iid }).await;
             }
         }
+        if issue.confidential {
+            let why = "This issue is confidential, but the merge request and its branch would be seen by everyone with access to the project: ask in an issue that is not confidential.".to_string();
+            return self.refuse(&issue, &Answer::Refused(why)).await;
+        }
+
+        // Whose words these are: the author's and every editor's. None of them approves it.
+        let notes = self
+            .gitlab
+            .issue_notes(&project, iid)
+            .await
+            .context("reading the issue's notes")?;
+        let bot = self.bot_id().await?;
+        let mut people = requesters(&issue, &notes, bot);
+        if let Some((id, name)) = editor
+            && id != bot
+            && !people.iter().any(|(p, _)| *p == id)
+        {
+            people.push((id, name));
+        }
+        let ids: Vec<u64> = people.iter().map(|(id, _)| *id).collect();
+        self.remember_request(&issue, None, &ids, None).await?;
 
         // The rules in force on the target branch, and nothing else.
         let target = self.target_branch().await?;
@@ -75,38 +107,31 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     "The policy on `{target}` (at `{}`) is not one orgvend can judge by now; a request waits until it is repaired. Comment `/orgvend request` then.",
                     short(&sha)
                 );
-                return self.answer(&issue, &Answer::Refused(why)).await;
+                return self.refuse(&issue, &Answer::Refused(why)).await;
             }
         };
         if !policy.requests.enabled {
             let why = "Requests by issue are turned off in the policy (`requests.enabled`): open a merge request, or run `orgvend new`.".to_string();
-            return self.answer(&issue, &Answer::Refused(why)).await;
+            return self.refuse(&issue, &Answer::Refused(why)).await;
         }
 
-        // Who asks: everyone whose words the request is, each with access to the project.
-        let notes = self
+        // The author needs access to the project.
+        let member = self
             .gitlab
-            .issue_notes(&project, iid)
+            .project_member(&project, issue.author.id)
             .await
-            .context("reading the issue's notes")?;
-        for (id, username) in requesters(&issue, &notes, self.bot_id().await?) {
-            let member = self
-                .gitlab
-                .project_member(&project, id)
-                .await
-                .with_context(|| format!("checking {username}'s access"))?;
-            let ok = member.as_ref().is_some_and(|m| {
-                m.access_level >= policy.requests.min_access_level
-                    && m.state.as_deref().is_none_or(|s| s == "active")
-            });
-            if !ok {
-                let why = format!(
-                    "`{}` wrote this request but has no {} access to this project: only its members may ask for accounts.",
-                    request::shown(&username),
-                    crate::core::approval::access_level_name(policy.requests.min_access_level)
-                );
-                return self.answer(&issue, &Answer::Refused(why)).await;
-            }
+            .with_context(|| format!("checking {}'s access", issue.author.username))?;
+        let ok = member.as_ref().is_some_and(|m| {
+            m.access_level >= policy.requests.min_access_level
+                && m.state.as_deref().is_none_or(|s| s == "active")
+        });
+        if !ok {
+            let why = format!(
+                "`{}` wrote this request but has no {} access to this project: only its members may ask for accounts.",
+                request::shown(&issue.author.username),
+                crate::core::approval::access_level_name(policy.requests.min_access_level)
+            );
+            return self.refuse(&issue, &Answer::Refused(why)).await;
         }
         let open = self.open_requests(&issue).await?;
         if open.len() >= policy.requests.max_open_per_user as usize {
@@ -120,11 +145,11 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     .join(", "),
                 policy.requests.max_open_per_user
             );
-            return self.answer(&issue, &Answer::Refused(why)).await;
+            return self.refuse(&issue, &Answer::Refused(why)).await;
         }
         let req = match form {
             Ok(r) => r,
-            Err(problems) => return self.answer(&issue, &Answer::Problems(&problems)).await,
+            Err(problems) => return self.refuse(&issue, &Answer::Problems(&problems)).await,
         };
 
         // Written by the generator, judged by the target branch's rules.
@@ -139,10 +164,18 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         };
         let g = match generated {
             Ok(g) => g,
-            Err(problems) => return self.answer(&issue, &Answer::Problems(&problems)).await,
+            Err(problems) => return self.refuse(&issue, &Answer::Problems(&problems)).await,
         };
-        let (mr, updated) = self.publish(&issue, &target, &sha, &req, &g).await?;
-        self.remember_request(&issue, Some(&mr)).await?;
+        let editors: Vec<String> = people
+            .iter()
+            .filter(|(id, _)| *id != issue.author.id)
+            .map(|(_, name)| name.clone())
+            .collect();
+        let (mr, updated, commit) = self
+            .publish(&issue, record.as_ref(), &target, &sha, (&req, &editors), &g)
+            .await?;
+        self.remember_request(&issue, Some(&mr), &ids, commit)
+            .await?;
         self.answer(
             &issue,
             &Answer::Opened {
@@ -154,26 +187,43 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         .await
     }
 
-    /// The branch holds the generated change (one commit on the target, made again only when
-    /// the content differs), and one open MR from it says so.
+    /// The branch holds the generated change and nothing else: orgvend's own commit (kept
+    /// when the branch's head is still that commit and holds the same content, made again on
+    /// `base_sha` otherwise), and one open MR of orgvend's from it says so. Returns the MR,
+    /// whether it existed, and the commit made (if one was).
     async fn publish(
         &self,
         issue: &Issue,
+        record: Option<&RequestRecord>,
         target: &str,
         base_sha: &str,
-        req: &request::Request,
+        (req, editors): (&request::Request, &[String]),
         g: &Generated,
-    ) -> Result<(MergeRequest, bool)> {
+    ) -> Result<(MergeRequest, bool, Option<String>)> {
         let project = self.project();
         let branch = format!("{BRANCH_PREFIX}{}", issue.iid);
-        let have = self
-            .gitlab
-            .file(&project, &g.path, &branch)
-            .await
-            .context("reading the request's branch")?;
-        let mut pushed = false;
-        if have.as_deref() != Some(g.after.as_bytes()) {
-            let digest: String = Sha256::digest(g.after.as_bytes())
+        let ours = record.and_then(|r| r.commit_sha.clone());
+        let head = match &ours {
+            Some(_) => self
+                .gitlab
+                .commit(&project, &branch)
+                .await
+                .ok()
+                .map(|c| c.id),
+            None => None,
+        };
+        let same = head.is_some()
+            && head == ours
+            && self
+                .gitlab
+                .file(&project, &g.path, &branch)
+                .await
+                .context("reading the request's branch")?
+                .as_deref()
+                == Some(g.after.as_bytes());
+        let mut made = None;
+        if !same {
+            let digest: String = Sha256::digest(format!("{base_sha}\n{}", g.after).as_bytes())
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect();
@@ -184,9 +234,10 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 g.name,
                 issue.author.username,
                 issue.iid,
-                &digest[..12]
+                &digest[..16]
             );
-            self.gitlab
+            let sha = self
+                .gitlab
                 .commit_to_branch(
                     &project,
                     &NewCommit {
@@ -199,16 +250,20 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 )
                 .await
                 .context("committing the request")?;
-            pushed = true;
+            made = Some(sha);
         }
         let title = format!(
             "Request #{}: {} account {}",
             issue.iid, g.account_type, g.name
         );
-        let description =
-            mr_description(issue.iid, &issue.author.username, req.purpose.as_deref(), g);
-        let open = |mrs: Vec<MergeRequest>| mrs.into_iter().find(|m| m.state == "opened");
-        let existing = open(self.gitlab.merge_requests_from(&project, &branch).await?);
+        let description = mr_description(
+            issue.iid,
+            &issue.author.username,
+            editors,
+            req.purpose.as_deref(),
+            g,
+        );
+        let existing = self.request_mr(record, &branch, target).await?;
         let (mr, updated) = match existing {
             Some(mr) => (mr, true),
             None => {
@@ -222,10 +277,10 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 };
                 match self.gitlab.create_merge_request(&project, &new).await? {
                     Some(mr) => (mr, false),
-                    // 409: one is open from the branch already (made since we looked)
+                    // 409: an MR is open from the branch already; orgvend's, or no one's
                     None => (
-                        open(self.gitlab.merge_requests_from(&project, &branch).await?).context(
-                            "GitLab says an MR is open from the request's branch, but lists none",
+                        self.request_mr(None, &branch, target).await?.context(
+                            "an MR that is not orgvend's is open from the request's branch: close it, then comment `/orgvend request`",
                         )?,
                         true,
                     ),
@@ -242,11 +297,66 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         tracing::info!(
             issue = issue.iid,
             mr = mr.iid,
-            pushed,
+            pushed = made.is_some(),
             updated,
             "request published"
         );
-        Ok((mr, updated))
+        Ok((mr, updated, made))
+    }
+
+    /// The open MR of this request: the one recorded, else one orgvend opened from the
+    /// branch into the target branch of this project. Never an MR someone else opened from
+    /// a branch of that name (a fork's, a person's).
+    async fn request_mr(
+        &self,
+        record: Option<&RequestRecord>,
+        branch: &str,
+        target: &str,
+    ) -> Result<Option<MergeRequest>> {
+        let project = self.project();
+        let bot = self.bot_id().await?;
+        let ours = |m: &MergeRequest| {
+            m.state == "opened"
+                && m.author.id == bot
+                && m.source_branch == branch
+                && m.target_branch == target
+                && m.source_project_id == m.target_project_id
+        };
+        if let Some(iid) = record.and_then(|r| r.mr_iid) {
+            let mr = self.gitlab.merge_request(&project, iid).await?;
+            if ours(&mr) {
+                return Ok(Some(mr));
+            }
+        }
+        Ok(self
+            .gitlab
+            .merge_requests_from(&project, branch)
+            .await?
+            .into_iter()
+            .find(|m| ours(m)))
+    }
+
+    /// Answers with a refusal or the problems, and holds the request's open MR as a draft
+    /// (GitLab merges no draft): its content is no longer what was asked for.
+    async fn refuse(&self, issue: &Issue, answer: &Answer<'_>) -> Result<()> {
+        let record = self.ctx.store.request(&self.project(), issue.iid).await?;
+        let target = self.target_branch().await?;
+        let branch = format!("{BRANCH_PREFIX}{}", issue.iid);
+        if let Some(mr) = self.request_mr(record.as_ref(), &branch, &target).await?
+            && !mr.title.starts_with("Draft:")
+        {
+            let description = mr.description.clone().unwrap_or_default();
+            self.gitlab
+                .update_merge_request(
+                    &self.project(),
+                    mr.iid,
+                    &format!("Draft: {}", mr.title),
+                    &description,
+                )
+                .await
+                .context("holding the request's MR as a draft")?;
+        }
+        self.answer(issue, answer).await
     }
 
     /// The requester's other requests whose MRs are open (their state read again).
@@ -259,7 +369,8 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             .requests_by(&project, issue.author.id)
             .await?
         {
-            if r.issue_iid == issue.iid || r.mr_state.as_deref() != Some("opened") {
+            // merged is final; closed MRs may be reopened: read again
+            if r.issue_iid == issue.iid || r.mr_state.as_deref() == Some("merged") {
                 continue;
             }
             let Some(mr_iid) = r.mr_iid else { continue };
@@ -279,7 +390,13 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         Ok(open)
     }
 
-    async fn remember_request(&self, issue: &Issue, mr: Option<&MergeRequest>) -> Result<()> {
+    async fn remember_request(
+        &self,
+        issue: &Issue,
+        mr: Option<&MergeRequest>,
+        contributors: &[u64],
+        commit_sha: Option<String>,
+    ) -> Result<()> {
         self.ctx
             .store
             .put_request(RequestRecord {
@@ -290,6 +407,8 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 branch: format!("{BRANCH_PREFIX}{}", issue.iid),
                 mr_iid: mr.map(|m| m.iid),
                 mr_state: mr.map(|m| m.state.clone()),
+                commit_sha,
+                contributors: contributors.to_vec(),
                 note_id: None,
                 updated_at_ms: self.ctx.clock.now_ms(),
             })
@@ -342,6 +461,8 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             branch: format!("{BRANCH_PREFIX}{}", issue.iid),
             mr_iid: None,
             mr_state: None,
+            commit_sha: None,
+            contributors: vec![issue.author.id],
             note_id: None,
             updated_at_ms: 0,
         });
@@ -365,7 +486,10 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             .source_branch
             .strip_prefix(BRANCH_PREFIX)
             .and_then(|n| n.parse::<u64>().ok());
-        let mut ids: Vec<u64> = record.iter().map(|r| r.requester_id).collect();
+        let mut ids: Vec<u64> = record
+            .iter()
+            .flat_map(|r| r.contributors.iter().copied().chain([r.requester_id]))
+            .collect();
         let issues: Vec<u64> = record
             .iter()
             .map(|r| r.issue_iid)
@@ -389,11 +513,14 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
 }
 
 /// The issue's author and everyone GitLab says changed its description (not orgvend).
+/// Where GitLab's record could miss one, the edit's own delivery names its author too.
 fn requesters(issue: &Issue, notes: &[Note], bot: u64) -> Vec<(u64, String)> {
     let mut out = vec![(issue.author.id, issue.author.username.clone())];
     for n in notes {
         if n.system
-            && n.body.trim() == EDITED_NOTE
+            && EDITED_NOTES
+                .iter()
+                .any(|e| n.body.trim_start().starts_with(e))
             && n.author.id != bot
             && !out.iter().any(|(id, _)| *id == n.author.id)
         {

@@ -188,7 +188,13 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 .await?;
             decide_approvals(&mr, &policy, &facts)
         };
-        let facts = mr_facts(&project, &mr, &counted);
+        let request = ctx.store.request_for_mr(&project, iid).await?;
+        let facts = mr_facts(
+            &project,
+            &mr,
+            &counted,
+            request.as_ref().map(|r| r.requester.clone()),
+        );
         let proposed = self
             .proposed_policy_error(&policy_changed, &head_tree_for_rules)
             .await?;
@@ -223,7 +229,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             let at = note.find('\n').map(|i| i + 1).unwrap_or(note.len());
             note.insert_str(at, &said);
         }
-        if let Some(r) = ctx.store.request_for_mr(&project, iid).await? {
+        if let Some(r) = &request {
             // who asked, for a change orgvend wrote
             let said = format!(
                 "\n> 📨 Requested by {} in #{}: orgvend wrote this change from the issue. The requester's approval does not count.\n",

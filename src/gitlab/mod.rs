@@ -61,6 +61,11 @@ pub struct MergeRequest {
     pub user_notes_count: Option<u64>,
     #[serde(default)]
     pub description: Option<String>,
+    /// Differs from `target_project_id` for an MR from a fork.
+    #[serde(default)]
+    pub source_project_id: Option<u64>,
+    #[serde(default)]
+    pub target_project_id: Option<u64>,
 }
 
 /// One entry of a repository tree.

@@ -130,7 +130,13 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             .approval_facts(&project, mr, &policy, &users, &head_sha)
             .await?;
         let (counted, ignored) = decide_approvals(mr, &policy, &approval_facts);
-        let facts = mr_facts(&project, mr, &counted);
+        let requested_by = self
+            .ctx
+            .store
+            .request_for_mr(&project, mr.iid)
+            .await?
+            .map(|r| r.requester);
+        let facts = mr_facts(&project, mr, &counted, requested_by);
         let proposed = self
             .proposed_policy_error(&policy_changed, &merge_tree)
             .await?;

@@ -100,15 +100,29 @@ pub fn request_note(answer: &Answer, requester: &str, footer: &str) -> String {
 pub fn mr_description(
     issue_iid: u64,
     requester: &str,
+    editors: &[String],
     purpose: Option<&str>,
     g: &Generated,
 ) -> String {
+    let edited = if editors.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (edited by {})",
+            editors
+                .iter()
+                .map(|e| code(e))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
     let mut out = format!(
-        "Closes #{issue_iid}\n\nRequested by {} in #{issue_iid}; written by orgvend from the issue's request. The requester's approval does not count.\n\n",
+        "Closes #{issue_iid}\n\nRequested by {}{edited} in #{issue_iid}; written by orgvend from the issue's request. The approvals of those who wrote or edited the request do not count.\n\n",
         mention(requester)
     );
     if let Some(p) = purpose.filter(|p| !p.trim().is_empty()) {
-        out.push_str(&format!("**Purpose:** {}\n\n", text(p)));
+        // a code span: nothing in it becomes a link, not even `www.example.com`
+        out.push_str(&format!("**Purpose:** {}\n\n", code(p)));
     }
     out.push_str(&format!(
         "| | |\n|---|---|\n| type | {} |\n| name and alias | {} |\n| email | {} |\n| file | {} |\n",

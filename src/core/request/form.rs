@@ -30,8 +30,25 @@ pub const MAX_BLOCK: usize = 4096;
 /// The request block of an issue's description: `None` when it has none (the issue is not a
 /// request); else the request, or everything wrong with the block.
 pub fn read(description: &str) -> Option<Result<Request, Vec<Problem>>> {
-    let block = block(description)?;
+    // what GitLab does not show (HTML comments) is not read either
+    let shown = without_comments(description);
+    let block = block(&shown)?;
     Some(parse(block))
+}
+
+/// The text without `<!-- … -->` comments (an unclosed one runs to the end).
+fn without_comments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("<!--") {
+        out.push_str(&rest[..start]);
+        match rest[start + 4..].find("-->") {
+            Some(end) => rest = &rest[start + 4 + end + 3..],
+            None => return out,
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The text inside the first ```` ```orgvend ```` (or `~~~orgvend`) fence; an unclosed

@@ -76,6 +76,8 @@ pub struct MrFacts {
     pub labels: Vec<String>,
     /// Usernames whose approvals count (Infrastructure members, not the author).
     pub approved_by: Vec<String>,
+    /// For a request by issue (the MR's author is then orgvend): who asked.
+    pub requested_by: Option<String>,
 }
 
 pub struct CheckInput<'a> {

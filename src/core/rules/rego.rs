@@ -164,6 +164,10 @@ pub fn input(input: &CheckInput, needs: Needs) -> Rv {
             ("project", Rv::from(mr.project.as_str())),
             ("iid", Rv::from(mr.iid)),
             ("author", Rv::from(mr.author.as_str())),
+            (
+                "requested_by",
+                mr.requested_by.as_deref().map(Rv::from).unwrap_or(Rv::Null),
+            ),
             ("title", Rv::from(mr.title.as_str())),
             ("source_branch", Rv::from(mr.source_branch.as_str())),
             ("target_branch", Rv::from(mr.target_branch.as_str())),

@@ -2,7 +2,7 @@
 
 use super::PgStore;
 use crate::store::RequestRecord;
-use crate::store::requests::REQUEST_COLUMNS;
+use crate::store::requests::{REQUEST_COLUMNS, ids_from, ids_json};
 use anyhow::Result;
 use tokio_postgres::Row;
 
@@ -17,6 +17,8 @@ fn record(r: &Row) -> RequestRecord {
         mr_state: r.get(6),
         note_id: r.get::<_, Option<i64>>(7).map(|n| n as u64),
         updated_at_ms: r.get(8),
+        commit_sha: r.get(9),
+        contributors: ids_from(&r.get::<_, String>(10)),
     }
 }
 
@@ -62,11 +64,13 @@ impl PgStore {
     pub async fn put_request(&self, r: RequestRecord) -> Result<()> {
         self.exec(
             &format!(
-                "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                  ON CONFLICT (project, issue_iid) DO UPDATE SET branch = excluded.branch,
                      mr_iid = coalesce(excluded.mr_iid, requests.mr_iid),
                      mr_state = coalesce(excluded.mr_state, requests.mr_state),
                      note_id = coalesce(excluded.note_id, requests.note_id),
+                     commit_sha = coalesce(excluded.commit_sha, requests.commit_sha),
+                     contributors = excluded.contributors,
                      updated_at_ms = excluded.updated_at_ms"
             ),
             &[
@@ -79,6 +83,8 @@ impl PgStore {
                 &r.mr_state,
                 &r.note_id.map(|n| n as i64),
                 &r.updated_at_ms,
+                &r.commit_sha,
+                &ids_json(&r.contributors),
             ],
         )
         .await
