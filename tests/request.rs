@@ -415,3 +415,106 @@ async fn a_lost_answer_opens_one_mr() {
     assert_eq!(w.request_mrs(issue).len(), 1);
     assert_eq!(w.issue_notes(issue).len(), 1);
 }
+
+/// Someone else's commits on the request's branch are never carried into orgvend's MR:
+/// orgvend keeps the branch only while its head is orgvend's own commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_to_the_request_branch_is_replaced() {
+    let w = World::new().await;
+    with_members(&w);
+    let issue = w.open_issue(DEV, "Hooli", &hooli("hooli")).await;
+    w.settle().await;
+    let mr = w.request_mrs(issue)[0];
+    let ours = w.head(mr);
+    // BOB slips a file onto the branch (a closed MR leaves no push note to find him by)
+    let branch = format!("orgvend/request-{issue}");
+    w.gitlab.with(|s| {
+        s.mrs.get_mut(&mr).unwrap().state = "closed".into();
+        let sha = s.commit_by(BOB, Some(&ours), &[("extra.tf", Some("module \"x\" {}\n"))]);
+        s.branches.insert(branch.clone(), sha);
+    });
+    w.comment_issue(issue, DEV, "/orgvend request").await;
+    w.settle().await;
+    let mrs = w.request_mrs(issue);
+    assert_eq!(mrs.len(), 2, "a new MR for the closed one");
+    let head = w.head(mrs[1]);
+    let tree = w.gitlab.with(|s| s.tree_of(&head));
+    assert!(
+        !tree.contains_key("extra.tf"),
+        "BOB's file went with his commit"
+    );
+    assert_eq!(w.gitlab.with(|s| s.first_parent(&head)), Some(w.master()));
+}
+
+/// An MR someone else opened from a branch of the request's name is not orgvend's: it is
+/// neither pushed to nor taken as the request's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_look_alike_mr_is_not_taken() {
+    let w = World::new().await;
+    with_members(&w);
+    let (their_mr, their_head) = w.gitlab.with(|s| {
+        let base = s.branches["master"].clone();
+        let head = s.commit_by(BOB, Some(&base), &[("evil.tf", Some("module \"x\" {}\n"))]);
+        s.branches.insert("orgvend/request-1".into(), head.clone());
+        (
+            s.open_mr(BOB, "looks like a request", "orgvend/request-1", "master"),
+            head,
+        )
+    });
+    let issue = w.open_issue(DEV, "Hooli", &hooli("hooli")).await;
+    assert_eq!(issue, 1);
+    w.settle().await;
+    let note = &w.issue_notes(issue)[0].body;
+    assert!(
+        note.contains("A merge request orgvend did not open"),
+        "{note}"
+    );
+    assert!(note.contains("`orgvend/request-1`"), "{note}");
+    assert_eq!(w.head(their_mr), their_head, "their branch is not touched");
+    let (title, description) = w.gitlab.with(|s| {
+        let m = &s.mrs[&their_mr];
+        (m.title.clone(), m.description.clone())
+    });
+    assert_eq!(title, "looks like a request");
+    assert!(description.is_empty());
+    assert!(
+        w.server
+            .ctx
+            .store
+            .request_for_mr("15", their_mr)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confidential_requests_and_broken_edits_make_nothing_mergeable() {
+    let w = World::new().await;
+    with_members(&w);
+    let secret = w.gitlab.with(|s| {
+        let iid = s.open_issue(DEV, "secret", &hooli("hooli"));
+        s.issues.get_mut(&iid).unwrap().confidential = true;
+        iid
+    });
+    let hook = w.gitlab.with(|s| hooks::issue_hook(s, secret, "open", DEV));
+    post(&w.server, "Issue Hook", hook).await;
+    w.settle().await;
+    assert!(w.issue_notes(secret)[0].body.contains("confidential"));
+    assert!(w.request_mrs(secret).is_empty());
+
+    let issue = w.open_issue(DEV, "Hooli", &hooli("hooli")).await;
+    w.settle().await;
+    let mr = w.request_mrs(issue)[0];
+    let title = |w: &World| w.gitlab.with(|s| s.mrs[&mr].title.clone());
+    assert!(!title(&w).starts_with("Draft:"));
+    // an edit that breaks the request holds its MR as a draft
+    w.edit_issue(issue, DEV, &hooli("Hooli Inc")).await;
+    w.settle().await;
+    assert!(title(&w).starts_with("Draft: "), "{}", title(&w));
+    assert!(w.issue_notes(issue)[0].body.contains("cannot be made yet"));
+    // fixed: back to itself
+    w.edit_issue(issue, DEV, &hooli("hooli")).await;
+    w.settle().await;
+    assert_eq!(title(&w), "Request #2: client account client-hooli");
+}

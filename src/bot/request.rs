@@ -166,6 +166,23 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             Ok(g) => g,
             Err(problems) => return self.refuse(&issue, &Answer::Problems(&problems)).await,
         };
+        // a branch of that name that someone else opened an MR from is theirs: not touched
+        let branch = format!("{BRANCH_PREFIX}{iid}");
+        let bot_mr = self.request_mr(record.as_ref(), &branch, &target).await?;
+        if bot_mr.is_none()
+            && let Some(other) = self
+                .gitlab
+                .merge_requests_from(&project, &branch)
+                .await?
+                .into_iter()
+                .find(|m| m.state == "opened")
+        {
+            let why = format!(
+                "A merge request orgvend did not open (!{}) is open from `{branch}`, the branch this request's change goes to: orgvend does not touch it. Close it, then comment `/orgvend request`.",
+                other.iid
+            );
+            return self.answer(&issue, &Answer::Refused(why)).await;
+        }
         let editors: Vec<String> = people
             .iter()
             .filter(|(id, _)| *id != issue.author.id)
