@@ -205,7 +205,7 @@ fn refusals_say_why_and_write_nothing() {
 fn client(i: usize) -> String {
     let slug = format!("c{i:05}");
     let key = format!("subaccount_client_{slug}");
-    let (id, tags) = if i % 2 == 0 {
+    let (id, tags) = if i.is_multiple_of(2) {
         (
             format!("\"${{module.{key}.id}}\""),
             format!("\"${{merge(var.tags, map(\"client\", \"{slug}\"))}}\""),

@@ -59,7 +59,7 @@ pub(super) fn place<'a>(
             .find(|a| of_type(a))
             .or(in_file.last())
             .copied()
-            .or_else(|| decls.accounts.iter().rev().find(|a| of_type(&a)))
+            .or_else(|| decls.accounts.iter().rev().find(|a| of_type(a)))
             .or(decls.accounts.last());
         return Ok((f, sibling));
     }
