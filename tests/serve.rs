@@ -173,7 +173,11 @@ async fn unknown_events_other_projects_and_garbage_are_2xx_and_ignored() {
     for d in [
         Delivery::fixture("push.json", "Push Hook"),
         Delivery::fixture("pipeline.json", "Pipeline Hook"),
-        Delivery::fixture("issue_note.json", "Note Hook"),
+        // a comment on a snippet (comments on issues are requests: see tests/request.rs)
+        Delivery::new(
+            "Note Hook",
+            br#"{"object_kind": "note", "object_attributes": {"noteable_type": "Snippet", "note": "hi"}}"#.to_vec(),
+        ),
         Delivery::fixture("modern_mr_open.json", "Merge Request Hook"), // project gitlabhq/gitlab-test
         Delivery::new("Merge Request Hook", b"not json at all".to_vec()),
         Delivery::new(

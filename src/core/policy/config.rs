@@ -29,7 +29,7 @@ pub(super) struct PolicyFile {
     #[serde(default)]
     access: super::access::AccessConf,
     #[serde(default)]
-    requests: RequestsConf,
+    requests: super::requests::RequestsConf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,34 +71,6 @@ struct ModulesConf {
     account_ref: Option<Spanned<String>>,
     /// The same for base modules.
     base_ref: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RequestsConf {
-    /// Whether a GitLab issue can ask for an account. Default true.
-    #[serde(default = "yes")]
-    enabled: bool,
-    /// Open requests (request MRs not merged or closed) one user may have. Default 3; at
-    /// least 1.
-    #[serde(default = "default_open_requests")]
-    max_open_per_user: Spanned<u32>,
-    /// The least access to the subaccounts project a requester needs. Default `reporter`.
-    min_access_level: Option<Spanned<AccessLevel>>,
-}
-
-impl Default for RequestsConf {
-    fn default() -> Self {
-        RequestsConf {
-            enabled: true,
-            max_open_per_user: default_open_requests(),
-            min_access_level: None,
-        }
-    }
-}
-
-fn default_open_requests() -> Spanned<u32> {
-    Spanned::new(0..0, 3)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -171,7 +143,7 @@ struct ApprovalsConf {
 
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum AccessLevel {
+pub(super) enum AccessLevel {
     Name(String),
     Number(u32),
 }
@@ -469,19 +441,7 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
     let policy_approvals = at_least_one(&raw.approvals.policy_changes, "approvals.policy_changes")?
         .unwrap_or(most_any_type);
     let min_access_level = access_level(&spans, &raw.approvals.min_access_level, "approvals", 30)?;
-    let requests = super::Requests {
-        enabled: raw.requests.enabled,
-        max_open_per_user: match *raw.requests.max_open_per_user.get_ref() {
-            0 => {
-                return Err(spans.err(
-                    raw.requests.max_open_per_user.span(),
-                    "requests.max_open_per_user is 0: set enabled = false to turn requests off",
-                ));
-            }
-            n => n,
-        },
-        min_access_level: access_level(&spans, &raw.requests.min_access_level, "requests", 20)?,
-    };
+    let requests = super::requests::compile(&spans, raw.requests)?;
     let pinned = |r: &Option<Spanned<String>>, what: &str| -> Result<Option<String>, PolicyError> {
         let Some(r) = r else { return Ok(None) };
         let ok = r
@@ -563,7 +523,7 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
 }
 
 /// A GitLab access level by name (`developer`) or number; `default` when absent.
-fn access_level(
+pub(super) fn access_level(
     spans: &Spans,
     level: &Option<Spanned<AccessLevel>>,
     table: &str,

@@ -6,6 +6,7 @@
 pub mod access;
 mod config;
 pub mod rego;
+mod requests;
 /// The account's KMS key, Config and CloudTrail, per account type.
 pub mod security;
 mod spans;

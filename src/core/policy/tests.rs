@@ -321,3 +321,41 @@ fn guard_errors_name_their_line() {
     let err = policy_with(&text, &[]).unwrap_err();
     assert!(err.message.contains("turn on baseline.kms"), "{err}");
 }
+
+#[test]
+fn requests_default_on_for_reporters_and_their_errors_name_their_line() {
+    let p = policy_with(EXAMPLE_POLICY, &[]).unwrap();
+    assert!(p.requests.enabled);
+    assert_eq!(
+        (p.requests.max_open_per_user, p.requests.min_access_level),
+        (3, 20)
+    );
+    assert_eq!(
+        (p.account_ref.as_deref(), p.base_ref.as_deref()),
+        (None, None)
+    );
+    let text = format!(
+        "{EXAMPLE_POLICY}\n[requests]\nmax_open_per_user = 5\nmin_access_level = \"developer\"\n"
+    );
+    let p = policy_with(&text, &[]).unwrap();
+    assert_eq!(
+        (p.requests.max_open_per_user, p.requests.min_access_level),
+        (5, 30)
+    );
+    for (bad, needle) in [
+        ("max_open_per_user = 0", "is 0"),
+        ("min_access_level = \"boss\"", "boss"),
+        ("colour = \"red\"", "colour"),
+    ] {
+        let text = format!("{EXAMPLE_POLICY}\n[requests]\n{bad}\n");
+        let err = policy_with(&text, &[]).unwrap_err();
+        assert!(err.message.contains(needle), "{bad}: {err}");
+        assert_eq!(err.at.unwrap().line, line_of(&text, bad), "{bad}");
+    }
+    let text = EXAMPLE_POLICY.replace(
+        "allowed_sources = []",
+        "allowed_sources = []\naccount_ref = \"v1.5.0\"\nbase_ref = \"v2 2\"",
+    );
+    let err = policy_with(&text, &[]).unwrap_err();
+    assert!(err.message.contains("modules.base_ref"), "{err}");
+}

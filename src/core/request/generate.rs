@@ -22,20 +22,6 @@ use crate::core::rules::Severity;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// Attributes the generator writes itself; a sibling's are never copied.
-pub(super) const OWN_ATTRS: &[&str] = &[
-    "source",
-    "version",
-    decl::NAME,
-    decl::EMAIL,
-    decl::ADOPT,
-    decl::ACCOUNT_ID,
-    decl::ALIAS,
-    decl::ACCOUNT_TYPE,
-    decl::TAGS,
-    decl::ACCESS,
-];
-
 /// What the generator wrote.
 #[derive(Debug, Clone, Serialize)]
 pub struct Generated {

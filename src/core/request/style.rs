@@ -3,8 +3,22 @@
 //! comment banner above each account, module key names, indentation, and the attributes every
 //! account carries (`root_account_id = var.root_account_id`).
 
-use crate::core::decl::{Account, Declarations, Module};
+use crate::core::decl::{self, Account, Declarations, Module};
 use std::collections::BTreeMap;
+
+/// Attributes the generator writes itself; a sibling's are never copied.
+pub(super) const OWN_ATTRS: &[&str] = &[
+    "source",
+    "version",
+    decl::NAME,
+    decl::EMAIL,
+    decl::ADOPT,
+    decl::ACCOUNT_ID,
+    decl::ALIAS,
+    decl::ACCOUNT_TYPE,
+    decl::TAGS,
+    decl::ACCESS,
+];
 
 /// How the accounts' `tags` are written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,7 +182,7 @@ pub(super) fn learn(
     let copy = |raw: &[(String, String)]| -> Vec<(String, Option<String>)> {
         raw.iter()
             .map(|(n, text)| {
-                let generic = !super::generate::OWN_ATTRS.contains(&n.as_str())
+                let generic = !OWN_ATTRS.contains(&n.as_str())
                     && !own.iter().any(|o| text.contains(o.as_str()))
                     && !text.contains("module.");
                 (n.clone(), generic.then(|| text.clone()))
