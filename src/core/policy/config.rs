@@ -2,6 +2,7 @@
 //! and its compilation into a [`Policy`]. Every error names file:line.
 //! The documented reference is `docs/policy.md`.
 
+use super::requests::{AccessLevel, access_level};
 use super::spans::Spans;
 use super::{Policy, PolicyError, TypeRules};
 use crate::core::model::Loc;
@@ -139,13 +140,6 @@ struct ApprovalsConf {
     inherited: bool,
     /// Approvals an MR that changes `policies/` needs. Default: the most any type needs.
     policy_changes: Option<Spanned<u32>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub(super) enum AccessLevel {
-    Name(String),
-    Number(u32),
 }
 
 impl Default for ApprovalsConf {
@@ -520,29 +514,6 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
         security,
         rego: Vec::new(),
     })
-}
-
-/// A GitLab access level by name (`developer`) or number; `default` when absent.
-pub(super) fn access_level(
-    spans: &Spans,
-    level: &Option<Spanned<AccessLevel>>,
-    table: &str,
-    default: u32,
-) -> Result<u32, PolicyError> {
-    let Some(l) = level else { return Ok(default) };
-    match l.get_ref() {
-        AccessLevel::Number(n) => Ok(*n),
-        AccessLevel::Name(name) => crate::core::approval::ACCESS_LEVELS
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, level)| *level)
-            .ok_or_else(|| {
-                spans.err(
-                    l.span(),
-                    format!("{table}.min_access_level `{name}`: use guest, reporter, developer, maintainer or owner"),
-                )
-            }),
-    }
 }
 
 fn baseline(b: BaselineConf) -> super::Baseline {

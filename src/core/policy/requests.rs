@@ -1,6 +1,5 @@
 //! `[requests]`: who may ask for an account by GitLab issue, and how many at once.
 
-use super::config::{AccessLevel, access_level};
 use super::spans::Spans;
 use super::{PolicyError, Requests};
 use serde::Deserialize;
@@ -51,4 +50,34 @@ pub(super) fn compile(spans: &Spans, raw: RequestsConf) -> Result<Requests, Poli
         max_open_per_user: max,
         min_access_level: access_level(spans, &raw.min_access_level, "requests", 20)?,
     })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum AccessLevel {
+    Name(String),
+    Number(u32),
+}
+
+/// A GitLab access level by name (`developer`) or number; `default` when absent.
+pub(super) fn access_level(
+    spans: &Spans,
+    level: &Option<Spanned<AccessLevel>>,
+    table: &str,
+    default: u32,
+) -> Result<u32, PolicyError> {
+    let Some(l) = level else { return Ok(default) };
+    match l.get_ref() {
+        AccessLevel::Number(n) => Ok(*n),
+        AccessLevel::Name(name) => crate::core::approval::ACCESS_LEVELS
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, level)| *level)
+            .ok_or_else(|| {
+                spans.err(
+                    l.span(),
+                    format!("{table}.min_access_level `{name}`: use guest, reporter, developer, maintainer or owner"),
+                )
+            }),
+    }
 }
