@@ -30,6 +30,9 @@ enum Command {
     /// Write a new account's module pair into the checkout, in its house style, checked by
     /// the policy (`orgvend new client acme --owner data-team`).
     New(orgvend::cli::NewArgs),
+    /// Declare the organization's accounts the checkout does not (with `adopt = "<id>"`), in
+    /// its house style; reads AWS only.
+    Import(orgvend::cli::import::ImportArgs),
     /// Receive GitLab webhooks and work through them.
     Serve {
         /// The service configuration.
@@ -91,6 +94,13 @@ fn main() {
     let code = match cli.command {
         Command::Check(args) => orgvend::cli::check(&args),
         Command::New(args) => orgvend::cli::new(&args),
+        Command::Import(args) => match runtime().and_then(|rt| rt.block_on(import(args))) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("orgvend import: {e:#}");
+                2
+            }
+        },
         Command::Serve { config } => report(runtime().and_then(|rt| rt.block_on(serve(config)))),
         Command::Doctor { config } => match runtime().and_then(|rt| rt.block_on(doctor(config))) {
             Ok(code) => code,
@@ -143,6 +153,15 @@ fn gitlab_client(config: &Config) -> Result<orgvend::gitlab::client::GitlabClien
     })?;
     let timeout = std::time::Duration::from_secs(config.gitlab.request_timeout_seconds);
     orgvend::gitlab::client::GitlabClient::new(&config.gitlab.url, Some(token), timeout)
+}
+
+async fn import(args: orgvend::cli::import::ImportArgs) -> Result<i32> {
+    let config = load(&args.config)?;
+    let aws = config
+        .aws
+        .as_ref()
+        .context("no [aws] section in the configuration: orgvend import reads the organization")?;
+    Ok(orgvend::cli::import::import_cmd(&args, aws).await)
 }
 
 async fn doctor(path: PathBuf) -> Result<i32> {

@@ -79,6 +79,7 @@ fn run(args: &NewArgs) -> Result<i32> {
         access: pairs(&args.access, "--access")?,
         email: args.email.clone(),
         file: args.file.clone(),
+        adopt: None,
     };
     let ask = !args.no_input && std::io::stdin().is_terminal();
     let generated = loop {

@@ -45,6 +45,8 @@ pub struct Generated {
     pub access: Vec<(String, String)>,
     /// 1-based lines of the new blocks in the file after.
     pub lines: (usize, usize),
+    /// What an adopted account breaks (written above its blocks); empty otherwise.
+    pub violations: Vec<String>,
 }
 
 impl Generated {
@@ -101,7 +103,32 @@ pub fn generate(
         .as_ref()
         .map(|p| literal_prefix(p.as_str()))
         .unwrap_or_default();
+    // An adopted account keeps its name and email as AWS has them; what breaks the policy
+    // is said above its blocks.
+    let import = req.adopt.is_some();
+    let mut soft: Vec<String> = Vec::new();
+    if let Some(id) = &req.adopt
+        && (id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(vec![Problem::new(
+            "adopt",
+            format!("`{}` is not an AWS account id", shown(id)),
+        )]);
+    }
     let name = match check_slug(&req.name) {
+        _ if import && !req.name.chars().any(char::is_control) && !req.name.is_empty() => {
+            if let Some(p) = rules
+                .name_pattern
+                .as_ref()
+                .filter(|p| !p.is_match(&req.name))
+            {
+                soft.push(format!(
+                    "the name does not fit the {account_type} naming pattern `{}`",
+                    p.as_str()
+                ));
+            }
+            Some(req.name.clone())
+        }
         Err(e) => {
             problems.push(Problem::new("name", e));
             None
@@ -313,6 +340,7 @@ pub fn generate(
         email: &email,
         account_type: &account_type,
         purpose: req.purpose.as_deref(),
+        adopt: req.adopt.as_deref(),
         tags: &given,
         access: &req.access,
         account_key: &account_key,
@@ -360,6 +388,10 @@ pub fn generate(
     let tags = new.owned_tags().unwrap_or_default();
     for required in &rules.required_tags {
         if tags.get(required).is_none_or(|v| v.trim().is_empty()) {
+            if import {
+                soft.push(format!("no `{required}` tag, which the type requires"));
+                continue;
+            }
             problems.push(Problem::new(
                 &format!("tags.{required}"),
                 format!("{MISSING_TAG} `{account_type}` and not given"),
@@ -387,7 +419,9 @@ pub fn generate(
             || v.at.as_ref().is_some_and(|at| {
                 *at.file == *path && (first_line..=last_line).contains(&(at.line as usize))
             });
-        if ours && v.severity == Severity::Error {
+        if ours && v.severity == Severity::Error && import {
+            soft.push(format!("{}: {}", v.rule, v.message));
+        } else if ours && v.severity == Severity::Error {
             problems.push(Problem::new(
                 "check",
                 format!("{}: {} ({})", v.rule, v.message, v.fix),
@@ -397,11 +431,32 @@ pub fn generate(
     if !problems.is_empty() {
         return Err(problems);
     }
+    // what an adopted account breaks, said above its blocks for the MR that brings it in
+    let (after, first_line, last_line) = if soft.is_empty() {
+        (after, first_line, last_line)
+    } else {
+        soft.sort();
+        soft.dedup();
+        let mut said = String::from(
+            "# orgvend import: this account breaks the policy; fix it here or in AWS:\n",
+        );
+        for s in &soft {
+            let line: String = s
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            said.push_str(&format!("#   - {line}\n"));
+        }
+        let (after, first) = insert(&before_text, &format!("{said}{text}"), decls, &path, &name);
+        let last = first + said.lines().count() + text.lines().count() - 1;
+        (after, first, last)
+    };
     Ok(Generated {
         path,
         new_file: before.is_none(),
         before: before_text,
         after,
+        violations: soft,
         alias: name.clone(),
         name,
         email,

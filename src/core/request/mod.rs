@@ -6,6 +6,7 @@
 
 pub mod form;
 pub mod generate;
+pub mod import;
 mod place;
 mod style;
 #[cfg(test)]
@@ -36,6 +37,10 @@ pub struct Request {
     /// The file to write into (relative to the repository root); default: the file that
     /// holds the other accounts of the type.
     pub file: Option<String>,
+    /// An existing account this declaration adopts (`orgvend import`): its name and email
+    /// are written as AWS has them, and what breaks the policy is written above the blocks
+    /// as comments instead of refused.
+    pub adopt: Option<String>,
 }
 
 /// Why a request cannot be written: which field, and what is wrong with it.

@@ -448,3 +448,96 @@ fn the_first_of_a_type_gets_a_file_of_its_own() {
     assert!(g.diff().starts_with("--- /dev/null\n+++ b/client.tf\n"));
     assert!(check(&files, &applied(&files, &g)).is_empty());
 }
+
+fn existing(id: &str, name: &str, ou: &str, tags: &[(&str, &str)]) -> import::Existing {
+    import::Existing {
+        id: id.into(),
+        name: name.into(),
+        email: format!("aws+{name}@example.com"),
+        status: "ACTIVE".into(),
+        ou: ou.into(),
+        tags: tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+#[test]
+fn import_declares_what_the_repository_does_not_and_says_what_breaks_the_policy() {
+    let files = fixture();
+    let p = policy();
+    let mut legacy = existing("400000000004", "Legacy Data", "/Clients", &[]);
+    legacy.email = "aws+legacy-data@example.com".into();
+    let mut suspended = existing("222222222222", "client-gone", "/Clients", &[]);
+    suspended.status = "SUSPENDED".into();
+    let have = [
+        existing(
+            "100000000001",
+            "client-acme",
+            "/Clients",
+            &[("client", "acme")],
+        ), // declared
+        existing("123456789012", "management", "/", &[]),
+        existing(
+            "300000000003",
+            "client-hooli",
+            "/Clients",
+            &[("client", "hooli"), ("aws:x", "y")],
+        ),
+        legacy,
+        existing("500000000005", "sandbox-1", "/Sandbox", &[]),
+        suspended,
+    ];
+    let out = import::import(&p, &files, &have, "123456789012", None, None);
+    let ids: Vec<&str> = out.written.iter().map(|w| w.0.as_str()).collect();
+    assert_eq!(ids, ["400000000004", "300000000003"]);
+    let skipped: Vec<(&str, &str)> = out
+        .skipped
+        .iter()
+        .map(|s| (s.0.as_str(), s.2.as_str()))
+        .collect();
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    assert!(
+        skipped
+            .iter()
+            .any(|(id, why)| *id == "123456789012" && why.contains("management"))
+    );
+    assert!(
+        skipped
+            .iter()
+            .any(|(id, why)| *id == "500000000005" && why.contains("pass --type"))
+    );
+    assert!(
+        skipped
+            .iter()
+            .any(|(id, why)| *id == "222222222222" && why.contains("SUSPENDED"))
+    );
+    let (path, _, after) = &out.files[0];
+    assert_eq!(path, "clients.tf");
+    assert!(after.contains("  adopt  = \"300000000003\"\n"), "{after}");
+    assert!(!after.contains("aws:x"));
+    // the legacy account breaks the policy: written, with why above it
+    let legacy = &out.written[0].3;
+    assert!(
+        legacy.iter().any(|v| v.contains("naming pattern")),
+        "{legacy:?}"
+    );
+    assert!(
+        after.contains("# orgvend import: this account breaks the policy"),
+        "{after}"
+    );
+    assert!(after.contains("name   = \"Legacy Data\""), "{after}");
+    // the clean one passes check; the whole change is what check reports on the legacy one
+    let changed: Vec<SourceFile> = files
+        .iter()
+        .filter(|f| f.path != "clients.tf")
+        .cloned()
+        .chain([SourceFile::new("clients.tf", after.clone())])
+        .collect();
+    let errors = check(&files, &changed);
+    assert!(errors.iter().all(|e| !e.contains("hooli")), "{errors:?}");
+    // and a second import finds nothing more to declare
+    let again = import::import(&p, &changed, &have, "123456789012", None, None);
+    assert!(again.written.is_empty(), "{:?}", again.written);
+}

@@ -32,6 +32,7 @@ pub(super) struct Blocks<'a> {
     pub(super) email: &'a str,
     pub(super) account_type: &'a str,
     pub(super) purpose: Option<&'a str>,
+    pub(super) adopt: Option<&'a str>,
     pub(super) tags: &'a [(String, String)],
     pub(super) access: &'a [(String, String)],
     pub(super) account_key: &'a str,
@@ -73,6 +74,7 @@ pub(super) fn blocks(b: &Blocks) -> String {
         ("source", Some(string(b.account_source))),
         (decl::NAME, Some(string(b.name))),
         (decl::EMAIL, Some(string(b.email))),
+        (decl::ADOPT, b.adopt.map(string)),
     ];
     fill(&mut account, &s.account_attrs, &ours_account);
     let mut base: Vec<(String, String)> = Vec::new();

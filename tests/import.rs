@@ -1,0 +1,162 @@
+//! `orgvend import` against moto: an organization with accounts orgvend never saw (in their
+//! OUs, with tags) and a checkout that declares some of them. Every undeclared member is
+//! declared with `adopt = "<id>"` in the repository's style; what breaks the policy is said
+//! above it; the management account is never declared; a second import finds nothing.
+
+mod common;
+
+use common::moto::Moto;
+use orgvend::cli::import::{ImportArgs, run};
+use orgvend::core::decl;
+use orgvend::core::model::SourceFile;
+use orgvend::core::policy::Policy;
+use orgvend::core::report::{self, AssessInput};
+use std::path::{Path, PathBuf};
+
+fn checkout() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    for entry in std::fs::read_dir(root.join("fixtures/subaccounts")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::create_dir_all(dir.path().join("policies")).unwrap();
+    for name in ["orgvend.toml", "clients.rego"] {
+        std::fs::copy(
+            root.join("policies").join(name),
+            dir.path().join("policies").join(name),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+fn files(dir: &Path) -> Vec<SourceFile> {
+    orgvend::cli::checkout::working_tree(dir, "policies").unwrap()
+}
+
+async fn member(moto: &Moto, name: &str, ou: &str, tags: &[(&str, &str)]) -> String {
+    let orgs = moto.organizations().await;
+    let mut create = orgs
+        .create_account()
+        .account_name(name)
+        .email(format!("aws+{name}@example.com"));
+    for (k, v) in tags {
+        create = create.tags(
+            aws_sdk_organizations::types::Tag::builder()
+                .key(*k)
+                .value(*v)
+                .build()
+                .unwrap(),
+        );
+    }
+    create.send().await.unwrap();
+    let id = moto.account_id(name).await;
+    let root = orgs.list_roots().send().await.unwrap().roots()[0]
+        .id()
+        .unwrap()
+        .to_string();
+    orgs.move_account()
+        .account_id(&id)
+        .source_parent_id(root)
+        .destination_parent_id(ou)
+        .send()
+        .await
+        .unwrap();
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_orgvend_never_saw_is_declared_for_review() {
+    let moto = Moto::start();
+    let ous = moto.organization().await;
+    let hooli = member(
+        &moto,
+        "client-hooli",
+        &ous["/Clients"],
+        &[("client", "hooli"), ("owner", "data")],
+    )
+    .await;
+    let legacy = member(&moto, "legacy-billing", &ous["/Internal"], &[]).await;
+    // declared already (by email): left alone
+    member(
+        &moto,
+        "client-acme",
+        &ous["/Clients"],
+        &[("client", "acme")],
+    )
+    .await;
+    let dir = checkout();
+    let before = files(dir.path());
+    let aws = moto.aws().await;
+    let args = ImportArgs {
+        config: "unused.toml".into(),
+        repo: dir.path().to_path_buf(),
+        account_type: None,
+        file: None,
+        dry_run: false,
+    };
+    let code = run(&aws, &args).await.unwrap();
+    assert_eq!(code, 0);
+    let clients = std::fs::read_to_string(dir.path().join("clients.tf")).unwrap();
+    assert!(
+        clients.contains(&format!("adopt  = \"{hooli}\"")),
+        "{clients}"
+    );
+    assert!(clients.contains("### Client - Hooli ###"), "{clients}");
+    let internal = std::fs::read_to_string(dir.path().join("internal.tf")).unwrap();
+    assert!(
+        internal.contains(&format!("adopt  = \"{legacy}\"")),
+        "{internal}"
+    );
+    assert!(
+        internal.contains("# orgvend import: this account breaks the policy"),
+        "{internal}"
+    );
+    assert!(internal.contains("naming pattern"), "{internal}");
+    assert_eq!(
+        clients.matches("client-acme\"").count(),
+        2,
+        "acme is not declared twice"
+    );
+
+    // `orgvend check --base` of the import: the clean account passes, the legacy one is
+    // blocked exactly where the comment says
+    let after = files(dir.path());
+    let policy = Policy::load(&after, "policies").unwrap();
+    let (base, head) = (
+        decl::read(&before, &policy.sources),
+        decl::read(&after, &policy.sources),
+    );
+    let r = report::assess(AssessInput {
+        base: Some(&base),
+        head: &head,
+        policy: &policy,
+        mr: None,
+        policy_changed: &[],
+        proposed_policy: None,
+        approvals: None,
+        head_label: None,
+    });
+    let blocked: Vec<String> = r
+        .violations
+        .iter()
+        .filter_map(|v| v.module.clone())
+        .collect();
+    assert!(blocked.iter().all(|m| m.contains("legacy")), "{blocked:?}");
+    assert!(!blocked.is_empty());
+    assert!(
+        r.plan
+            .changes
+            .iter()
+            .any(|c| format!("{c:?}").contains(&hooli)),
+        "the plan adopts {hooli}"
+    );
+
+    // nothing more to declare
+    let again = run(&aws, &args).await.unwrap();
+    assert_eq!(again, 0);
+    assert_eq!(files(dir.path()), after);
+}
