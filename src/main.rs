@@ -33,6 +33,8 @@ enum Command {
     /// Declare the organization's accounts the checkout does not (with `adopt = "<id>"`), in
     /// its house style; reads AWS only.
     Import(orgvend::cli::import::ImportArgs),
+    /// Compare what the checkout declares with what the organization has (reads only).
+    Drift(orgvend::cli::drift::DriftArgs),
     /// Receive GitLab webhooks and work through them.
     Serve {
         /// The service configuration.
@@ -94,6 +96,13 @@ fn main() {
     let code = match cli.command {
         Command::Check(args) => orgvend::cli::check(&args),
         Command::New(args) => orgvend::cli::new(&args),
+        Command::Drift(args) => match runtime().and_then(|rt| rt.block_on(drift(args))) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("orgvend drift: {e:#}");
+                2
+            }
+        },
         Command::Import(args) => match runtime().and_then(|rt| rt.block_on(import(args))) {
             Ok(code) => code,
             Err(e) => {
@@ -162,6 +171,15 @@ async fn import(args: orgvend::cli::import::ImportArgs) -> Result<i32> {
         .as_ref()
         .context("no [aws] section in the configuration: orgvend import reads the organization")?;
     Ok(orgvend::cli::import::import_cmd(&args, aws).await)
+}
+
+async fn drift(args: orgvend::cli::drift::DriftArgs) -> Result<i32> {
+    let config = load(&args.config)?;
+    let aws = config
+        .aws
+        .as_ref()
+        .context("no [aws] section in the configuration: orgvend drift reads the organization")?;
+    Ok(orgvend::cli::drift::drift_cmd(&args, aws).await)
 }
 
 async fn doctor(path: PathBuf) -> Result<i32> {

@@ -160,3 +160,67 @@ async fn an_organization_orgvend_never_saw_is_declared_for_review() {
     assert_eq!(again, 0);
     assert_eq!(files(dir.path()), after);
 }
+
+/// `orgvend drift` against moto: hand-made differences, each listed once, nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_lists_every_difference_and_nothing_else() {
+    let moto = Moto::start();
+    let ous = moto.organization().await;
+    let dir = checkout();
+    for f in ["management.tf", "internal.tf"] {
+        std::fs::remove_file(dir.path().join(f)).unwrap();
+    }
+    let base = [("owner", "platform-team"), ("managed-by", "orgvend")];
+    let tags = |extra: &[(&'static str, &'static str)]| -> Vec<(&'static str, &'static str)> {
+        base.iter().chain(extra).copied().collect()
+    };
+    member(
+        &moto,
+        "client-acme",
+        &ous["/Clients"],
+        &tags(&[("cost-center", "cc-1000"), ("client", "acme")]),
+    )
+    .await;
+    let globex = member(
+        &moto,
+        "client-globex",
+        &ous["/Internal"],
+        &tags(&[("cost-center", "cc-3100"), ("client", "globex")]),
+    )
+    .await;
+    member(
+        &moto,
+        "client-umbrella",
+        &ous["/Clients"],
+        &tags(&[("cost-center", "cc-1000")]),
+    )
+    .await;
+    member(&moto, "shadow-it", &ous["/Internal"], &[]).await;
+    let aws = moto.aws().await;
+    let items = orgvend::cli::drift::items(&aws, dir.path()).await.unwrap();
+    let got: Vec<(&str, &str)> = items
+        .iter()
+        .map(|i| (i.account.as_str(), i.kind.name()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("client-globex", "ou"),
+            ("client-initech", "missing"),
+            ("client-umbrella", "tags"),
+            ("shadow-it", "undeclared"),
+        ],
+        "{items:#?}"
+    );
+    assert_eq!(items[0].account_id.as_deref(), Some(globex.as_str()));
+    assert_eq!(
+        (items[0].declared.as_str(), items[0].existing.as_str()),
+        ("/Clients", "/Internal")
+    );
+    let args = orgvend::cli::drift::DriftArgs {
+        config: "unused.toml".into(),
+        repo: dir.path().to_path_buf(),
+        format: orgvend::cli::check::Format::Json,
+    };
+    assert_eq!(orgvend::cli::drift::run(&aws, &args).await.unwrap(), 1);
+}

@@ -9,6 +9,8 @@ pub mod check;
 pub mod checkout;
 /// `orgvend doctor`: the GitLab and AWS set-up orgvend's safety rests on.
 pub mod doctor;
+/// `orgvend drift`: the checkout's declarations against the organization.
+pub mod drift;
 /// `orgvend import`: declarations for the organization's accounts the checkout lacks.
 pub mod import;
 /// `orgvend new`: a new account's module pair, written in the repository's house style.

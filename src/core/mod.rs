@@ -10,6 +10,8 @@ pub mod baseline;
 pub mod command;
 /// The reader: `.tf` files → account declarations, every value with file:line.
 pub mod decl;
+/// What the declarations say against what the organization has.
+pub mod drift;
 /// Source files and locations (`file:line:col`) that every value carries.
 pub mod model;
 /// Unified diffs applied to text (the head = the base + the MR's diffs).

@@ -1,0 +1,67 @@
+//! `orgvend drift`: what the checkout declares against what the organization has (read
+//! through `[aws]`), printed as text, Markdown or JSON. Reads only. Exit 0 when there is no
+//! drift, 1 when there is, 2 on errors.
+
+use crate::aws::Aws;
+use crate::cli::check::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATIONS, Format, POLICY_DIR};
+use crate::cli::checkout;
+use crate::core::decl;
+use crate::core::drift::{self, Item};
+use crate::core::policy::Policy;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, clap::Args)]
+pub struct DriftArgs {
+    /// The service configuration (its `[aws]` section says how to reach the organization).
+    #[arg(long, default_value = "orgvend.toml")]
+    pub config: PathBuf,
+    /// The subaccounts checkout (the default branch's head, checked out).
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Every difference between the checkout at `repo` and the organization.
+pub async fn items<A: Aws>(aws: &A, repo: &Path) -> Result<Vec<Item>> {
+    let files = checkout::working_tree(repo, POLICY_DIR)?;
+    let policy = Policy::load(&files, POLICY_DIR)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("loading the policy of {}", repo.display()))?;
+    let decls = decl::read(&files, &policy.sources);
+    if let Some(e) = decls.parse_errors.first() {
+        anyhow::bail!("the checkout does not parse: {e}");
+    }
+    let (have, management) = super::import::existing(aws).await?;
+    Ok(drift::drift(&policy, &decls, &have, &management))
+}
+
+/// Prints the drift of `args.repo`; returns the exit code.
+pub async fn run<A: Aws>(aws: &A, args: &DriftArgs) -> Result<i32> {
+    let items = items(aws, &args.repo).await?;
+    let out = match args.format {
+        Format::Text => drift::text(&items),
+        Format::Markdown => drift::markdown(&items),
+        Format::Json => serde_json::to_string_pretty(&items)? + "\n",
+    };
+    super::print(&out);
+    Ok(if items.is_empty() {
+        EXIT_CLEAN
+    } else {
+        EXIT_VIOLATIONS
+    })
+}
+
+/// `orgvend drift` from the command line: the organization from `[aws]` of the config.
+pub async fn drift_cmd(args: &DriftArgs, aws: &crate::config::AwsConfig) -> i32 {
+    let target = crate::aws::sdk::AwsTarget::of(aws);
+    let sdk = crate::aws::sdk::SdkAws::new(&target).await;
+    match run(&sdk, args).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("orgvend drift: {e:#}");
+            EXIT_ERROR
+        }
+    }
+}

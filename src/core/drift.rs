@@ -1,0 +1,239 @@
+//! Drift: what the target branch declares against what the organization has, account by
+//! account, as a pure function. Each difference says what is declared, what exists, and how
+//! it is fixed (the apply repairs what the declarations say; anything else needs an MR).
+//! Organization-level facts for now: existence, status, name, email, OU and tags.
+
+use crate::core::decl::Declarations;
+use crate::core::policy::Policy;
+use crate::core::request::import::Existing;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// What kind of difference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Declared, but no such account exists (a refused or lost merge, one from before
+    /// orgvend).
+    Missing,
+    /// Declared and exists, but suspended or closing.
+    Status,
+    Name,
+    Email,
+    Ou,
+    Tags,
+    /// Exists, declared nowhere.
+    Undeclared,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Missing => "missing",
+            Kind::Status => "status",
+            Kind::Name => "name",
+            Kind::Email => "email",
+            Kind::Ou => "ou",
+            Kind::Tags => "tags",
+            Kind::Undeclared => "undeclared",
+        }
+    }
+}
+
+/// One difference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Item {
+    pub kind: Kind,
+    /// The declaration's account name (or AWS's, for an undeclared account).
+    pub account: String,
+    /// The AWS account id, where one exists.
+    pub account_id: Option<String>,
+    /// Where it is declared (`file:line`).
+    pub at: Option<String>,
+    pub declared: String,
+    pub existing: String,
+    pub fix: String,
+}
+
+/// Every difference between `decls` (read with `policy`) and `existing`; the management
+/// account is never undeclared drift. Sorted by account, then kind.
+pub fn drift(
+    policy: &Policy,
+    decls: &Declarations,
+    existing: &[Existing],
+    management_id: &str,
+) -> Vec<Item> {
+    let mut out = Vec::new();
+    let mut matched: Vec<&str> = Vec::new();
+    for d in &decls.accounts {
+        let name = d.label().to_string();
+        let at = Some(d.at.to_string());
+        let found = existing
+            .iter()
+            .find(|e| d.adopt() == Some(e.id.as_str()))
+            .or_else(|| {
+                existing
+                    .iter()
+                    .find(|e| d.email().is_some_and(|m| m.eq_ignore_ascii_case(&e.email)))
+            });
+        let item = |kind, declared: String, existing: String, fix: &str| Item {
+            kind,
+            account: name.clone(),
+            account_id: found.map(|e| e.id.clone()),
+            at: at.clone(),
+            declared,
+            existing,
+            fix: fix.to_string(),
+        };
+        let Some(e) = found else {
+            out.push(item(
+                Kind::Missing,
+                d.email().unwrap_or_default().to_string(),
+                "no account with this email (or adopted id)".into(),
+                "the merge that declared it was never applied: `orgvend apply --mr <N>` applies it through the gate; or remove the declaration in an MR",
+            ));
+            continue;
+        };
+        matched.push(&e.id);
+        if e.status != "ACTIVE" {
+            out.push(item(
+                Kind::Status,
+                "ACTIVE".into(),
+                e.status.clone(),
+                "remove the declaration in an MR (the account is closing or closed), or reopen it with AWS Support",
+            ));
+            continue;
+        }
+        if let Some(n) = d.name()
+            && n != e.name
+        {
+            out.push(item(
+                Kind::Name,
+                n.to_string(),
+                e.name.clone(),
+                "declare the name AWS has, in an MR, or rename the account in AWS",
+            ));
+        }
+        if let Some(m) = d.email()
+            && !m.eq_ignore_ascii_case(&e.email)
+        {
+            out.push(item(
+                Kind::Email,
+                m.to_string(),
+                e.email.clone(),
+                "an email changes only through an allowed two-phase update; or declare the address AWS has",
+            ));
+        }
+        if let Some(ou) = d
+            .account_type()
+            .and_then(|t| policy.type_rules(t))
+            .map(|r| r.ou.clone())
+            && !ou.eq_ignore_ascii_case(&e.ou)
+        {
+            out.push(item(
+                Kind::Ou,
+                ou,
+                e.ou.clone(),
+                "move the account to its type's OU in AWS Organizations, or change its type in an MR",
+            ));
+        }
+        if let Some(declared) = d.owned_tags() {
+            let have: BTreeMap<String, String> = e
+                .tags
+                .iter()
+                .filter(|(k, _)| !k.to_ascii_lowercase().starts_with("aws:"))
+                .cloned()
+                .collect();
+            if declared != have {
+                out.push(item(
+                    Kind::Tags,
+                    tags_text(&declared),
+                    tags_text(&have),
+                    "tag the account as declared in AWS Organizations, or declare the tags it has, in an MR",
+                ));
+            }
+        }
+    }
+    for e in existing {
+        if e.id == management_id || matched.contains(&e.id.as_str()) || e.status != "ACTIVE" {
+            continue;
+        }
+        out.push(Item {
+            kind: Kind::Undeclared,
+            account: e.name.clone(),
+            account_id: Some(e.id.clone()),
+            at: None,
+            declared: "nothing".into(),
+            existing: format!("{} <{}> in {}", e.name, e.email, e.ou),
+            fix: "declare it with `orgvend import` (adopt) in an MR, or close it".into(),
+        });
+    }
+    out.sort_by(|a, b| (&a.account, a.kind).cmp(&(&b.account, b.kind)));
+    out
+}
+
+fn tags_text(tags: &BTreeMap<String, String>) -> String {
+    if tags.is_empty() {
+        return "none".into();
+    }
+    tags.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Drift as text for a terminal, one difference per paragraph.
+pub fn text(items: &[Item]) -> String {
+    if items.is_empty() {
+        return "No drift: the organization is what the declarations say.\n".into();
+    }
+    let mut out = format!("{} difference(s):\n", items.len());
+    for i in items {
+        out.push_str(&format!(
+            "\n{} {}{}{}\n  declared: {}\n  exists:   {}\n  fix:      {}\n",
+            i.kind.name(),
+            crate::core::render::plain(&i.account),
+            i.account_id
+                .as_deref()
+                .map(|id| format!(" ({id})"))
+                .unwrap_or_default(),
+            i.at.as_deref()
+                .map(|a| format!(" at {a}"))
+                .unwrap_or_default(),
+            crate::core::render::plain(&i.declared),
+            crate::core::render::plain(&i.existing),
+            i.fix
+        ));
+    }
+    out
+}
+
+/// Drift as Markdown (the drift issue's body): every value in a code span.
+pub fn markdown(items: &[Item]) -> String {
+    use crate::core::render::code;
+    if items.is_empty() {
+        return "✅ No drift: the organization is what the declarations say.\n".into();
+    }
+    let mut out = format!(
+        "### {} difference(s) between the declarations and the organization\n\n| kind | account | declared | exists | fix |\n|---|---|---|---|---|\n",
+        items.len()
+    );
+    for i in items {
+        out.push_str(&format!(
+            "| {} | {}{} | {} | {} | {} |\n",
+            i.kind.name(),
+            code(&i.account),
+            i.account_id
+                .as_deref()
+                .map(|id| format!(" {}", code(id)))
+                .unwrap_or_default(),
+            code(&i.declared),
+            code(&i.existing),
+            crate::core::render::inline(&i.fix).replace('|', "\\|")
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
