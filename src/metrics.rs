@@ -30,6 +30,8 @@ pub struct Metrics {
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
+    /// The last drift run's differences by kind; `None` before the first.
+    drift: Mutex<Option<BTreeMap<String, u64>>>,
 }
 
 /// Inbox gauges, read from the store at scrape time.
@@ -139,6 +141,11 @@ impl Metrics {
         self.pruned_bodies.fetch_add(bodies, Ordering::Relaxed);
         self.pruned_deliveries
             .fetch_add(deliveries, Ordering::Relaxed);
+    }
+
+    /// The differences the last drift run found, by kind (every kind, zeros included).
+    pub fn drift(&self, counts: BTreeMap<String, u64>) {
+        *self.drift.lock().expect("metrics lock") = Some(counts);
     }
 
     pub fn apply_refused(&self) {
@@ -289,6 +296,13 @@ impl Metrics {
                 "orgvend_ignored_target_branch_total{{stage=\"{}\"}} {n}",
                 esc(stage)
             );
+        }
+        if let Some(counts) = self.drift.lock().expect("metrics lock").as_ref() {
+            out.push_str("# HELP orgvend_drift_items Differences between the declarations and the organization at the last drift run, by kind.\n");
+            out.push_str("# TYPE orgvend_drift_items gauge\n");
+            for (kind, n) in counts {
+                let _ = writeln!(out, "orgvend_drift_items{{kind=\"{}\"}} {n}", esc(kind));
+            }
         }
         out.push_str("# HELP orgvend_apply_refused_total Merged MRs the gate refused to apply.\n");
         out.push_str("# TYPE orgvend_apply_refused_total counter\n");

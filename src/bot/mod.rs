@@ -8,6 +8,8 @@ pub mod alert;
 pub mod apply;
 /// The worker's `Handler`: which event leads to what.
 pub mod dispatch;
+/// Drift on a schedule: the target branch against the organization, one issue kept up to date.
+pub mod drift;
 /// An MR's approvers and facts, from the API, for the core.
 pub mod facts;
 /// The one bot note per MR and the `orgvend` commit status.

@@ -17,6 +17,10 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         if queued > 0 {
             self.ctx.wake.notify_one();
         }
+        // drift is reported, never repaired here: a failure is logged, not the timer's
+        if let Err(e) = self.drift_if_due().await {
+            tracing::warn!(error = %format!("{e:#}"), "drift check failed; retried next period");
+        }
         Ok(queued)
     }
 

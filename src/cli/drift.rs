@@ -33,7 +33,7 @@ pub async fn items<A: Aws>(aws: &A, repo: &Path) -> Result<Vec<Item>> {
     if let Some(e) = decls.parse_errors.first() {
         anyhow::bail!("the checkout does not parse: {e}");
     }
-    let (have, management) = super::import::existing(aws).await?;
+    let (have, management) = crate::bot::drift::organization(aws).await?;
     Ok(drift::drift(&policy, &decls, &have, &management))
 }
 

@@ -8,9 +8,8 @@ use crate::aws::Aws;
 use crate::cli::check::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATIONS, POLICY_DIR};
 use crate::cli::checkout;
 use crate::core::policy::Policy;
-use crate::core::request::import::{self, Existing, Imported};
+use crate::core::request::import::{self, Imported};
 use anyhow::{Context, Result};
-use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -32,48 +31,13 @@ pub struct ImportArgs {
     pub dry_run: bool,
 }
 
-/// The organization's accounts as the core's import takes them, and the management
-/// account's id.
-pub async fn existing<A: Aws>(aws: &A) -> Result<(Vec<Existing>, String)> {
-    let management = aws
-        .management_account_id()
-        .await
-        .context("reading the organization")?;
-    let root = aws.root_id().await.context("reading the root")?;
-    // every OU's path, walking down from the root
-    let mut paths: BTreeMap<String, String> = BTreeMap::new();
-    paths.insert(root.clone(), "/".into());
-    let mut todo = VecDeque::from([(root, String::new())]);
-    while let Some((id, path)) = todo.pop_front() {
-        for (child, name) in aws.child_ous(&id).await.context("listing OUs")? {
-            let p = format!("{path}/{name}");
-            paths.insert(child.clone(), p.clone());
-            todo.push_back((child, p));
-        }
-    }
-    let mut out = Vec::new();
-    for a in aws.list_accounts().await.context("listing accounts")? {
-        let parent = aws.parent_of(&a.id).await?;
-        let tags = aws.account_tags(&a.id).await?;
-        out.push(Existing {
-            ou: paths.get(&parent).cloned().unwrap_or_else(|| "/".into()),
-            tags: tags.into_iter().collect(),
-            id: a.id,
-            name: a.name,
-            email: a.email,
-            status: a.status,
-        });
-    }
-    Ok((out, management))
-}
-
 /// Imports into `args.repo` what `aws` has; prints what it did. Returns the exit code.
 pub async fn run<A: Aws>(aws: &A, args: &ImportArgs) -> Result<i32> {
     let files = checkout::working_tree(&args.repo, POLICY_DIR)?;
     let policy = Policy::load(&files, POLICY_DIR)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("loading the policy of {}", args.repo.display()))?;
-    let (have, management) = existing(aws).await?;
+    let (have, management) = crate::bot::drift::organization(aws).await?;
     let out = import::import(
         &policy,
         &files,

@@ -486,6 +486,8 @@ pub trait GitLab: Send + Sync + 'static {
         description: &str,
         assignee_ids: &[u64],
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Closes an issue.
+    fn close_issue(&self, project: &str, iid: u64) -> impl Future<Output = Result<()>> + Send;
     /// The project's webhooks (needs Maintainer access).
     fn hooks(&self, project: &str) -> impl Future<Output = Result<Vec<Hook>>> + Send;
     /// The scopes of orgvend's own token; `None` where GitLab cannot say (before 16.0).

@@ -190,6 +190,10 @@ impl GitLab for GitlabClient {
         .map(drop)
     }
 
+    async fn close_issue(&self, project: &str, iid: u64) -> Result<()> {
+        self.put_issue_state(project, iid, "close").await
+    }
+
     async fn hooks(&self, project: &str) -> Result<Vec<Hook>> {
         self.get_all(&format!("/projects/{}/hooks", enc(project)))
             .await

@@ -247,4 +247,18 @@ impl GitlabClient {
         .await
         .map(drop)
     }
+
+    pub(super) async fn put_issue_state(&self, project: &str, iid: u64, event: &str) -> Result<()> {
+        let url = self.url(&format!("/projects/{}/issues/{iid}", enc(project)));
+        let payload = serde_json::json!({ "state_event": event });
+        Self::ok(
+            self.send(
+                || self.http.request(Method::PUT, &url).json(&payload),
+                Replay::Safe,
+            )
+            .await?,
+        )
+        .await
+        .map(drop)
+    }
 }

@@ -1,11 +1,15 @@
-//! `orgvend import` against moto: an organization with accounts orgvend never saw (in their
-//! OUs, with tags) and a checkout that declares some of them. Every undeclared member is
-//! declared with `adopt = "<id>"` in the repository's style; what breaks the policy is said
-//! above it; the management account is never declared; a second import finds nothing.
+//! The whole organization against moto. `orgvend import`: an organization with accounts
+//! orgvend never saw (in their OUs, with tags) and a checkout that declares some of them;
+//! every undeclared member is declared with `adopt = "<id>"` in the repository's style, what
+//! breaks the policy is said above it, the management account is never declared, a second
+//! import finds nothing. `orgvend drift`: hand-made differences, each listed once. Drift in
+//! `orgvend serve`: one issue, opened, edited in place and closed, and its metric.
 
 mod common;
 
+use common::fake_aws::Scripted;
 use common::moto::Moto;
+use common::world::{World, fixture_repo, initial_state};
 use orgvend::cli::import::{ImportArgs, run};
 use orgvend::core::decl;
 use orgvend::core::model::SourceFile;
@@ -223,4 +227,87 @@ async fn drift_lists_every_difference_and_nothing_else() {
         format: orgvend::cli::check::Format::Json,
     };
     assert_eq!(orgvend::cli::drift::run(&aws, &args).await.unwrap(), 1);
+}
+
+/// Drift in `orgvend serve`: once per period over the replicas, one issue kept up to date.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_keeps_one_drift_issue() {
+    let moto = Moto::start();
+    let ous = moto.organization().await;
+    // a repository without accounts yet: policy and variables only
+    let files: Vec<(String, String)> = fixture_repo()
+        .into_iter()
+        .filter(|(p, _)| !["management.tf", "internal.tf", "clients.tf"].contains(&p.as_str()))
+        .collect();
+    let mut w = World::with_state(initial_state(&files), "").await;
+    w.aws = Some(Scripted::new(moto.aws().await));
+    w.restart();
+    w.merge_approved("alpha").await;
+    w.settle().await;
+    let issue = |w: &World| {
+        w.gitlab.with(|s| {
+            s.issues
+                .values()
+                .find(|i| i.title == orgvend::bot::drift::TITLE)
+                .map(|i| (i.iid, i.state.clone(), i.description.clone()))
+        })
+    };
+    // vended as declared: no drift, no issue
+    assert_eq!(w.bot.drift_now().await.unwrap(), []);
+    assert!(issue(&w).is_none());
+    let metrics = w.server.ctx.metrics.render(None, None);
+    assert!(
+        metrics.contains("orgvend_drift_items{kind=\"ou\"} 0"),
+        "{metrics}"
+    );
+
+    // moved by hand: the issue appears with it
+    let id = moto.account_id("client-alpha").await;
+    let orgs = moto.organizations().await;
+    let mv = |from: &str, to: &str| {
+        orgs.move_account()
+            .account_id(&id)
+            .source_parent_id(from)
+            .destination_parent_id(to)
+            .send()
+    };
+    mv(&ous["/Clients"], &ous["/Internal"]).await.unwrap();
+    let items = w.bot.drift_now().await.unwrap();
+    assert_eq!(items.len(), 1, "{items:?}");
+    let (iid, state, body) = issue(&w).expect("a drift issue");
+    assert_eq!(state, "opened");
+    assert!(body.contains("| ou | `client-alpha`"), "{body}");
+    assert!(
+        w.server
+            .ctx
+            .metrics
+            .render(None, None)
+            .contains("orgvend_drift_items{kind=\"ou\"} 1")
+    );
+    // a second run: the same issue
+    w.bot.drift_now().await.unwrap();
+    assert_eq!(issue(&w).unwrap().0, iid);
+    assert_eq!(w.gitlab.with(|s| s.issues.len()), 1);
+
+    // moved back: the issue is closed
+    mv(&ous["/Internal"], &ous["/Clients"]).await.unwrap();
+    assert_eq!(w.bot.drift_now().await.unwrap(), []);
+    assert_eq!(issue(&w).unwrap().1, "closed");
+
+    // on the timer: once per period over the replicas
+    mv(&ous["/Clients"], &ous["/Internal"]).await.unwrap();
+    w.bot.drift_if_due().await.unwrap();
+    assert_eq!(
+        w.gitlab
+            .with(|s| s.issues.values().filter(|i| i.state == "opened").count()),
+        1
+    );
+    mv(&ous["/Internal"], &ous["/Clients"]).await.unwrap();
+    w.bot.drift_if_due().await.unwrap();
+    assert_eq!(
+        w.gitlab
+            .with(|s| s.issues.values().filter(|i| i.state == "opened").count()),
+        1,
+        "not due again in the same period"
+    );
 }

@@ -1,0 +1,178 @@
+//! Drift on a schedule: once per `[drift] interval_seconds` (over all replicas), the target
+//! branch's head is compared with the organization (`core::drift`), and one GitLab issue on
+//! the subaccounts project says what differs: opened when drift appears, edited in place,
+//! closed when there is none. `orgvend_drift_items{kind}` follows each run.
+
+use super::Bot;
+use super::policy::Rules;
+use crate::aws::Aws;
+use crate::core::decl;
+use crate::core::drift::{self, Item, Kind};
+use crate::core::request::import::Existing;
+use crate::gitlab::{GitLab, NewIssue};
+use anyhow::{Context, Result};
+use std::collections::{BTreeMap, VecDeque};
+
+/// The drift issue's title.
+pub const TITLE: &str = "orgvend: the organization differs from its declarations";
+
+/// The organization's accounts (with their OU paths and tags) and the management account.
+pub async fn organization<A: Aws>(aws: &A) -> Result<(Vec<Existing>, String)> {
+    let management = aws
+        .management_account_id()
+        .await
+        .context("reading the organization")?;
+    let root = aws.root_id().await.context("reading the root")?;
+    let mut paths: BTreeMap<String, String> = BTreeMap::new();
+    paths.insert(root.clone(), "/".into());
+    let mut todo = VecDeque::from([(root, String::new())]);
+    while let Some((id, path)) = todo.pop_front() {
+        for (child, name) in aws.child_ous(&id).await.context("listing OUs")? {
+            let p = format!("{path}/{name}");
+            paths.insert(child.clone(), p.clone());
+            todo.push_back((child, p));
+        }
+    }
+    let mut out = Vec::new();
+    for a in aws.list_accounts().await.context("listing accounts")? {
+        let parent = aws.parent_of(&a.id).await?;
+        let tags = aws.account_tags(&a.id).await?;
+        out.push(Existing {
+            ou: paths.get(&parent).cloned().unwrap_or_else(|| "/".into()),
+            tags: tags.into_iter().collect(),
+            id: a.id,
+            name: a.name,
+            email: a.email,
+            status: a.status,
+        });
+    }
+    Ok((out, management))
+}
+
+impl<G: GitLab, A: Aws> Bot<G, A> {
+    /// On the reconcile timer: a drift run when one is due and no replica has made it in
+    /// this period. Without `[aws]` there is no organization to read.
+    pub async fn drift_if_due(&self) -> Result<()> {
+        let every = self.ctx.config.drift.interval_seconds;
+        if every == 0 || self.applier.is_none() {
+            return Ok(());
+        }
+        let now = self.ctx.clock.now_ms();
+        let period = now / (every as i64 * 1000);
+        // unique to this call: the run is this call's only if its mark is the one stored
+        static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let me = format!("{}:{now}:{n}", std::process::id());
+        let key = format!("drift:{period}");
+        if self.ctx.store.init_state(&key, &me, now).await? != me {
+            return Ok(()); // this period's run is another's (or was made)
+        }
+        self.drift_now().await.map(drop)
+    }
+
+    /// Compares the target branch's head with the organization now, keeps the drift issue
+    /// up to date and the metric set; returns the differences.
+    pub async fn drift_now(&self) -> Result<Vec<Item>> {
+        let Some(applier) = &self.applier else {
+            return Ok(Vec::new());
+        };
+        let project = self.project();
+        let target = self.target_branch().await?;
+        let sha = self.gitlab.commit(&project, &target).await?.id;
+        let tree = self.tree(&sha).await?;
+        let policy = match self.rules(&tree, &sha, &tree).await? {
+            Rules::InForce(p) => p,
+            _ => {
+                tracing::warn!(
+                    sha = super::short(&sha),
+                    "drift not checked: the target branch's policy is not in force"
+                );
+                return Ok(Vec::new());
+            }
+        };
+        let files = self.read_files(&tree, decl::is_terraform_file).await?;
+        let (have, management) = organization(&applier.aws).await?;
+        let items = super::off_runtime(move || {
+            let decls = decl::read(&files, &policy.sources);
+            if decls.parse_errors.is_empty() {
+                Some(drift::drift(&policy, &decls, &have, &management))
+            } else {
+                None
+            }
+        })
+        .await;
+        let Some(items) = items else {
+            tracing::warn!("drift not checked: the target branch's Terraform does not parse");
+            return Ok(Vec::new());
+        };
+        let mut counts: BTreeMap<String, u64> = [
+            Kind::Missing,
+            Kind::Status,
+            Kind::Name,
+            Kind::Email,
+            Kind::Ou,
+            Kind::Tags,
+            Kind::Undeclared,
+        ]
+        .iter()
+        .map(|k| (k.name().to_string(), 0))
+        .collect();
+        for i in &items {
+            *counts.entry(i.kind.name().to_string()).or_default() += 1;
+        }
+        self.ctx.metrics.drift(counts);
+        self.drift_issue(&items, &sha).await?;
+        tracing::info!(
+            items = items.len(),
+            sha = super::short(&sha),
+            "drift checked"
+        );
+        Ok(items)
+    }
+
+    /// The one drift issue: opened when drift appears, edited in place, closed when clean.
+    async fn drift_issue(&self, items: &[Item], sha: &str) -> Result<()> {
+        let project = self.project();
+        let label = &self.ctx.config.drift.label;
+        let open = self
+            .gitlab
+            .issues(&project, label)
+            .await
+            .context("looking for the drift issue")?
+            .into_iter()
+            .find(|i| i.title == TITLE);
+        if items.is_empty() {
+            if let Some(issue) = open {
+                self.gitlab.close_issue(&project, issue.iid).await?;
+            }
+            return Ok(());
+        }
+        let body = format!(
+            "{}\n\nAs of `{}` on the target branch, {}. The declarations are what orgvend applies: fix AWS to match them, or change them in a merge request.",
+            drift::markdown(items),
+            super::short(sha),
+            crate::clock::format_utc(self.ctx.clock.now_ms())
+        );
+        match open {
+            Some(issue) if issue.description.as_deref() == Some(body.as_str()) => Ok(()),
+            Some(issue) => {
+                self.gitlab
+                    .update_issue(&project, issue.iid, &body, &[])
+                    .await
+            }
+            None => self
+                .gitlab
+                .create_issue(
+                    &project,
+                    &NewIssue {
+                        title: TITLE.into(),
+                        description: body,
+                        labels: vec![label.clone()],
+                        assignee_ids: Vec::new(),
+                    },
+                )
+                .await
+                .map(drop),
+        }
+    }
+}
