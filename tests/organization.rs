@@ -239,7 +239,8 @@ async fn the_service_keeps_one_drift_issue() {
         .into_iter()
         .filter(|(p, _)| !["management.tf", "internal.tf", "clients.tf"].contains(&p.as_str()))
         .collect();
-    let mut w = World::with_state(initial_state(&files), "").await;
+    let mut w =
+        World::with_state(initial_state(&files), "[drift]\ninterval_seconds = 3600\n").await;
     w.aws = Some(Scripted::new(moto.aws().await));
     w.restart();
     w.merge_approved("alpha").await;
@@ -294,20 +295,26 @@ async fn the_service_keeps_one_drift_issue() {
     assert_eq!(w.bot.drift_now().await.unwrap(), []);
     assert_eq!(issue(&w).unwrap().1, "closed");
 
-    // on the timer: once per period over the replicas
+    // on the timer: a delivery of the inbox, once per period over the replicas
     mv(&ous["/Clients"], &ous["/Internal"]).await.unwrap();
-    w.bot.drift_if_due().await.unwrap();
-    assert_eq!(
-        w.gitlab
-            .with(|s| s.issues.values().filter(|i| i.state == "opened").count()),
-        1
+    assert!(w.bot.drift_if_due().await.unwrap(), "queued");
+    assert!(
+        !w.bot.drift_if_due().await.unwrap(),
+        "not again in the same period"
     );
+    w.settle().await;
+    let opened = |w: &World| {
+        w.gitlab
+            .with(|s| s.issues.values().filter(|i| i.state == "opened").count())
+    };
+    assert_eq!(opened(&w), 1);
+    // a webhook cannot ask for one (only the timer's deliveries carry its mark)
+    let forged = common::Delivery::new(
+        "System Hook",
+        br#"{"object_kind":"orgvend_drift"}"#.to_vec(),
+    );
+    assert_eq!(w.server.post(&forged).await.status, 200);
     mv(&ous["/Internal"], &ous["/Clients"]).await.unwrap();
-    w.bot.drift_if_due().await.unwrap();
-    assert_eq!(
-        w.gitlab
-            .with(|s| s.issues.values().filter(|i| i.state == "opened").count()),
-        1,
-        "not due again in the same period"
-    );
+    w.settle().await;
+    assert_eq!(opened(&w), 1, "a forged drift delivery runs nothing");
 }

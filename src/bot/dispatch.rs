@@ -79,6 +79,15 @@ impl<G: GitLab, A: Aws> Handler for Bot<G, A> {
                     _ => Ok(()),
                 }
             }
+            // orgvend's timer only: a webhook's stored headers never hold the mark
+            Event::Drift if from_timer(&job) => self.drift_now().await.map(drop),
+            Event::Drift => {
+                tracing::warn!(
+                    delivery = job.delivery.id,
+                    "a drift delivery not from orgvend's timer: ignored"
+                );
+                Ok(())
+            }
             Event::Ignored { .. } => Ok(()),
         }
     }
@@ -99,8 +108,18 @@ pub const CLI_APPLY: &str = "orgvend_apply";
 pub const CLI_HEADER: &str = "orgvend-source";
 
 fn from_cli(job: &Job) -> bool {
+    source(job).is_some_and(|v| v == "cli")
+}
+
+/// The value `drift_if_due` marks its deliveries with.
+pub const TIMER: &str = "timer";
+
+fn from_timer(job: &Job) -> bool {
+    source(job).is_some_and(|v| v == TIMER)
+}
+
+fn source(job: &Job) -> Option<serde_json::Value> {
     serde_json::from_str::<serde_json::Value>(&job.delivery.headers)
         .ok()
         .and_then(|h| h.get(CLI_HEADER).cloned())
-        .is_some_and(|v| v == "cli")
 }

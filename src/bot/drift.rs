@@ -1,4 +1,5 @@
-//! Drift on a schedule: once per `[drift] interval_seconds` (over all replicas), the target
+//! Drift on a schedule: once per `[drift] interval_seconds` (over all replicas, as a delivery
+//! of the inbox), the target
 //! branch's head is compared with the organization (`core::drift`), and one GitLab issue on
 //! the subaccounts project says what differs: opened when drift appears, edited in place,
 //! closed when there is none. `orgvend_drift_items{kind}` follows each run.
@@ -9,7 +10,9 @@ use crate::aws::Aws;
 use crate::core::decl;
 use crate::core::drift::{self, Item, Kind};
 use crate::core::request::import::Existing;
+use crate::gitlab::event::{DRIFT_KEY, DRIFT_KIND};
 use crate::gitlab::{GitLab, NewIssue};
+use crate::store::NewDelivery;
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -50,24 +53,36 @@ pub async fn organization<A: Aws>(aws: &A) -> Result<(Vec<Existing>, String)> {
 }
 
 impl<G: GitLab, A: Aws> Bot<G, A> {
-    /// On the reconcile timer: a drift run when one is due and no replica has made it in
-    /// this period. Without `[aws]` there is no organization to read.
-    pub async fn drift_if_due(&self) -> Result<()> {
+    /// On the reconcile timer: a drift run queued when one is due. It is a delivery like any
+    /// other (ordered, leased, retried; its AWS calls and GitLab writes held by its lease),
+    /// one per period over all replicas (the period is its dedup key). Without `[aws]` there
+    /// is no organization to read. Returns whether one was queued.
+    pub async fn drift_if_due(&self) -> Result<bool> {
         let every = self.ctx.config.drift.interval_seconds;
         if every == 0 || self.applier.is_none() {
-            return Ok(());
+            return Ok(false);
         }
         let now = self.ctx.clock.now_ms();
         let period = now / (every as i64 * 1000);
-        // unique to this call: the run is this call's only if its mark is the one stored
-        static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let me = format!("{}:{now}:{n}", std::process::id());
-        let key = format!("drift:{period}");
-        if self.ctx.store.init_state(&key, &me, now).await? != me {
-            return Ok(()); // this period's run is another's (or was made)
-        }
-        self.drift_now().await.map(drop)
+        let headers = serde_json::json!({ super::dispatch::CLI_HEADER: super::dispatch::TIMER });
+        let inserted = self
+            .ctx
+            .store
+            .insert(NewDelivery {
+                dedup_key: format!("drift:{period}"),
+                received_at_ms: now,
+                event_name: "orgvend drift".into(),
+                kind: "drift".into(),
+                action: "run".into(),
+                ordering_key: Some(DRIFT_KEY.into()),
+                ignored: None,
+                headers: headers.to_string(),
+                body: serde_json::json!({ "object_kind": DRIFT_KIND })
+                    .to_string()
+                    .into(),
+            })
+            .await?;
+        Ok(matches!(inserted, crate::store::Inserted::New(_)))
     }
 
     /// Compares the target branch's head with the organization now, keeps the drift issue

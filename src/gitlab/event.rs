@@ -125,6 +125,9 @@ pub enum Event {
     Note(NoteEvent),
     Issue(IssueEvent),
     IssueNote(IssueNoteEvent),
+    /// orgvend's own timer: compare the target branch with the organization now. Queued by
+    /// reconciliation (never acted on from a webhook: see `bot::dispatch`).
+    Drift,
     /// Stored and answered 2xx, never processed.
     Ignored {
         kind: String,
@@ -140,6 +143,7 @@ impl Event {
             Event::Note(_) => "note",
             Event::Issue(_) => "issue",
             Event::IssueNote(_) => "issue_note",
+            Event::Drift => "drift",
             Event::Ignored { kind, .. } => match kind.as_str() {
                 "push" | "tag_push" | "issue" | "pipeline" | "build" | "wiki_page"
                 | "deployment" | "release" | "emoji" | "member" | "note" | "merge_request"
@@ -163,6 +167,7 @@ impl Event {
             },
             Event::IssueNote(n) if n.edited => "edited",
             Event::IssueNote(_) => "created",
+            Event::Drift => "run",
             Event::Ignored { .. } => "ignored",
         }
     }
@@ -173,7 +178,7 @@ impl Event {
             Event::Note(n) => Some(&n.project),
             Event::Issue(e) => Some(&e.project),
             Event::IssueNote(n) => Some(&n.project),
-            Event::Ignored { .. } => None,
+            Event::Drift | Event::Ignored { .. } => None,
         }
     }
 
@@ -185,6 +190,7 @@ impl Event {
             Event::Note(n) => Some(mr_key(n.mr_iid)),
             Event::Issue(e) => Some(issue_key(e.iid)),
             Event::IssueNote(n) => Some(issue_key(n.issue_iid)),
+            Event::Drift => Some(DRIFT_KEY.into()),
             Event::Ignored { .. } => None,
         }
     }
@@ -194,6 +200,11 @@ impl Event {
 pub fn mr_key(iid: u64) -> String {
     format!("mr:{iid}")
 }
+
+/// The ordering key of drift runs: one at a time.
+pub const DRIFT_KEY: &str = "drift";
+/// The kind of orgvend's own drift deliveries.
+pub const DRIFT_KIND: &str = "orgvend_drift";
 
 /// The ordering key of one issue of the subaccounts project: its deliveries (edits,
 /// comments) are handled one at a time, in order, like an MR's.
@@ -454,6 +465,7 @@ pub fn parse(event_header: Option<&str>, body: &[u8]) -> Event {
                 target_branch: attrs.target_branch.get(),
             })
         }
+        DRIFT_KIND => Event::Drift,
         "issue" => {
             let Some(iid) = attrs.iid.get() else {
                 return ignored("issue", "no object_attributes.iid");
