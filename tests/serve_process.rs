@@ -227,17 +227,30 @@ async fn a_merge_vends_the_account_and_its_repository_across_a_sigkill() {
     });
 
     // the audit trail, as the security team reads it: both processes' records, newest first
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orgvend"))
-        .args(["audit", "--mr", "1", "--config"])
-        .arg(&config)
-        .env("ORGVEND_WEBHOOK_TOKENS", common::TOKEN)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let records: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    // (a second attempt at the same merge — reconciliation's, queued while the first was
+    // unfinished — may still be going over it again, making no change: wait for it)
+    let audit = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_orgvend"))
+            .args(["audit", "--mr", "1", "--config"])
+            .arg(&config)
+            .env("ORGVEND_WEBHOOK_TOKENS", common::TOKEN)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect::<Vec<serde_json::Value>>()
+    };
+    let mut records = audit();
+    for _ in 0..100 {
+        let newest = records.iter().find(|r| r["kind"] == "apply");
+        if newest.is_some_and(|r| r["decision"] == "applied") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        records = audit();
+    }
     let decisions: Vec<&str> = records
         .iter()
         .filter(|r| r["kind"] == "apply")
