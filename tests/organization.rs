@@ -285,9 +285,21 @@ async fn the_service_keeps_one_drift_issue() {
             .render(None, None)
             .contains("orgvend_drift_items{kind=\"ou\"} 1")
     );
-    // a second run: the same issue
+    // a second run: the same issue, not even edited (whoever took it keeps it)
+    w.gitlab
+        .with(|s| s.issues.get_mut(&iid).unwrap().assignees = vec![common::world::ALICE]);
+    w.gitlab.clear_calls();
     w.bot.drift_now().await.unwrap();
     assert_eq!(issue(&w).unwrap().0, iid);
+    assert!(
+        !w.gitlab.calls().iter().any(|(m, _)| m == "PUT"),
+        "{:?}",
+        w.gitlab.calls()
+    );
+    assert_eq!(
+        w.gitlab.with(|s| s.issues[&iid].assignees.clone()),
+        [common::world::ALICE]
+    );
     assert_eq!(w.gitlab.with(|s| s.issues.len()), 1);
 
     // moved back: the issue is closed

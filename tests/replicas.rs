@@ -31,7 +31,8 @@ fn config(
              [gitlab]\nurl = \"{gitlab}\"\nproject = \"infra/subaccounts\"\n\
              [worker]\npoll_interval_ms = 50\nlease_seconds = 2\nbackoff_base_seconds = 1\n\
              [aws]\nendpoint_url = \"{moto}\"\nsaml_metadata_file = \"{}\"\npoll_interval_ms = 50\nassume_role_timeout_seconds = 30\n\
-             [bootstrap]\noidc_issuer = \"https://gitlab.example.com\"\n",
+             [bootstrap]\noidc_issuer = \"https://gitlab.example.com\"\n\
+             [drift]\ninterval_seconds = 0\n",
             metadata.display()
         ),
     )
@@ -382,7 +383,8 @@ async fn a_stalled_replica_that_wakes_up_makes_no_aws_call() {
     )
     .await;
 
-    // stall the replica that applies, once it has talked to AWS
+    // stall the replica that applies, once it has talked to AWS (drift is off in these
+    // replicas: its reads would be taken for the apply's)
     let deadline = Instant::now() + Duration::from_secs(60);
     let victim = 'found: loop {
         for (i, t) in taps.iter().enumerate() {

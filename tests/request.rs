@@ -58,8 +58,13 @@ impl Issues for World {
 
     async fn edit_issue(&self, iid: u64, by: u64, body: &str) {
         let hook = self.gitlab.with(|s| {
+            let previous = s.issues[&iid].description.clone();
             s.edit_issue(iid, by, body);
-            hooks::issue_hook(s, iid, "update", by)
+            let mut hook = hooks::issue_hook(s, iid, "update", by);
+            // GitLab says what the update changed
+            hook["changes"]["description"] =
+                serde_json::json!({"previous": previous, "current": body});
+            hook
         });
         post(&self.server, "Issue Hook", hook).await;
     }
@@ -426,6 +431,23 @@ async fn a_push_to_the_request_branch_is_replaced() {
     w.settle().await;
     let mr = w.request_mrs(issue)[0];
     let ours = w.head(mr);
+    w.deliver_mr(mr, "open", BOT, None).await;
+    w.settle().await;
+    assert!(
+        w.bot_note(mr)
+            .contains("orgvend wrote this change from the issue")
+    );
+    // BOB pushes onto the open MR: the note no longer says orgvend wrote it
+    let bobs = w
+        .push_as(mr, BOB, &[("extra.tf", Some("module \"x\" {}\n"))])
+        .await;
+    w.settle().await;
+    let note = w.bot_note(mr);
+    assert!(
+        note.contains("holds commits orgvend did not write"),
+        "{note}"
+    );
+    assert_ne!(w.status_state(&bobs), "success");
     // BOB slips a file onto the branch (a closed MR leaves no push note to find him by)
     let branch = format!("orgvend/request-{issue}");
     w.gitlab.with(|s| {

@@ -61,6 +61,7 @@ impl<G: GitLab, A: Aws> Handler for Bot<G, A> {
                     let editor = e
                         .actor
                         .as_ref()
+                        .filter(|_| e.description_changed)
                         .and_then(|a| Some((a.id?, a.username.clone().unwrap_or_default())));
                     self.request(e.iid, false, editor).await
                 }

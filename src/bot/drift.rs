@@ -1,7 +1,6 @@
 //! Drift on a schedule: once per `[drift] interval_seconds` (over all replicas, as a delivery
-//! of the inbox), the target
-//! branch's head is compared with the organization (`core::drift`), and one GitLab issue on
-//! the subaccounts project says what differs: opened when drift appears, edited in place,
+//! of the inbox), the target branch's head is compared with the organization
+//! (`core::drift`), and one GitLab issue on the subaccounts project says what differs: opened when drift appears, edited in place,
 //! closed when there is none. `orgvend_drift_items{kind}` follows each run.
 
 use super::Bot;
@@ -162,17 +161,27 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             }
             return Ok(());
         }
+        let table = drift::markdown(items);
         let body = format!(
-            "{}\n\nAs of `{}` on the target branch, {}. The declarations are what orgvend applies: fix AWS to match them, or change them in a merge request.",
-            drift::markdown(items),
+            "{table}\n\nAs of `{}` on the target branch, {}. The declarations are what orgvend applies: fix AWS to match them, or change them in a merge request.",
             super::short(sha),
             crate::clock::format_utc(self.ctx.clock.now_ms())
         );
         match open {
-            Some(issue) if issue.description.as_deref() == Some(body.as_str()) => Ok(()),
+            // the same differences: left as it is (no edit, no notification)
+            Some(issue)
+                if issue
+                    .description
+                    .as_deref()
+                    .is_some_and(|d| d.starts_with(&table)) =>
+            {
+                Ok(())
+            }
+            // whoever took the issue keeps it
             Some(issue) => {
+                let assignees: Vec<u64> = issue.assignees.iter().map(|u| u.id).collect();
                 self.gitlab
-                    .update_issue(&project, issue.iid, &body, &[])
+                    .update_issue(&project, issue.iid, &body, &assignees)
                     .await
             }
             None => self

@@ -12,6 +12,7 @@ use crate::aws::Aws;
 use crate::core::decl;
 use crate::core::render::request::{Answer, REQUEST_MARKER, mr_description, request_note};
 use crate::core::request::{self, Generated, form};
+use crate::gitlab::client::is_not_found;
 use crate::gitlab::{GitLab, Issue, MergeRequest, NewCommit, NewMergeRequest, Note};
 use crate::store::RequestRecord;
 use anyhow::{Context, Result};
@@ -48,6 +49,8 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             return Ok(());
         };
         let Some(form) = form::read(issue.description.as_deref().unwrap_or_default()) else {
+            // a request withdrawn (its block removed) leaves nothing mergeable
+            self.hold(&issue).await?;
             if asked {
                 self.answer(&issue, &Answer::NoBlock).await?;
             }
@@ -57,17 +60,15 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             tracing::info!(
                 issue = iid,
                 state = issue.state,
-                "a closed request: nothing to do"
+                "a closed request: its MR is held"
             );
-            return Ok(());
+            return self.hold(&issue).await;
         }
         let record = self.ctx.store.request(&project, iid).await?;
-        if let Some(mr_iid) = record.as_ref().and_then(|r| r.mr_iid) {
-            let mr = self.gitlab.merge_request(&project, mr_iid).await?;
-            if mr.state == "merged" {
-                self.remember_request(&issue, Some(&mr), &[], None).await?;
-                return self.answer(&issue, &Answer::Merged { mr_iid }).await;
-            }
+        if let Some(mr_iid) = record.as_ref().and_then(|r| r.mr_iid)
+            && self.mr_state(&project, mr_iid).await?.as_deref() == Some("merged")
+        {
+            return self.answer(&issue, &Answer::Merged { mr_iid }).await;
         }
         if issue.confidential {
             let why = "This issue is confidential, but the merge request and its branch would be seen by everyone with access to the project: ask in an issue that is not confidential.".to_string();
@@ -175,7 +176,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 .merge_requests_from(&project, &branch)
                 .await?
                 .into_iter()
-                .find(|m| m.state == "opened")
+                .find(|m| m.state == "opened" && m.source_project_id == m.target_project_id)
         {
             let why = format!(
                 "A merge request orgvend did not open (!{}) is open from `{branch}`, the branch this request's change goes to: orgvend does not touch it. Close it, then comment `/orgvend request`.",
@@ -356,7 +357,16 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
     /// Answers with a refusal or the problems, and holds the request's open MR as a draft
     /// (GitLab merges no draft): its content is no longer what was asked for.
     async fn refuse(&self, issue: &Issue, answer: &Answer<'_>) -> Result<()> {
+        self.hold(issue).await?;
+        self.answer(issue, answer).await
+    }
+
+    /// Holds the request's open MR (if it has one) as a draft.
+    async fn hold(&self, issue: &Issue) -> Result<()> {
         let record = self.ctx.store.request(&self.project(), issue.iid).await?;
+        if record.is_none() {
+            return Ok(()); // never a request: no MR of orgvend's to hold
+        }
         let target = self.target_branch().await?;
         let branch = format!("{BRANCH_PREFIX}{}", issue.iid);
         if let Some(mr) = self.request_mr(record.as_ref(), &branch, &target).await?
@@ -373,7 +383,16 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 .await
                 .context("holding the request's MR as a draft")?;
         }
-        self.answer(issue, answer).await
+        Ok(())
+    }
+
+    /// An MR's state; `None` when it is gone (deleted, or no longer visible to orgvend).
+    async fn mr_state(&self, project: &str, iid: u64) -> Result<Option<String>> {
+        match self.gitlab.merge_request(project, iid).await {
+            Ok(mr) => Ok(Some(mr.state)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The requester's other requests whose MRs are open (their state read again).
@@ -391,17 +410,9 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 continue;
             }
             let Some(mr_iid) = r.mr_iid else { continue };
-            let mr = self.gitlab.merge_request(&project, mr_iid).await?;
-            if mr.state == "opened" {
+            // read, never written back from here: that record is its own issue's to write
+            if self.mr_state(&project, mr_iid).await?.as_deref() == Some("opened") {
                 open.push(r.issue_iid);
-            } else {
-                self.ctx
-                    .store
-                    .put_request(RequestRecord {
-                        mr_state: Some(mr.state.clone()),
-                        ..r
-                    })
-                    .await?;
             }
         }
         Ok(open)
@@ -503,8 +514,13 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             .source_branch
             .strip_prefix(BRANCH_PREFIX)
             .and_then(|n| n.parse::<u64>().ok());
+        let by_branch = match from_branch {
+            Some(i) => self.ctx.store.request(&project, i).await?,
+            None => None,
+        };
         let mut ids: Vec<u64> = record
             .iter()
+            .chain(by_branch.iter())
             .flat_map(|r| r.contributors.iter().copied().chain([r.requester_id]))
             .collect();
         let issues: Vec<u64> = record

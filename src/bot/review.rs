@@ -230,11 +230,17 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             note.insert_str(at, &said);
         }
         if let Some(r) = &request {
-            // who asked, for a change orgvend wrote
+            // who asked; and whether the head is still the commit orgvend wrote
+            let ours = r.commit_sha.as_deref() == Some(head.as_str());
             let said = format!(
-                "\n> 📨 Requested by {} in #{}: orgvend wrote this change from the issue. The requester's approval does not count.\n",
+                "\n> 📨 Requested by {} in #{}: {} The approvals of those who wrote or edited the request do not count.\n",
                 render::code(&r.requester),
-                r.issue_iid
+                r.issue_iid,
+                if ours {
+                    "orgvend wrote this change from the issue."
+                } else {
+                    "⚠️ this branch holds commits orgvend did not write: read the whole diff (orgvend puts its own commit back when the issue is next edited, or on `/orgvend request` there)."
+                }
             );
             let at = note.find('\n').map(|i| i + 1).unwrap_or(note.len());
             note.insert_str(at, &said);

@@ -68,17 +68,11 @@ pub async fn run<A: Aws>(aws: &A, args: &ImportArgs) -> Result<i32> {
         }
     }
     eprint!("{}", summary(&out));
-    Ok(
-        if out.skipped.iter().any(|s| {
-            !s.2.contains("management")
-                && !s.2.starts_with("SUSPENDED")
-                && !s.2.starts_with("PENDING_CLOSURE")
-        }) {
-            EXIT_VIOLATIONS
-        } else {
-            EXIT_CLEAN
-        },
-    )
+    Ok(if out.undeclarable > 0 {
+        EXIT_VIOLATIONS
+    } else {
+        EXIT_CLEAN
+    })
 }
 
 fn summary(out: &Imported) -> String {

@@ -210,7 +210,7 @@ pub fn text(items: &[Item]) -> String {
 
 /// Drift as Markdown (the drift issue's body): every value in a code span.
 pub fn markdown(items: &[Item]) -> String {
-    use crate::core::render::code;
+    use crate::core::render::escape::cell;
     if items.is_empty() {
         return "✅ No drift: the organization is what the declarations say.\n".into();
     }
@@ -222,13 +222,13 @@ pub fn markdown(items: &[Item]) -> String {
         out.push_str(&format!(
             "| {} | {}{} | {} | {} | {} |\n",
             i.kind.name(),
-            code(&i.account),
+            cell(&i.account),
             i.account_id
                 .as_deref()
-                .map(|id| format!(" {}", code(id)))
+                .map(|id| format!(" {}", cell(id)))
                 .unwrap_or_default(),
-            code(&i.declared),
-            code(&i.existing),
+            cell(&i.declared),
+            cell(&i.existing),
             crate::core::render::inline(&i.fix).replace('|', "\\|")
         ));
     }

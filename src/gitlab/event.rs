@@ -104,6 +104,8 @@ pub struct IssueEvent {
     /// `open`, `update`, `close`, `reopen`; anything else bounded to 64 characters.
     pub action: String,
     pub actor: Option<Actor>,
+    /// The update changed the description (`changes.description`): the actor edited it.
+    pub description_changed: bool,
 }
 
 /// A comment on an issue.
@@ -325,7 +327,9 @@ impl<'de, T: Accept> Deserialize<'de> for Lenient<T> {
     }
 }
 
-accept_object!(RawHook, RawUser, RawProject, RawCommit, RawAttrs, RawMr);
+accept_object!(
+    RawHook, RawUser, RawProject, RawCommit, RawAttrs, RawMr, RawChanges, RawChange
+);
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -337,6 +341,20 @@ struct RawHook {
     object_attributes: Lenient<RawAttrs>,
     merge_request: Lenient<RawMr>,
     issue: Lenient<RawMr>,
+    changes: Lenient<RawChanges>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawChanges {
+    description: Lenient<RawChange>,
+}
+
+/// `{"previous": …, "current": …}`: only its presence is read.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawChange {
+    current: Lenient<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -479,6 +497,11 @@ pub fn parse(event_header: Option<&str>, body: &[u8]) -> Event {
                     .map(|a| a.chars().take(64).collect())
                     .unwrap_or_default(),
                 actor,
+                description_changed: raw
+                    .changes
+                    .get()
+                    .and_then(|c| c.description.get())
+                    .is_some(),
             })
         }
         "note" if attrs.noteable_type.0.as_deref() == Some("Issue") => {

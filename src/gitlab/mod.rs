@@ -151,6 +151,8 @@ pub struct Issue {
     pub author: User,
     #[serde(default)]
     pub confidential: bool,
+    #[serde(default)]
+    pub assignees: Vec<User>,
 }
 
 /// One commit of file actions on a branch (`POST /projects/:id/repository/commits`).

@@ -152,3 +152,26 @@ fn an_adopted_account_is_matched_by_its_id() {
         "{items:?}"
     );
 }
+
+/// Names and OU names come from AWS, where a member account's admin can set them: in the
+/// drift issue they stay inside their table cells and code spans.
+#[test]
+fn what_aws_says_stays_in_its_cell() {
+    let item = Item {
+        kind: Kind::Undeclared,
+        account: "x|@all ![](https://evil/p) [fix](https://phish)".into(),
+        account_id: Some("999999999999".into()),
+        at: None,
+        declared: "nothing".into(),
+        existing: "in /a|b".into(),
+        fix: "declare it".into(),
+    };
+    let md = markdown(&[item]);
+    let row = md.lines().last().unwrap();
+    // five cells: the `|`s of the values are escaped
+    assert_eq!(row.matches(" | ").count() + 2, 6, "{row}");
+    assert!(
+        row.contains("`x\\|@all ![](https://evil/p) [fix](https://phish)`"),
+        "{row}"
+    );
+}

@@ -44,6 +44,11 @@ pub fn code(s: &str) -> String {
     format!("{fence}{pad}{body}{pad}{fence}")
 }
 
+/// A table cell holding `s` as a code span: a `|` would end the cell even inside the span.
+pub fn cell(s: &str) -> String {
+    code(s).replace('|', "\\|")
+}
+
 /// Text for Markdown outside code: HTML and Markdown syntax escaped, references and
 /// autolinks defused.
 pub fn text(s: &str) -> String {

@@ -2,7 +2,7 @@
 //! the MR it opened) and the description of that MR. Everything the requester wrote is
 //! escaped: nothing in an issue becomes a link, a mention, HTML or a Markdown structure.
 
-use super::escape::{code, inline, text};
+use super::escape::{cell, code, inline, text};
 use crate::core::request::{Generated, Problem, form};
 
 /// The hidden marker of orgvend's note on a request's issue.
@@ -126,16 +126,16 @@ pub fn mr_description(
     }
     out.push_str(&format!(
         "| | |\n|---|---|\n| type | {} |\n| name and alias | {} |\n| email | {} |\n| file | {} |\n",
-        code(&g.account_type),
-        code(&g.name),
-        code(&g.email),
-        code(&g.path)
+        cell(&g.account_type),
+        cell(&g.name),
+        cell(&g.email),
+        cell(&g.path)
     ));
     for (k, v) in &g.tags {
-        out.push_str(&format!("| tag {} | {} |\n", code(k), code(v)));
+        out.push_str(&format!("| tag {} | {} |\n", cell(k), cell(v)));
     }
     for (role, group) in &g.access {
-        out.push_str(&format!("| access {} | {} |\n", code(role), code(group)));
+        out.push_str(&format!("| access {} | {} |\n", cell(role), cell(group)));
     }
     out.push_str(
         "\nEdit the issue to change this request; orgvend keeps this merge request in step.",

@@ -32,6 +32,9 @@ pub struct Imported {
     pub written: Vec<(String, String, String, Vec<String>)>,
     /// (account id, name, why not).
     pub skipped: Vec<(String, String, String)>,
+    /// How many of `skipped` should have been declared (no type fits, the generator
+    /// refused); the management, suspended and closing accounts never are.
+    pub undeclarable: usize,
 }
 
 /// Declares every account of `existing` that `files` do not: by id (`adopt`) and by email.
@@ -66,6 +69,7 @@ pub fn import(
             continue;
         }
         let Some(account_type) = type_of(policy, a).or(default_type.map(str::to_string)) else {
+            out.undeclarable += 1;
             out.skipped.push(skip(&format!(
                 "no account type's OU or name pattern fits it (its OU is `{}`): pass --type",
                 a.ou
@@ -100,13 +104,16 @@ pub fn import(
                 out.written
                     .push((a.id.clone(), a.name.clone(), g.path.clone(), g.violations));
             }
-            Err(problems) => out.skipped.push(skip(
-                &problems
-                    .iter()
-                    .map(|p| p.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )),
+            Err(problems) => {
+                out.undeclarable += 1;
+                out.skipped.push(skip(
+                    &problems
+                        .iter()
+                        .map(|p| p.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ));
+            }
         }
     }
     out

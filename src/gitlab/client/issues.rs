@@ -188,11 +188,18 @@ impl GitlabClient {
                 "opening a merge request",
                 || self.http.request(Method::POST, &url).json(&payload),
                 || async {
+                    // only what this POST would have made: orgvend's, from this project
+                    let me = self.current_user_id().await?;
                     Ok(self
                         .list_from(project, &mr.source_branch)
                         .await?
                         .into_iter()
-                        .find(|m| m.state == "opened"))
+                        .find(|m| {
+                            m.state == "opened"
+                                && m.author.id == me
+                                && m.target_branch == mr.target_branch
+                                && m.source_project_id == m.target_project_id
+                        }))
                 },
             )
             .await?;

@@ -345,7 +345,8 @@ fn enc(s: &str) -> String {
     urlencoding::encode(s).into_owned()
 }
 
-fn is_not_found(e: &anyhow::Error) -> bool {
+/// Whether GitLab answered 404.
+pub fn is_not_found(e: &anyhow::Error) -> bool {
     e.downcast_ref::<GitlabError>()
         .is_some_and(|g| g.status == Some(404))
 }
