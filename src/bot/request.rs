@@ -428,19 +428,31 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         self.ctx
             .store
             .put_request(RequestRecord {
-                project: self.project(),
-                issue_iid: issue.iid,
-                requester_id: issue.author.id,
-                requester: issue.author.username.clone(),
-                branch: format!("{BRANCH_PREFIX}{}", issue.iid),
                 mr_iid: mr.map(|m| m.iid),
                 mr_state: mr.map(|m| m.state.clone()),
                 commit_sha,
                 contributors: contributors.to_vec(),
-                note_id: None,
                 updated_at_ms: self.ctx.clock.now_ms(),
+                ..self.new_record(issue)
             })
             .await
+    }
+
+    /// The record of `issue`'s request as it starts: its author the requester.
+    fn new_record(&self, issue: &Issue) -> RequestRecord {
+        RequestRecord {
+            project: self.project(),
+            issue_iid: issue.iid,
+            requester_id: issue.author.id,
+            requester: issue.author.username.clone(),
+            branch: format!("{BRANCH_PREFIX}{}", issue.iid),
+            mr_iid: None,
+            mr_state: None,
+            commit_sha: None,
+            contributors: vec![issue.author.id],
+            note_id: None,
+            updated_at_ms: 0,
+        }
     }
 
     /// Edits orgvend's note on the issue, or writes it.
@@ -481,19 +493,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     .id
             }
         };
-        let record = stored.unwrap_or_else(|| RequestRecord {
-            project: project.clone(),
-            issue_iid: issue.iid,
-            requester_id: issue.author.id,
-            requester: issue.author.username.clone(),
-            branch: format!("{BRANCH_PREFIX}{}", issue.iid),
-            mr_iid: None,
-            mr_state: None,
-            commit_sha: None,
-            contributors: vec![issue.author.id],
-            note_id: None,
-            updated_at_ms: 0,
-        });
+        let record = stored.unwrap_or_else(|| self.new_record(issue));
         self.ctx
             .store
             .put_request(RequestRecord {

@@ -8,6 +8,7 @@ use crate::aws::Aws;
 use crate::cli::check::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATIONS, POLICY_DIR};
 use crate::cli::checkout;
 use crate::core::policy::Policy;
+use crate::core::request::generate::file_diff;
 use crate::core::request::import::{self, Imported};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
@@ -48,17 +49,7 @@ pub async fn run<A: Aws>(aws: &A, args: &ImportArgs) -> Result<i32> {
     );
     if args.dry_run {
         for (path, before, after) in &out.files {
-            let from = if before.is_empty() {
-                "/dev/null".to_string()
-            } else {
-                format!("a/{path}")
-            };
-            super::print(
-                &similar::TextDiff::from_lines(before, after)
-                    .unified_diff()
-                    .header(&from, &format!("b/{path}"))
-                    .to_string(),
-            );
+            super::print(&file_diff(path, before, after, before.is_empty()));
         }
     } else {
         for (path, _, after) in &out.files {

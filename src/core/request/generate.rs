@@ -52,17 +52,22 @@ pub struct Generated {
 impl Generated {
     /// The change as a unified diff with file headers.
     pub fn diff(&self) -> String {
-        let from = if self.new_file {
-            "/dev/null".to_string()
-        } else {
-            format!("a/{}", self.path)
-        };
-        similar::TextDiff::from_lines(&self.before, &self.after)
-            .unified_diff()
-            .context_radius(3)
-            .header(&from, &format!("b/{}", self.path))
-            .to_string()
+        file_diff(&self.path, &self.before, &self.after, self.new_file)
     }
+}
+
+/// A file's change as a unified diff with `a/`/`b/` headers (`/dev/null` for a new file).
+pub fn file_diff(path: &str, before: &str, after: &str, new_file: bool) -> String {
+    let from = if new_file {
+        "/dev/null".to_string()
+    } else {
+        format!("a/{path}")
+    };
+    similar::TextDiff::from_lines(before, after)
+        .unified_diff()
+        .context_radius(3)
+        .header(&from, &format!("b/{path}"))
+        .to_string()
 }
 
 /// Writes `req` into the repository whose files are `files` (already read into `decls` with

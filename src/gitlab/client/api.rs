@@ -174,20 +174,15 @@ impl GitLab for GitlabClient {
         description: &str,
         assignee_ids: &[u64],
     ) -> Result<()> {
-        let url = self.url(&format!("/projects/{}/issues/{iid}", enc(project)));
         let payload = serde_json::json!({
             "description": description,
             "assignee_ids": assignee_ids,
         });
-        Self::ok(
-            self.send(
-                || self.http.request(Method::PUT, &url).json(&payload),
-                Replay::Safe,
-            )
-            .await?,
+        self.put_json(
+            &format!("/projects/{}/issues/{iid}", enc(project)),
+            &payload,
         )
         .await
-        .map(drop)
     }
 
     async fn close_issue(&self, project: &str, iid: u64) -> Result<()> {

@@ -242,30 +242,20 @@ impl GitlabClient {
         title: &str,
         description: &str,
     ) -> Result<()> {
-        let url = self.url(&format!("/projects/{}/merge_requests/{iid}", enc(project)));
         let payload = serde_json::json!({ "title": title, "description": description });
-        Self::ok(
-            self.send(
-                || self.http.request(Method::PUT, &url).json(&payload),
-                Replay::Safe,
-            )
-            .await?,
+        self.put_json(
+            &format!("/projects/{}/merge_requests/{iid}", enc(project)),
+            &payload,
         )
         .await
-        .map(drop)
     }
 
     pub(super) async fn put_issue_state(&self, project: &str, iid: u64, event: &str) -> Result<()> {
-        let url = self.url(&format!("/projects/{}/issues/{iid}", enc(project)));
         let payload = serde_json::json!({ "state_event": event });
-        Self::ok(
-            self.send(
-                || self.http.request(Method::PUT, &url).json(&payload),
-                Replay::Safe,
-            )
-            .await?,
+        self.put_json(
+            &format!("/projects/{}/issues/{iid}", enc(project)),
+            &payload,
         )
         .await
-        .map(drop)
     }
 }

@@ -247,6 +247,20 @@ impl GitlabClient {
     }
 
     /// Every page of a listing, following `Link: <…>; rel="next"`.
+    /// `PUT` of `payload` to `path` (a replacement: safe to repeat); the answer is not read.
+    async fn put_json(&self, path: &str, payload: &serde_json::Value) -> Result<()> {
+        let url = self.url(path);
+        Self::ok(
+            self.send(
+                || self.http.request(reqwest::Method::PUT, &url).json(payload),
+                Replay::Safe,
+            )
+            .await?,
+        )
+        .await
+        .map(drop)
+    }
+
     /// `GET` one object; `None` on 404.
     async fn get_optional<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
         match self.get_json(path).await {
