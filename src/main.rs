@@ -46,14 +46,19 @@ enum Command {
         #[arg(long, default_value = "orgvend.toml")]
         config: PathBuf,
     },
-    /// Apply a merged MR deliberately (one that merged before applying was turned on): the
-    /// running `orgvend serve` does it, through the same gate.
+    /// Apply a merged MR deliberately (one that merged before applying was turned on), or
+    /// repair an account's drift: the running `orgvend serve` does it, through the same gate
+    /// (a repair: only what the target branch declares as it was last applied).
     Apply {
         #[arg(long, default_value = "orgvend.toml")]
         config: PathBuf,
         /// The merged MR's number (`!N`).
+        #[arg(long, required_unless_present = "account", conflicts_with = "account")]
+        mr: Option<u64>,
+        /// Repair this account's drift (its name or module key); `all` for every account
+        /// with drift.
         #[arg(long)]
-        mr: u64,
+        account: Option<String>,
     },
     /// The audit trail: every review and apply decision with its facts, newest first, one
     /// JSON object per line.
@@ -118,9 +123,11 @@ fn main() {
                 2
             }
         },
-        Command::Apply { config, mr } => {
-            report(runtime().and_then(|rt| rt.block_on(apply(config, mr))))
-        }
+        Command::Apply {
+            config,
+            mr,
+            account,
+        } => report(runtime().and_then(|rt| rt.block_on(apply(config, mr, account)))),
         Command::Inbox { config, command } => {
             report(runtime().and_then(|rt| rt.block_on(inbox(config, command))))
         }
@@ -247,10 +254,24 @@ async fn serve(path: PathBuf) -> Result<()> {
     orgvend::serve::server::serve(ctx, bot).await
 }
 
-async fn apply(path: PathBuf, iid: u64) -> Result<()> {
+async fn apply(path: PathBuf, iid: Option<u64>, account: Option<String>) -> Result<()> {
     let config = load(&path)?;
     let store = orgvend::store::Store::open(config.store.url.expose()).await?;
-    let id = orgvend::cli::apply::enqueue(&store, iid, SystemClock.now_ms()).await?;
+    let now = SystemClock.now_ms();
+    let Some(iid) = iid else {
+        let account = account.unwrap_or_default();
+        let id = orgvend::cli::apply::enqueue_repair(&store, &account, now).await?;
+        println!(
+            "delivery {id}: `orgvend serve` repairs {} next (what the target branch declares, as it was last applied); follow it with `orgvend inbox show {id}` and on the drift issue",
+            if account == "all" {
+                "every account with drift".to_string()
+            } else {
+                format!("`{account}`")
+            }
+        );
+        return Ok(());
+    };
+    let id = orgvend::cli::apply::enqueue(&store, iid, now).await?;
     println!(
         "delivery {id}: `orgvend serve` applies !{iid} next (the gate judges it as any merge); follow it with `orgvend inbox show {id}` and in the MR's note"
     );

@@ -52,6 +52,7 @@ async fn aws(url: &str) -> SdkAws {
         region: "us-east-1".into(),
         endpoint_url: Some(url.into()),
         static_keys: Some(("AKIAORGVENDTESTING".into(), "testing".into())),
+        account_endpoint_url: None,
         max_attempts: 3,
         attempt_timeout: Duration::from_secs(1),
     })

@@ -155,6 +155,13 @@ pub trait Aws: Send + Sync + 'static {
         keys: &[String],
     ) -> impl Future<Output = Result<()>> + Send;
     fn close_account(&self, account_id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Renames a member account (Account Management API `PutAccountName`, from the
+    /// management account; needs trusted access for AWS Account Management).
+    fn rename_account(
+        &self,
+        account_id: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// The organization's trails as the management account sees them (with their status).
     fn organization_trails(&self) -> impl Future<Output = Result<Vec<guard::TrailState>>> + Send;
     /// Credentials inside a member account, through `role_name`.

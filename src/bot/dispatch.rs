@@ -3,6 +3,7 @@
 //! request answered; events of other kinds and the bot's own notes are ignored.
 
 use super::Bot;
+use super::apply::Asker;
 use crate::aws::Aws;
 use crate::core::command::{self, Command};
 use crate::gitlab::GitLab;
@@ -77,12 +78,39 @@ impl<G: GitLab, A: Aws> Handler for Bot<G, A> {
                 }
                 match command::parse(&n.body) {
                     Some(Command::Request) => self.request(n.issue_iid, true, None).await,
+                    // on the drift issue: a repair, by a member of the approval group
+                    Some(Command::Apply) => {
+                        let Some((id, username)) = n
+                            .author
+                            .as_ref()
+                            .and_then(|a| Some((a.id?, a.username.clone().unwrap_or_default())))
+                        else {
+                            return Ok(());
+                        };
+                        if self.drift_issue_iid().await? != Some(n.issue_iid) {
+                            tracing::info!(
+                                issue = n.issue_iid,
+                                "`/orgvend apply` on an issue that is not the drift issue: ignored"
+                            );
+                            return Ok(());
+                        }
+                        let asker = Asker::Member { id, username };
+                        self.repair(asker, None, Some(job.delivery.lease())).await
+                    }
                     _ => Ok(()),
                 }
             }
             // orgvend's timer only: a webhook's stored headers never hold the mark
-            Event::Drift if from_timer(&job) => self.drift_now().await.map(drop),
-            Event::Drift => {
+            Event::Drift { repair: None } if from_timer(&job) => self.drift_now().await.map(drop),
+            // `orgvend apply --account`: the command line only
+            Event::Drift {
+                repair: Some(account),
+            } if from_cli(&job) => {
+                let only = (!account.is_empty()).then_some(account.as_str());
+                self.repair(Asker::Cli, only, Some(job.delivery.lease()))
+                    .await
+            }
+            Event::Drift { .. } => {
                 tracing::warn!(
                     delivery = job.delivery.id,
                     "a drift delivery not from orgvend's timer: ignored"

@@ -117,6 +117,10 @@ pub struct AwsConfig {
     /// An endpoint instead of AWS's own (moto, LocalStack). Default: AWS.
     #[serde(default)]
     pub endpoint_url: Option<String>,
+    /// The Account Management API's endpoint, where it differs from `endpoint_url`.
+    /// Default: as `endpoint_url`.
+    #[serde(default)]
+    pub account_endpoint_url: Option<String>,
     /// The identity provider's SAML metadata (an XML file), for each account's SAML provider.
     pub saml_metadata_file: std::path::PathBuf,
     /// How long an account creation may take before orgvend reports it and tries later.

@@ -1,7 +1,8 @@
 //! Drift: what the target branch declares against what the organization has, account by
 //! account, as a pure function. Each difference says what is declared, what exists, and how
 //! it is fixed (the apply repairs what the declarations say; anything else needs an MR).
-//! Organization-level facts for now: existence, status, name, email, OU and tags.
+//! Here the organization's facts (existence, status, name, email, OU, tags); the facts inside
+//! each account and its GitLab project are read by the bot (`bot::drift`) into the same items.
 
 use crate::core::decl::Declarations;
 use crate::core::policy::Policy;
@@ -10,7 +11,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// What kind of difference.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// Declared, but no such account exists (a refused or lost merge, one from before
@@ -18,27 +19,99 @@ pub enum Kind {
     Missing,
     /// Declared and exists, but suspended or closing.
     Status,
+    /// The target branch declares the account otherwise than it was last applied (a merge
+    /// the gate refused, or a push): nothing of it is repaired until an MR settles it.
+    Unapplied,
     Name,
     Email,
     Ou,
     Tags,
+    /// Inside the account: its alias.
+    Alias,
+    /// The SAML provider sign-in goes through.
+    Saml,
+    /// The permissions boundary's document.
+    Boundary,
+    /// An access role: missing, or its trust, boundary or policy.
+    Role,
+    StateBucket,
+    LockTable,
+    /// The GitLab instance as the account's OIDC provider.
+    Oidc,
+    /// A keyless CI role: missing, or its trust, boundary or policy.
+    CiRole,
+    /// The account's GitLab project: missing.
+    Project,
+    /// Protection of the project's master.
+    Protection,
+    /// The project's CI/CD variables.
+    Variables,
     /// Exists, declared nowhere.
     Undeclared,
 }
 
 impl Kind {
+    /// Every kind, for metrics that show zeros.
+    pub const ALL: [Kind; 19] = [
+        Kind::Missing,
+        Kind::Status,
+        Kind::Unapplied,
+        Kind::Name,
+        Kind::Email,
+        Kind::Ou,
+        Kind::Tags,
+        Kind::Alias,
+        Kind::Saml,
+        Kind::Boundary,
+        Kind::Role,
+        Kind::StateBucket,
+        Kind::LockTable,
+        Kind::Oidc,
+        Kind::CiRole,
+        Kind::Project,
+        Kind::Protection,
+        Kind::Variables,
+        Kind::Undeclared,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Kind::Missing => "missing",
             Kind::Status => "status",
+            Kind::Unapplied => "unapplied",
             Kind::Name => "name",
             Kind::Email => "email",
             Kind::Ou => "ou",
             Kind::Tags => "tags",
+            Kind::Alias => "alias",
+            Kind::Saml => "saml",
+            Kind::Boundary => "boundary",
+            Kind::Role => "role",
+            Kind::StateBucket => "state_bucket",
+            Kind::LockTable => "lock_table",
+            Kind::Oidc => "oidc",
+            Kind::CiRole => "ci_role",
+            Kind::Project => "project",
+            Kind::Protection => "protection",
+            Kind::Variables => "variables",
             Kind::Undeclared => "undeclared",
         }
     }
+
+    /// Whether a repair (`/orgvend apply` on the drift issue, `orgvend apply --account`)
+    /// puts it back: what the declarations already say of an account that exists. A missing
+    /// account needs its merge through the gate; an email, a two-phase change; an
+    /// undeclared account or an unapplied declaration, an MR.
+    pub fn repairable(self) -> bool {
+        !matches!(
+            self,
+            Kind::Missing | Kind::Status | Kind::Unapplied | Kind::Email | Kind::Undeclared
+        )
+    }
 }
+
+/// The fix of a difference a repair puts back.
+pub const REPAIR: &str = "`/orgvend apply` on the drift issue (or `orgvend apply --account <name>`) puts it back as declared";
 
 /// One difference.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -65,17 +138,9 @@ pub fn drift(
 ) -> Vec<Item> {
     let mut out = Vec::new();
     let mut matched: Vec<&str> = Vec::new();
-    for d in &decls.accounts {
+    for (d, found) in decls.accounts.iter().zip(found(decls, existing)) {
         let name = d.label().to_string();
         let at = Some(d.at.to_string());
-        let found = existing
-            .iter()
-            .find(|e| d.adopt() == Some(e.id.as_str()))
-            .or_else(|| {
-                existing
-                    .iter()
-                    .find(|e| d.email().is_some_and(|m| m.eq_ignore_ascii_case(&e.email)))
-            });
         let item = |kind, declared: String, existing: String, fix: &str| Item {
             kind,
             account: name.clone(),
@@ -111,7 +176,7 @@ pub fn drift(
                 Kind::Name,
                 n.to_string(),
                 e.name.clone(),
-                "declare the name AWS has, in an MR, or rename the account in AWS",
+                "a repair renames the account as declared (Account Management API); or declare the name AWS has, in an MR",
             ));
         }
         if let Some(m) = d.email()
@@ -134,7 +199,7 @@ pub fn drift(
                 Kind::Ou,
                 ou,
                 e.ou.clone(),
-                "move the account to its type's OU in AWS Organizations, or change its type in an MR",
+                "a repair moves the account to its type's OU; or change its type in an MR",
             ));
         }
         if let Some(declared) = d.owned_tags() {
@@ -149,7 +214,7 @@ pub fn drift(
                     Kind::Tags,
                     tags_text(&declared),
                     tags_text(&have),
-                    "tag the account as declared in AWS Organizations, or declare the tags it has, in an MR",
+                    "a repair tags the account as declared; or declare the tags it has, in an MR",
                 ));
             }
         }
@@ -170,6 +235,24 @@ pub fn drift(
     }
     out.sort_by(|a, b| (&a.account, a.kind).cmp(&(&b.account, b.kind)));
     out
+}
+
+/// The existing account of each declaration, in order: the adopted id, else the email.
+pub fn found<'e>(decls: &Declarations, existing: &'e [Existing]) -> Vec<Option<&'e Existing>> {
+    decls
+        .accounts
+        .iter()
+        .map(|d| {
+            existing
+                .iter()
+                .find(|e| d.adopt() == Some(e.id.as_str()))
+                .or_else(|| {
+                    existing
+                        .iter()
+                        .find(|e| d.email().is_some_and(|m| m.eq_ignore_ascii_case(&e.email)))
+                })
+        })
+        .collect()
 }
 
 fn tags_text(tags: &BTreeMap<String, String>) -> String {

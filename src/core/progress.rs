@@ -50,4 +50,8 @@ pub struct ApplyReport {
     pub merged_by: Option<String>,
     pub approved_by: Vec<String>,
     pub accounts: Vec<AccountProgress>,
+    /// A repair of drift rather than a merge: who asked for it (`merge_sha` is then the
+    /// target branch's head it repairs to).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repair: Option<String>,
 }

@@ -128,8 +128,11 @@ pub enum Event {
     Issue(IssueEvent),
     IssueNote(IssueNoteEvent),
     /// orgvend's own timer: compare the target branch with the organization now. Queued by
-    /// reconciliation (never acted on from a webhook: see `bot::dispatch`).
-    Drift,
+    /// reconciliation (never acted on from a webhook: see `bot::dispatch`). With `repair`,
+    /// `orgvend apply --account` (the account's name; empty for every account): repair.
+    Drift {
+        repair: Option<String>,
+    },
     /// Stored and answered 2xx, never processed.
     Ignored {
         kind: String,
@@ -145,7 +148,7 @@ impl Event {
             Event::Note(_) => "note",
             Event::Issue(_) => "issue",
             Event::IssueNote(_) => "issue_note",
-            Event::Drift => "drift",
+            Event::Drift { .. } => "drift",
             Event::Ignored { kind, .. } => match kind.as_str() {
                 "push" | "tag_push" | "issue" | "pipeline" | "build" | "wiki_page"
                 | "deployment" | "release" | "emoji" | "member" | "note" | "merge_request"
@@ -169,7 +172,8 @@ impl Event {
             },
             Event::IssueNote(n) if n.edited => "edited",
             Event::IssueNote(_) => "created",
-            Event::Drift => "run",
+            Event::Drift { repair: None } => "run",
+            Event::Drift { .. } => "repair",
             Event::Ignored { .. } => "ignored",
         }
     }
@@ -180,7 +184,7 @@ impl Event {
             Event::Note(n) => Some(&n.project),
             Event::Issue(e) => Some(&e.project),
             Event::IssueNote(n) => Some(&n.project),
-            Event::Drift | Event::Ignored { .. } => None,
+            Event::Drift { .. } | Event::Ignored { .. } => None,
         }
     }
 
@@ -192,7 +196,7 @@ impl Event {
             Event::Note(n) => Some(mr_key(n.mr_iid)),
             Event::Issue(e) => Some(issue_key(e.iid)),
             Event::IssueNote(n) => Some(issue_key(n.issue_iid)),
-            Event::Drift => Some(DRIFT_KEY.into()),
+            Event::Drift { .. } => Some(DRIFT_KEY.into()),
             Event::Ignored { .. } => None,
         }
     }
@@ -342,6 +346,8 @@ struct RawHook {
     merge_request: Lenient<RawMr>,
     issue: Lenient<RawMr>,
     changes: Lenient<RawChanges>,
+    /// orgvend's own repair delivery: the account to repair.
+    repair: Lenient<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -483,7 +489,9 @@ pub fn parse(event_header: Option<&str>, body: &[u8]) -> Event {
                 target_branch: attrs.target_branch.get(),
             })
         }
-        DRIFT_KIND => Event::Drift,
+        DRIFT_KIND => Event::Drift {
+            repair: raw.repair.get().map(|a| a.chars().take(128).collect()),
+        },
         "issue" => {
             let Some(iid) = attrs.iid.get() else {
                 return ignored("issue", "no object_attributes.iid");

@@ -346,6 +346,37 @@ pub struct Protection {
     pub allow_force_push: bool,
 }
 
+impl Protection {
+    /// Who may push and merge, in words (GitLab's access levels).
+    pub fn summary(&self) -> String {
+        let levels = |l: &[u32]| {
+            if l.is_empty() {
+                return "nobody".to_string();
+            }
+            l.iter()
+                .map(|n| match n {
+                    0 => "no one".to_string(),
+                    30 => "developers".to_string(),
+                    40 => "maintainers".to_string(),
+                    60 => "admins".to_string(),
+                    n => format!("level {n}"),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "push: {}; merge: {}; force push {}",
+            levels(&self.push),
+            levels(&self.merge),
+            if self.allow_force_push {
+                "allowed"
+            } else {
+                "refused"
+            }
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct CiVariable {
     pub key: String,

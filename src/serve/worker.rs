@@ -63,7 +63,7 @@ impl Handler for LogHandler {
                 None,
                 format!("issue {} note {}", n.issue_iid, n.note_id.unwrap_or(0)),
             ),
-            Event::Drift => (None, "drift".into()),
+            Event::Drift { .. } => (None, "drift".into()),
             Event::Ignored { reason, .. } => (None, reason.clone()),
         };
         tracing::info!(

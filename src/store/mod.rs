@@ -401,6 +401,11 @@ impl Store {
         each!(self, s => s.init_state(key.to_string(), value.to_string(), now_ms).await)
     }
 
+    /// Sets `key` to `value`, whatever it was.
+    pub async fn set_state(&self, key: &str, value: &str, now_ms: i64) -> Result<()> {
+        each!(self, s => s.set_state(key.to_string(), value.to_string(), now_ms).await)
+    }
+
     /// Keeps the review of one head: the verdict and the facts it rests on.
     pub async fn record_review(&self, r: ReviewRecord) -> Result<()> {
         // decisions are recorded only while the attempt holds its delivery

@@ -37,6 +37,8 @@ pub struct Script {
     pub concurrent_next: usize,
     /// Crash at the n-th mutating call (1-based).
     pub crash_at: Option<(u64, Boundary)>,
+    /// Names the Account Management API changed: Organizations shows them (moto cannot know).
+    pub renamed: HashMap<String, String>,
 }
 
 struct Pending {
@@ -116,7 +118,14 @@ impl<A: Aws> Aws for Scripted<A> {
     }
 
     async fn list_accounts(&self) -> Result<Vec<OrgAccount>> {
-        self.inner.list_accounts().await
+        let mut all = self.inner.list_accounts().await?;
+        let script = self.script.lock().unwrap();
+        for a in &mut all {
+            if let Some(name) = script.renamed.get(&a.id) {
+                a.name = name.clone();
+            }
+        }
+        Ok(all)
     }
 
     async fn create_account(&self, account: &NewAccount) -> Result<String> {
@@ -252,6 +261,17 @@ impl<A: Aws> Aws for Scripted<A> {
 
     async fn close_account(&self, account_id: &str) -> Result<()> {
         self.mutate(self.inner.close_account(account_id)).await
+    }
+
+    async fn rename_account(&self, account_id: &str, name: &str) -> Result<()> {
+        self.mutate(self.inner.rename_account(account_id, name))
+            .await?;
+        self.script
+            .lock()
+            .unwrap()
+            .renamed
+            .insert(account_id.to_string(), name.to_string());
+        Ok(())
     }
 
     async fn organization_trails(&self) -> Result<Vec<TrailState>> {

@@ -260,6 +260,11 @@ impl Aws for MemAws {
         self.with_account(account_id, |a| a.status = "PENDING_CLOSURE".into())
     }
 
+    async fn rename_account(&self, account_id: &str, name: &str) -> Result<()> {
+        self.calls.write()?;
+        self.with_account(account_id, |a| a.name = name.to_string())
+    }
+
     /// The organization trail the benchmarks' organization has (Control Tower's, say).
     async fn organization_trails(&self) -> Result<Vec<TrailState>> {
         self.calls.read()?;

@@ -2,6 +2,7 @@
 //! GitLab-like deliveries, signed as GitLab signs them.
 #![allow(dead_code)]
 
+pub mod fake_account;
 pub mod fake_aws;
 pub mod fake_gitlab;
 pub mod fake_okta;

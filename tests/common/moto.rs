@@ -64,6 +64,7 @@ impl Moto {
             region: "us-east-1".into(),
             endpoint_url: Some(self.url.clone()),
             static_keys: Some(("AKIAORGVENDTESTING".into(), "testing".into())),
+            account_endpoint_url: None,
             max_attempts: 3,
             attempt_timeout: Duration::from_secs(20),
         }

@@ -38,6 +38,9 @@ pub struct AwsTarget {
     pub endpoint_url: Option<String>,
     /// Fixed keys for a local endpoint (moto); `None` uses the default credential chain.
     pub static_keys: Option<(String, String)>,
+    /// The Account Management API's endpoint, where it differs from `endpoint_url` (moto
+    /// has none: the tests' fake of it).
+    pub account_endpoint_url: Option<String>,
     /// Attempts per call, the first included (the SDK's standard retry).
     pub max_attempts: u32,
     /// How long one attempt of a call may take.
@@ -50,6 +53,7 @@ impl AwsTarget {
             region: aws.region.clone(),
             endpoint_url: aws.endpoint_url.clone(),
             static_keys: None,
+            account_endpoint_url: aws.account_endpoint_url.clone(),
             max_attempts: aws.max_attempts,
             attempt_timeout: Duration::from_secs(aws.attempt_timeout_seconds),
         }
@@ -125,6 +129,7 @@ pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
 pub struct SdkAws {
     base: SdkConfig,
     orgs: aws_sdk_organizations::Client,
+    account: aws_sdk_account::Client,
     sts: aws_sdk_sts::Client,
     path_style: bool,
     calls: Arc<Calls>,
@@ -157,7 +162,12 @@ impl SdkAws {
             ));
         }
         let base = loader.load().await;
+        let mut account = aws_sdk_account::config::Builder::from(&base).interceptor(HoldCheck);
+        if let Some(url) = &target.account_endpoint_url {
+            account = account.endpoint_url(url);
+        }
         SdkAws {
+            account: aws_sdk_account::Client::from_conf(account.build()),
             orgs: aws_sdk_organizations::Client::from_conf(
                 aws_sdk_organizations::config::Builder::from(&base)
                     .interceptor(HoldCheck)
@@ -460,6 +470,18 @@ impl Aws for SdkAws {
         self.orgs
             .close_account()
             .account_id(account_id)
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn rename_account(&self, account_id: &str, name: &str) -> Result<()> {
+        self.calls.write()?;
+        self.account
+            .put_account_name()
+            .account_id(account_id)
+            .account_name(name)
             .send()
             .await
             .map_err(err)?;

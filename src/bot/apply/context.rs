@@ -16,11 +16,30 @@ pub(crate) struct AccountRun<'a> {
     pub(crate) steps: Vec<Step>,
     pub(crate) email: String,
     pub(crate) account_id: Option<String>,
+    /// What to keep as approved once every step is done (none for a close or a repair).
+    pub(crate) approval: Option<super::approved::Approval>,
+}
+
+/// Where an apply's progress is shown: the merged MR's note, or a repair's note on the drift
+/// issue (written on the first progress, then edited).
+pub(crate) enum Sink<'a> {
+    Mr(&'a MergeRequest),
+    /// A repair's note on the drift issue, with what it left and why.
+    Issue {
+        iid: u64,
+        note: Mutex<Option<u64>>,
+        left: Vec<String>,
+    },
+    /// A repair with no drift issue open: the log only.
+    Log {
+        left: Vec<String>,
+    },
 }
 
 /// Shared by the account runs of one apply.
 pub(crate) struct RunCtx<'a, M> {
-    pub(crate) mr: &'a MergeRequest,
+    /// Where the progress is shown.
+    pub(crate) sink: Sink<'a>,
     pub(crate) merge_sha: &'a str,
     /// The claim of the delivery this apply runs for: ledger writes hold only while it does.
     pub(crate) fence: Option<crate::store::Lease>,

@@ -202,6 +202,18 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         });
         Ok(Gate {
             emails: collect_emails(&report.plan, &base, &head),
+            digests: report
+                .plan
+                .changes
+                .iter()
+                .map(|c| {
+                    let of = |d: &decl::Declarations, i: Option<usize>| {
+                        i.and_then(|i| d.accounts.get(i))
+                            .map(decl::Account::declared_digest)
+                    };
+                    (of(&head, c.head), of(&base, c.base))
+                })
+                .collect(),
             plan: report.plan,
             policy: Some(policy),
             counted,
@@ -221,6 +233,8 @@ pub(super) struct Gate {
     pub(super) facts: serde_json::Value,
     /// The email of each change's account (at the head, or at the base for a close).
     pub(super) emails: Vec<String>,
+    /// Each change's account's declared digest at the head and at the base.
+    pub(super) digests: Vec<(Option<String>, Option<String>)>,
 }
 
 impl Gate {
@@ -232,6 +246,7 @@ impl Gate {
             refusals: vec![reason.clone()],
             facts: serde_json::json!({ "refused": reason }),
             emails: Vec::new(),
+            digests: Vec::new(),
         }
     }
 }

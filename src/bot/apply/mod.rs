@@ -13,6 +13,8 @@
 //!
 //! Applies are serialised per organisation; creations run concurrently up to AWS's limit.
 
+/// What each account was last applied as, under approval.
+mod approved;
 /// What the account runs of one apply share.
 mod context;
 /// Merges from before applying was turned on: left alone unless asked.
@@ -21,6 +23,8 @@ pub mod first_run;
 mod gate;
 /// Intent and result of every step, and what is known of each account, across crashes.
 mod ledger;
+/// Drift put back, as the declarations already say.
+mod repair;
 /// The apply of one merge, account by account, step by step.
 mod run;
 /// The steps, one file per area.
@@ -118,4 +122,5 @@ impl std::fmt::Display for Terminal {
 
 impl std::error::Error for Terminal {}
 
+pub use repair::Asker;
 pub use steps::repository::Bootstrap;

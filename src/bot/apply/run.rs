@@ -2,8 +2,9 @@
 //! up to AWS's limit at once), each step recorded in the ledger before and after, retried when
 //! AWS throttles, with the progress in the MR note. `/orgvend retry` runs it again.
 
-use super::context::{AccountRun, RunCtx};
-use super::gate::change_email;
+use super::approved::Approval;
+use super::context::{AccountRun, RunCtx, Sink};
+use super::gate::{Gate, change_email};
 use super::{Applier, StepFailure, failure};
 use crate::aws::{self, Aws};
 use crate::bot::Bot;
@@ -95,6 +96,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             merged_by: mr.merged_by.as_ref().map(|u| u.username.clone()),
             approved_by: gate.counted.clone(),
             accounts: Vec::new(),
+            repair: None,
         };
         if !gate.refusals.is_empty() {
             tracing::error!(
@@ -150,7 +152,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
 
         let policy = gate.policy.as_ref().ok_or_else(|| anyhow!("no policy"))?;
         let cx = RunCtx {
-            mr: &mr,
+            sink: Sink::Mr(&mr),
             merge_sha: &merge_sha,
             fence,
             apply_lock: &replicas,
@@ -161,7 +163,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             members: tokio::sync::Mutex::new(HashMap::new()),
             last_note: Mutex::new(None),
         };
-        self.progress(&mr, &cx, true).await;
+        self.progress(&cx, true).await;
         let runs: Vec<AccountRun> = gate
             .plan
             .changes
@@ -175,6 +177,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     .unwrap_or_default()
                     .to_lowercase(),
                 account_id: None,
+                approval: approval(change, &gate, index),
             })
             .collect();
         let results = futures_util::future::join_all(
@@ -190,7 +193,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             (false, retrying) => Outcome::Failed { retrying },
         };
         cx.report.lock().expect("report lock").outcome = outcome.clone();
-        self.progress(&mr, &cx, true).await;
+        self.progress(&cx, true).await;
         run.decision = match outcome {
             Outcome::Applied => "applied",
             Outcome::Failed { retrying: true } => "running",
@@ -222,7 +225,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
     }
 
     /// One account's steps, in order; the first failure stops the account.
-    async fn run_account(
+    pub(super) async fn run_account(
         &self,
         applier: &Applier<A>,
         cx: &RunCtx<'_, A::Member>,
@@ -311,8 +314,11 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             }
             // Milestones in the note: the account exists, and the account is done.
             if matches!(step, Step::WaitForAccount) || i + 1 == steps.len() {
-                self.progress(cx.mr, cx, false).await;
+                self.progress(cx, false).await;
             }
+        }
+        if let Some(a) = &run.approval {
+            self.keep_approval(a).await.map_err(failure)?;
         }
         Ok(())
     }
@@ -335,7 +341,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
     }
 
     /// Writes the progress to the note: at once when `now`, otherwise at most once a second.
-    async fn progress(&self, mr: &MergeRequest, cx: &RunCtx<'_, A::Member>, now: bool) {
+    pub(super) async fn progress(&self, cx: &RunCtx<'_, A::Member>, now: bool) {
         {
             let mut last = cx.last_note.lock().expect("note lock");
             if !now && last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
@@ -344,9 +350,24 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             *last = Some(Instant::now());
         }
         let report = cx.report.lock().expect("report lock").clone();
-        if let Err(e) = self.write_apply_note(mr, &report).await {
+        let written = match &cx.sink {
+            Sink::Mr(mr) => self.write_apply_note(mr, &report).await,
+            Sink::Issue { iid, note, left } => {
+                self.write_repair_note(*iid, note, left, &report).await
+            }
+            Sink::Log { left } => {
+                if !matches!(report.outcome, crate::core::progress::Outcome::Running) {
+                    tracing::info!(
+                        report = super::repair::repair_note(&report, left),
+                        "repair finished"
+                    );
+                }
+                Ok(())
+            }
+        };
+        if let Err(e) = written {
             // Progress is a courtesy: the apply goes on, and the final note is written again.
-            tracing::warn!(mr = mr.iid, error = %format!("{e:#}"), "could not update the note with the apply's progress");
+            tracing::warn!(error = %format!("{e:#}"), "could not update the note with the apply's progress");
         }
     }
 
@@ -406,4 +427,19 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         tracing::info!(mr = iid, user = user_id, "`/orgvend retry`: applying again");
         self.apply(iid, fence, force).await
     }
+}
+
+/// What an applied change of an account makes approved (none for a close).
+fn approval(change: &crate::core::plan::Change, gate: &Gate, index: usize) -> Option<Approval> {
+    let target = change.target.as_ref()?;
+    let (Some(digest), base) = gate.digests.get(index).cloned()? else {
+        return None;
+    };
+    let adopting = target.adopt.is_some() && change.fields.iter().any(|f| f.field == "adopt");
+    Some(Approval {
+        email: target.email.to_lowercase(),
+        digest,
+        base,
+        fresh: change.action == crate::core::plan::Action::Create || adopting,
+    })
 }

@@ -262,6 +262,27 @@ fn ou_of(policy: &Policy, account_type: Option<&str>) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+/// The plan of a repair: each of `accounts` (a declaration's index, and the id of the account
+/// that exists for it) as if it were new and adopted, so that its steps are the whole
+/// baseline, each of which checks before it changes anything.
+pub fn repair(policy: &Policy, head: &Declarations, accounts: &[(usize, String)]) -> Plan {
+    let mut plan = plan(None, head, policy);
+    plan.changes.retain_mut(|c| {
+        let Some(id) = c
+            .head
+            .and_then(|h| accounts.iter().find(|(i, _)| *i == h))
+            .map(|(_, id)| id.clone())
+        else {
+            return false;
+        };
+        if let Some(t) = c.target.as_mut() {
+            t.adopt = Some(id);
+        }
+        c.action == Action::Create && c.target.is_some()
+    });
+    plan
+}
+
 fn target(policy: &Policy, a: &Account) -> Target {
     Target {
         name: unknown(a.name()),

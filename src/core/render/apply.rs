@@ -22,6 +22,34 @@ pub fn render_within(r: &ApplyReport, budget: usize) -> String {
         format!("{n} accounts")
     };
     let failed = r.accounts.iter().filter(|a| a.error.is_some()).count();
+    if let Some(by) = &r.repair {
+        let headline = match &r.outcome {
+            Outcome::Running => format!("🔧 Repairing drift: {accounts}"),
+            Outcome::Applied => format!("✅ Repaired: {accounts}"),
+            Outcome::Failed { retrying: true } => {
+                format!("⚠️ The repair stopped for {failed} of {accounts}: orgvend will retry")
+            }
+            _ => format!(
+                "❌ The repair failed for {failed} of {accounts}: fix the cause, then comment `/orgvend apply` again"
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "### {}
+",
+            inline(&headline)
+        );
+        let _ = writeln!(
+            out,
+            "{}
+",
+            inline(&format!(
+                "Asked by `{by}`: each account put back as `{}` of the target branch declares it (and as it was last applied under approval).",
+                short(&r.merge_sha)
+            ))
+        );
+        return finish(out, r, budget);
+    }
     let headline = match &r.outcome {
         Outcome::Running => format!("🚀 Applying the merge: {accounts}"),
         Outcome::Applied => format!("✅ Applied: {accounts}"),
@@ -69,6 +97,11 @@ pub fn render_within(r: &ApplyReport, budget: usize) -> String {
         out.push_str("\nNothing was created or changed. Revert the merge, or fix what is missing in a new merge request.\n");
         return out;
     }
+    finish(out, r, budget)
+}
+
+/// The accounts' sections after the headline, folded to fit `budget`.
+fn finish(mut out: String, r: &ApplyReport, budget: usize) -> String {
     let running = matches!(r.outcome, Outcome::Running);
     let sections: Vec<String> = r.accounts.iter().map(|a| section(a, running)).collect();
     if out.len() + sections.iter().map(String::len).sum::<usize>() <= budget {
@@ -242,6 +275,7 @@ mod tests {
             merged_by: Some("infra-bob".into()),
             approved_by: vec!["infra-alice".into()],
             accounts: (0..n).map(|i| account(i, i == 1500)).collect(),
+            repair: None,
         };
         let small = render(&report(3));
         assert_eq!(small.matches("<details").count(), 3, "{small}");

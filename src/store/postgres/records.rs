@@ -95,6 +95,15 @@ impl PgStore {
         )
     }
 
+    pub async fn set_state(&self, key: String, value: String, now_ms: i64) -> Result<()> {
+        self.exec(
+            "INSERT INTO bot_state (key, value, updated_at_ms) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at_ms = excluded.updated_at_ms",
+            &[&key, &value, &now_ms],
+        )
+        .await
+        .map(drop)
+    }
+
     pub async fn record_review(&self, r: ReviewRecord) -> Result<()> {
         // one statement: no review without its audit record
         self.exec(

@@ -103,6 +103,17 @@ impl SqliteStore {
         .await
     }
 
+    pub async fn set_state(&self, key: String, value: String, now_ms: i64) -> Result<()> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "INSERT INTO bot_state (key, value, updated_at_ms) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at_ms = excluded.updated_at_ms",
+            )?
+            .execute(params![key, value, now_ms])
+            .map(drop)
+        })
+        .await
+    }
+
     pub async fn record_review(&self, r: ReviewRecord) -> Result<()> {
         self.call(move |c| {
             c.prepare_cached(

@@ -54,17 +54,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 }
                 let trust =
                     baseline::ci_trust_document(m.account_id(), &b.gitlab_url, &project, purpose);
-                let (managed, boundary) = if purpose == "apply" {
-                    (
-                        baseline::ADMINISTRATOR_ACCESS,
-                        Some(baseline::policy_arn(
-                            m.account_id(),
-                            &policy.baseline.permissions_boundary,
-                        )),
-                    )
-                } else {
-                    (baseline::READ_ONLY_ACCESS, None)
-                };
+                let (managed, boundary) = ci_role_policies(policy, purpose, m.account_id());
                 match m.role(name).await? {
                     None => {
                         m.create_role(name, &trust, boundary.as_deref()).await?;
@@ -72,25 +62,17 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                         Ok(Some(format!("trusts {project}")))
                     }
                     Some(state) => {
-                        let mut repaired = Vec::new();
-                        if !state
-                            .trust
-                            .as_deref()
-                            .is_some_and(|t| baseline::same_document(t, &trust))
-                        {
-                            m.update_trust(name, &trust).await?;
-                            repaired.push("trust");
-                        }
-                        if let Some(b) = &boundary
-                            && state.boundary.as_deref() != Some(b.as_str())
-                        {
-                            m.put_role_boundary(name, b).await?;
-                            repaired.push("boundary");
-                        }
-                        if !state.attached.iter().any(|a| a == managed) {
-                            m.attach_role_policy(name, managed).await?;
-                            repaired.push("policy");
-                        }
+                        let repaired =
+                            super::role_repairs(&state, &trust, boundary.as_deref(), managed);
+                        super::repair_role(
+                            &*m,
+                            name,
+                            &repaired,
+                            &trust,
+                            boundary.as_deref(),
+                            managed,
+                        )
+                        .await?;
                         Ok(Some(if repaired.is_empty() {
                             format!("trusts {project}")
                         } else {
@@ -101,5 +83,25 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             }
             other => Err(anyhow!("not a step of this area: {}", other.key())),
         }
+    }
+}
+
+/// A CI role's managed policy and boundary: the apply role administers the account within
+/// the boundary; the plan role reads.
+pub(crate) fn ci_role_policies(
+    policy: &Policy,
+    purpose: &str,
+    account_id: &str,
+) -> (&'static str, Option<String>) {
+    if purpose == "apply" {
+        (
+            baseline::ADMINISTRATOR_ACCESS,
+            Some(baseline::policy_arn(
+                account_id,
+                &policy.baseline.permissions_boundary,
+            )),
+        )
+    } else {
+        (baseline::READ_ONLY_ACCESS, None)
     }
 }

@@ -80,28 +80,17 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             }
             Step::PermissionsBoundary { policy: boundary } => {
                 let m = self.member(aws, cx, run, policy).await?;
-                let bucket = self.bucket_name(run, policy)?;
-                let repo = &policy.repository;
-                let ci_roles: Vec<&str> = if repo.keyless_ci {
-                    vec![repo.plan_role.as_str(), repo.apply_role.as_str()]
-                } else {
-                    Vec::new()
-                };
-                let access_role = run
+                let target = run
                     .change
                     .target
                     .as_ref()
-                    .map(|t| t.role_name.as_str())
-                    .unwrap_or(&policy.baseline.role_name);
-                let key_alias = self.key_alias(run, policy);
-                let want = baseline::boundary_document(&baseline::Protected {
-                    account_id: m.account_id(),
-                    baseline: &policy.baseline,
-                    access_role,
-                    ci_roles: &ci_roles,
-                    state_bucket: &bucket,
-                    key_alias: key_alias.as_deref(),
-                });
+                    .ok_or_else(|| anyhow!("no target for {}", run.change.name))?;
+                let want = super::boundary_document(
+                    policy,
+                    run.change.account_type.as_deref(),
+                    target,
+                    m.account_id(),
+                );
                 match m.policy(boundary).await? {
                     None => {
                         m.create_policy(boundary, &want).await?;
@@ -145,21 +134,17 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                             m.account_id(),
                             &policy.baseline.saml_provider,
                         );
-                        if !state
-                            .trust
-                            .as_deref()
-                            .is_some_and(|t| baseline::same_document(t, &trust))
-                        {
-                            m.update_trust(name, &trust).await?;
-                        }
-                        if let Some(b) = &boundary
-                            && state.boundary.as_deref() != Some(b.as_str())
-                        {
-                            m.put_role_boundary(name, b).await?;
-                        }
-                        if !state.attached.iter().any(|a| a == policy_arn) {
-                            m.attach_role_policy(name, policy_arn).await?;
-                        }
+                        let repairs =
+                            super::role_repairs(&state, &trust, boundary.as_deref(), policy_arn);
+                        super::repair_role(
+                            &*m,
+                            name,
+                            &repairs,
+                            &trust,
+                            boundary.as_deref(),
+                            policy_arn,
+                        )
+                        .await?;
                     }
                 }
                 Ok(None)

@@ -6,7 +6,7 @@
 /// Who may sign in: Identity Center permission sets and assignments, or Okta groups and rules.
 pub mod access;
 /// Keyless CI: the OIDC provider and the CI roles.
-mod ci;
+pub(crate) mod ci;
 /// The account's guard: KMS key, Config, CloudTrail.
 mod guard;
 /// Inside the account: assumed role, alias, SAML provider, boundary, access roles.
@@ -22,7 +22,7 @@ use super::context::{AccountRun, RunCtx};
 use super::{Applier, Terminal};
 use crate::aws::{Aws, OrgAccount};
 use crate::bot::Bot;
-use crate::core::plan::{Area, Step};
+use crate::core::plan::{Area, Step, Target};
 use crate::core::policy::Policy;
 use crate::gitlab::GitLab;
 use anyhow::{Result, anyhow};
@@ -153,24 +153,118 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             .target
             .as_ref()
             .ok_or_else(|| anyhow!("no target for {}", run.change.name))?;
-        let id = run.account_id.as_deref().unwrap_or("");
-        Ok(
-            crate::core::plan::fill(&policy.baseline.state_bucket, target)
-                .replace("{account_id}", id),
-        )
+        Ok(state_bucket(
+            policy,
+            target,
+            run.account_id.as_deref().unwrap_or(""),
+        ))
     }
+}
+
+/// The account's state bucket.
+pub(crate) fn state_bucket(policy: &Policy, target: &Target, account_id: &str) -> String {
+    crate::core::plan::fill(&policy.baseline.state_bucket, target)
+        .replace("{account_id}", account_id)
+}
+
+/// The alias of the account's KMS key, when its type's baseline has one.
+pub(crate) fn key_alias(policy: &Policy, account_type: Option<&str>, t: &Target) -> Option<String> {
+    let kms = policy.security.of(account_type).kms.as_ref()?;
+    Some(crate::core::plan::fill(&kms.alias, t))
+}
+
+/// The permissions boundary the account should have.
+pub(crate) fn boundary_document(
+    policy: &Policy,
+    account_type: Option<&str>,
+    t: &Target,
+    account_id: &str,
+) -> String {
+    let repo = &policy.repository;
+    let ci_roles: Vec<&str> = if repo.keyless_ci {
+        vec![repo.plan_role.as_str(), repo.apply_role.as_str()]
+    } else {
+        Vec::new()
+    };
+    crate::core::baseline::boundary_document(&crate::core::baseline::Protected {
+        account_id,
+        baseline: &policy.baseline,
+        access_role: &t.role_name,
+        ci_roles: &ci_roles,
+        state_bucket: &state_bucket(policy, t, account_id),
+        key_alias: key_alias(policy, account_type, t).as_deref(),
+    })
+}
+
+/// What differs of a role from what it should be (`trust`, `boundary`, `policy`): what the
+/// apply repairs and drift reports.
+pub(crate) fn role_repairs(
+    state: &crate::aws::RoleState,
+    trust: &str,
+    boundary: Option<&str>,
+    managed: &str,
+) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if !state
+        .trust
+        .as_deref()
+        .is_some_and(|t| crate::core::baseline::same_document(t, trust))
+    {
+        out.push("trust");
+    }
+    if boundary.is_some_and(|b| state.boundary.as_deref() != Some(b)) {
+        out.push("boundary");
+    }
+    if !state.attached.iter().any(|a| a == managed) {
+        out.push("policy");
+    }
+    out
+}
+
+/// Puts back what [`role_repairs`] found.
+pub(crate) async fn repair_role<M: crate::aws::MemberAws>(
+    m: &M,
+    name: &str,
+    repairs: &[&str],
+    trust: &str,
+    boundary: Option<&str>,
+    managed: &str,
+) -> Result<()> {
+    for what in repairs {
+        match *what {
+            "trust" => m.update_trust(name, trust).await?,
+            "boundary" => {
+                if let Some(b) = boundary {
+                    m.put_role_boundary(name, b).await?
+                }
+            }
+            _ => m.attach_role_policy(name, managed).await?,
+        }
+    }
+    Ok(())
+}
+
+/// What differs of a state bucket from what it should be.
+pub(crate) fn bucket_repairs(state: &crate::aws::BucketState) -> Vec<&'static str> {
+    [
+        (state.versioned, "versioning"),
+        (state.encrypted, "encryption"),
+        (state.public_access_blocked, "public access block"),
+    ]
+    .into_iter()
+    .filter(|(ok, _)| !ok)
+    .map(|(_, what)| what)
+    .collect()
 }
 
 impl<G: GitLab, A: Aws> Bot<G, A> {
     /// The alias of the account's KMS key, when its type's baseline has one.
     fn key_alias(&self, run: &AccountRun<'_>, policy: &Policy) -> Option<String> {
-        let t = run.change.target.as_ref()?;
-        let kms = policy
-            .security
-            .of(run.change.account_type.as_deref())
-            .kms
-            .as_ref()?;
-        Some(crate::core::plan::fill(&kms.alias, t))
+        key_alias(
+            policy,
+            run.change.account_type.as_deref(),
+            run.change.target.as_ref()?,
+        )
     }
 }
 

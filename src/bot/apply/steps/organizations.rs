@@ -1,6 +1,6 @@
 //! The organization, from the management account: create the account (exactly once: the
 //! ledger first, then AWS by email and by requests in flight), wait for it, move it to its
-//! type's OU, tag and untag it, and close it.
+//! type's OU, tag, untag and rename it, and close it.
 
 use super::super::context::{AccountRun, RunCtx};
 use super::super::{Applier, Terminal};
@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 impl<G: GitLab, A: Aws> Bot<G, A> {
-    /// Create, wait, move, tag, untag, rename (not done: AWS allows it only in the console), close.
+    /// Create, wait, move, tag, untag, rename, close.
     pub(super) async fn exec_organizations(
         &self,
         applier: &Applier<A>,
@@ -229,9 +229,28 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 }
                 Ok(None)
             }
-            Step::RenameAccount { name } => Ok(Some(format!(
-                "skipped: orgvend does not rename accounts; rename it to `{name}` in the AWS console (Account settings)"
-            ))),
+            Step::RenameAccount { name } => {
+                let id = self.account_id_of(aws, cx, run).await?;
+                let email = run.email.clone();
+                if self
+                    .org_account(aws, cx, &email, false)
+                    .await?
+                    .is_some_and(|a| a.name == *name)
+                {
+                    return Ok(Some(format!("named `{name}`")));
+                }
+                match aws.rename_account(&id, name).await {
+                    Ok(()) => {
+                        *cx.org_accounts.lock().await = None;
+                        Ok(Some(format!("renamed to `{name}`")))
+                    }
+                    Err(e) if aws::has_code(&e, "AccessDeniedException") => Err(Terminal(format!(
+                        "AWS refused to rename {id} ({e:#}): renames go through the Account Management API, which needs trusted access for it in the organization (`aws organizations enable-aws-service-access --service-principal account.amazonaws.com`) and orgvend's role allowed `account:PutAccountName`; then `/orgvend retry`"
+                    ))
+                    .into()),
+                    Err(e) => Err(e),
+                }
+            }
             Step::CloseAccount { .. } => {
                 let email = run.email.clone();
                 let Some(a) = self.org_account(aws, cx, &email, false).await? else {

@@ -45,6 +45,29 @@ pub struct RepoAccount<'a> {
     pub ci_roles: Option<(String, String)>,
 }
 
+impl<'a> RepoAccount<'a> {
+    /// What the policy gives the account `account_id` declared as `target`.
+    pub fn of(
+        policy: &Policy,
+        target: &'a Target,
+        kind: Option<&str>,
+        account_id: &str,
+    ) -> RepoAccount<'a> {
+        let repo = &policy.repository;
+        RepoAccount {
+            target,
+            kind: kind.unwrap_or_default().to_string(),
+            account_id: account_id.to_string(),
+            state_bucket: super::state_bucket(policy, target, account_id),
+            lock_table: policy.baseline.lock_table.clone(),
+            project_path: core_plan::project_path(repo, target),
+            ci_roles: repo
+                .keyless_ci
+                .then(|| (repo.plan_role.clone(), repo.apply_role.clone())),
+        }
+    }
+}
+
 /// The result of a repository step: a ledger detail, and the project's web address once
 /// known (for the MR note).
 #[derive(Debug, Default)]
@@ -165,18 +188,12 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     .target
                     .as_ref()
                     .ok_or_else(|| anyhow!("no target for {}", run.change.name))?;
-                let repo = &policy.repository;
-                let account = crate::bot::apply::steps::repository::RepoAccount {
+                let account = RepoAccount::of(
+                    policy,
                     target,
-                    kind: run.change.account_type.clone().unwrap_or_default(),
-                    account_id: account_id.clone(),
-                    state_bucket: self.bucket_name(run, policy)?,
-                    lock_table: policy.baseline.lock_table.clone(),
-                    project_path: crate::core::plan::project_path(repo, target),
-                    ci_roles: repo
-                        .keyless_ci
-                        .then(|| (repo.plan_role.clone(), repo.apply_role.clone())),
-                };
+                    run.change.account_type.as_deref(),
+                    &account_id,
+                );
                 let out = self.bootstrap_step(b, &account, step).await?;
                 if let Some(link) = out.link {
                     cx.report.lock().expect("report lock").accounts[run.index].repository =

@@ -32,14 +32,12 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                         Default::default()
                     }
                 };
-                if !state.versioned {
-                    m.enable_versioning(&bucket).await?;
-                }
-                if !state.encrypted {
-                    m.enable_encryption(&bucket).await?;
-                }
-                if !state.public_access_blocked {
-                    m.block_public_access(&bucket).await?;
+                for what in super::bucket_repairs(&state) {
+                    match what {
+                        "versioning" => m.enable_versioning(&bucket).await?,
+                        "encryption" => m.enable_encryption(&bucket).await?,
+                        _ => m.block_public_access(&bucket).await?,
+                    }
                 }
                 Ok(Some(bucket))
             }

@@ -3,9 +3,12 @@
 //! (`core::drift`), and one GitLab issue on the subaccounts project says what differs: opened when drift appears, edited in place,
 //! closed when there is none. `orgvend_drift_items{kind}` follows each run.
 
-use super::Bot;
-use super::policy::Rules;
+/// Inside each account, and its GitLab project.
+pub mod inspect;
+
 use crate::aws::Aws;
+use crate::bot::Bot;
+use crate::bot::policy::Rules;
 use crate::core::decl;
 use crate::core::drift::{self, Item, Kind};
 use crate::core::request::import::Existing;
@@ -14,6 +17,20 @@ use crate::gitlab::{GitLab, NewIssue};
 use crate::store::NewDelivery;
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, VecDeque};
+
+/// What a drift run found, and what a repair needs of it.
+pub(crate) struct Survey {
+    /// The target branch's head.
+    pub(crate) sha: String,
+    pub(crate) policy: crate::core::policy::Policy,
+    pub(crate) decls: decl::Declarations,
+    pub(crate) existing: Vec<Existing>,
+    pub(crate) items: Vec<Item>,
+    /// Every declared account that exists and is active, as a repair would run it.
+    pub(crate) plan: crate::core::plan::Plan,
+    /// Declarations (by index) that differ from what was last applied under approval.
+    pub(crate) unapplied: Vec<usize>,
+}
 
 /// The drift issue's title.
 pub const TITLE: &str = "orgvend: the organization differs from its declarations";
@@ -63,7 +80,8 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         }
         let now = self.ctx.clock.now_ms();
         let period = now / (every as i64 * 1000);
-        let headers = serde_json::json!({ super::dispatch::CLI_HEADER: super::dispatch::TIMER });
+        let headers =
+            serde_json::json!({ crate::bot::dispatch::CLI_HEADER: crate::bot::dispatch::TIMER });
         let inserted = self
             .ctx
             .store
@@ -87,8 +105,32 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
     /// Compares the target branch's head with the organization now, keeps the drift issue
     /// up to date and the metric set; returns the differences.
     pub async fn drift_now(&self) -> Result<Vec<Item>> {
-        let Some(applier) = &self.applier else {
+        let Some(survey) = self.survey().await? else {
             return Ok(Vec::new());
+        };
+        let mut counts: BTreeMap<String, u64> = Kind::ALL
+            .iter()
+            .map(|k| (k.name().to_string(), 0))
+            .collect();
+        for i in &survey.items {
+            *counts.entry(i.kind.name().to_string()).or_default() += 1;
+        }
+        self.ctx.metrics.drift(counts);
+        self.drift_issue(&survey.items, &survey.sha).await?;
+        tracing::info!(
+            items = survey.items.len(),
+            sha = crate::bot::short(&survey.sha),
+            "drift checked"
+        );
+        Ok(survey.items)
+    }
+
+    /// The target branch's head against the organization, the accounts and their projects;
+    /// `None` when there is nothing to compare (no `[aws]`, a policy not in force, Terraform
+    /// that does not parse).
+    pub(crate) async fn survey(&self) -> Result<Option<Survey>> {
+        let Some(applier) = &self.applier else {
+            return Ok(None);
         };
         let project = self.project();
         let target = self.target_branch().await?;
@@ -98,63 +140,95 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             Rules::InForce(p) => p,
             _ => {
                 tracing::warn!(
-                    sha = super::short(&sha),
+                    sha = crate::bot::short(&sha),
                     "drift not checked: the target branch's policy is not in force"
                 );
-                return Ok(Vec::new());
+                return Ok(None);
             }
         };
         let files = self.read_files(&tree, decl::is_terraform_file).await?;
         let (have, management) = organization(&applier.aws).await?;
-        let items = super::off_runtime(move || {
+        let judged = crate::bot::off_runtime(move || {
             let decls = decl::read(&files, &policy.sources);
-            if decls.parse_errors.is_empty() {
-                Some(drift::drift(&policy, &decls, &have, &management))
-            } else {
-                None
+            if !decls.parse_errors.is_empty() {
+                return None;
             }
+            let items = drift::drift(&policy, &decls, &have, &management);
+            let present: Vec<(usize, String)> = drift::found(&decls, &have)
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, e)| {
+                    e.filter(|e| e.status == "ACTIVE")
+                        .map(|e| (i, e.id.clone()))
+                })
+                .collect();
+            let plan = crate::core::plan::repair(&policy, &decls, &present);
+            Some((policy, decls, have, items, plan))
         })
         .await;
-        let Some(items) = items else {
+        let Some((policy, decls, existing, mut items, plan)) = judged else {
             tracing::warn!("drift not checked: the target branch's Terraform does not parse");
-            return Ok(Vec::new());
+            return Ok(None);
         };
-        let mut counts: BTreeMap<String, u64> = [
-            Kind::Missing,
-            Kind::Status,
-            Kind::Name,
-            Kind::Email,
-            Kind::Ou,
-            Kind::Tags,
-            Kind::Undeclared,
-        ]
-        .iter()
-        .map(|k| (k.name().to_string(), 0))
-        .collect();
-        for i in &items {
-            *counts.entry(i.kind.name().to_string()).or_default() += 1;
+        // Declarations that differ from what was last applied under approval.
+        let mut unapplied = Vec::new();
+        for c in &plan.changes {
+            let Some(d) = c.head.and_then(|h| decls.accounts.get(h)) else {
+                continue;
+            };
+            let email = d.email().unwrap_or_default();
+            if let Some(approved) = self.approved_digest(email).await?
+                && approved != d.declared_digest()
+            {
+                unapplied.push(c.head.unwrap_or_default());
+                items.push(Item {
+                    kind: Kind::Unapplied,
+                    account: c.name.clone(),
+                    account_id: c.target.as_ref().and_then(|t| t.adopt.clone()),
+                    at: Some(c.at.to_string()),
+                    declared: "the declaration on the target branch".into(),
+                    existing: "what was last applied under approval differs from it".into(),
+                    fix: "a merge the gate refused, or a push, changed it: apply that MR through the gate (`orgvend apply --mr <N>`), or change the declaration back in an MR; until then it is not repaired".into(),
+                });
+            }
         }
-        self.ctx.metrics.drift(counts);
-        self.drift_issue(&items, &sha).await?;
-        tracing::info!(
-            items = items.len(),
-            sha = super::short(&sha),
-            "drift checked"
-        );
-        Ok(items)
+        let gitlab_url = self.bootstrap.as_ref().map(|b| b.gitlab_url.as_str());
+        items.extend(inspect::aws_facts(&applier.aws, &policy, &plan, gitlab_url).await?);
+        items.extend(self.gitlab_facts(&policy, &plan).await?);
+        items.sort_by(|a, b| (&a.account, a.kind).cmp(&(&b.account, b.kind)));
+        Ok(Some(Survey {
+            sha,
+            policy,
+            decls,
+            existing,
+            items,
+            plan,
+            unapplied,
+        }))
+    }
+
+    /// The open drift issue (orgvend's label and title), if any.
+    async fn open_drift_issue(&self) -> Result<Option<crate::gitlab::Issue>> {
+        let bot = self.bot_id().await?;
+        Ok(self
+            .gitlab
+            .issues(&self.project(), &self.ctx.config.drift.label)
+            .await
+            .context("looking for the drift issue")?
+            .into_iter()
+            .find(|i| i.title == TITLE && i.author.id == bot))
+    }
+
+    /// The open drift issue's number.
+    pub(crate) async fn drift_issue_iid(&self) -> Result<Option<u64>> {
+        Ok(self.open_drift_issue().await?.map(|i| i.iid))
     }
 
     /// The one drift issue: opened when drift appears, edited in place, closed when clean.
     async fn drift_issue(&self, items: &[Item], sha: &str) -> Result<()> {
         let project = self.project();
         let label = &self.ctx.config.drift.label;
-        let open = self
-            .gitlab
-            .issues(&project, label)
-            .await
-            .context("looking for the drift issue")?
-            .into_iter()
-            .find(|i| i.title == TITLE);
+        let open = self.open_drift_issue().await?;
         if items.is_empty() {
             if let Some(issue) = open {
                 self.gitlab.close_issue(&project, issue.iid).await?;
@@ -164,7 +238,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         let table = drift::markdown(items);
         let body = format!(
             "{table}\n\nAs of `{}` on the target branch, {}. The declarations are what orgvend applies: fix AWS to match them, or change them in a merge request.",
-            super::short(sha),
+            crate::bot::short(sha),
             crate::clock::format_utc(self.ctx.clock.now_ms())
         );
         match open {
