@@ -182,11 +182,7 @@ async fn import(args: orgvend::cli::import::ImportArgs) -> Result<i32> {
 
 async fn drift(args: orgvend::cli::drift::DriftArgs) -> Result<i32> {
     let config = load(&args.config)?;
-    let aws = config
-        .aws
-        .as_ref()
-        .context("no [aws] section in the configuration: orgvend drift reads the organization")?;
-    Ok(orgvend::cli::drift::drift_cmd(&args, aws).await)
+    Ok(orgvend::cli::drift::drift_cmd(&args, &config).await)
 }
 
 async fn doctor(path: PathBuf) -> Result<i32> {

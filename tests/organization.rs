@@ -201,7 +201,9 @@ async fn drift_lists_every_difference_and_nothing_else() {
     .await;
     member(&moto, "shadow-it", &ous["/Internal"], &[]).await;
     let aws = moto.aws().await;
-    let items = orgvend::cli::drift::items(&aws, dir.path()).await.unwrap();
+    let items = orgvend::cli::drift::items(&aws, dir.path(), None)
+        .await
+        .unwrap();
     let got: Vec<(&str, &str)> = items
         .iter()
         .map(|i| (i.account.as_str(), i.kind.name()))
@@ -226,7 +228,10 @@ async fn drift_lists_every_difference_and_nothing_else() {
         repo: dir.path().to_path_buf(),
         format: orgvend::cli::check::Format::Json,
     };
-    assert_eq!(orgvend::cli::drift::run(&aws, &args).await.unwrap(), 1);
+    assert_eq!(
+        orgvend::cli::drift::run(&aws, &args, None).await.unwrap(),
+        1
+    );
 }
 
 /// Drift in `orgvend serve`: once per period over the replicas, one issue kept up to date.

@@ -23,8 +23,11 @@ pub struct DriftArgs {
     pub format: Format,
 }
 
-/// Every difference between the checkout at `repo` and the organization.
-pub async fn items<A: Aws>(aws: &A, repo: &Path) -> Result<Vec<Item>> {
+/// Every difference between the checkout at `repo` and the organization, inside its
+/// accounts too (their CI roles when `gitlab_url`, the instance keyless CI trusts, is known).
+/// The GitLab projects are compared by the service (`orgvend serve`), which holds GitLab's
+/// token.
+pub async fn items<A: Aws>(aws: &A, repo: &Path, gitlab_url: Option<&str>) -> Result<Vec<Item>> {
     let files = checkout::working_tree(repo, POLICY_DIR)?;
     let policy = Policy::load(&files, POLICY_DIR)
         .map_err(anyhow::Error::from)
@@ -34,12 +37,16 @@ pub async fn items<A: Aws>(aws: &A, repo: &Path) -> Result<Vec<Item>> {
         anyhow::bail!("the checkout does not parse: {e}");
     }
     let (have, management) = crate::bot::drift::organization(aws).await?;
-    Ok(drift::drift(&policy, &decls, &have, &management))
+    let mut items = drift::drift(&policy, &decls, &have, &management);
+    let plan = crate::core::plan::repair(&policy, &decls, &drift::present(&decls, &have));
+    items.extend(crate::bot::drift::inspect::aws_facts(aws, &policy, &plan, gitlab_url).await?);
+    items.sort_by(|a, b| (&a.account, a.kind).cmp(&(&b.account, b.kind)));
+    Ok(items)
 }
 
 /// Prints the drift of `args.repo`; returns the exit code.
-pub async fn run<A: Aws>(aws: &A, args: &DriftArgs) -> Result<i32> {
-    let items = items(aws, &args.repo).await?;
+pub async fn run<A: Aws>(aws: &A, args: &DriftArgs, gitlab_url: Option<&str>) -> Result<i32> {
+    let items = items(aws, &args.repo, gitlab_url).await?;
     let out = match args.format {
         Format::Text => drift::text(&items),
         Format::Markdown => drift::markdown(&items),
@@ -54,10 +61,24 @@ pub async fn run<A: Aws>(aws: &A, args: &DriftArgs) -> Result<i32> {
 }
 
 /// `orgvend drift` from the command line: the organization from `[aws]` of the config.
-pub async fn drift_cmd(args: &DriftArgs, aws: &crate::config::AwsConfig) -> i32 {
+pub async fn drift_cmd(args: &DriftArgs, config: &crate::config::Config) -> i32 {
+    let Some(aws) = &config.aws else {
+        eprintln!(
+            "orgvend drift: no [aws] section in the configuration: orgvend drift reads the organization"
+        );
+        return EXIT_ERROR;
+    };
     let target = crate::aws::sdk::AwsTarget::of(aws);
     let sdk = crate::aws::sdk::SdkAws::new(&target).await;
-    match run(&sdk, args).await {
+    // the instance keyless CI trusts, as the service's bootstrap names it
+    let gitlab_url = config.bootstrap.as_ref().map(|b| {
+        b.oidc_issuer
+            .clone()
+            .unwrap_or_else(|| config.gitlab.url.clone())
+            .trim_end_matches('/')
+            .to_string()
+    });
+    match run(&sdk, args, gitlab_url.as_deref()).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("orgvend drift: {e:#}");

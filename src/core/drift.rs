@@ -255,6 +255,19 @@ pub fn found<'e>(decls: &Declarations, existing: &'e [Existing]) -> Vec<Option<&
         .collect()
 }
 
+/// Each declaration whose account exists and is active, with the account's id: what is
+/// read inside accounts, and what a repair may run for.
+pub fn present(decls: &Declarations, existing: &[Existing]) -> Vec<(usize, String)> {
+    found(decls, existing)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, e)| {
+            e.filter(|e| e.status == "ACTIVE")
+                .map(|e| (i, e.id.clone()))
+        })
+        .collect()
+}
+
 fn tags_text(tags: &BTreeMap<String, String>) -> String {
     if tags.is_empty() {
         return "none".into();

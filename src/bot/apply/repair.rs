@@ -104,7 +104,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             }
             let email = survey.decls.accounts[h].email().unwrap_or_default();
             if survey.unapplied.contains(&h) {
-                left.push(format!("`{}`: its declaration differs from what was last applied under approval (a refused merge, or a push): settle it in an MR", c.name));
+                left.push(format!("`{}`: its declaration differs from what was last applied under approval (a merge the gate refused, an apply that failed or still runs, a push): settle it in an MR", c.name));
             } else if self.approved_digest(email).await?.is_none() {
                 left.push(format!("`{}`: orgvend has no record of it applied under approval (applied before orgvend kept them): its next applied MR starts one", c.name));
             } else {

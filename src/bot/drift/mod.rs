@@ -154,15 +154,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 return None;
             }
             let items = drift::drift(&policy, &decls, &have, &management);
-            let present: Vec<(usize, String)> = drift::found(&decls, &have)
-                .into_iter()
-                .enumerate()
-                .filter_map(|(i, e)| {
-                    e.filter(|e| e.status == "ACTIVE")
-                        .map(|e| (i, e.id.clone()))
-                })
-                .collect();
-            let plan = crate::core::plan::repair(&policy, &decls, &present);
+            let plan = crate::core::plan::repair(&policy, &decls, &drift::present(&decls, &have));
             Some((policy, decls, have, items, plan))
         })
         .await;
@@ -188,7 +180,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     at: Some(c.at.to_string()),
                     declared: "the declaration on the target branch".into(),
                     existing: "what was last applied under approval differs from it".into(),
-                    fix: "a merge the gate refused, or a push, changed it: apply that MR through the gate (`orgvend apply --mr <N>`), or change the declaration back in an MR; until then it is not repaired".into(),
+                    fix: "its last change was not applied through: a merge the gate refused, an apply that failed or is still running (`/orgvend retry` on its MR), or a push; settle it in an MR. Until then it is not repaired".into(),
                 });
             }
         }

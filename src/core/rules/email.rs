@@ -4,7 +4,22 @@
 use super::{Policy, Violation};
 use crate::core::decl::Declarations;
 
-pub(super) fn check_email(policy: &Policy, decls: &Declarations, out: &mut Vec<Violation>) {
+/// `base`: the declarations before the change. An account that keeps the address it already
+/// had is not held to the template (its name may change; its email cannot).
+pub(super) fn check_email(
+    policy: &Policy,
+    decls: &Declarations,
+    base: Option<&Declarations>,
+    out: &mut Vec<Violation>,
+) {
+    let kept: std::collections::HashSet<String> = base
+        .map(|b| {
+            b.accounts
+                .iter()
+                .filter_map(|a| a.email().map(str::to_lowercase))
+                .collect()
+        })
+        .unwrap_or_default();
     for a in &decls.accounts {
         let (Some(email), Some(field)) = (a.email(), &a.email) else {
             continue;
@@ -43,6 +58,7 @@ pub(super) fn check_email(policy: &Policy, decls: &Declarations, out: &mut Vec<V
             ));
         }
         if let Some(template) = &policy.email_template
+            && !kept.contains(&email.to_lowercase())
             && let Some(expected) = expected_email(template, a)
             && !expected.eq_ignore_ascii_case(email)
         {

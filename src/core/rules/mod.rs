@@ -123,7 +123,7 @@ fn builtin(policy: &Policy, input: &CheckInput) -> Vec<Violation> {
     adopt::check_adopt(head, &mut out);
     access::check_access(policy, head, &mut out);
     naming::check_naming(policy, head, &mut out);
-    email::check_email(policy, head, &mut out);
+    email::check_email(policy, head, input.base, &mut out);
     unique::check_unique(head, &mut out);
     pairing::check_pairing(policy, head, &mut out);
     sources::check_sources(policy, head, &mut out);

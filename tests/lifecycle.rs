@@ -1,0 +1,406 @@
+//! The account after its creation, against moto and the fake GitLab: drift made by hand
+//! inside an account and in its project is listed on the drift issue and repaired by
+//! `/orgvend apply` there (by a member of the approval group only); a declaration a refused
+//! merge changed is never repaired; a rename in an MR goes through the Account Management
+//! API (moto has none: its fake).
+
+mod common;
+
+use common::fake_account::FakeAccount;
+use common::fake_aws::Scripted;
+use common::fake_gitlab::hooks;
+use common::moto::Moto;
+use common::world::{ALICE, BOB, DEV, MALLORY, World, fixture_repo, initial_state};
+use orgvend::aws::sdk::SdkAws;
+
+async fn comment_issue(w: &World, iid: u64, by: u64, body: &str) {
+    let hook = w.gitlab.with(|s| {
+        let note = s.comment_issue(iid, by, body);
+        hooks::issue_note_hook(s, iid, note)
+    });
+    let r = w
+        .server
+        .post(&common::Delivery::new(
+            "Note Hook",
+            hook.to_string().into_bytes(),
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+}
+
+fn drift_issue(w: &World) -> Option<(u64, String, String)> {
+    w.gitlab.with(|s| {
+        s.issues
+            .values()
+            .find(|i| i.title == orgvend::bot::drift::TITLE)
+            .map(|i| (i.iid, i.state.clone(), i.description.clone()))
+    })
+}
+
+fn kinds(items: &[orgvend::core::drift::Item]) -> Vec<(String, &'static str)> {
+    items
+        .iter()
+        .map(|i| (i.account.clone(), i.kind.name()))
+        .collect()
+}
+
+/// A repository without accounts yet (the fixture's were merged before orgvend): its policy
+/// (`edit` applied to `policies/orgvend.toml`) and variables.
+fn repository(edit: impl Fn(&str) -> String) -> Vec<(String, String)> {
+    fixture_repo()
+        .into_iter()
+        .filter(|(p, _)| !["management.tf", "internal.tf", "clients.tf"].contains(&p.as_str()))
+        .map(|(p, t)| {
+            let t = if p == "policies/orgvend.toml" {
+                edit(&t)
+            } else {
+                t
+            };
+            (p, t)
+        })
+        .collect()
+}
+
+async fn world(moto: &Moto, account_api: Option<&FakeAccount>) -> World {
+    let mut target = moto.target();
+    target.account_endpoint_url = account_api.map(|a| a.url.clone());
+    World::bootstrapping_with(
+        initial_state(&repository(str::to_string)),
+        Scripted::new(SdkAws::new(&target).await),
+    )
+    .await
+}
+
+async fn vend(w: &World, slug: &str) {
+    let (_, sha) = w.merge_approved(slug).await;
+    w.settle().await;
+    assert_eq!(w.apply_run(&sha).await.decision, "applied");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_inside_accounts_and_projects_is_listed_and_repaired_on_the_issue() {
+    let moto = Moto::start();
+    moto.organization().await;
+    let w = world(&moto, None).await;
+    vend(&w, "alpha").await;
+    vend(&w, "beta").await;
+    // as vended: nothing differs, inside the accounts or in their projects
+    assert_eq!(w.bot.drift_now().await.unwrap(), []);
+
+    // by hand, in alpha: its alias deleted, a role's policy detached, its state bucket's
+    // versioning suspended, its lock table deleted; in beta's project: master unprotected
+    // and a CI variable edited
+    let alpha = moto.account_id("client-alpha").await;
+    let cfg = moto.member_config(&alpha).await;
+    let iam = aws_sdk_iam::Client::new(&cfg);
+    iam.delete_account_alias()
+        .account_alias("client-alpha")
+        .send()
+        .await
+        .unwrap();
+    iam.detach_role_policy()
+        .role_name("ReadOnly")
+        .policy_arn("arn:aws:iam::aws:policy/ReadOnlyAccess")
+        .send()
+        .await
+        .unwrap();
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&cfg)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.put_bucket_versioning()
+        .bucket("example-tfstate-client-alpha")
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    aws_sdk_dynamodb::Client::new(&cfg)
+        .delete_table()
+        .table_name("terraform-locks")
+        .send()
+        .await
+        .unwrap();
+    w.gitlab.with(|s| {
+        let p = s
+            .projects
+            .values_mut()
+            .find(|p| p.path_with_namespace.ends_with("/client-beta"))
+            .expect("beta's project");
+        p.protected.clear();
+        p.variables.get_mut("AWS_ACCOUNT_ID").unwrap().value = "000000000000".into();
+    });
+
+    let items = w.bot.drift_now().await.unwrap();
+    assert_eq!(
+        kinds(&items),
+        [
+            ("client-alpha".to_string(), "alias"),
+            ("client-alpha".to_string(), "role"),
+            ("client-alpha".to_string(), "state_bucket"),
+            ("client-alpha".to_string(), "lock_table"),
+            ("client-beta".to_string(), "protection"),
+            ("client-beta".to_string(), "variables"),
+        ],
+        "{items:#?}"
+    );
+    let role = items.iter().find(|i| i.kind.name() == "role").unwrap();
+    assert!(
+        role.declared.contains("ReadOnly") && role.existing.contains("policy"),
+        "{role:?}"
+    );
+    let (iid, state, body) = drift_issue(&w).expect("the drift issue");
+    assert_eq!(state, "opened");
+    for want in [
+        "| alias | `client-alpha`",
+        "| lock_table |",
+        "| protection | `client-beta`",
+        "AWS_ACCOUNT_ID (changed)",
+    ] {
+        assert!(body.contains(want), "{want} in {body}");
+    }
+
+    // someone outside the approval group asks: refused, nothing changes
+    comment_issue(&w, iid, MALLORY, "/orgvend apply").await;
+    w.settle().await;
+    let notes = w.gitlab.with(|s| s.bot_issue_notes(iid));
+    assert!(
+        notes
+            .last()
+            .is_some_and(|n| n.body.contains("only members of `infrastructure`")),
+        "{notes:?}"
+    );
+    assert_eq!(w.bot.drift_now().await.unwrap().len(), 6);
+
+    // a member asks: everything put back, the issue closed
+    comment_issue(&w, iid, ALICE, "/orgvend apply").await;
+    w.settle().await;
+    let notes = w.gitlab.with(|s| s.bot_issue_notes(iid));
+    let note = &notes.last().unwrap().body;
+    assert!(note.contains("Repaired: 2 accounts"), "{note}");
+    assert!(note.contains("Asked by `infra-alice`"), "{note}");
+    assert_eq!(w.bot.drift_now().await.unwrap(), []);
+    assert_eq!(drift_issue(&w).unwrap().1, "closed");
+    let protected = w.gitlab.with(|s| {
+        s.projects
+            .values()
+            .find(|p| p.path_with_namespace.ends_with("/client-beta"))
+            .map(|p| p.protected.contains_key("master"))
+    });
+    assert_eq!(protected, Some(true));
+}
+
+/// A merge the gate refused changed an account's declaration: drift shows it, and a repair
+/// leaves that account alone (it would apply what nobody approved).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_merge_is_not_made_good_by_a_repair() {
+    let moto = Moto::start();
+    let ous = moto.organization().await;
+    let w = world(&moto, None).await;
+    vend(&w, "alpha").await;
+    let alpha = moto.account_id("client-alpha").await;
+
+    // DEV's MR tags alpha as someone else's client; merged by BOB without an approval
+    let file = "clients-alpha.tf";
+    let master = w.master();
+    let text = w
+        .gitlab
+        .with(|s| s.file_at(&master, file))
+        .expect("alpha's file");
+    let changed = text.replace(
+        r#"map("client", "alpha")"#,
+        r#"map("client", "alpha", "billing", "mallory-corp")"#,
+    );
+    assert_ne!(text, changed);
+    let iid = w
+        .open_mr(DEV, "retag alpha", &[(file, Some(&changed))])
+        .await;
+    w.settle().await;
+    let sha = w.merge_as(iid, BOB).await;
+    w.settle().await;
+    assert_eq!(w.apply_run(&sha).await.decision, "refused");
+
+    // and by hand, alpha moved out of its OU
+    let orgs = moto.organizations().await;
+    orgs.move_account()
+        .account_id(&alpha)
+        .source_parent_id(&ous["/Clients"])
+        .destination_parent_id(&ous["/Internal"])
+        .send()
+        .await
+        .unwrap();
+    let items = w.bot.drift_now().await.unwrap();
+    assert_eq!(
+        kinds(&items),
+        [
+            ("client-alpha".to_string(), "unapplied"),
+            ("client-alpha".to_string(), "ou"),
+            ("client-alpha".to_string(), "tags"),
+        ],
+        "{items:#?}"
+    );
+    let (issue, _, _) = drift_issue(&w).unwrap();
+    comment_issue(&w, issue, ALICE, "/orgvend apply").await;
+    w.settle().await;
+    let note = w
+        .gitlab
+        .with(|s| s.bot_issue_notes(issue))
+        .last()
+        .unwrap()
+        .body
+        .clone();
+    assert!(note.contains("Not repaired"), "{note}");
+    assert!(
+        note.contains("differs from what was last applied under approval"),
+        "{note}"
+    );
+    // nothing changed in AWS: still out of its OU, and not tagged as the refused merge says
+    let tags = orgs
+        .list_tags_for_resource()
+        .resource_id(&alpha)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !tags.tags().iter().any(|t| t.key() == "billing"),
+        "{tags:?}"
+    );
+    let parent = orgs.list_parents().child_id(&alpha).send().await.unwrap();
+    assert_eq!(parent.parents()[0].id(), Some(ous["/Internal"].as_str()));
+}
+
+/// A rename in an MR is planned and applied through the Account Management API; without
+/// trusted access for it, the apply fails terminally and says what to enable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rename_goes_through_the_account_management_api() {
+    let moto = Moto::start();
+    moto.organization().await;
+    let api = FakeAccount::start().await;
+    let files = repository(|t| t.replace("alias_equals_name = true", "alias_equals_name = false"));
+    let mut target = moto.target();
+    target.account_endpoint_url = Some(api.url.clone());
+    let w = World::bootstrapping_with(
+        initial_state(&files),
+        Scripted::new(SdkAws::new(&target).await),
+    )
+    .await;
+    vend(&w, "alpha").await;
+    let alpha = moto.account_id("client-alpha").await;
+    api.state
+        .lock()
+        .unwrap()
+        .register(&alpha, "client-alpha", "aws+client-alpha@example.com");
+
+    let file = "clients-alpha.tf";
+    let master = w.master();
+    let text = w.gitlab.with(|s| s.file_at(&master, file)).unwrap();
+    let renamed = text
+        .replace(
+            r#"name   = "client-alpha""#,
+            r#"name   = "client-alpha-analytics""#,
+        )
+        .replace(
+            r#"map("client", "alpha")"#,
+            r#"map("client", "alpha-analytics")"#,
+        );
+    assert_ne!(text, renamed);
+    let (iid, _) = w
+        .merge_change("rename alpha", &[(file, Some(&renamed))], &[ALICE])
+        .await;
+    let note = w.bot_note(iid);
+    assert!(
+        note.contains("✅ Account: rename the account to `client-alpha-analytics`"),
+        "{note}"
+    );
+    assert_eq!(
+        api.state.lock().unwrap().accounts[&alpha].name,
+        "client-alpha-analytics"
+    );
+    assert_eq!(w.bot.drift_now().await.unwrap(), []);
+}
+
+/// Without trusted access for AWS Account Management, a rename fails once, terminally, and
+/// says what to enable; nothing is retried blindly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rename_without_trusted_access_says_what_to_enable() {
+    let moto = Moto::start();
+    moto.organization().await;
+    let api = FakeAccount::start().await;
+    api.state.lock().unwrap().trusted_access = false;
+    let files = repository(|t| t.replace("alias_equals_name = true", "alias_equals_name = false"));
+    let mut target = moto.target();
+    target.account_endpoint_url = Some(api.url.clone());
+    let w = World::bootstrapping_with(
+        initial_state(&files),
+        Scripted::new(SdkAws::new(&target).await),
+    )
+    .await;
+    vend(&w, "alpha").await;
+    let alpha = moto.account_id("client-alpha").await;
+    api.state
+        .lock()
+        .unwrap()
+        .register(&alpha, "client-alpha", "aws+client-alpha@example.com");
+    let file = "clients-alpha.tf";
+    let master = w.master();
+    let text = w.gitlab.with(|s| s.file_at(&master, file)).unwrap();
+    let renamed = text
+        .replace(
+            r#"name   = "client-alpha""#,
+            r#"name   = "client-alpha-bi""#,
+        )
+        .replace(r#"map("client", "alpha")"#, r#"map("client", "alpha-bi")"#);
+    let iid = w
+        .open_mr(DEV, "rename alpha", &[(file, Some(&renamed))])
+        .await;
+    w.approve_as(iid, ALICE).await;
+    w.settle().await;
+    let sha = w.merge_as(iid, BOB).await;
+    w.settle_allowing_failures().await;
+    assert_eq!(w.apply_run(&sha).await.decision, "failed");
+    let note = w.bot_note(iid);
+    assert!(note.contains("enable-aws-service-access"), "{note}");
+    let calls = api.state.lock().unwrap().calls.clone();
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|(op, _)| op == "PutAccountName")
+            .count(),
+        1,
+        "{calls:?}"
+    );
+    assert_eq!(
+        api.state.lock().unwrap().accounts[&alpha].name,
+        "client-alpha"
+    );
+    // drift shows the name and tags AWS still has, and a declaration not applied through
+    let items = w.bot.drift_now().await.unwrap();
+    assert_eq!(
+        kinds(&items),
+        [
+            ("client-alpha-bi".to_string(), "unapplied"),
+            ("client-alpha-bi".to_string(), "name"),
+            ("client-alpha-bi".to_string(), "tags"),
+        ],
+        "{items:#?}"
+    );
+    // trusted access enabled, `/orgvend retry`: renamed, and nothing differs
+    api.state.lock().unwrap().trusted_access = true;
+    w.comment(iid, ALICE, "/orgvend retry").await;
+    w.settle().await;
+    assert_eq!(
+        w.apply_run(&sha).await.decision,
+        "applied",
+        "{}",
+        w.bot_note(iid)
+    );
+    assert_eq!(
+        api.state.lock().unwrap().accounts[&alpha].name,
+        "client-alpha-bi"
+    );
+    assert_eq!(w.bot.drift_now().await.unwrap(), []);
+}
