@@ -404,3 +404,123 @@ async fn a_rename_without_trusted_access_says_what_to_enable() {
     );
     assert_eq!(w.bot.drift_now().await.unwrap(), []);
 }
+
+/// Closures within AWS's 30-day quota: one AWS refuses for its quota is parked (not failed)
+/// and goes through on `/orgvend retry`, waiting out PENDING_CLOSURE; the account is
+/// suspended, moved to the policy's OU and its project archived. One over the quota the
+/// ledger counts is parked before any call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closures_stay_within_the_quota_and_are_parked_beyond_it() {
+    let moto = Moto::start();
+    let ous = moto.organization().await;
+    let files = repository(|t| {
+        t.replace(
+            "allow_close = false",
+            "allow_close = true\nsuspended_ou = \"/Suspended\"\nclose_quota = 2",
+        )
+    });
+    let aws = Scripted::new(moto.aws().await);
+    {
+        let mut s = aws.script.lock().unwrap();
+        s.closure_takes = std::time::Duration::from_millis(300);
+        s.close_refusals
+            .push_back("CLOSE_ACCOUNT_QUOTA_EXCEEDED".into());
+    }
+    let w = World::bootstrapping_with(initial_state(&files), aws.clone()).await;
+    for slug in ["alpha", "beta", "gamma"] {
+        vend(&w, slug).await;
+    }
+    let close = |slug: &'static str| {
+        let w = &w;
+        async move {
+            let iid = w
+                .open_mr(
+                    DEV,
+                    &format!("close {slug}"),
+                    &[(&format!("clients-{slug}.tf"), None)],
+                )
+                .await;
+            // a close needs two approvals
+            w.approve_as(iid, ALICE).await;
+            w.approve_as(iid, BOB).await;
+            w.settle().await;
+            assert_eq!(
+                w.status_state(&w.head(iid)),
+                "success",
+                "{}",
+                w.bot_note(iid)
+            );
+            let sha = w.merge_as(iid, BOB).await;
+            w.settle_allowing_failures().await;
+            (iid, sha)
+        }
+    };
+    let status = |name: &'static str| {
+        let moto = &moto;
+        async move {
+            let id = moto.account_id(name).await;
+            let a = moto
+                .organizations()
+                .await
+                .describe_account()
+                .account_id(id)
+                .send()
+                .await
+                .unwrap();
+            a.account().unwrap().status().unwrap().as_str().to_string()
+        }
+    };
+
+    // AWS says its quota is spent: parked, nothing failed, the delivery waits for a person
+    let (alpha_mr, alpha_sha) = close("alpha").await;
+    assert_eq!(w.apply_run(&alpha_sha).await.decision, "parked");
+    let note = w.bot_note(alpha_mr);
+    assert!(note.contains("Parked"), "{note}");
+    assert!(note.contains("/orgvend retry"), "{note}");
+    assert_eq!(status("client-alpha").await, "ACTIVE");
+    let parked = w.server.ctx.store.list(Some("parked"), 10).await.unwrap();
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    // asked again: closed, suspended after PENDING_CLOSURE, moved, its project archived
+    w.comment(alpha_mr, ALICE, "/orgvend retry").await;
+    w.settle().await;
+    assert_eq!(
+        w.apply_run(&alpha_sha).await.decision,
+        "applied",
+        "{}",
+        w.bot_note(alpha_mr)
+    );
+    assert_eq!(status("client-alpha").await, "SUSPENDED");
+    let alpha = moto.account_id("client-alpha").await;
+    let orgs = moto.organizations().await;
+    let parent = orgs.list_parents().child_id(&alpha).send().await.unwrap();
+    assert_eq!(parent.parents()[0].id(), Some(ous["/Suspended"].as_str()));
+    let archived = w.gitlab.with(|s| {
+        s.projects
+            .values()
+            .find(|p| p.path_with_namespace.ends_with("/client-alpha"))
+            .map(|p| p.archived)
+    });
+    assert_eq!(archived, Some(true));
+
+    // the second of the quota of 2: through
+    let (_, beta_sha) = close("beta").await;
+    assert_eq!(w.apply_run(&beta_sha).await.decision, "applied");
+    // the third: the ledger counts 2 in 30 days; parked before any CloseAccount
+    let before = aws.mutations.load(std::sync::atomic::Ordering::SeqCst);
+    let (gamma_mr, gamma_sha) = close("gamma").await;
+    assert_eq!(w.apply_run(&gamma_sha).await.decision, "parked");
+    assert!(
+        w.bot_note(gamma_mr)
+            .contains("2 of 2 accounts closed by orgvend in the last 30 days"),
+        "{}",
+        w.bot_note(gamma_mr)
+    );
+    assert_eq!(status("client-gamma").await, "ACTIVE");
+    // (the project archived before the close is the only change)
+    assert!(aws.mutations.load(std::sync::atomic::Ordering::SeqCst) == before);
+    // drift: the closed accounts are neither missing nor undeclared
+    assert_eq!(
+        kinds(&w.bot.drift_now().await.unwrap()),
+        [("client-gamma".to_string(), "undeclared")]
+    );
+}

@@ -289,6 +289,15 @@ pub fn has_code(e: &anyhow::Error, code: &str) -> bool {
     })
 }
 
+/// Whether an error chain holds an [`AwsError`] whose message names this reason (the
+/// `Reason` of Organizations' `ConstraintViolationException`, put first in the message).
+pub fn has_reason(e: &anyhow::Error, reason: &str) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<AwsError>()
+            .is_some_and(|a| a.message.starts_with(reason))
+    })
+}
+
 /// Whether an error chain holds a retryable [`AwsError`].
 pub fn is_retryable(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {

@@ -40,6 +40,11 @@ pub enum Outcome {
     Refused {
         reasons: Vec<String>,
     },
+    /// Stopped on purpose until someone asks again (`/orgvend retry`): an AWS quota would be
+    /// exceeded (closures in 30 days).
+    Parked {
+        reason: String,
+    },
 }
 
 /// What the MR's note shows during and after the apply.

@@ -324,6 +324,8 @@ pub struct Project {
     /// The user who created the project.
     #[serde(default)]
     pub creator_id: Option<u64>,
+    #[serde(default)]
+    pub archived: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -344,37 +346,6 @@ pub struct Protection {
     pub push: Vec<u32>,
     pub merge: Vec<u32>,
     pub allow_force_push: bool,
-}
-
-impl Protection {
-    /// Who may push and merge, in words (GitLab's access levels).
-    pub fn summary(&self) -> String {
-        let levels = |l: &[u32]| {
-            if l.is_empty() {
-                return "nobody".to_string();
-            }
-            l.iter()
-                .map(|n| match n {
-                    0 => "no one".to_string(),
-                    30 => "developers".to_string(),
-                    40 => "maintainers".to_string(),
-                    60 => "admins".to_string(),
-                    n => format!("level {n}"),
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        format!(
-            "push: {}; merge: {}; force push {}",
-            levels(&self.push),
-            levels(&self.merge),
-            if self.allow_force_push {
-                "allowed"
-            } else {
-                "refused"
-            }
-        )
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -521,6 +492,8 @@ pub trait GitLab: Send + Sync + 'static {
     ) -> impl Future<Output = Result<()>> + Send;
     /// Closes an issue.
     fn close_issue(&self, project: &str, iid: u64) -> impl Future<Output = Result<()>> + Send;
+    /// Archives a project (read only, no pipelines); archiving it again changes nothing.
+    fn archive_project(&self, project: &str) -> impl Future<Output = Result<()>> + Send;
     /// The project's webhooks (needs Maintainer access).
     fn hooks(&self, project: &str) -> impl Future<Output = Result<Vec<Hook>>> + Send;
     /// The scopes of orgvend's own token; `None` where GitLab cannot say (before 16.0).

@@ -19,7 +19,21 @@ pub struct Job {
     pub event: Event,
 }
 
-/// What to do with a delivery. An error means "try again later".
+/// An error that parks its delivery at once rather than trying again later: waiting cannot
+/// help by itself (an AWS quota spent for 30 days); a person asks again when it can.
+#[derive(Debug)]
+pub struct ParkNow(pub String);
+
+impl std::fmt::Display for ParkNow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ParkNow {}
+
+/// What to do with a delivery. An error means "try again later"; a [`ParkNow`] in its chain,
+/// "not until asked".
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, job: Job) -> impl Future<Output = Result<()>> + Send;
 
@@ -218,17 +232,29 @@ impl<H: Handler> Worker<H> {
                 }
             }
         };
-        let error = match outcome {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(format!("{e:#}")),
-            Err(join) => Some(format!("the handler panicked: {join}")),
+        let (error, park_now) = match outcome {
+            Ok(Ok(())) => (None, false),
+            Ok(Err(e)) => (
+                Some(format!("{e:#}")),
+                e.chain().any(|c| c.downcast_ref::<ParkNow>().is_some()),
+            ),
+            Err(join) => (Some(format!("the handler panicked: {join}")), false),
         };
         let now = ctx.clock.now_ms();
         let recorded = match error {
             None => ctx.store.complete(lease, now).await?,
             Some(error) => {
                 ctx.metrics.worker_failure(&kind);
-                if attempts >= w.max_attempts as i64 {
+                if park_now {
+                    ctx.metrics.worker_parked();
+                    tracing::warn!(
+                        delivery = id,
+                        kind,
+                        error,
+                        "delivery PARKED on purpose, until asked again: see `orgvend inbox`"
+                    );
+                    ctx.store.park(lease, now, &error).await?
+                } else if attempts >= w.max_attempts as i64 {
                     ctx.metrics.worker_parked();
                     tracing::error!(
                         delivery = id,

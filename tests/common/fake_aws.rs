@@ -39,6 +39,13 @@ pub struct Script {
     pub crash_at: Option<(u64, Boundary)>,
     /// Names the Account Management API changed: Organizations shows them (moto cannot know).
     pub renamed: HashMap<String, String>,
+    /// How long a closed account stays PENDING_CLOSURE (moto suspends it at once).
+    pub closure_takes: Duration,
+    /// Closing until then: account → when AWS shows it SUSPENDED.
+    pub closing: HashMap<String, Instant>,
+    /// CloseAccount calls refused with ConstraintViolationException and these reasons
+    /// (`CLOSE_ACCOUNT_QUOTA_EXCEEDED`, …), in order.
+    pub close_refusals: VecDeque<String>,
 }
 
 struct Pending {
@@ -123,6 +130,13 @@ impl<A: Aws> Aws for Scripted<A> {
         for a in &mut all {
             if let Some(name) = script.renamed.get(&a.id) {
                 a.name = name.clone();
+            }
+            if script
+                .closing
+                .get(&a.id)
+                .is_some_and(|t| Instant::now() < *t)
+            {
+                a.status = "PENDING_CLOSURE".into();
             }
         }
         Ok(all)
@@ -260,7 +274,21 @@ impl<A: Aws> Aws for Scripted<A> {
     }
 
     async fn close_account(&self, account_id: &str) -> Result<()> {
-        self.mutate(self.inner.close_account(account_id)).await
+        let refusal = self.script.lock().unwrap().close_refusals.pop_front();
+        if let Some(reason) = refusal {
+            return Err(AwsError {
+                code: Some("ConstraintViolationException".into()),
+                message: format!(
+                    "{reason}: You have exceeded close account quota for the past 30 days."
+                ),
+            }
+            .into());
+        }
+        self.mutate(self.inner.close_account(account_id)).await?;
+        let mut script = self.script.lock().unwrap();
+        let until = Instant::now() + script.closure_takes;
+        script.closing.insert(account_id.to_string(), until);
+        Ok(())
     }
 
     async fn rename_account(&self, account_id: &str, name: &str) -> Result<()> {

@@ -178,7 +178,7 @@ impl Moto {
             .await
             .unwrap();
         let mut ous = HashMap::new();
-        for name in ["Management", "Internal", "Clients"] {
+        for name in ["Management", "Internal", "Clients", "Suspended"] {
             let ou = orgs
                 .create_organizational_unit()
                 .parent_id(&root)

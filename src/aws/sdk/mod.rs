@@ -467,13 +467,33 @@ impl Aws for SdkAws {
 
     async fn close_account(&self, account_id: &str) -> Result<()> {
         self.calls.write()?;
-        self.orgs
+        let out = self
+            .orgs
             .close_account()
             .account_id(account_id)
             .send()
-            .await
-            .map_err(err)?;
-        Ok(())
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                use aws_sdk_organizations::operation::close_account::CloseAccountError;
+                // the reason (CLOSE_ACCOUNT_QUOTA_EXCEEDED, …) first in the message
+                if let SdkError::ServiceError(s) = &e
+                    && let CloseAccountError::ConstraintViolationException(c) = s.err()
+                {
+                    return Err(AwsError {
+                        code: Some("ConstraintViolationException".into()),
+                        message: format!(
+                            "{}: {}",
+                            c.reason().map(|r| r.as_str()).unwrap_or("UNKNOWN"),
+                            c.message().unwrap_or_default()
+                        ),
+                    }
+                    .into());
+                }
+                Err(err(e))
+            }
+        }
     }
 
     async fn rename_account(&self, account_id: &str, name: &str) -> Result<()> {

@@ -100,12 +100,19 @@ impl ApplySettings {
 pub(crate) struct StepFailure {
     pub(crate) message: String,
     pub(crate) retryable: bool,
+    /// Stopped on purpose until asked again ([`crate::serve::worker::ParkNow`]).
+    pub(crate) parked: bool,
 }
 
 pub(crate) fn failure(e: anyhow::Error) -> StepFailure {
+    let parked = e
+        .chain()
+        .any(|c| c.downcast_ref::<crate::serve::worker::ParkNow>().is_some());
     StepFailure {
-        retryable: aws::is_retryable(&e)
-            || !e.chain().any(|c| c.downcast_ref::<Terminal>().is_some()),
+        retryable: !parked
+            && (aws::is_retryable(&e)
+                || !e.chain().any(|c| c.downcast_ref::<Terminal>().is_some())),
+        parked,
         message: format!("{e:#}"),
     }
 }

@@ -188,15 +188,22 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
 
         let failures: Vec<&StepFailure> = results.iter().filter_map(|r| r.as_ref().err()).collect();
         let retrying = failures.iter().any(|f| f.retryable);
-        let outcome = match (failures.is_empty(), retrying) {
-            (true, _) => Outcome::Applied,
-            (false, retrying) => Outcome::Failed { retrying },
+        let parked = failures.iter().find(|f| f.parked);
+        let outcome = match (failures.is_empty(), retrying, parked) {
+            (true, _, _) => Outcome::Applied,
+            // the rest goes on by itself; the parked closure waits for the retry after it
+            (false, true, _) => Outcome::Failed { retrying: true },
+            (false, false, Some(p)) => Outcome::Parked {
+                reason: p.message.clone(),
+            },
+            (false, false, None) => Outcome::Failed { retrying: false },
         };
         cx.report.lock().expect("report lock").outcome = outcome.clone();
         self.progress(&cx, true).await;
         run.decision = match outcome {
             Outcome::Applied => "applied",
             Outcome::Failed { retrying: true } => "running",
+            Outcome::Parked { .. } => "parked",
             _ => "failed",
         }
         .into();
@@ -210,6 +217,13 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         run.finished_at_ms = (run.decision != "running").then(|| self.ctx.clock.now_ms());
         self.ctx.store.put_apply_run(run).await?;
         tracing::info!(mr = iid, merge = %merge_sha, outcome = ?outcome, "apply finished");
+        if let Outcome::Parked { reason } = &outcome {
+            // not retried by itself: `/orgvend retry` once the quota allows
+            return Err(crate::serve::worker::ParkNow(format!(
+                "the apply of !{iid} is parked: {reason}"
+            ))
+            .into());
+        }
         if retrying {
             // The worker tries the delivery again later; the ledger resumes where it stopped.
             bail!(

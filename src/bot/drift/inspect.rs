@@ -248,8 +248,8 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     change,
                     Found {
                         kind: Kind::Protection,
-                        declared: format!("master of `{path}`: {}", want.summary()),
-                        existing: have.map_or("unprotected".into(), |p| p.summary()),
+                        declared: format!("master of `{path}`: {}", protection_text(&want)),
+                        existing: have.map_or("unprotected".into(), |p| protection_text(&p)),
                     },
                 )),
             }
@@ -277,4 +277,33 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         }
         Ok(out)
     }
+}
+
+/// Who may push and merge, in words (GitLab's access levels).
+fn protection_text(p: &crate::gitlab::Protection) -> String {
+    let levels = |l: &[u32]| {
+        if l.is_empty() {
+            return "nobody".to_string();
+        }
+        l.iter()
+            .map(|n| match n {
+                0 => "no one".to_string(),
+                30 => "developers".to_string(),
+                40 => "maintainers".to_string(),
+                60 => "admins".to_string(),
+                n => format!("level {n}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "push: {}; merge: {}; force push {}",
+        levels(&p.push),
+        levels(&p.merge),
+        if p.allow_force_push {
+            "allowed"
+        } else {
+            "refused"
+        }
+    )
 }

@@ -32,6 +32,9 @@ pub struct Plan {
     /// Each type's KMS key, Config and CloudTrail (from the policy), for [`Plan::steps`].
     #[serde(skip)]
     pub security: Option<Arc<crate::core::policy::security::Security>>,
+    /// Where a closed account goes once suspended (from the policy), for [`Plan::steps`].
+    #[serde(skip)]
+    pub suspended_ou: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -244,6 +247,7 @@ pub fn plan(base: Option<&Declarations>, head: &Declarations, policy: &Policy) -
         ))),
         access: Some(Arc::new(policy.access.clone())),
         security: Some(Arc::new(policy.security.clone())),
+        suspended_ou: policy.suspended_ou.clone(),
     }
 }
 

@@ -106,8 +106,16 @@ pub enum Step {
     CommitTemplate,
     ProtectMaster,
     CiVariables,
+    /// Closed within AWS's 30-day quota (counted from the ledger; parked when spent).
     CloseAccount {
         name: String,
+    },
+    /// Polled until AWS has suspended it (`PENDING_CLOSURE` → `SUSPENDED`).
+    WaitForClosure,
+    /// The account's GitLab project archived: read only, and no pipeline runs (so no CI ID
+    /// token its CI roles would trust).
+    ArchiveProject {
+        path: String,
     },
     /// A baseline role made available for sign-in: the role's permission set, provisioned to
     /// the account (Identity Center), or the account's group for the role, assigned to the
@@ -192,6 +200,8 @@ impl Step {
             Step::ProtectMaster => "protect_master",
             Step::CiVariables => "ci_variables",
             Step::CloseAccount { .. } => "close_account",
+            Step::WaitForClosure => "wait_for_closure",
+            Step::ArchiveProject { .. } => "archive_project",
             Step::Entitlement { .. } => "entitlement",
             Step::Grant { .. } => "grant",
             Step::Revoke { .. } => "revoke",
@@ -227,7 +237,8 @@ impl Step {
             | Step::TagAccount { .. }
             | Step::UntagAccount { .. }
             | Step::RenameAccount { .. }
-            | Step::CloseAccount { .. } => Area::Organizations,
+            | Step::CloseAccount { .. }
+            | Step::WaitForClosure => Area::Organizations,
             Step::AssumeRole { .. }
             | Step::SetAlias { .. }
             | Step::SamlProvider { .. }
@@ -244,7 +255,8 @@ impl Step {
             Step::GitlabProject { .. }
             | Step::CommitTemplate
             | Step::ProtectMaster
-            | Step::CiVariables => Area::Repository,
+            | Step::CiVariables
+            | Step::ArchiveProject { .. } => Area::Repository,
             Step::Entitlement { .. }
             | Step::Grant { .. }
             | Step::Revoke { .. }
@@ -266,9 +278,19 @@ impl Plan {
             ) {
                 steps.push(super::access::revoke_all(a, t, b));
             }
+            if let (Some(t), Some((_, repo))) = (change.closing.as_ref(), self.baseline.as_deref())
+            {
+                steps.push(Step::ArchiveProject {
+                    path: project_path(repo, t),
+                });
+            }
             steps.push(Step::CloseAccount {
                 name: change.name.clone(),
             });
+            steps.push(Step::WaitForClosure);
+            if let Some(ou) = &self.suspended_ou {
+                steps.push(Step::MoveAccount { ou: ou.clone() });
+            }
             steps
         };
         let Some(t) = &change.target else {

@@ -105,6 +105,11 @@ struct ChangesConf {
     allow_close: bool,
     /// Approvals a close needs. Default: the most any type needs; never 0.
     close_approvals: Option<Spanned<u32>>,
+    /// The OU a closed account is moved to once suspended (`/Suspended`). Default: it stays.
+    suspended_ou: Option<Spanned<String>>,
+    /// At most this many closures in a rolling 30 days, below AWS's own quota (the higher of
+    /// 250 and 20% of the member accounts, at most 1,000). Default: AWS's.
+    close_quota: Option<Spanned<u32>>,
 }
 
 impl Default for ChangesConf {
@@ -113,6 +118,8 @@ impl Default for ChangesConf {
             immutable: default_immutable(),
             allow_close: false,
             close_approvals: None,
+            suspended_ou: None,
+            close_quota: None,
         }
     }
 }
@@ -431,6 +438,28 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
     }
     let email_template = raw.email.template.map(|t| t.into_inner());
     let close_approvals = at_least_one(&raw.changes.close_approvals, "changes.close_approvals")?;
+    let close_quota = match &raw.changes.close_quota {
+        Some(n) if *n.get_ref() == 0 => {
+            return Err(spans.err(
+                n.span(),
+                "changes.close_quota is 0: to refuse every closure, set allow_close = false",
+            ));
+        }
+        n => n.as_ref().map(|n| *n.get_ref()),
+    };
+    let suspended_ou = match &raw.changes.suspended_ou {
+        Some(ou) => {
+            let path = ou.get_ref();
+            if !path.starts_with('/') || path.len() < 2 || path.ends_with('/') {
+                return Err(spans.err(
+                    ou.span(),
+                    "changes.suspended_ou must be an OU path from the root, like \"/Suspended\"",
+                ));
+            }
+            Some(path.clone())
+        }
+        None => None,
+    };
     let most_any_type = types.values().map(|t| t.approvals).max().unwrap_or(1);
     let policy_approvals = at_least_one(&raw.approvals.policy_changes, "approvals.policy_changes")?
         .unwrap_or(most_any_type);
@@ -502,6 +531,8 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
         immutable,
         allow_close: raw.changes.allow_close,
         close_approvals,
+        suspended_ou,
+        close_quota,
         approval_group: raw.approvals.group,
         reset_on_push: raw.approvals.reset_on_push,
         min_access_level,

@@ -49,6 +49,10 @@ pub struct Policy {
     pub immutable: Vec<String>,
     pub allow_close: bool,
     pub close_approvals: Option<u32>,
+    /// Where a closed account goes once suspended.
+    pub suspended_ou: Option<String>,
+    /// Closures allowed in a rolling 30 days, when lower than AWS's quota.
+    pub close_quota: Option<u32>,
     pub approval_group: String,
     pub reset_on_push: bool,
     /// The least access level to the approval group an approver needs (GitLab's numbers).
@@ -192,6 +196,8 @@ impl Policy {
             immutable: vec!["email".into()],
             allow_close: false,
             close_approvals: None,
+            suspended_ou: None,
+            close_quota: None,
             approval_group: group.to_string(),
             reset_on_push: true,
             min_access_level: 30,
@@ -229,3 +235,10 @@ impl fmt::Display for PolicyError {
 }
 
 impl std::error::Error for PolicyError {}
+
+/// AWS's quota of account closures in a rolling 30 days: the higher of 250 and 20% of the
+/// member accounts, at most 1,000 (`CloseAccount`); lower where the policy says.
+pub fn close_quota(members: usize, policy_cap: Option<u32>) -> usize {
+    let aws = (members / 5).max(250).min(1000);
+    policy_cap.map_or(aws, |c| aws.min(c as usize))
+}

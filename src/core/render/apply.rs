@@ -62,6 +62,7 @@ pub fn render_within(r: &ApplyReport, budget: usize) -> String {
             )
         }
         Outcome::Refused { .. } => "🚫 Merged, but NOT applied".to_string(),
+        Outcome::Parked { .. } => format!("⏸️ Parked: {accounts}, waiting for a quota"),
     };
     let _ = writeln!(out, "### {}\n", inline(&headline));
     let merged_by = r
@@ -89,6 +90,15 @@ pub fn render_within(r: &ApplyReport, budget: usize) -> String {
             short(&r.merge_sha)
         ))
     );
+    if let Outcome::Parked { reason } = &r.outcome {
+        let _ = writeln!(
+            out,
+            "{}\n",
+            inline(&format!(
+                "orgvend stopped here on purpose: {reason}. Nothing failed; what is done stays done. Comment `/orgvend retry` once the quota allows, and the apply goes on from here."
+            ))
+        );
+    }
     if let Outcome::Refused { reasons } = &r.outcome {
         out.push_str("orgvend refused to change AWS:\n\n");
         for reason in reasons {

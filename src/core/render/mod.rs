@@ -111,7 +111,11 @@ pub fn describe(step: &Step) -> String {
             provider.label()
         ),
         Step::CloseAccount { name } => format!(
-            "Organizations: CLOSE account `{name}` (suspended, then deleted after 90 days; its email can never be used again)"
+            "Organizations: CLOSE account `{name}` (suspended, then deleted after 90 days; its email can never be used again), within AWS's 30-day closure quota"
+        ),
+        Step::WaitForClosure => "Organizations: wait until AWS has suspended the account".into(),
+        Step::ArchiveProject { path } => format!(
+            "GitLab: archive the project `{path}` (read only; no pipeline runs, so its CI roles are unusable)"
         ),
     }
 }

@@ -189,6 +189,10 @@ impl GitLab for GitlabClient {
         self.put_issue_state(project, iid, "close").await
     }
 
+    async fn archive_project(&self, project: &str) -> Result<()> {
+        self.post_archive(project).await
+    }
+
     async fn hooks(&self, project: &str) -> Result<Vec<Hook>> {
         self.get_all(&format!("/projects/{}/hooks", enc(project)))
             .await

@@ -250,6 +250,17 @@ impl GitlabClient {
         .await
     }
 
+    /// `POST /projects/:id/archive` (idempotent: replayed safely).
+    pub(super) async fn post_archive(&self, project: &str) -> Result<()> {
+        let url = self.url(&format!("/projects/{}/archive", enc(project)));
+        Self::ok(
+            self.send(|| self.http.request(Method::POST, &url), Replay::Safe)
+                .await?,
+        )
+        .await
+        .map(drop)
+    }
+
     pub(super) async fn put_issue_state(&self, project: &str, iid: u64, event: &str) -> Result<()> {
         let payload = serde_json::json!({ "state_event": event });
         self.put_json(

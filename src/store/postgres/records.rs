@@ -95,6 +95,19 @@ impl PgStore {
         )
     }
 
+    pub async fn closures_since(&self, since_ms: i64) -> Result<u64> {
+        let n: i64 = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT COUNT(DISTINCT account) FROM apply_steps WHERE step = 'close_account' AND state = 'done' AND detail LIKE 'closed %' AND updated_at_ms >= $1",
+                &[&since_ms],
+            )
+            .await?
+            .get(0);
+        Ok(n as u64)
+    }
+
     pub async fn set_state(&self, key: String, value: String, now_ms: i64) -> Result<()> {
         self.exec(
             "INSERT INTO bot_state (key, value, updated_at_ms) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at_ms = excluded.updated_at_ms",

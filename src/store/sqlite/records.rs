@@ -103,6 +103,17 @@ impl SqliteStore {
         .await
     }
 
+    pub async fn closures_since(&self, since_ms: i64) -> Result<u64> {
+        self.call(move |c| {
+            c.prepare_cached(
+                "SELECT COUNT(DISTINCT account) FROM apply_steps WHERE step = 'close_account' AND state = 'done' AND detail LIKE 'closed %' AND updated_at_ms >= ?1",
+            )?
+            .query_row([since_ms], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+        })
+        .await
+    }
+
     pub async fn set_state(&self, key: String, value: String, now_ms: i64) -> Result<()> {
         self.call(move |c| {
             c.prepare_cached(

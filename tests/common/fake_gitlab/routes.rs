@@ -27,6 +27,7 @@ impl FakeProject {
             "http_url_to_repo": format!("https://gitlab.example.com/{}.git", self.path_with_namespace),
             "namespace": {"id": self.namespace_id},
             "creator_id": self.creator_id,
+            "archived": self.archived,
         })
     }
 }
@@ -289,6 +290,10 @@ pub(super) fn router(state: S) -> Router {
         .route("/api/v4/groups/{group}", get(get_group))
         .route("/api/v4/projects", axum::routing::post(create_project))
         .route("/api/v4/projects/{id}", get(get_project))
+        .route(
+            "/api/v4/projects/{id}/archive",
+            axum::routing::post(archive_project),
+        )
         .route(
             "/api/v4/projects/{id}/repository/commits",
             axum::routing::post(create_commit),
@@ -999,6 +1004,25 @@ async fn get_project(
     }
     match s.project_id_of(&id) {
         Some(pid) => axum::Json(s.projects[&pid].json()).into_response(),
+        None => not_found("Project"),
+    }
+}
+
+/// `POST /projects/:id/archive`: the project, archived (again: unchanged).
+async fn archive_project(
+    State(st): State<S>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    gated!(st, headers, "POST", uri);
+    let mut s = st.lock().unwrap();
+    match s.project_id_of(&id) {
+        Some(pid) => {
+            let p = s.projects.get_mut(&pid).unwrap();
+            p.archived = true;
+            (StatusCode::CREATED, axum::Json(p.json())).into_response()
+        }
         None => not_found("Project"),
     }
 }

@@ -294,6 +294,7 @@ pub struct FakeProject {
     pub commits: Vec<(String, String)>,
     pub protected: BTreeMap<String, FakeProtection>,
     pub variables: BTreeMap<String, FakeVariable>,
+    pub archived: bool,
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -9,9 +9,13 @@ use crate::bot::Bot;
 use crate::core::plan::Step;
 use crate::core::policy::Policy;
 use crate::gitlab::GitLab;
+use crate::serve::worker::ParkNow;
 use anyhow::{Result, anyhow, bail};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+/// AWS's closure quota counts a rolling 30 days.
+const CLOSE_WINDOW_MS: i64 = 30 * 24 * 3600 * 1000;
 
 impl<G: GitLab, A: Aws> Bot<G, A> {
     /// Create, wait, move, tag, untag, rename, close.
@@ -21,7 +25,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         cx: &RunCtx<'_, A::Member>,
         run: &mut AccountRun<'_>,
         step: &Step,
-        _policy: &Policy,
+        policy: &Policy,
     ) -> Result<Option<String>> {
         let aws = &applier.aws;
         match step {
@@ -256,10 +260,73 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 let Some(a) = self.org_account(aws, cx, &email, false).await? else {
                     return Ok(Some("no such account in AWS: nothing to close".into()));
                 };
-                if a.status == "ACTIVE" {
-                    aws.close_account(&a.id).await?;
+                run.account_id = Some(a.id.clone());
+                cx.set_account_id(run.index, &a.id);
+                if a.status != "ACTIVE" {
+                    return Ok(Some(format!("{} is {} already", a.id, a.status)));
                 }
-                Ok(Some(format!("{} closing", a.id)))
+                // AWS's rolling 30-day quota, counted from the ledger before the call: a
+                // closure over it is parked, not failed (waiting cannot help for days).
+                let now = self.ctx.clock.now_ms();
+                let used = self.ctx.store.closures_since(now - CLOSE_WINDOW_MS).await? as usize;
+                let members = cx
+                    .org_accounts
+                    .lock()
+                    .await
+                    .as_ref()
+                    .map_or(0, |all| all.len().saturating_sub(1));
+                let quota = crate::core::policy::close_quota(members, policy.close_quota);
+                if used >= quota {
+                    return Err(ParkNow(format!(
+                        "closing {} would exceed the closure quota: {used} of {quota} accounts closed by orgvend in the last 30 days",
+                        a.id
+                    ))
+                    .into());
+                }
+                match aws.close_account(&a.id).await {
+                    Ok(()) => {
+                        *cx.org_accounts.lock().await = None;
+                        Ok(Some(format!(
+                            "closed {} ({} of {quota} in 30 days)",
+                            a.id,
+                            used + 1
+                        )))
+                    }
+                    Err(e) if aws::has_reason(&e, "CLOSE_ACCOUNT_QUOTA_EXCEEDED") => {
+                        Err(ParkNow(format!(
+                            "AWS refused to close {}: its 30-day closure quota is spent ({e:#})",
+                            a.id
+                        ))
+                        .into())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Step::WaitForClosure => {
+                let email = run.email.clone();
+                let deadline = Instant::now() + applier.settings.create_timeout;
+                let mut wait = applier.settings.poll;
+                loop {
+                    let Some(a) = self.org_account(aws, cx, &email, false).await? else {
+                        return Ok(Some("no such account in AWS".into()));
+                    };
+                    match a.status.as_str() {
+                        "SUSPENDED" | "CLOSED" => return Ok(Some(format!("{} suspended", a.id))),
+                        "ACTIVE" => bail!("{} is still ACTIVE: it was not closed", a.id),
+                        _ if Instant::now() >= deadline => bail!(
+                            "AWS is still closing {} after {} s; orgvend looks again later",
+                            a.id,
+                            applier.settings.create_timeout.as_secs()
+                        ),
+                        _ => {
+                            tokio::time::sleep(wait).await;
+                            wait = (wait * 2)
+                                .min(applier.settings.poll * 8)
+                                .min(Duration::from_secs(30));
+                            *cx.org_accounts.lock().await = None;
+                        }
+                    }
+                }
             }
             other => Err(anyhow!("not a step of this area: {}", other.key())),
         }

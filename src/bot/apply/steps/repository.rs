@@ -201,6 +201,23 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 }
                 Ok(out.detail)
             }
+            Step::ArchiveProject { path } => {
+                if self.bootstrap.is_none() {
+                    return Ok(Some(super::not_configured(step)));
+                }
+                let me = self.bot_id().await?;
+                Ok(Some(match self.gitlab.project(path).await? {
+                    None => "no project: nothing to archive".into(),
+                    Some(p) if p.creator_id != Some(me) => {
+                        format!("skipped: `{path}` is not orgvend's project: left as it is")
+                    }
+                    Some(p) if p.archived => "archived before".into(),
+                    Some(_) => {
+                        self.gitlab.archive_project(path).await?;
+                        "archived".into()
+                    }
+                }))
+            }
             other => Err(anyhow!("not a step of this area: {}", other.key())),
         }
     }
