@@ -175,3 +175,95 @@ fn what_aws_says_stays_in_its_cell() {
         "{row}"
     );
 }
+
+#[test]
+fn only_existing_active_accounts_are_read_inside_and_repaired() {
+    let p = policy();
+    let d = decls(&p);
+    let mut have = as_declared(&d);
+    have[1].status = "SUSPENDED".into();
+    let gone = have.remove(2);
+    let present = present(&d, &have);
+    let ids: Vec<&str> = present.iter().map(|(_, id)| id.as_str()).collect();
+    assert!(
+        !ids.contains(&have[1].id.as_str()),
+        "suspended: {present:?}"
+    );
+    assert!(!ids.contains(&gone.id.as_str()), "missing: {present:?}");
+    assert_eq!(present.len(), d.accounts.len() - 2);
+    // the repair plan: each present account adopted by its id, its whole baseline
+    let plan = crate::core::plan::repair(&p, &d, &present);
+    assert_eq!(plan.changes.len(), present.len());
+    for (c, (_, id)) in plan.changes.iter().zip(&present) {
+        assert_eq!(
+            c.target.as_ref().unwrap().adopt.as_deref(),
+            Some(id.as_str())
+        );
+        let steps = plan.steps(c);
+        assert!(
+            matches!(&steps[0], crate::core::plan::Step::AdoptAccount { account_id, .. } if account_id == id),
+            "{steps:?}"
+        );
+        assert!(
+            !steps
+                .iter()
+                .any(|s| matches!(s, crate::core::plan::Step::CreateAccount { .. })),
+            "a repair never creates: {steps:?}"
+        );
+    }
+}
+
+#[test]
+fn what_a_repair_may_put_back() {
+    for k in Kind::ALL {
+        let expected = !matches!(
+            k,
+            Kind::Missing | Kind::Status | Kind::Unapplied | Kind::Email | Kind::Undeclared
+        );
+        assert_eq!(k.repairable(), expected, "{k:?}");
+    }
+    // every kind has its own metric label
+    let names: std::collections::BTreeSet<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+    assert_eq!(names.len(), Kind::ALL.len());
+}
+
+#[test]
+fn an_approval_covers_the_declared_values_not_their_writing() {
+    let p = policy();
+    let text = include_str!("../../../fixtures/subaccounts/clients.tf");
+    let read = |t: &str| {
+        let files = vec![
+            SourceFile::new(
+                "variables.tf",
+                include_str!("../../../fixtures/subaccounts/variables.tf"),
+            ),
+            SourceFile::new(
+                "terraform.tfvars",
+                include_str!("../../../fixtures/subaccounts/terraform.tfvars"),
+            ),
+            SourceFile::new("clients.tf", t),
+        ];
+        decl::read(&files, &p.sources)
+    };
+    let before = read(text);
+    let digest = |d: &Declarations| {
+        d.accounts
+            .iter()
+            .map(|a| a.declared_digest())
+            .collect::<Vec<_>>()
+    };
+    // moved down a line and the email in capitals: the same approval
+    let moved = read(&format!(
+        "\n{}",
+        text.replacen("aws+client-acme@", "AWS+client-acme@", 1)
+    ));
+    assert_eq!(digest(&before), digest(&moved));
+    // a tag more: another declaration
+    let tagged = read(&text.replacen(
+        "map(\"client\", \"acme\")",
+        "map(\"client\", \"acme\", \"billing\", \"x\")",
+        1,
+    ));
+    assert_ne!(digest(&before)[0], digest(&tagged)[0]);
+    assert_eq!(digest(&before)[1..], digest(&tagged)[1..]);
+}

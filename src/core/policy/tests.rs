@@ -359,3 +359,13 @@ fn requests_default_on_for_reporters_and_their_errors_name_their_line() {
     let err = policy_with(&text, &[]).unwrap_err();
     assert!(err.message.contains("modules.base_ref"), "{err}");
 }
+
+#[test]
+fn the_closure_quota_is_aws_s_unless_the_policy_says_less() {
+    use super::close_quota;
+    assert_eq!(close_quota(10, None), 250);
+    assert_eq!(close_quota(2000, None), 400);
+    assert_eq!(close_quota(9000, None), 1000);
+    assert_eq!(close_quota(2000, Some(3)), 3);
+    assert_eq!(close_quota(10, Some(5000)), 250);
+}

@@ -224,6 +224,31 @@ fn email_convention_and_domain() {
 }
 
 #[test]
+fn a_renamed_account_keeps_its_email_and_a_new_one_follows_the_template() {
+    let p = example();
+    let base = client("acme");
+    // renamed: its email is its own (immutable), not the template's for the new name
+    let renamed = client("acme")
+        .replace("name   = \"client-acme\"", "name   = \"client-acme-eu\"")
+        .replace(
+            "account_alias   = \"client-acme\"",
+            "account_alias   = \"client-acme-eu\"",
+        )
+        .replace("client = \"acme\"", "client = \"acme-eu\"");
+    assert_ne!(renamed, base);
+    let vs = run(&p, Some(&[("main.tf", &base)]), &[("main.tf", &renamed)]);
+    assert!(
+        !vs.iter().any(|v| v.rule == "email.template"),
+        "{:?}",
+        summary(&vs)
+    );
+    // a new account with that old address is another matter (and so is a new one off the
+    // template)
+    let vs = run(&p, None, &[("main.tf", &renamed)]);
+    has(&vs, "email.template", "subaccount_client_acme", 5);
+}
+
+#[test]
 fn duplicates_are_caught_case_insensitively() {
     let p = example();
     let a = client("acme");
