@@ -155,6 +155,20 @@ pub trait Aws: Send + Sync + 'static {
         keys: &[String],
     ) -> impl Future<Output = Result<()>> + Send;
     fn close_account(&self, account_id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Starts changing a member account's primary email (`StartPrimaryEmailUpdate`): AWS
+    /// mails a one-time code to `email`.
+    fn start_email_update(
+        &self,
+        account_id: &str,
+        email: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Completes it with the code (`AcceptPrimaryEmailUpdate`). The code is never logged.
+    fn accept_email_update(
+        &self,
+        account_id: &str,
+        email: &str,
+        code: &crate::config::Secret,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Renames a member account (Account Management API `PutAccountName`, from the
     /// management account; needs trusted access for AWS Account Management).
     fn rename_account(

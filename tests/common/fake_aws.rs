@@ -39,6 +39,8 @@ pub struct Script {
     pub crash_at: Option<(u64, Boundary)>,
     /// Names the Account Management API changed: Organizations shows them (moto cannot know).
     pub renamed: HashMap<String, String>,
+    /// Emails it changed (accepted): Organizations shows them too.
+    pub emails: HashMap<String, String>,
     /// How long a closed account stays PENDING_CLOSURE (moto suspends it at once).
     pub closure_takes: Duration,
     /// Closing until then: account → when AWS shows it SUSPENDED.
@@ -130,6 +132,9 @@ impl<A: Aws> Aws for Scripted<A> {
         for a in &mut all {
             if let Some(name) = script.renamed.get(&a.id) {
                 a.name = name.clone();
+            }
+            if let Some(email) = script.emails.get(&a.id) {
+                a.email = email.clone();
             }
             if script
                 .closing
@@ -288,6 +293,27 @@ impl<A: Aws> Aws for Scripted<A> {
         let mut script = self.script.lock().unwrap();
         let until = Instant::now() + script.closure_takes;
         script.closing.insert(account_id.to_string(), until);
+        Ok(())
+    }
+
+    async fn start_email_update(&self, account_id: &str, email: &str) -> Result<()> {
+        self.mutate(self.inner.start_email_update(account_id, email))
+            .await
+    }
+
+    async fn accept_email_update(
+        &self,
+        account_id: &str,
+        email: &str,
+        code: &orgvend::config::Secret,
+    ) -> Result<()> {
+        self.mutate(self.inner.accept_email_update(account_id, email, code))
+            .await?;
+        self.script
+            .lock()
+            .unwrap()
+            .emails
+            .insert(account_id.to_string(), email.to_string());
         Ok(())
     }
 

@@ -260,6 +260,21 @@ impl Aws for MemAws {
         self.with_account(account_id, |a| a.status = "PENDING_CLOSURE".into())
     }
 
+    async fn start_email_update(&self, _account_id: &str, _email: &str) -> Result<()> {
+        self.calls.write()?;
+        Ok(())
+    }
+
+    async fn accept_email_update(
+        &self,
+        account_id: &str,
+        email: &str,
+        _code: &orgvend::config::Secret,
+    ) -> Result<()> {
+        self.calls.write()?;
+        self.with_account(account_id, |a| a.email = email.to_string())
+    }
+
     async fn rename_account(&self, account_id: &str, name: &str) -> Result<()> {
         self.calls.write()?;
         self.with_account(account_id, |a| a.name = name.to_string())

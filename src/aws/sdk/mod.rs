@@ -496,6 +496,36 @@ impl Aws for SdkAws {
         }
     }
 
+    async fn start_email_update(&self, account_id: &str, email: &str) -> Result<()> {
+        self.calls.write()?;
+        self.account
+            .start_primary_email_update()
+            .account_id(account_id)
+            .primary_email(email)
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn accept_email_update(
+        &self,
+        account_id: &str,
+        email: &str,
+        code: &crate::config::Secret,
+    ) -> Result<()> {
+        self.calls.write()?;
+        self.account
+            .accept_primary_email_update()
+            .account_id(account_id)
+            .primary_email(email)
+            .otp(code.expose())
+            .send()
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
     async fn rename_account(&self, account_id: &str, name: &str) -> Result<()> {
         self.calls.write()?;
         self.account

@@ -38,6 +38,12 @@ pub enum Step {
     RenameAccount {
         name: String,
     },
+    /// The first phase of an email change: AWS mails a one-time code to the new address;
+    /// an operator completes it (`orgvend accept-email`).
+    StartEmailUpdate {
+        from: String,
+        to: String,
+    },
     AssumeRole {
         role_name: String,
     },
@@ -180,6 +186,7 @@ impl Step {
             Step::TagAccount { .. } => "tag_account",
             Step::UntagAccount { .. } => "untag_account",
             Step::RenameAccount { .. } => "rename_account",
+            Step::StartEmailUpdate { .. } => "start_email_update",
             Step::AssumeRole { .. } => "assume_role",
             Step::SetAlias { .. } => "set_alias",
             Step::SamlProvider { .. } => "saml_provider",
@@ -237,6 +244,7 @@ impl Step {
             | Step::TagAccount { .. }
             | Step::UntagAccount { .. }
             | Step::RenameAccount { .. }
+            | Step::StartEmailUpdate { .. }
             | Step::CloseAccount { .. }
             | Step::WaitForClosure => Area::Organizations,
             Step::AssumeRole { .. }
@@ -441,6 +449,13 @@ fn update_steps(
     guard: Option<&Guard>,
 ) -> Vec<Step> {
     let mut steps = Vec::new();
+    // A new email first: the account is found by the one it has until the change is accepted.
+    if let Some(f) = fields.iter().find(|f| f.field == "email") {
+        steps.push(Step::StartEmailUpdate {
+            from: f.before.as_str().unwrap_or_default().to_string(),
+            to: t.email.clone(),
+        });
+    }
     // Okta groups are named after the account: a new alias or name renames them first, so
     // the grants below find them.
     if let (Some(a), Some((b, _))) = (access, baseline) {

@@ -107,6 +107,10 @@ struct ChangesConf {
     close_approvals: Option<Spanned<u32>>,
     /// The OU a closed account is moved to once suspended (`/Suspended`). Default: it stays.
     suspended_ou: Option<Spanned<String>>,
+    /// Whether an account's email may change (a two-phase change through the Account
+    /// Management API). Default false: email is immutable.
+    #[serde(default)]
+    allow_email_change: bool,
     /// At most this many closures in a rolling 30 days, below AWS's own quota (the higher of
     /// 250 and 20% of the member accounts, at most 1,000). Default: AWS's.
     close_quota: Option<Spanned<u32>>,
@@ -120,6 +124,7 @@ impl Default for ChangesConf {
             close_approvals: None,
             suspended_ou: None,
             close_quota: None,
+            allow_email_change: false,
         }
     }
 }
@@ -423,8 +428,11 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
         }
         immutable.push(f.get_ref().clone());
     }
-    // AWS has no API to change a root email through Organizations: it stays immutable.
-    if !immutable.iter().any(|f| f == "email") {
+    // An email changes only in two phases (a one-time code mailed to the new address), and
+    // only where the policy says so: otherwise it stays immutable.
+    if raw.changes.allow_email_change {
+        immutable.retain(|f| f != "email");
+    } else if !immutable.iter().any(|f| f == "email") {
         immutable.push("email".into());
     }
 

@@ -34,6 +34,9 @@ pub fn describe(step: &Step) -> String {
         Step::TagAccount { tags } => format!("Organizations: tag the account `{}`", tag_list(tags)),
         Step::UntagAccount { keys } => format!("Organizations: remove the tags `{}`", keys.join(", ")),
         Step::RenameAccount { name } => format!("Account: rename the account to `{name}`"),
+        Step::StartEmailUpdate { from, to } => format!(
+            "Account: start changing the email from `{from}` to `{to}` (AWS mails a one-time code to `{to}`; an operator completes it with `orgvend accept-email`)"
+        ),
         Step::AssumeRole { role_name } => format!("STS: assume `{role_name}` in the account"),
         Step::SetAlias { alias } => format!("IAM: set the account alias `{alias}`"),
         Step::SamlProvider { name } => {

@@ -44,7 +44,7 @@ pub(super) fn check_changes(policy: &Policy, input: &CheckInput, out: &mut Vec<V
                             f.field, c.name, f.before, f.after
                         ),
                         match f.field.as_str() {
-                            "email" => format!("restore `email = \"{}\"`: AWS keeps an account's root email; change it in the AWS console if you must", f.before),
+                            "email" => format!("restore `email = \"{}\"`: an email changes only where the policy allows it (`[changes] allow_email_change`), in two phases", f.before),
                             _ => format!("restore `{} = \"{}\"`", f.field, f.before),
                         },
                     ));

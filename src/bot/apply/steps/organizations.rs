@@ -233,6 +233,45 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 }
                 Ok(None)
             }
+            Step::StartEmailUpdate { from, to } => {
+                // the account, by the address it has until the change is accepted
+                let known = self.ctx.store.known_account(from).await?.and_then(|k| k.account_id);
+                let id = match known {
+                    Some(id) => id,
+                    None => match self.org_account(aws, cx, from, true).await? {
+                        Some(a) => a.id,
+                        None => match self.org_account(aws, cx, to, false).await? {
+                            Some(a) => a.id,
+                            None => {
+                                return Err(Terminal(format!(
+                                    "no AWS account has the email {from} (or {to})"
+                                ))
+                                .into());
+                            }
+                        },
+                    },
+                };
+                run.account_id = Some(id.clone());
+                cx.set_account_id(run.index, &id);
+                // the new address finds the account from now on
+                self.remember(cx, to, &run.change.name, Some(id.clone()), None, false)
+                    .await?;
+                if self
+                    .org_account(aws, cx, to, true)
+                    .await?
+                    .is_some_and(|a| a.id == id)
+                {
+                    return Ok(Some(format!("the email is `{to}`")));
+                }
+                aws.start_email_update(&id, to).await?;
+                self.ctx
+                    .store
+                    .set_state(&format!("email-pending:{id}"), to, self.ctx.clock.now_ms())
+                    .await?;
+                Ok(Some(format!(
+                    "skipped: awaiting the one-time code AWS mailed to `{to}`: an operator completes the change with `orgvend accept-email --account-id {id} --email {to}` (the code is read from standard input, never logged); until then drift shows it as pending"
+                )))
+            }
             Step::RenameAccount { name } => {
                 let id = self.account_id_of(aws, cx, run).await?;
                 let email = run.email.clone();
