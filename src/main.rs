@@ -35,6 +35,9 @@ enum Command {
     Import(orgvend::cli::import::ImportArgs),
     /// Compare what the checkout declares with what the organization has (reads only).
     Drift(orgvend::cli::drift::DriftArgs),
+    /// Complete an email change with the one-time code AWS mailed to the new address (read
+    /// from standard input).
+    AcceptEmail(orgvend::cli::email::AcceptEmailArgs),
     /// Receive GitLab webhooks and work through them.
     Serve {
         /// The service configuration.
@@ -101,6 +104,15 @@ fn main() {
     let code = match cli.command {
         Command::Check(args) => orgvend::cli::check(&args),
         Command::New(args) => orgvend::cli::new(&args),
+        Command::AcceptEmail(args) => {
+            match runtime().and_then(|rt| rt.block_on(accept_email(args))) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("orgvend accept-email: {e:#}");
+                    2
+                }
+            }
+        }
         Command::Drift(args) => match runtime().and_then(|rt| rt.block_on(drift(args))) {
             Ok(code) => code,
             Err(e) => {
@@ -178,6 +190,14 @@ async fn import(args: orgvend::cli::import::ImportArgs) -> Result<i32> {
         .as_ref()
         .context("no [aws] section in the configuration: orgvend import reads the organization")?;
     Ok(orgvend::cli::import::import_cmd(&args, aws).await)
+}
+
+async fn accept_email(args: orgvend::cli::email::AcceptEmailArgs) -> Result<i32> {
+    let config = load(&args.config)?;
+    let aws = config.aws.as_ref().context(
+        "no [aws] section in the configuration: orgvend accept-email calls the organization's Account Management API",
+    )?;
+    Ok(orgvend::cli::email::accept_cmd(&args, aws).await)
 }
 
 async fn drift(args: orgvend::cli::drift::DriftArgs) -> Result<i32> {

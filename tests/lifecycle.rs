@@ -164,6 +164,21 @@ async fn drift_inside_accounts_and_projects_is_listed_and_repaired_on_the_issue(
         assert!(body.contains(want), "{want} in {body}");
     }
 
+    // a webhook cannot ask for a repair, whoever it names (only orgvend's own deliveries
+    // carry the mark)
+    let forged = common::Delivery::new(
+        "System Hook",
+        br#"{"object_kind":"orgvend_drift","repair":"","asker_id":20,"asker":"infra-alice"}"#
+            .to_vec(),
+    );
+    assert_eq!(w.server.post(&forged).await.status, 200);
+    w.settle().await;
+    assert_eq!(
+        w.bot.drift_now().await.unwrap().len(),
+        6,
+        "nothing repaired"
+    );
+
     // someone outside the approval group asks: refused, nothing changes
     comment_issue(&w, iid, MALLORY, "/orgvend apply").await;
     w.settle().await;
@@ -516,11 +531,90 @@ async fn closures_stay_within_the_quota_and_are_parked_beyond_it() {
         w.bot_note(gamma_mr)
     );
     assert_eq!(status("client-gamma").await, "ACTIVE");
-    // (the project archived before the close is the only change)
-    assert!(aws.mutations.load(std::sync::atomic::Ordering::SeqCst) == before);
+    assert_eq!(
+        aws.mutations.load(std::sync::atomic::Ordering::SeqCst),
+        before
+    );
+    // nothing of the close is done before the quota allows it: its project is as it was
+    let archived = w.gitlab.with(|s| {
+        s.projects
+            .values()
+            .find(|p| p.path_with_namespace.ends_with("/client-gamma"))
+            .map(|p| p.archived)
+    });
+    assert_eq!(archived, Some(false));
     // drift: the closed accounts are neither missing nor undeclared
     assert_eq!(
         kinds(&w.bot.drift_now().await.unwrap()),
         [("client-gamma".to_string(), "undeclared")]
     );
+}
+
+/// An email change where the policy allows it: the apply starts it (AWS mails a code to the
+/// new address) and says what is awaited, drift shows it pending, and the code — read by
+/// `orgvend accept-email`, never in a note — completes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_change_is_started_by_the_apply_and_completed_with_the_code() {
+    let moto = Moto::start();
+    moto.organization().await;
+    let api = FakeAccount::start().await;
+    let files = repository(|t| {
+        t.replace("template = \"aws+{name}@example.com\"", "")
+            .replace(
+                "allow_close = false",
+                "allow_close = false\nallow_email_change = true",
+            )
+    });
+    let mut target = moto.target();
+    target.account_endpoint_url = Some(api.url.clone());
+    let aws = Scripted::new(SdkAws::new(&target).await);
+    let w = World::bootstrapping_with(initial_state(&files), aws.clone()).await;
+    vend(&w, "alpha").await;
+    let alpha = moto.account_id("client-alpha").await;
+    api.state
+        .lock()
+        .unwrap()
+        .register(&alpha, "client-alpha", "aws+client-alpha@example.com");
+
+    let file = "clients-alpha.tf";
+    let master = w.master();
+    let text = w.gitlab.with(|s| s.file_at(&master, file)).unwrap();
+    let new = "aws+alpha-root@example.com";
+    let changed = text.replace("aws+client-alpha@example.com", new);
+    let (iid, _) = w
+        .merge_change(
+            "alpha's new root email",
+            &[(file, Some(&changed))],
+            &[ALICE],
+        )
+        .await;
+    let note = w.bot_note(iid);
+    assert!(note.contains("awaiting the one-time code"), "{note}");
+    assert!(note.contains("orgvend accept-email"), "{note}");
+    let (to, code) = api.state.lock().unwrap().outbox.last().cloned().unwrap();
+    assert_eq!(to, new);
+    assert!(!note.contains(&code), "the code never lands in a note");
+
+    let items = w.bot.drift_now().await.unwrap();
+    assert_eq!(
+        kinds(&items),
+        [("client-alpha".to_string(), "email")],
+        "{items:#?}"
+    );
+    assert!(items[0].existing.contains("pending"), "{items:#?}");
+    assert!(items[0].fix.contains("accept-email"), "{items:#?}");
+
+    // a wrong code is refused; the right one completes it
+    let wrong = orgvend::config::Secret::new("000000");
+    assert!(
+        orgvend::cli::email::accept(&aws, &alpha, new, &wrong)
+            .await
+            .is_err()
+    );
+    let code = orgvend::config::Secret::new(code);
+    orgvend::cli::email::accept(&aws, &alpha, new, &code)
+        .await
+        .unwrap();
+    assert_eq!(api.state.lock().unwrap().accounts[&alpha].email, new);
+    assert_eq!(w.bot.drift_now().await.unwrap(), []);
 }

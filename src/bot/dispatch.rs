@@ -94,21 +94,45 @@ impl<G: GitLab, A: Aws> Handler for Bot<G, A> {
                             );
                             return Ok(());
                         }
-                        let asker = Asker::Member { id, username };
-                        self.repair(asker, None, Some(job.delivery.lease())).await
+                        // in order with the drift runs; who asked is checked when it runs
+                        let asked = format!("note-{}", n.note_id.unwrap_or(job.delivery.id as u64));
+                        let id = super::drift::queue_repair(
+                            &self.ctx.store,
+                            "",
+                            Some((id, &username)),
+                            &asked,
+                            self.ctx.clock.now_ms(),
+                        )
+                        .await?;
+                        tracing::info!(delivery = id, user = username, "repair queued");
+                        Ok(())
                     }
                     _ => Ok(()),
                 }
             }
             // orgvend's timer only: a webhook's stored headers never hold the mark
-            Event::Drift { repair: None } if from_timer(&job) => self.drift_now().await.map(drop),
+            Event::Drift { repair: None, .. } if from_timer(&job) => {
+                self.drift_now().await.map(drop)
+            }
             // `orgvend apply --account`: the command line only
             Event::Drift {
                 repair: Some(account),
+                asker: None,
             } if from_cli(&job) => {
                 let only = (!account.is_empty()).then_some(account.as_str());
                 self.repair(Asker::Cli, only, Some(job.delivery.lease()))
                     .await
+            }
+            // `/orgvend apply` on the drift issue, queued by its comment's delivery
+            Event::Drift {
+                repair: Some(_),
+                asker: Some(a),
+            } if source(&job).is_some_and(|v| v == super::drift::FROM_ISSUE) => {
+                let asker = Asker::Member {
+                    id: a.id.unwrap_or(0),
+                    username: a.username.clone().unwrap_or_default(),
+                };
+                self.repair(asker, None, Some(job.delivery.lease())).await
             }
             Event::Drift { .. } => {
                 tracing::warn!(

@@ -32,27 +32,8 @@ pub async fn enqueue(store: &Store, iid: u64, now_ms: i64) -> Result<i64> {
 }
 
 /// `orgvend apply --account NAME` (`all`: every account with drift): a repair, in the inbox
-/// like the drift runs (ordered with them), marked as the command line's.
+/// with the drift runs (ordered with them), marked as the command line's.
 pub async fn enqueue_repair(store: &Store, account: &str, now_ms: i64) -> Result<i64> {
     let account = if account == "all" { "" } else { account };
-    let body = serde_json::json!({
-        "object_kind": crate::gitlab::event::DRIFT_KIND,
-        "repair": account,
-    });
-    let inserted = store
-        .insert(NewDelivery {
-            dedup_key: format!("cli-repair:{account}:{now_ms}"),
-            received_at_ms: now_ms,
-            event_name: "orgvend repair".into(),
-            kind: "drift".into(),
-            action: "repair".into(),
-            ordering_key: Some(crate::gitlab::event::DRIFT_KEY.into()),
-            ignored: None,
-            headers: serde_json::json!({ CLI_HEADER: "cli" }).to_string(),
-            body: body.to_string().into(),
-        })
-        .await?;
-    Ok(match inserted {
-        Inserted::New(id) | Inserted::Duplicate(id) => id,
-    })
+    crate::bot::drift::queue_repair(store, account, None, &now_ms.to_string(), now_ms).await
 }

@@ -11,6 +11,8 @@ pub mod checkout;
 pub mod doctor;
 /// `orgvend drift`: the checkout's declarations against the organization.
 pub mod drift;
+/// `orgvend accept-email`: the second phase of an email change.
+pub mod email;
 /// `orgvend import`: declarations for the organization's accounts the checkout lacks.
 pub mod import;
 /// `orgvend new`: a new account's module pair, written in the repository's house style.

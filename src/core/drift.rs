@@ -48,11 +48,14 @@ pub enum Kind {
     Variables,
     /// Exists, declared nowhere.
     Undeclared,
+    /// Could not be read (an access denied inside the account, GitLab refusing): nothing
+    /// about it is known this time.
+    Unreadable,
 }
 
 impl Kind {
     /// Every kind, for metrics that show zeros.
-    pub const ALL: [Kind; 19] = [
+    pub const ALL: [Kind; 20] = [
         Kind::Missing,
         Kind::Status,
         Kind::Unapplied,
@@ -72,6 +75,7 @@ impl Kind {
         Kind::Protection,
         Kind::Variables,
         Kind::Undeclared,
+        Kind::Unreadable,
     ];
 
     pub fn name(self) -> &'static str {
@@ -95,6 +99,7 @@ impl Kind {
             Kind::Protection => "protection",
             Kind::Variables => "variables",
             Kind::Undeclared => "undeclared",
+            Kind::Unreadable => "unreadable",
         }
     }
 
@@ -105,7 +110,12 @@ impl Kind {
     pub fn repairable(self) -> bool {
         !matches!(
             self,
-            Kind::Missing | Kind::Status | Kind::Unapplied | Kind::Email | Kind::Undeclared
+            Kind::Missing
+                | Kind::Status
+                | Kind::Unapplied
+                | Kind::Email
+                | Kind::Undeclared
+                | Kind::Unreadable
         )
     }
 }
@@ -182,12 +192,23 @@ pub fn drift(
         if let Some(m) = d.email()
             && !m.eq_ignore_ascii_case(&e.email)
         {
-            out.push(item(
-                Kind::Email,
-                m.to_string(),
-                e.email.clone(),
-                "an email changes only through an allowed two-phase update; or declare the address AWS has",
-            ));
+            match &e.pending_email {
+                Some(p) if p.eq_ignore_ascii_case(m) => out.push(item(
+                    Kind::Email,
+                    m.to_string(),
+                    format!("{} (pending: AWS mailed a one-time code to {p})", e.email),
+                    &format!(
+                        "an operator who has the code completes it: `orgvend accept-email --account-id {} --email {p}`",
+                        e.id
+                    ),
+                )),
+                _ => out.push(item(
+                    Kind::Email,
+                    m.to_string(),
+                    e.email.clone(),
+                    "an email changes only through an allowed two-phase update (its MR applied); or declare the address AWS has",
+                )),
+            }
         }
         if let Some(ou) = d
             .account_type()
@@ -237,7 +258,8 @@ pub fn drift(
     out
 }
 
-/// The existing account of each declaration, in order: the adopted id, else the email.
+/// The existing account of each declaration, in order: the adopted id, else the email,
+/// else the email an email change awaits its code for.
 pub fn found<'e>(decls: &Declarations, existing: &'e [Existing]) -> Vec<Option<&'e Existing>> {
     decls
         .accounts
@@ -250,6 +272,15 @@ pub fn found<'e>(decls: &Declarations, existing: &'e [Existing]) -> Vec<Option<&
                     existing
                         .iter()
                         .find(|e| d.email().is_some_and(|m| m.eq_ignore_ascii_case(&e.email)))
+                })
+                .or_else(|| {
+                    existing.iter().find(|e| {
+                        d.email().is_some_and(|m| {
+                            e.pending_email
+                                .as_deref()
+                                .is_some_and(|p| p.eq_ignore_ascii_case(m))
+                        })
+                    })
                 })
         })
         .collect()

@@ -129,9 +129,11 @@ pub enum Event {
     IssueNote(IssueNoteEvent),
     /// orgvend's own timer: compare the target branch with the organization now. Queued by
     /// reconciliation (never acted on from a webhook: see `bot::dispatch`). With `repair`,
-    /// `orgvend apply --account` (the account's name; empty for every account): repair.
+    /// a repair (the account's name; empty for every drifted account), asked by `asker` on
+    /// the drift issue or by `orgvend apply --account`.
     Drift {
         repair: Option<String>,
+        asker: Option<Actor>,
     },
     /// Stored and answered 2xx, never processed.
     Ignored {
@@ -172,7 +174,7 @@ impl Event {
             },
             Event::IssueNote(n) if n.edited => "edited",
             Event::IssueNote(_) => "created",
-            Event::Drift { repair: None } => "run",
+            Event::Drift { repair: None, .. } => "run",
             Event::Drift { .. } => "repair",
             Event::Ignored { .. } => "ignored",
         }
@@ -346,8 +348,10 @@ struct RawHook {
     merge_request: Lenient<RawMr>,
     issue: Lenient<RawMr>,
     changes: Lenient<RawChanges>,
-    /// orgvend's own repair delivery: the account to repair.
+    /// orgvend's own repair delivery: the account to repair, and who asked.
     repair: Lenient<String>,
+    asker_id: Lenient<u64>,
+    asker: Lenient<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -491,6 +495,10 @@ pub fn parse(event_header: Option<&str>, body: &[u8]) -> Event {
         }
         DRIFT_KIND => Event::Drift {
             repair: raw.repair.get().map(|a| a.chars().take(128).collect()),
+            asker: raw.asker_id.get().map(|id| Actor {
+                id: Some(id),
+                username: raw.asker.get().map(|u| u.chars().take(128).collect()),
+            }),
         },
         "issue" => {
             let Some(iid) = attrs.iid.get() else {

@@ -401,8 +401,8 @@ impl Store {
         each!(self, s => s.init_state(key.to_string(), value.to_string(), now_ms).await)
     }
 
-    /// Accounts orgvend closed (the `close_account` step done with a `CloseAccount` call) since
-    /// `since_ms`: what counts against AWS's rolling 30-day closure quota.
+    /// Accounts orgvend counted as closed (a `closed:<id>` mark, set once per account before
+    /// its close) since `since_ms`: what counts against AWS's rolling 30-day closure quota.
     pub async fn closures_since(&self, since_ms: i64) -> Result<u64> {
         each!(self, s => s.closures_since(since_ms).await)
     }

@@ -51,6 +51,9 @@ pub(crate) struct RunCtx<'a, M> {
     pub(crate) ous: tokio::sync::Mutex<HashMap<String, String>>,
     pub(crate) members: tokio::sync::Mutex<HashMap<String, std::sync::Arc<M>>>,
     pub(crate) last_note: Mutex<Option<Instant>>,
+    /// Held from counting closures to reserving one, so that the closures of one apply never
+    /// pass the quota together.
+    pub(crate) closures: tokio::sync::Mutex<()>,
 }
 
 impl<M> RunCtx<'_, M> {

@@ -14,7 +14,7 @@ use super::context::{AccountRun, RunCtx, Sink};
 use crate::aws::Aws;
 use crate::bot::Bot;
 use crate::core::approval::membership_problem;
-use crate::core::drift::{Item, Kind};
+use crate::core::drift::Kind;
 use crate::core::plan::{Change, Step};
 use crate::core::progress::{AccountProgress, ApplyReport, Outcome, StepState};
 use crate::gitlab::GitLab;
@@ -55,16 +55,12 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             return Ok(());
         };
         let issue = self.drift_issue_iid().await?;
-        let _org = applier.lock.lock().await;
-        let replicas = self.ctx.store.apply_lock().await?;
-        let Some(survey) = self.survey().await? else {
-            bail!(
-                "nothing to repair from: the target branch's policy is not in force, or its Terraform does not parse"
-            );
-        };
+        // Who may ask is settled first, before any lock or AWS call.
         if let Asker::Member { id, username } = &asker {
-            let policy = &survey.policy;
-            let member = self.membership(policy, *id).await?;
+            let Some((_, policy)) = self.head_policy().await? else {
+                return Ok(());
+            };
+            let member = self.membership(&policy, *id).await?;
             if let Some(problem) =
                 membership_problem(&member, &policy.approval_group, policy.min_access_level)
             {
@@ -85,40 +81,68 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 return Ok(());
             }
         }
+        let _org = applier.lock.lock().await;
+        let replicas = self.ctx.store.apply_lock().await?;
+        let Some(survey) = self.survey().await? else {
+            tracing::warn!(
+                "nothing to repair from: the target branch's policy is not in force, or its Terraform does not parse"
+            );
+            return Ok(());
+        };
 
+        // `only`: exactly one account, by name, else by module key.
+        let only_index = match only {
+            None => None,
+            Some(n) => {
+                let found = survey
+                    .plan
+                    .changes
+                    .iter()
+                    .position(|c| c.name == n)
+                    .or_else(|| survey.plan.changes.iter().position(|c| c.key == n));
+                match found {
+                    Some(i) => Some(i),
+                    None => {
+                        tracing::warn!(
+                            account = n,
+                            "repair asked for an account no declaration names, or that is not active in the organization"
+                        );
+                        return Ok(());
+                    }
+                }
+            }
+        };
         // What is repaired, and what is left with the reason.
         let mut chosen: Vec<&Change> = Vec::new();
         let mut left: Vec<String> = Vec::new();
-        for c in &survey.plan.changes {
-            if only.is_some_and(|n| n != c.name && n != c.key) {
+        for (i, c) in survey.plan.changes.iter().enumerate() {
+            if only_index.is_some_and(|o| o != i) {
                 continue;
             }
             let Some(h) = c.head else { continue };
-            let items: Vec<&Item> = survey
+            let drifted = survey
                 .items
                 .iter()
-                .filter(|i| i.account == c.name)
-                .collect();
-            if only.is_none() && !items.iter().any(|i| i.kind.repairable()) {
+                .any(|i| i.account == c.name && i.kind.repairable());
+            if only.is_none() && !drifted {
                 continue;
             }
-            let email = survey.decls.accounts[h].email().unwrap_or_default();
+            let id = c
+                .target
+                .as_ref()
+                .and_then(|t| t.adopt.as_deref())
+                .unwrap_or_default();
             if survey.unapplied.contains(&h) {
                 left.push(format!("`{}`: its declaration differs from what was last applied under approval (a merge the gate refused, an apply that failed or still runs, a push): settle it in an MR", c.name));
-            } else if self.approved_digest(email).await?.is_none() {
-                left.push(format!("`{}`: orgvend has no record of it applied under approval (applied before orgvend kept them): its next applied MR starts one", c.name));
+            } else if self.approved_digest(id).await?.is_none() {
+                left.push(format!("`{}`: orgvend has no record of it applied under approval (applied before orgvend kept them): an approved MR adding `adopt = \"{id}\"` to it starts one", c.name));
             } else {
                 chosen.push(c);
             }
         }
-        if let Some(name) = only
-            && chosen.is_empty()
-            && left.is_empty()
-        {
-            left.push(format!("`{name}`: no declared account of that name or key exists and is active in the organization"));
-        }
+        let only_name = only_index.map(|i| survey.plan.changes[i].name.as_str());
         for i in survey.items.iter().filter(|i| !i.kind.repairable()) {
-            if only.is_none_or(|n| n == i.account) && i.kind != Kind::Unapplied {
+            if only_name.is_none_or(|n| n == i.account) && i.kind != Kind::Unapplied {
                 left.push(format!("`{}` ({}): {}", i.account, i.kind.name(), i.fix));
             }
         }
@@ -182,6 +206,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             ous: tokio::sync::Mutex::new(HashMap::new()),
             members: tokio::sync::Mutex::new(HashMap::new()),
             last_note: Mutex::new(None),
+            closures: tokio::sync::Mutex::new(()),
         };
         tracing::info!(
             accounts = runs.len(),

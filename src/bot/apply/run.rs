@@ -162,6 +162,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             ous: tokio::sync::Mutex::new(HashMap::new()),
             members: tokio::sync::Mutex::new(HashMap::new()),
             last_note: Mutex::new(None),
+            closures: tokio::sync::Mutex::new(()),
         };
         self.progress(&cx, true).await;
         let runs: Vec<AccountRun> = gate
@@ -331,8 +332,8 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 self.progress(cx, false).await;
             }
         }
-        if let Some(a) = &run.approval {
-            self.keep_approval(a).await.map_err(failure)?;
+        if let (Some(a), Some(id)) = (&run.approval, &run.account_id) {
+            self.keep_approval(id, a).await.map_err(failure)?;
         }
         Ok(())
     }
@@ -451,7 +452,6 @@ fn approval(change: &crate::core::plan::Change, gate: &Gate, index: usize) -> Op
     };
     let adopting = target.adopt.is_some() && change.fields.iter().any(|f| f.field == "adopt");
     Some(Approval {
-        email: target.email.to_lowercase(),
         digest,
         base,
         fresh: change.action == crate::core::plan::Action::Create || adopting,

@@ -43,6 +43,19 @@ fn item(change: &Change, f: Found) -> Item {
     }
 }
 
+fn unreadable(change: &Change, e: &anyhow::Error) -> Item {
+    let mut i = item(
+        change,
+        Found {
+            kind: Kind::Unreadable,
+            declared: "orgvend reads it".into(),
+            existing: format!("{e:#}"),
+        },
+    );
+    i.fix = "let orgvend's role read it (a resource policy, an SCP or GitLab's permissions refuse it); nothing else of it is compared until then".into();
+    i
+}
+
 /// The differences inside each account of `plan` (a repair plan: every target names its
 /// account's id), through the role the apply assumes. `gitlab_url`: the instance keyless CI
 /// trusts, when the repository bootstrap is configured.
@@ -62,8 +75,12 @@ pub async fn aws_facts<A: Aws>(
     }))
     .await;
     let mut out = Vec::new();
-    for items in per_account {
-        out.extend(items?);
+    for (items, change) in per_account.into_iter().zip(&plan.changes) {
+        match items {
+            Ok(items) => out.extend(items),
+            // one account that cannot be read blinds no other
+            Err(e) => out.push(unreadable(change, &e)),
+        }
     }
     Ok(out)
 }
@@ -219,14 +236,31 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         let Some(b) = &self.bootstrap else {
             return Ok(Vec::new());
         };
-        let gl = &self.gitlab;
         let mut out = Vec::new();
         for change in &plan.changes {
+            match self.project_facts(b, policy, change).await {
+                Ok(items) => out.extend(items),
+                Err(e) => out.push(unreadable(change, &e)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// One account's project.
+    async fn project_facts(
+        &self,
+        b: &repository::Bootstrap,
+        policy: &Policy,
+        change: &Change,
+    ) -> Result<Vec<Item>> {
+        let gl = &self.gitlab;
+        let mut out = Vec::new();
+        {
             let (Some(t), Some(id)) = (
                 &change.target,
                 change.target.as_ref().and_then(|t| t.adopt.clone()),
             ) else {
-                continue;
+                return Ok(out);
             };
             let a = repository::RepoAccount::of(policy, t, change.account_type.as_deref(), &id);
             let path = a.project_path.as_str();
@@ -239,7 +273,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                         existing: "missing".into(),
                     },
                 ));
-                continue;
+                return Ok(out);
             }
             let want = repository::master_protection();
             match gl.protected_branch(path, "master").await? {

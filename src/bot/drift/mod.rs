@@ -23,7 +23,6 @@ pub(crate) struct Survey {
     /// The target branch's head.
     pub(crate) sha: String,
     pub(crate) policy: crate::core::policy::Policy,
-    pub(crate) decls: decl::Declarations,
     pub(crate) existing: Vec<Existing>,
     pub(crate) items: Vec<Item>,
     /// Every declared account that exists and is active, as a repair would run it.
@@ -63,6 +62,7 @@ pub async fn organization<A: Aws>(aws: &A) -> Result<(Vec<Existing>, String)> {
             name: a.name,
             email: a.email,
             status: a.status,
+            pending_email: None,
         });
     }
     Ok((out, management))
@@ -132,22 +132,21 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         let Some(applier) = &self.applier else {
             return Ok(None);
         };
-        let project = self.project();
-        let target = self.target_branch().await?;
-        let sha = self.gitlab.commit(&project, &target).await?.id;
-        let tree = self.tree(&sha).await?;
-        let policy = match self.rules(&tree, &sha, &tree).await? {
-            Rules::InForce(p) => p,
-            _ => {
-                tracing::warn!(
-                    sha = crate::bot::short(&sha),
-                    "drift not checked: the target branch's policy is not in force"
-                );
-                return Ok(None);
-            }
+        let Some((sha, policy)) = self.head_policy().await? else {
+            return Ok(None);
         };
+        let tree = self.tree(&sha).await?;
         let files = self.read_files(&tree, decl::is_terraform_file).await?;
-        let (have, management) = organization(&applier.aws).await?;
+        let (mut have, management) = organization(&applier.aws).await?;
+        // email changes started by an apply and awaiting their code
+        for e in &mut have {
+            e.pending_email = self
+                .ctx
+                .store
+                .state(&format!("email-pending:{}", e.id))
+                .await?
+                .filter(|p| !p.eq_ignore_ascii_case(&e.email));
+        }
         let judged = crate::bot::off_runtime(move || {
             let decls = decl::read(&files, &policy.sources);
             if !decls.parse_errors.is_empty() {
@@ -168,8 +167,12 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             let Some(d) = c.head.and_then(|h| decls.accounts.get(h)) else {
                 continue;
             };
-            let email = d.email().unwrap_or_default();
-            if let Some(approved) = self.approved_digest(email).await?
+            let id = c
+                .target
+                .as_ref()
+                .and_then(|t| t.adopt.as_deref())
+                .unwrap_or_default();
+            if let Some(approved) = self.approved_digest(id).await?
                 && approved != d.declared_digest()
             {
                 unapplied.push(c.head.unwrap_or_default());
@@ -191,12 +194,32 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         Ok(Some(Survey {
             sha,
             policy,
-            decls,
             existing,
             items,
             plan,
             unapplied,
         }))
+    }
+
+    /// The target branch's head and the policy in force there; `None` (and a warning) when
+    /// it is not in force.
+    pub(crate) async fn head_policy(
+        &self,
+    ) -> Result<Option<(String, crate::core::policy::Policy)>> {
+        let project = self.project();
+        let target = self.target_branch().await?;
+        let sha = self.gitlab.commit(&project, &target).await?.id;
+        let tree = self.tree(&sha).await?;
+        match self.rules(&tree, &sha, &tree).await? {
+            Rules::InForce(p) => Ok(Some((sha, p))),
+            _ => {
+                tracing::warn!(
+                    sha = crate::bot::short(&sha),
+                    "drift not checked: the target branch's policy is not in force"
+                );
+                Ok(None)
+            }
+        }
     }
 
     /// The open drift issue (orgvend's label and title), if any.
@@ -265,4 +288,43 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 .map(drop),
         }
     }
+}
+
+/// The mark of a repair asked on the drift issue (the delivery holds who asked; the repair
+/// checks them when it runs).
+pub const FROM_ISSUE: &str = "drift-issue";
+
+/// Queues a repair (`account`: one, or empty for every drifted account) in the inbox, ordered
+/// with the drift runs: asked by `asker` on the drift issue, or else from the command line.
+/// The mark is a header no webhook can carry. `asked`: what makes the request one of its
+/// own (the comment's id; the time, from the command line).
+pub async fn queue_repair(
+    store: &crate::store::Store,
+    account: &str,
+    asker: Option<(u64, &str)>,
+    asked: &str,
+    now_ms: i64,
+) -> Result<i64> {
+    let source = if asker.is_some() { FROM_ISSUE } else { "cli" };
+    let mut body = serde_json::json!({ "object_kind": DRIFT_KIND, "repair": account });
+    if let Some((id, username)) = asker {
+        body["asker_id"] = id.into();
+        body["asker"] = username.into();
+    }
+    let inserted = store
+        .insert(NewDelivery {
+            dedup_key: format!("repair:{source}:{account}:{asked}"),
+            received_at_ms: now_ms,
+            event_name: "orgvend repair".into(),
+            kind: "drift".into(),
+            action: "repair".into(),
+            ordering_key: Some(DRIFT_KEY.into()),
+            ignored: None,
+            headers: serde_json::json!({ crate::bot::dispatch::CLI_HEADER: source }).to_string(),
+            body: body.to_string().into(),
+        })
+        .await?;
+    Ok(match inserted {
+        crate::store::Inserted::New(id) | crate::store::Inserted::Duplicate(id) => id,
+    })
 }

@@ -44,6 +44,7 @@ fn as_declared(d: &Declarations) -> Vec<Existing> {
             status: "ACTIVE".into(),
             ou: "/Clients".into(),
             tags: a.owned_tags().unwrap().into_iter().collect(),
+            pending_email: None,
         })
         .collect()
 }
@@ -60,6 +61,7 @@ fn an_organization_as_declared_has_no_drift() {
         status: "ACTIVE".into(),
         ou: "/".into(),
         tags: vec![("aws:reserved".into(), "x".into())],
+        pending_email: None,
     });
     assert_eq!(drift(&p, &d, &have, "123456789012"), []);
     assert!(text(&[]).starts_with("No drift"));
@@ -85,6 +87,7 @@ fn each_difference_is_one_item_with_both_sides_and_a_fix() {
         status: "ACTIVE".into(),
         ou: "/".into(),
         tags: vec![],
+        pending_email: None,
     });
     let items = drift(&p, &d, &have, "123456789012");
     let got: Vec<(&str, &str)> = items
@@ -218,7 +221,12 @@ fn what_a_repair_may_put_back() {
     for k in Kind::ALL {
         let expected = !matches!(
             k,
-            Kind::Missing | Kind::Status | Kind::Unapplied | Kind::Email | Kind::Undeclared
+            Kind::Missing
+                | Kind::Status
+                | Kind::Unapplied
+                | Kind::Email
+                | Kind::Undeclared
+                | Kind::Unreadable
         );
         assert_eq!(k.repairable(), expected, "{k:?}");
     }

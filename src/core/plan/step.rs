@@ -112,7 +112,10 @@ pub enum Step {
     CommitTemplate,
     ProtectMaster,
     CiVariables,
-    /// Closed within AWS's 30-day quota (counted from the ledger; parked when spent).
+    /// A closure counted against AWS's rolling 30-day quota before anything of the close is
+    /// done (parked when the quota is spent).
+    ReserveClosure,
+    /// Closed (AWS refusing for its quota: parked).
     CloseAccount {
         name: String,
     },
@@ -206,6 +209,7 @@ impl Step {
             Step::CommitTemplate => "commit_template",
             Step::ProtectMaster => "protect_master",
             Step::CiVariables => "ci_variables",
+            Step::ReserveClosure => "reserve_closure",
             Step::CloseAccount { .. } => "close_account",
             Step::WaitForClosure => "wait_for_closure",
             Step::ArchiveProject { .. } => "archive_project",
@@ -245,6 +249,7 @@ impl Step {
             | Step::UntagAccount { .. }
             | Step::RenameAccount { .. }
             | Step::StartEmailUpdate { .. }
+            | Step::ReserveClosure
             | Step::CloseAccount { .. }
             | Step::WaitForClosure => Area::Organizations,
             Step::AssumeRole { .. }
@@ -278,7 +283,7 @@ impl Plan {
     pub fn steps(&self, change: &Change) -> Vec<Step> {
         let access = self.access.as_deref();
         let close = || {
-            let mut steps = Vec::new();
+            let mut steps = vec![Step::ReserveClosure];
             if let (Some(a), Some(t), Some((b, _))) = (
                 access.filter(|a| a.provider != Provider::None),
                 change.closing.as_ref(),

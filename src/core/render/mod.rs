@@ -114,8 +114,9 @@ pub fn describe(step: &Step) -> String {
             provider.label()
         ),
         Step::CloseAccount { name } => format!(
-            "Organizations: CLOSE account `{name}` (suspended, then deleted after 90 days; its email can never be used again), within AWS's 30-day closure quota"
+            "Organizations: CLOSE account `{name}` (suspended, then deleted after 90 days; its email can never be used again)"
         ),
+        Step::ReserveClosure => "Organizations: count the closure against AWS's 30-day quota (parked when it is spent)".into(),
         Step::WaitForClosure => "Organizations: wait until AWS has suspended the account".into(),
         Step::ArchiveProject { path } => format!(
             "GitLab: archive the project `{path}` (read only; no pipeline runs, so its CI roles are unusable)"

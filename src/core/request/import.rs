@@ -20,6 +20,9 @@ pub struct Existing {
     /// Its OU as a path from the root (`/Clients`); `/` at the root.
     pub ou: String,
     pub tags: Vec<(String, String)>,
+    /// The address an email change awaits its one-time code for (orgvend started it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_email: Option<String>,
 }
 
 /// What one import wrote and left.

@@ -460,6 +460,7 @@ fn existing(id: &str, name: &str, ou: &str, tags: &[(&str, &str)]) -> import::Ex
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        pending_email: None,
     }
 }
 

@@ -4,19 +4,21 @@
 use super::{Policy, Violation};
 use crate::core::decl::Declarations;
 
-/// `base`: the declarations before the change. An account that keeps the address it already
-/// had is not held to the template (its name may change; its email cannot).
+/// `base`: the declarations before the change. An account (the same module) that keeps the
+/// address it already had is not held to the template (its name may change; its email
+/// cannot).
 pub(super) fn check_email(
     policy: &Policy,
     decls: &Declarations,
     base: Option<&Declarations>,
     out: &mut Vec<Violation>,
 ) {
-    let kept: std::collections::HashSet<String> = base
+    // module key → the email its account had
+    let kept: std::collections::HashMap<&str, String> = base
         .map(|b| {
             b.accounts
                 .iter()
-                .filter_map(|a| a.email().map(str::to_lowercase))
+                .filter_map(|a| Some((a.key.as_str(), a.email()?.to_lowercase())))
                 .collect()
         })
         .unwrap_or_default();
@@ -58,7 +60,7 @@ pub(super) fn check_email(
             ));
         }
         if let Some(template) = &policy.email_template
-            && !kept.contains(&email.to_lowercase())
+            && kept.get(a.key.as_str()) != Some(&email.to_lowercase())
             && let Some(expected) = expected_email(template, a)
             && !expected.eq_ignore_ascii_case(email)
         {

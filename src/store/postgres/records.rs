@@ -100,7 +100,7 @@ impl PgStore {
             .client()
             .await?
             .query_one(
-                "SELECT COUNT(DISTINCT account) FROM apply_steps WHERE step = 'close_account' AND state = 'done' AND detail LIKE 'closed %' AND updated_at_ms >= $1",
+                "SELECT COUNT(*) FROM bot_state WHERE key LIKE 'closed:%' AND updated_at_ms >= $1",
                 &[&since_ms],
             )
             .await?

@@ -106,7 +106,7 @@ impl SqliteStore {
     pub async fn closures_since(&self, since_ms: i64) -> Result<u64> {
         self.call(move |c| {
             c.prepare_cached(
-                "SELECT COUNT(DISTINCT account) FROM apply_steps WHERE step = 'close_account' AND state = 'done' AND detail LIKE 'closed %' AND updated_at_ms >= ?1",
+                "SELECT COUNT(*) FROM bot_state WHERE key LIKE 'closed:%' AND updated_at_ms >= ?1",
             )?
             .query_row([since_ms], |r| r.get::<_, i64>(0))
             .map(|n| n as u64)

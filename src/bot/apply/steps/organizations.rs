@@ -235,7 +235,12 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             }
             Step::StartEmailUpdate { from, to } => {
                 // the account, by the address it has until the change is accepted
-                let known = self.ctx.store.known_account(from).await?.and_then(|k| k.account_id);
+                let known = self
+                    .ctx
+                    .store
+                    .known_account(from)
+                    .await?
+                    .and_then(|k| k.account_id);
                 let id = match known {
                     Some(id) => id,
                     None => match self.org_account(aws, cx, from, true).await? {
@@ -294,9 +299,9 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     Err(e) => Err(e),
                 }
             }
-            Step::CloseAccount { .. } => {
+            Step::ReserveClosure => {
                 let email = run.email.clone();
-                let Some(a) = self.org_account(aws, cx, &email, false).await? else {
+                let Some(a) = self.org_account(aws, cx, &email, true).await? else {
                     return Ok(Some("no such account in AWS: nothing to close".into()));
                 };
                 run.account_id = Some(a.id.clone());
@@ -304,8 +309,14 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 if a.status != "ACTIVE" {
                     return Ok(Some(format!("{} is {} already", a.id, a.status)));
                 }
-                // AWS's rolling 30-day quota, counted from the ledger before the call: a
-                // closure over it is parked, not failed (waiting cannot help for days).
+                // AWS's rolling 30-day quota, counted from orgvend's own record before
+                // anything of the close is done: over it, the close is parked, not failed
+                // (waiting cannot help for days). One reservation per account, kept.
+                let _one_at_a_time = cx.closures.lock().await;
+                let mark = format!("closed:{}", a.id);
+                if self.ctx.store.state(&mark).await?.is_some() {
+                    return Ok(Some("counted before".into()));
+                }
                 let now = self.ctx.clock.now_ms();
                 let used = self.ctx.store.closures_since(now - CLOSE_WINDOW_MS).await? as usize;
                 let members = cx
@@ -322,14 +333,21 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     ))
                     .into());
                 }
+                self.ctx.store.init_state(&mark, &email, now).await?;
+                Ok(Some(format!("{} of {quota} in 30 days", used + 1)))
+            }
+            Step::CloseAccount { .. } => {
+                let email = run.email.clone();
+                let Some(a) = self.org_account(aws, cx, &email, false).await? else {
+                    return Ok(Some("no such account in AWS: nothing to close".into()));
+                };
+                if a.status != "ACTIVE" {
+                    return Ok(Some(format!("{} is {} already", a.id, a.status)));
+                }
                 match aws.close_account(&a.id).await {
                     Ok(()) => {
                         *cx.org_accounts.lock().await = None;
-                        Ok(Some(format!(
-                            "closed {} ({} of {quota} in 30 days)",
-                            a.id,
-                            used + 1
-                        )))
+                        Ok(Some(format!("closed {}", a.id)))
                     }
                     Err(e) if aws::has_reason(&e, "CLOSE_ACCOUNT_QUOTA_EXCEEDED") => {
                         Err(ParkNow(format!(
@@ -351,7 +369,6 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                     };
                     match a.status.as_str() {
                         "SUSPENDED" | "CLOSED" => return Ok(Some(format!("{} suspended", a.id))),
-                        "ACTIVE" => bail!("{} is still ACTIVE: it was not closed", a.id),
                         _ if Instant::now() >= deadline => bail!(
                             "AWS is still closing {} after {} s; orgvend looks again later",
                             a.id,
