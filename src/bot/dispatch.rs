@@ -96,7 +96,7 @@ impl<G: GitLab, A: Aws> Handler for Bot<G, A> {
                         }
                         // in order with the drift runs; who asked is checked when it runs
                         let asked = format!("note-{}", n.note_id.unwrap_or(job.delivery.id as u64));
-                        let id = super::drift::queue_repair(
+                        let id = super::inbox::queue_repair(
                             &self.ctx.store,
                             "",
                             Some((id, &username)),
@@ -127,7 +127,7 @@ impl<G: GitLab, A: Aws> Handler for Bot<G, A> {
             Event::Drift {
                 repair: Some(_),
                 asker: Some(a),
-            } if source(&job).is_some_and(|v| v == super::drift::FROM_ISSUE) => {
+            } if source(&job).is_some_and(|v| v == super::inbox::FROM_ISSUE) => {
                 let asker = Asker::Member {
                     id: a.id.unwrap_or(0),
                     username: a.username.clone().unwrap_or_default(),
@@ -154,18 +154,11 @@ impl<G: GitLab, A: Aws> Handler for Bot<G, A> {
     }
 }
 
-/// The action of a delivery `orgvend apply --mr N` puts in the inbox.
-pub const CLI_APPLY: &str = "orgvend_apply";
-/// The header such a delivery carries: a webhook's stored headers never hold it (only the
-/// ones orgvend keeps, all GitLab's).
-pub const CLI_HEADER: &str = "orgvend-source";
+pub use super::inbox::{CLI_APPLY, CLI_HEADER, TIMER};
 
 fn from_cli(job: &Job) -> bool {
     source(job).is_some_and(|v| v == "cli")
 }
-
-/// The value `drift_if_due` marks its deliveries with.
-pub const TIMER: &str = "timer";
 
 fn from_timer(job: &Job) -> bool {
     source(job).is_some_and(|v| v == TIMER)

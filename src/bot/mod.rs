@@ -12,6 +12,8 @@ pub mod dispatch;
 pub mod drift;
 /// An MR's approvers and facts, from the API, for the core.
 pub mod facts;
+/// orgvend's own deliveries: their marks, and the repairs it queues.
+pub mod inbox;
 /// The one bot note per MR and the `orgvend` commit status.
 pub mod note;
 /// The rules in force: the target branch's policy, trusted only once accepted.

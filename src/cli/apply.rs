@@ -3,7 +3,7 @@
 //! marked as the command line's (a mark no webhook can carry); the gate judges it as any
 //! merge.
 
-use crate::bot::dispatch::{CLI_APPLY, CLI_HEADER};
+use crate::bot::inbox::{CLI_APPLY, CLI_HEADER};
 use crate::store::{Inserted, NewDelivery, Store};
 use anyhow::Result;
 
@@ -35,5 +35,5 @@ pub async fn enqueue(store: &Store, iid: u64, now_ms: i64) -> Result<i64> {
 /// with the drift runs (ordered with them), marked as the command line's.
 pub async fn enqueue_repair(store: &Store, account: &str, now_ms: i64) -> Result<i64> {
     let account = if account == "all" { "" } else { account };
-    crate::bot::drift::queue_repair(store, account, None, &now_ms.to_string(), now_ms).await
+    crate::bot::inbox::queue_repair(store, account, None, &now_ms.to_string(), now_ms).await
 }

@@ -88,6 +88,15 @@ impl MemAws {
         self.org.lock().unwrap().accounts.len()
     }
 
+    /// By hand, in every account: `policy` detached from the role `role`.
+    pub fn detach_everywhere(&self, role: &str, policy: &str) {
+        for a in self.org.lock().unwrap().accounts.values_mut() {
+            if let Some(r) = a.iam.roles.get_mut(role) {
+                r.attached.retain(|p| p != policy);
+            }
+        }
+    }
+
     fn with_account<T>(&self, id: &str, f: impl FnOnce(&mut Account) -> T) -> Result<T> {
         let mut org = self.org.lock().unwrap();
         let a = org

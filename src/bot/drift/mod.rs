@@ -81,7 +81,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         let now = self.ctx.clock.now_ms();
         let period = now / (every as i64 * 1000);
         let headers =
-            serde_json::json!({ crate::bot::dispatch::CLI_HEADER: crate::bot::dispatch::TIMER });
+            serde_json::json!({ crate::bot::inbox::CLI_HEADER: crate::bot::inbox::TIMER });
         let inserted = self
             .ctx
             .store
@@ -288,43 +288,4 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 .map(drop),
         }
     }
-}
-
-/// The mark of a repair asked on the drift issue (the delivery holds who asked; the repair
-/// checks them when it runs).
-pub const FROM_ISSUE: &str = "drift-issue";
-
-/// Queues a repair (`account`: one, or empty for every drifted account) in the inbox, ordered
-/// with the drift runs: asked by `asker` on the drift issue, or else from the command line.
-/// The mark is a header no webhook can carry. `asked`: what makes the request one of its
-/// own (the comment's id; the time, from the command line).
-pub async fn queue_repair(
-    store: &crate::store::Store,
-    account: &str,
-    asker: Option<(u64, &str)>,
-    asked: &str,
-    now_ms: i64,
-) -> Result<i64> {
-    let source = if asker.is_some() { FROM_ISSUE } else { "cli" };
-    let mut body = serde_json::json!({ "object_kind": DRIFT_KIND, "repair": account });
-    if let Some((id, username)) = asker {
-        body["asker_id"] = id.into();
-        body["asker"] = username.into();
-    }
-    let inserted = store
-        .insert(NewDelivery {
-            dedup_key: format!("repair:{source}:{account}:{asked}"),
-            received_at_ms: now_ms,
-            event_name: "orgvend repair".into(),
-            kind: "drift".into(),
-            action: "repair".into(),
-            ordering_key: Some(DRIFT_KEY.into()),
-            ignored: None,
-            headers: serde_json::json!({ crate::bot::dispatch::CLI_HEADER: source }).to_string(),
-            body: body.to_string().into(),
-        })
-        .await?;
-    Ok(match inserted {
-        crate::store::Inserted::New(id) | crate::store::Inserted::Duplicate(id) => id,
-    })
 }
