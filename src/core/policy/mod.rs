@@ -239,6 +239,6 @@ impl std::error::Error for PolicyError {}
 /// AWS's quota of account closures in a rolling 30 days: the higher of 250 and 20% of the
 /// member accounts, at most 1,000 (`CloseAccount`); lower where the policy says.
 pub fn close_quota(members: usize, policy_cap: Option<u32>) -> usize {
-    let aws = (members / 5).max(250).min(1000);
+    let aws = (members / 5).clamp(250, 1000);
     policy_cap.map_or(aws, |c| aws.min(c as usize))
 }
