@@ -274,7 +274,7 @@ async fn a_new_alias_names_the_same_key_and_the_boundary_follows() {
         }
     }
     let mut w = World::with_state(initial_state(&files), "").await;
-    w.aws = Some(Scripted::new(moto.aws().await));
+    w.aws = Some(Scripted::new(moto.aws_with_account_api().await));
     w.restart();
     let (path, text) = account_file("zeta");
     w.merge_change("Add client-zeta", &[(&path, Some(&text))], &[ALICE])

@@ -74,7 +74,7 @@ async fn world_with(moto: &Moto, edit: impl Fn(String) -> String) -> (World, Okt
     .unwrap()
     .with_retry_base(Duration::from_millis(5));
     let mut w = World::with_state(initial_state(&files), "").await;
-    w.aws = Some(Scripted::new(moto.aws().await));
+    w.aws = Some(Scripted::new(moto.aws_with_account_api().await));
     w.access = AccessClients::default().with_okta(OktaAccess::new(client, okta.app.clone(), true));
     w.restart();
     (w, okta)

@@ -38,6 +38,9 @@ pub struct AccountApi {
     pub throttle_next: usize,
     /// Every call, as (operation, account id).
     pub calls: Vec<(String, String)>,
+    /// Any 12-digit id is a member account (for stories where the accounts come and go
+    /// through moto, which the fake does not see).
+    pub any_account: bool,
     next_code: u32,
 }
 
@@ -70,6 +73,13 @@ impl AccountApi {
                 "AccessDeniedException",
                 "The request failed because the account does not have trusted access enabled for AWS Account Management".into(),
             ));
+        }
+        if self.any_account
+            && id.len() == 12
+            && id.bytes().all(|b| b.is_ascii_digit())
+            && !self.accounts.contains_key(id)
+        {
+            self.register(id, "", "");
         }
         if !self.accounts.contains_key(id) {
             return Err(Failure(

@@ -74,6 +74,18 @@ impl Moto {
         SdkAws::new(&self.target()).await
     }
 
+    /// The client with a fake of the Account Management API (which moto lacks) beside moto,
+    /// taking any member account: for stories where an account is renamed along the way.
+    pub async fn aws_with_account_api(&self) -> SdkAws {
+        let api = super::fake_account::FakeAccount::start().await;
+        api.state.lock().unwrap().any_account = true;
+        SdkAws::new(&AwsTarget {
+            account_endpoint_url: Some(api.url.clone()),
+            ..self.target()
+        })
+        .await
+    }
+
     /// The management account's configuration, as a test uses it.
     pub async fn management_config(&self) -> aws_config::SdkConfig {
         self.config().await

@@ -14,6 +14,8 @@ use super::{Aws, AwsError, Calls, CreateRequest, CreateState, NewAccount, OrgAcc
 use anyhow::{Context, Result};
 
 /// The account's guard: KMS, Config, CloudTrail.
+/// The Account Management API: renames and email changes.
+mod account;
 mod guard;
 /// IAM Identity Center, from the management (or delegated administrator) account.
 mod identity_center;
@@ -497,15 +499,7 @@ impl Aws for SdkAws {
     }
 
     async fn start_email_update(&self, account_id: &str, email: &str) -> Result<()> {
-        self.calls.write()?;
-        self.account
-            .start_primary_email_update()
-            .account_id(account_id)
-            .primary_email(email)
-            .send()
-            .await
-            .map_err(err)?;
-        Ok(())
+        self.start_email(account_id, email).await
     }
 
     async fn accept_email_update(
@@ -514,28 +508,11 @@ impl Aws for SdkAws {
         email: &str,
         code: &crate::config::Secret,
     ) -> Result<()> {
-        self.calls.write()?;
-        self.account
-            .accept_primary_email_update()
-            .account_id(account_id)
-            .primary_email(email)
-            .otp(code.expose())
-            .send()
-            .await
-            .map_err(err)?;
-        Ok(())
+        self.accept_email(account_id, email, code).await
     }
 
     async fn rename_account(&self, account_id: &str, name: &str) -> Result<()> {
-        self.calls.write()?;
-        self.account
-            .put_account_name()
-            .account_id(account_id)
-            .account_name(name)
-            .send()
-            .await
-            .map_err(err)?;
-        Ok(())
+        self.put_name(account_id, name).await
     }
 
     async fn assume(&self, account_id: &str, role_name: &str) -> Result<SdkMember> {

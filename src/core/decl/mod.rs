@@ -6,6 +6,7 @@
 //! directory is evaluated as Terraform would evaluate it: its own variables, tfvars and locals.
 //! Files under hidden directories (`.terraform/`, `.git/`) are never read.
 
+mod digest;
 mod eval;
 mod parse;
 mod value;
@@ -184,31 +185,6 @@ impl Account {
     /// A name for messages: the account name when known, else the module key.
     pub fn label(&self) -> &str {
         self.name().unwrap_or(&self.key)
-    }
-
-    /// What an approval of this account covers, as a digest: its declared values (name,
-    /// email, role, adoption, alias, type, tags, access), not where or how they are written.
-    /// The apply keeps it for each account it applied; a repair runs only where the target
-    /// branch still declares exactly that.
-    pub fn declared_digest(&self) -> String {
-        use sha2::Digest;
-        fn value(f: &Option<Field>) -> Option<&Value> {
-            f.as_ref().map(|f| &f.value)
-        }
-        let canonical = serde_json::json!([
-            value(&self.name),
-            value(&self.email).map(|v| v.as_str().map(str::to_lowercase)),
-            value(&self.role_name),
-            value(&self.adopt),
-            value(&self.alias),
-            value(&self.account_type),
-            value(&self.tags),
-            value(&self.access),
-        ]);
-        sha2::Sha256::digest(canonical.to_string().as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
     }
 }
 

@@ -42,7 +42,7 @@ fn policy_file_errors_name_file_and_line() {
     )
     .unwrap_err();
     assert!(err.message.contains("types.client.name_pattern"), "{err}");
-    assert_eq!(err.at.unwrap().line, 63);
+    assert_eq!(err.at.unwrap().line, 71);
 
     let err = policy_with(
         &EXAMPLE_POLICY.replace("ou            = \"/Clients\"", "ou = \"Clients\""),
@@ -91,10 +91,10 @@ fn email_stays_immutable_whatever_the_policy_says() {
 #[test]
 fn zero_approvals_anywhere_is_a_policy_error() {
     for (from, to, line) in [
-        ("default = 1", "default = 0", 37),
-        ("approvals     = 2", "approvals     = 0", 52),
+        ("default = 1", "default = 0", 45),
+        ("approvals     = 2", "approvals     = 0", 60),
         ("close_approvals = 2", "close_approvals = 0", 31),
-        ("policy_changes = 2", "policy_changes = 0", 45),
+        ("policy_changes = 2", "policy_changes = 0", 53),
     ] {
         let err = policy_with(&EXAMPLE_POLICY.replace(from, to), &[]).unwrap_err();
         assert!(err.message.contains("is 0"), "{from}: {err}");

@@ -134,7 +134,9 @@ fn the_plan_lists_each_grant_and_its_steps() {
     };
     let plan = plan::plan(Some(&after), &decls(&p, &[]), &p);
     let steps = plan.steps(&plan.changes[0]);
-    match &steps[0] {
+    // the closure counted against the quota first, before anything of the close is done
+    assert_eq!(steps[0].kind(), "reserve_closure");
+    match &steps[1] {
         Step::RevokeAccess { provider, groups } => {
             assert_eq!(*provider, Provider::Okta);
             assert!(
@@ -144,7 +146,11 @@ fn the_plan_lists_each_grant_and_its_steps() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(steps[1].kind(), "close_account");
+    let kinds: Vec<&str> = steps[2..].iter().map(|s| s.kind()).collect();
+    assert_eq!(
+        kinds,
+        ["archive_project", "close_account", "wait_for_closure"]
+    );
 
     // without a provider, no access steps at all
     let p = example();
