@@ -171,7 +171,8 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             accounts: runs
                 .iter()
                 .map(|r| AccountProgress {
-                    action: r.change.action,
+                    // an account that exists, put back: shown as an update
+                    action: crate::core::plan::Action::Update,
                     name: r.change.name.clone(),
                     email: r.email.clone(),
                     account_id: r.account_id.clone(),
