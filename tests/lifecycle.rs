@@ -61,14 +61,65 @@ fn repository(edit: impl Fn(&str) -> String) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn world(moto: &Moto, account_api: Option<&FakeAccount>) -> World {
+/// The world on `moto` (and the fake Account Management API, if any), its policy `edit`ed.
+async fn world(
+    moto: &Moto,
+    account_api: Option<&FakeAccount>,
+    edit: impl Fn(&str) -> String,
+) -> World {
     let mut target = moto.target();
     target.account_endpoint_url = account_api.map(|a| a.url.clone());
     World::bootstrapping_with(
-        initial_state(&repository(str::to_string)),
+        initial_state(&repository(edit)),
         Scripted::new(SdkAws::new(&target).await),
     )
     .await
+}
+
+/// client-alpha vended in a world with the fake Account Management API (which knows it, and
+/// whose trusted access is `trusted`), the policy `edit`ed: the world, the API and alpha's id.
+async fn alpha_with_account_api(
+    moto: &Moto,
+    trusted: bool,
+    edit: impl Fn(&str) -> String,
+) -> (World, FakeAccount, String) {
+    moto.organization().await;
+    let api = FakeAccount::start().await;
+    api.state.lock().unwrap().trusted_access = trusted;
+    let w = world(moto, Some(&api), edit).await;
+    vend(&w, "alpha").await;
+    let alpha = moto.account_id("client-alpha").await;
+    api.state
+        .lock()
+        .unwrap()
+        .register(&alpha, "client-alpha", "aws+client-alpha@example.com");
+    (w, api, alpha)
+}
+
+/// The file declaring client-alpha, and its text on master.
+fn alpha_file(w: &World) -> (&'static str, String) {
+    let file = "clients-alpha.tf";
+    let master = w.master();
+    let text = w
+        .gitlab
+        .with(|s| s.file_at(&master, file))
+        .expect("alpha's file");
+    (file, text)
+}
+
+/// alpha's declaration renamed to `client-<slug>` (its client tag following).
+fn renamed(text: &str, slug: &str) -> String {
+    let out = text
+        .replace(
+            r#"name   = "client-alpha""#,
+            &format!(r#"name   = "client-{slug}""#),
+        )
+        .replace(
+            r#"map("client", "alpha")"#,
+            &format!(r#"map("client", "{slug}")"#),
+        );
+    assert_ne!(out, text);
+    out
 }
 
 async fn vend(w: &World, slug: &str) {
@@ -81,7 +132,7 @@ async fn vend(w: &World, slug: &str) {
 async fn drift_inside_accounts_and_projects_is_listed_and_repaired_on_the_issue() {
     let moto = Moto::start();
     moto.organization().await;
-    let w = world(&moto, None).await;
+    let w = world(&moto, None, str::to_string).await;
     vend(&w, "alpha").await;
     vend(&w, "beta").await;
     // as vended: nothing differs, inside the accounts or in their projects
@@ -215,17 +266,12 @@ async fn drift_inside_accounts_and_projects_is_listed_and_repaired_on_the_issue(
 async fn a_refused_merge_is_not_made_good_by_a_repair() {
     let moto = Moto::start();
     let ous = moto.organization().await;
-    let w = world(&moto, None).await;
+    let w = world(&moto, None, str::to_string).await;
     vend(&w, "alpha").await;
     let alpha = moto.account_id("client-alpha").await;
 
     // DEV's MR tags alpha as someone else's client; merged by BOB without an approval
-    let file = "clients-alpha.tf";
-    let master = w.master();
-    let text = w
-        .gitlab
-        .with(|s| s.file_at(&master, file))
-        .expect("alpha's file");
+    let (file, text) = alpha_file(&w);
     let changed = text.replace(
         r#"map("client", "alpha")"#,
         r#"map("client", "alpha", "billing", "mallory-corp")"#,
@@ -293,36 +339,12 @@ async fn a_refused_merge_is_not_made_good_by_a_repair() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rename_goes_through_the_account_management_api() {
     let moto = Moto::start();
-    moto.organization().await;
-    let api = FakeAccount::start().await;
-    let files = repository(|t| t.replace("alias_equals_name = true", "alias_equals_name = false"));
-    let mut target = moto.target();
-    target.account_endpoint_url = Some(api.url.clone());
-    let w = World::bootstrapping_with(
-        initial_state(&files),
-        Scripted::new(SdkAws::new(&target).await),
-    )
+    let (w, api, alpha) = alpha_with_account_api(&moto, true, |t| {
+        t.replace("alias_equals_name = true", "alias_equals_name = false")
+    })
     .await;
-    vend(&w, "alpha").await;
-    let alpha = moto.account_id("client-alpha").await;
-    api.state
-        .lock()
-        .unwrap()
-        .register(&alpha, "client-alpha", "aws+client-alpha@example.com");
-
-    let file = "clients-alpha.tf";
-    let master = w.master();
-    let text = w.gitlab.with(|s| s.file_at(&master, file)).unwrap();
-    let renamed = text
-        .replace(
-            r#"name   = "client-alpha""#,
-            r#"name   = "client-alpha-analytics""#,
-        )
-        .replace(
-            r#"map("client", "alpha")"#,
-            r#"map("client", "alpha-analytics")"#,
-        );
-    assert_ne!(text, renamed);
+    let (file, text) = alpha_file(&w);
+    let renamed = renamed(&text, "alpha-analytics");
     let (iid, _) = w
         .merge_change("rename alpha", &[(file, Some(&renamed))], &[ALICE])
         .await;
@@ -343,32 +365,12 @@ async fn a_rename_goes_through_the_account_management_api() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rename_without_trusted_access_says_what_to_enable() {
     let moto = Moto::start();
-    moto.organization().await;
-    let api = FakeAccount::start().await;
-    api.state.lock().unwrap().trusted_access = false;
-    let files = repository(|t| t.replace("alias_equals_name = true", "alias_equals_name = false"));
-    let mut target = moto.target();
-    target.account_endpoint_url = Some(api.url.clone());
-    let w = World::bootstrapping_with(
-        initial_state(&files),
-        Scripted::new(SdkAws::new(&target).await),
-    )
+    let (w, api, alpha) = alpha_with_account_api(&moto, false, |t| {
+        t.replace("alias_equals_name = true", "alias_equals_name = false")
+    })
     .await;
-    vend(&w, "alpha").await;
-    let alpha = moto.account_id("client-alpha").await;
-    api.state
-        .lock()
-        .unwrap()
-        .register(&alpha, "client-alpha", "aws+client-alpha@example.com");
-    let file = "clients-alpha.tf";
-    let master = w.master();
-    let text = w.gitlab.with(|s| s.file_at(&master, file)).unwrap();
-    let renamed = text
-        .replace(
-            r#"name   = "client-alpha""#,
-            r#"name   = "client-alpha-bi""#,
-        )
-        .replace(r#"map("client", "alpha")"#, r#"map("client", "alpha-bi")"#);
+    let (file, text) = alpha_file(&w);
+    let renamed = renamed(&text, "alpha-bi");
     let iid = w
         .open_mr(DEV, "rename alpha", &[(file, Some(&renamed))])
         .await;
@@ -556,29 +558,16 @@ async fn closures_stay_within_the_quota_and_are_parked_beyond_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_email_change_is_started_by_the_apply_and_completed_with_the_code() {
     let moto = Moto::start();
-    moto.organization().await;
-    let api = FakeAccount::start().await;
-    let files = repository(|t| {
+    let (w, api, alpha) = alpha_with_account_api(&moto, true, |t| {
         t.replace("template = \"aws+{name}@example.com\"", "")
             .replace(
                 "allow_close = false",
                 "allow_close = false\nallow_email_change = true",
             )
-    });
-    let mut target = moto.target();
-    target.account_endpoint_url = Some(api.url.clone());
-    let aws = Scripted::new(SdkAws::new(&target).await);
-    let w = World::bootstrapping_with(initial_state(&files), aws.clone()).await;
-    vend(&w, "alpha").await;
-    let alpha = moto.account_id("client-alpha").await;
-    api.state
-        .lock()
-        .unwrap()
-        .register(&alpha, "client-alpha", "aws+client-alpha@example.com");
-
-    let file = "clients-alpha.tf";
-    let master = w.master();
-    let text = w.gitlab.with(|s| s.file_at(&master, file)).unwrap();
+    })
+    .await;
+    let aws = w.aws.clone().unwrap();
+    let (file, text) = alpha_file(&w);
     let new = "aws+alpha-root@example.com";
     let changed = text.replace("aws+client-alpha@example.com", new);
     let (iid, _) = w

@@ -56,7 +56,31 @@ pub(crate) struct RunCtx<'a, M> {
     pub(crate) closures: tokio::sync::Mutex<()>,
 }
 
-impl<M> RunCtx<'_, M> {
+impl<'a, M> RunCtx<'a, M> {
+    /// A run's shared state, with nothing looked up yet; `creations` at once at most.
+    pub(crate) fn new(
+        sink: Sink<'a>,
+        merge_sha: &'a str,
+        fence: Option<crate::store::Lease>,
+        apply_lock: &'a crate::store::ApplyLock,
+        report: ApplyReport,
+        creations: usize,
+    ) -> RunCtx<'a, M> {
+        RunCtx {
+            sink,
+            merge_sha,
+            fence,
+            apply_lock,
+            report: Mutex::new(report),
+            creations: tokio::sync::Semaphore::new(creations.max(1)),
+            org_accounts: tokio::sync::Mutex::new(None),
+            ous: tokio::sync::Mutex::new(HashMap::new()),
+            members: tokio::sync::Mutex::new(HashMap::new()),
+            last_note: Mutex::new(None),
+            closures: tokio::sync::Mutex::new(()),
+        }
+    }
+
     /// Shows the account's id in the note.
     pub(crate) fn set_account_id(&self, index: usize, id: &str) {
         self.report.lock().expect("report lock").accounts[index].account_id = Some(id.to_string());

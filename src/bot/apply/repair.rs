@@ -20,7 +20,6 @@ use crate::core::progress::{AccountProgress, ApplyReport, Outcome, StepState};
 use crate::gitlab::GitLab;
 use crate::store::Lease;
 use anyhow::{Result, bail};
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// Who asked for a repair.
@@ -196,19 +195,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             },
             None => Sink::Log { left },
         };
-        let cx = RunCtx {
-            sink,
-            merge_sha: &key,
-            fence,
-            apply_lock: &replicas,
-            report: Mutex::new(report),
-            creations: tokio::sync::Semaphore::new(1),
-            org_accounts: tokio::sync::Mutex::new(None),
-            ous: tokio::sync::Mutex::new(HashMap::new()),
-            members: tokio::sync::Mutex::new(HashMap::new()),
-            last_note: Mutex::new(None),
-            closures: tokio::sync::Mutex::new(()),
-        };
+        let cx = RunCtx::new(sink, &key, fence, &replicas, report, 1);
         tracing::info!(
             accounts = runs.len(),
             by = asker.name(),
@@ -217,31 +204,15 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         );
         self.progress(&cx, true).await;
         let policy = &survey.policy;
-        let results = futures_util::future::join_all(
-            runs.into_iter()
-                .map(|r| self.run_account(applier, &cx, r, policy)),
-        )
-        .await;
-        let failures: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
-        let retrying = failures.iter().any(|f| f.retryable);
-        cx.report.lock().expect("report lock").outcome = if failures.is_empty() {
-            Outcome::Applied
-        } else {
-            Outcome::Failed { retrying }
-        };
-        self.progress(&cx, true).await;
+        let (outcome, failures) = self.run_accounts(applier, &cx, runs, policy).await;
         drop(_org);
         drop(replicas);
         // What is left: the issue edited (or closed when clean).
         self.drift_now().await?;
-        if retrying {
+        if matches!(outcome, Outcome::Failed { retrying: true }) {
             bail!(
                 "the repair will be retried: {}",
-                failures
-                    .iter()
-                    .map(|f| f.message.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                super::run::messages(&failures)
             );
         }
         Ok(())

@@ -16,8 +16,6 @@ use crate::core::progress::{AccountProgress, ApplyReport, Outcome, StepState};
 use crate::gitlab::{GitLab, MergeRequest};
 use crate::store::{ApplyRun, Lease};
 use anyhow::{Context, Result, anyhow, bail};
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Attempts of a step that AWS refused for a concurrent change, and the first wait.
@@ -151,19 +149,14 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         }
 
         let policy = gate.policy.as_ref().ok_or_else(|| anyhow!("no policy"))?;
-        let cx = RunCtx {
-            sink: Sink::Mr(&mr),
-            merge_sha: &merge_sha,
+        let cx = RunCtx::new(
+            Sink::Mr(&mr),
+            &merge_sha,
             fence,
-            apply_lock: &replicas,
-            report: Mutex::new(report),
-            creations: tokio::sync::Semaphore::new(applier.settings.max_creations.max(1)),
-            org_accounts: tokio::sync::Mutex::new(None),
-            ous: tokio::sync::Mutex::new(HashMap::new()),
-            members: tokio::sync::Mutex::new(HashMap::new()),
-            last_note: Mutex::new(None),
-            closures: tokio::sync::Mutex::new(()),
-        };
+            &replicas,
+            report,
+            applier.settings.max_creations,
+        );
         self.progress(&cx, true).await;
         let runs: Vec<AccountRun> = gate
             .plan
@@ -181,26 +174,8 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 approval: approval(change, &gate, index),
             })
             .collect();
-        let results = futures_util::future::join_all(
-            runs.into_iter()
-                .map(|r| self.run_account(applier, &cx, r, policy)),
-        )
-        .await;
-
-        let failures: Vec<&StepFailure> = results.iter().filter_map(|r| r.as_ref().err()).collect();
-        let retrying = failures.iter().any(|f| f.retryable);
-        let parked = failures.iter().find(|f| f.parked);
-        let outcome = match (failures.is_empty(), retrying, parked) {
-            (true, _, _) => Outcome::Applied,
-            // the rest goes on by itself; the parked closure waits for the retry after it
-            (false, true, _) => Outcome::Failed { retrying: true },
-            (false, false, Some(p)) => Outcome::Parked {
-                reason: p.message.clone(),
-            },
-            (false, false, None) => Outcome::Failed { retrying: false },
-        };
-        cx.report.lock().expect("report lock").outcome = outcome.clone();
-        self.progress(&cx, true).await;
+        let (outcome, failures) = self.run_accounts(applier, &cx, runs, policy).await;
+        let retrying = matches!(outcome, Outcome::Failed { retrying: true });
         run.decision = match outcome {
             Outcome::Applied => "applied",
             Outcome::Failed { retrying: true } => "running",
@@ -208,13 +183,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             _ => "failed",
         }
         .into();
-        run.reason = (!failures.is_empty()).then(|| {
-            failures
-                .iter()
-                .map(|f| f.message.clone())
-                .collect::<Vec<_>>()
-                .join("; ")
-        });
+        run.reason = (!failures.is_empty()).then(|| messages(&failures));
         run.finished_at_ms = (run.decision != "running").then(|| self.ctx.clock.now_ms());
         self.ctx.store.put_apply_run(run).await?;
         tracing::info!(mr = iid, merge = %merge_sha, outcome = ?outcome, "apply finished");
@@ -229,14 +198,41 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             // The worker tries the delivery again later; the ledger resumes where it stopped.
             bail!(
                 "the apply of !{iid} will be retried: {}",
-                failures
-                    .iter()
-                    .map(|f| f.message.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                messages(&failures)
             );
         }
         Ok(())
+    }
+
+    /// Every account's steps, the accounts at once; the outcome (shown in the note at once)
+    /// and what failed.
+    pub(super) async fn run_accounts(
+        &self,
+        applier: &Applier<A>,
+        cx: &RunCtx<'_, A::Member>,
+        runs: Vec<AccountRun<'_>>,
+        policy: &Policy,
+    ) -> (Outcome, Vec<StepFailure>) {
+        let results = futures_util::future::join_all(
+            runs.into_iter()
+                .map(|r| self.run_account(applier, cx, r, policy)),
+        )
+        .await;
+        let failures: Vec<StepFailure> = results.into_iter().filter_map(Result::err).collect();
+        let retrying = failures.iter().any(|f| f.retryable);
+        let parked = failures.iter().find(|f| f.parked);
+        let outcome = match (failures.is_empty(), retrying, parked) {
+            (true, _, _) => Outcome::Applied,
+            // the rest goes on by itself; the parked closure waits for the retry after it
+            (false, true, _) => Outcome::Failed { retrying: true },
+            (false, false, Some(p)) => Outcome::Parked {
+                reason: p.message.clone(),
+            },
+            (false, false, None) => Outcome::Failed { retrying: false },
+        };
+        cx.report.lock().expect("report lock").outcome = outcome.clone();
+        self.progress(cx, true).await;
+        (outcome, failures)
     }
 
     /// One account's steps, in order; the first failure stops the account.
@@ -456,4 +452,13 @@ fn approval(change: &crate::core::plan::Change, gate: &Gate, index: usize) -> Op
         base,
         fresh: change.action == crate::core::plan::Action::Create || adopting,
     })
+}
+
+/// The failures' messages, in one line.
+pub(super) fn messages(failures: &[StepFailure]) -> String {
+    failures
+        .iter()
+        .map(|f| f.message.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
