@@ -129,5 +129,14 @@ impl std::fmt::Display for Terminal {
 
 impl std::error::Error for Terminal {}
 
+/// The failures' messages, in one line.
+pub(crate) fn messages(failures: &[StepFailure]) -> String {
+    failures
+        .iter()
+        .map(|f| f.message.as_str())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 pub use repair::Asker;
 pub use steps::repository::Bootstrap;

@@ -210,10 +210,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         // What is left: the issue edited (or closed when clean).
         self.drift_now().await?;
         if matches!(outcome, Outcome::Failed { retrying: true }) {
-            bail!(
-                "the repair will be retried: {}",
-                super::run::messages(&failures)
-            );
+            bail!("the repair will be retried: {}", super::messages(&failures));
         }
         Ok(())
     }

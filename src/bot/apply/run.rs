@@ -5,7 +5,7 @@
 use super::approved::Approval;
 use super::context::{AccountRun, RunCtx, Sink};
 use super::gate::{Gate, change_email};
-use super::{Applier, StepFailure, failure};
+use super::{Applier, StepFailure, failure, messages};
 use crate::aws::{self, Aws};
 use crate::bot::Bot;
 use crate::bot::policy::Rules;
@@ -452,13 +452,4 @@ fn approval(change: &crate::core::plan::Change, gate: &Gate, index: usize) -> Op
         base,
         fresh: change.action == crate::core::plan::Action::Create || adopting,
     })
-}
-
-/// The failures' messages, in one line.
-pub(super) fn messages(failures: &[StepFailure]) -> String {
-    failures
-        .iter()
-        .map(|f| f.message.as_str())
-        .collect::<Vec<_>>()
-        .join("; ")
 }
