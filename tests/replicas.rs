@@ -309,19 +309,32 @@ async fn a_restarted_replica_resumes_its_own_work_at_once() {
     );
 }
 
-/// A TCP tap in front of moto for one replica: what it sends, and when.
+/// A TCP tap in front of moto for one replica: what it sends, and when. Armed, it holds
+/// every read past the `after`-th unforwarded (the replica waits for its answer) until the
+/// gate opens (forwarded) or is cut (that connection dropped): a replica stopped there
+/// cannot have finished its apply before the test stalls it, however loaded the machine.
 struct Tap {
     url: String,
     sent: std::sync::Arc<std::sync::Mutex<Vec<(Instant, usize)>>>,
+    gate: tokio::sync::watch::Sender<Gate>,
 }
 
-async fn tap(upstream: &str) -> Tap {
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Gate {
+    Open,
+    Armed { after: usize },
+    Cut,
+}
+
+async fn tap(upstream: &str, gate: Gate) -> Tap {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let upstream = upstream.trim_start_matches("http://").to_string();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let sent: std::sync::Arc<std::sync::Mutex<Vec<(Instant, usize)>>> = Default::default();
+    let (gate, _) = tokio::sync::watch::channel(gate);
     let log = sent.clone();
+    let gates = gate.clone();
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
             let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
@@ -330,13 +343,34 @@ async fn tap(upstream: &str) -> Tap {
             let (mut cr, mut cw) = client.into_split();
             let (mut sr, mut sw) = server.into_split();
             let log = log.clone();
+            let mut gate = gates.subscribe();
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 64 * 1024];
                 loop {
                     match cr.read(&mut buf).await {
                         Ok(0) | Err(_) => return,
                         Ok(n) => {
-                            log.lock().unwrap().push((Instant::now(), n));
+                            let count = {
+                                let mut log = log.lock().unwrap();
+                                log.push((Instant::now(), n));
+                                log.len()
+                            };
+                            if matches!(*gate.borrow_and_update(), Gate::Armed { after } if count > after)
+                            {
+                                let open = loop {
+                                    if gate.changed().await.is_err() {
+                                        break false;
+                                    }
+                                    match *gate.borrow_and_update() {
+                                        Gate::Open => break true,
+                                        Gate::Cut => break false,
+                                        Gate::Armed { .. } => {}
+                                    }
+                                };
+                                if !open {
+                                    return;
+                                }
+                            }
                             if sw.write_all(&buf[..n]).await.is_err() {
                                 return;
                             }
@@ -349,7 +383,7 @@ async fn tap(upstream: &str) -> Tap {
             });
         }
     });
-    Tap { url, sent }
+    Tap { url, sent, gate }
 }
 
 /// A replica stalled mid-apply (SIGSTOP: a paused VM) past its lease: the other replica
@@ -368,7 +402,7 @@ async fn a_stalled_replica_that_wakes_up_makes_no_aws_call() {
     let mut taps = Vec::new();
     let mut replicas = Vec::new();
     for i in 0..2 {
-        let t = tap(&moto.url).await;
+        let t = tap(&moto.url, Gate::Armed { after: 3 }).await;
         let path = config(dir.path(), i, &store_url, &gitlab.url(), &t.url);
         replicas.push(spawn_env(&path, &env));
         taps.push(t);
@@ -384,7 +418,8 @@ async fn a_stalled_replica_that_wakes_up_makes_no_aws_call() {
     .await;
 
     // stall the replica that applies, once it has talked to AWS (drift is off in these
-    // replicas: its reads would be taken for the apply's)
+    // replicas: its reads would be taken for the apply's); its tap holds what it sends next,
+    // so it is mid-apply when stopped
     let deadline = Instant::now() + Duration::from_secs(60);
     let victim = 'found: loop {
         for (i, t) in taps.iter().enumerate() {
@@ -398,12 +433,16 @@ async fn a_stalled_replica_that_wakes_up_makes_no_aws_call() {
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     };
+    taps[1 - victim].gate.send_replace(Gate::Open);
     signal(&replicas[victim].child, "-STOP");
     let stalled = Instant::now();
     // well past its 2 s lease: the other replica claims the delivery meanwhile
     tokio::time::sleep(Duration::from_secs(6)).await;
     let woke = Instant::now();
     signal(&replicas[victim].child, "-CONT");
+    // what it sent before the stall never reaches AWS: those connections drop, and whatever
+    // it would send again is after `woke`
+    taps[victim].gate.send_replace(Gate::Cut);
 
     applied(&gitlab, 1, Duration::from_secs(90)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -443,7 +482,7 @@ async fn a_stalled_replica_that_wakes_up_makes_no_aws_call() {
             .unwrap()
             .iter()
             .any(|(at, _)| *at > stalled),
-        "the other replica finished the apply"
+        "the other replica finished the apply (the merge delivery: {merged:?}; replica {victim} stalled)"
     );
     // once: one account, the delivery done
     let accounts = moto.accounts().await;
