@@ -46,9 +46,14 @@ pub const EXIT_ERROR: i32 = 2;
 /// Runs the check and prints the result; returns the exit code.
 pub fn check(args: &CheckArgs) -> i32 {
     match run(args) {
-        Ok((output, verdict)) => {
-            super::print(&output);
-            match verdict {
+        Ok(report) => {
+            match args.format {
+                Format::Text => super::print(&render::text::render(&report)),
+                Format::Markdown => super::print(&render::markdown::render(&report)),
+                // tens of megabytes for a large repository: written as it is made
+                Format::Json => super::emit(|out| render::json::write(&report, out)),
+            }
+            match report.verdict {
                 Verdict::Invalid => EXIT_ERROR,
                 Verdict::Blocked => EXIT_VIOLATIONS,
                 _ => EXIT_CLEAN,
@@ -61,7 +66,7 @@ pub fn check(args: &CheckArgs) -> i32 {
     }
 }
 
-fn run(args: &CheckArgs) -> Result<(String, Verdict)> {
+fn run(args: &CheckArgs) -> Result<report::Report> {
     let repo = &args.repo;
     if !repo.is_dir() {
         anyhow::bail!("{} is not a directory", repo.display());
@@ -105,7 +110,7 @@ fn run(args: &CheckArgs) -> Result<(String, Verdict)> {
         (None, Some(h)) => Some(h.clone()),
         (None, None) => None,
     };
-    let report = report::assess(AssessInput {
+    Ok(report::assess(AssessInput {
         policy_changed: &[],
         proposed_policy: None,
         base: base.as_ref(),
@@ -114,13 +119,7 @@ fn run(args: &CheckArgs) -> Result<(String, Verdict)> {
         mr: None,
         approvals: None,
         head_label,
-    });
-    let output = match args.format {
-        Format::Text => render::text::render(&report),
-        Format::Markdown => render::markdown::render(&report),
-        Format::Json => render::json::render(&report),
-    };
-    Ok((output, report.verdict))
+    }))
 }
 
 fn read(files: &[SourceFile], policy: &Policy) -> Declarations {

@@ -23,6 +23,17 @@ pub use new::{NewArgs, new};
 
 /// Writes to standard output. A reader that went away (`orgvend check | head`) is not an
 /// error: the rest is dropped quietly, as other Unix tools do.
+/// Writes to standard output through a buffer, as `write` produces it.
+pub fn emit(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    if let Err(e) = write(&mut out).and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("orgvend: writing the output: {e}");
+    }
+}
+
 pub fn print(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();

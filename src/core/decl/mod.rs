@@ -8,6 +8,7 @@
 
 mod digest;
 mod eval;
+mod fast;
 mod parse;
 mod value;
 

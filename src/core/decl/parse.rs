@@ -1,4 +1,5 @@
-//! One file's HCL, parsed with hcl-edit, reduced to the few facts orgvend needs: module
+//! One file's HCL, parsed (by [`super::fast`] when it is in the usual shape, by hcl-edit
+//! otherwise), reduced to the few facts orgvend needs: module
 //! blocks, `variable` defaults, `locals` and tfvars assignments, each expression lowered to a
 //! small IR that outlives the syntax tree (so a 10,000-account repo never holds every tree).
 
@@ -11,7 +12,7 @@ use hcl::edit::template::{Element, Template};
 use std::sync::Arc;
 
 /// An expression, lowered: what orgvend evaluates, and the source text of what it does not.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Expr {
     Null,
     Bool(bool),
@@ -35,26 +36,26 @@ pub(crate) enum Expr {
     Opaque(String),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Part {
     Lit(String),
     Expr(Expr),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Op {
     Attr(String),
     Index(Expr),
 }
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub(crate) struct RawAttr {
     pub name: String,
     pub expr: Expr,
     pub at: Loc,
 }
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub(crate) struct RawModule {
     pub key: String,
     pub at: Loc,
@@ -62,7 +63,7 @@ pub(crate) struct RawModule {
     pub text: Arc<str>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub(crate) struct FileFacts {
     pub modules: Vec<RawModule>,
     /// `variable` blocks: name, default (if any), where.
@@ -126,6 +127,14 @@ pub(crate) fn parse_file(path: &str, text: &str, kind: FileKind) -> Result<FileF
     if kind == FileKind::TfvarsJson {
         return parse_tfvars_json(file, text);
     }
+    if let Some(facts) = super::fast::parse(&file, text, kind) {
+        return Ok(facts);
+    }
+    parse_hcl(file, text, kind)
+}
+
+/// The file read by hcl-edit: everything the fast path leaves, and every syntax error.
+pub(crate) fn parse_hcl(file: Arc<str>, text: &str, kind: FileKind) -> Result<FileFacts, ParseError> {
     let body = hcl::edit::parser::parse_body(text).map_err(|e| {
         let at = e.location();
         ParseError {

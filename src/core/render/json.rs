@@ -1,23 +1,208 @@
-//! `--format json`: the report as one JSON document, with each change's diff. The shape is
-//! documented in `docs/check.md`.
+//! `--format json`: the report as one JSON document, with each change's diff and steps. The
+//! shape is documented in `docs/check.md`.
+//!
+//! Written straight from the values, with no tree of JSON values in between: the changes
+//! (most of a large document) are written on every core in contiguous runs, each already
+//! indented for its place, then joined in order.
 
+use crate::core::plan::{Action, Change, FieldChange, Plan, Step, Target};
 use crate::core::report::Report;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::ser::Formatter;
+use std::io::{self, Write};
 
 pub fn render(report: &Report) -> String {
-    let mut doc = serde_json::to_value(report).unwrap_or(Value::Null);
-    if let Some(changes) = doc
-        .pointer_mut("/plan/changes")
-        .and_then(Value::as_array_mut)
-    {
-        for (c, out) in report.plan.changes.iter().zip(changes) {
-            let diff = super::unified_diff(c);
-            out["diff"] = json!(diff);
-            out["destructive"] = json!(c.destructive());
-            out["steps"] = serde_json::to_value(report.plan.steps(c)).unwrap_or(Value::Null);
+    let mut out = Vec::new();
+    write(report, &mut out).expect("writing to memory");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// Writes the document to `out` as [`render`] returns it.
+pub fn write<W: Write + ?Sized>(report: &Report, out: &mut W) -> io::Result<()> {
+    out.write_all(b"{")?;
+    field(out, "approvals", &report.approvals, false)?;
+    field(out, "head_label", &report.head_label, true)?;
+    field(out, "parse_errors", &report.parse_errors, true)?;
+    out.write_all(b",\n  \"plan\": {\n    \"changes\": ")?;
+    changes(&report.plan, out)?;
+    out.write_all(b"\n  }")?;
+    field(out, "summary", &report.summary, true)?;
+    field(out, "verdict", &report.verdict, true)?;
+    field(out, "violations", &report.violations, true)?;
+    out.write_all(b"\n}\n")
+}
+
+/// `  "key": value` at the document's first level.
+fn field<W: Write + ?Sized>(
+    out: &mut W,
+    key: &str,
+    value: &impl Serialize,
+    comma: bool,
+) -> io::Result<()> {
+    if comma {
+        out.write_all(b",")?;
+    }
+    write!(out, "\n  \"{key}\": ")?;
+    value
+        .serialize(&mut serde_json::Serializer::with_formatter(
+            &mut *out,
+            Indented::at(1),
+        ))
+        .map_err(io::Error::other)
+}
+
+/// One change as the document shows it: the plan's fields, its diff and its steps.
+#[derive(Serialize)]
+struct ChangeOut<'a> {
+    account_type: &'a Option<String>,
+    action: Action,
+    at: &'a crate::core::model::Loc,
+    destructive: bool,
+    diff: String,
+    fields: &'a [FieldChange],
+    key: &'a str,
+    name: &'a str,
+    steps: Vec<Step>,
+    target: &'a Option<Target>,
+}
+
+fn changes<W: Write + ?Sized>(plan: &Plan, out: &mut W) -> io::Result<()> {
+    if plan.changes.is_empty() {
+        return out.write_all(b"[]");
+    }
+    let run = |cs: &[Change]| -> io::Result<Vec<u8>> {
+        let mut buf = Vec::with_capacity(cs.len() * 4096);
+        for c in cs {
+            buf.extend_from_slice(b",\n      ");
+            let change = ChangeOut {
+                account_type: &c.account_type,
+                action: c.action,
+                at: &c.at,
+                destructive: c.destructive(),
+                diff: super::unified_diff(c),
+                fields: &c.fields,
+                key: &c.key,
+                name: &c.name,
+                steps: plan.steps(c),
+                target: &c.target,
+            };
+            change
+                .serialize(&mut serde_json::Serializer::with_formatter(
+                    &mut buf,
+                    Indented::at(3),
+                ))
+                .map_err(io::Error::other)?;
+        }
+        Ok(buf)
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = plan.changes.len().div_ceil(threads).max(256);
+    let runs: Vec<io::Result<Vec<u8>>> = if plan.changes.len() <= per {
+        vec![run(&plan.changes)]
+    } else {
+        std::thread::scope(|s| {
+            let workers: Vec<_> = plan
+                .changes
+                .chunks(per)
+                .map(|cs| s.spawn(move || run(cs)))
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("a JSON writer thread panicked"))
+                .collect()
+        })
+    };
+    out.write_all(b"[")?;
+    for (i, buf) in runs.into_iter().enumerate() {
+        let buf = buf?;
+        // every change starts with ",\n": the first one's comma goes
+        out.write_all(if i == 0 { &buf[1..] } else { &buf })?;
+    }
+    out.write_all(b"\n    ]")
+}
+
+/// serde_json's pretty formatter (two spaces), starting `level` levels deep.
+struct Indented {
+    level: usize,
+    has_value: bool,
+}
+
+impl Indented {
+    fn at(level: usize) -> Indented {
+        Indented {
+            level,
+            has_value: false,
         }
     }
-    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "null".into());
-    text.push('\n');
-    text
+
+    fn indent<W: ?Sized + Write>(&self, w: &mut W) -> io::Result<()> {
+        const SPACES: &[u8] = &[b' '; 64];
+        let mut n = self.level * 2;
+        while n > 0 {
+            let k = n.min(SPACES.len());
+            w.write_all(&SPACES[..k])?;
+            n -= k;
+        }
+        Ok(())
+    }
+
+    fn open<W: ?Sized + Write>(&mut self, w: &mut W, c: &[u8]) -> io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        w.write_all(c)
+    }
+
+    fn close<W: ?Sized + Write>(&mut self, w: &mut W, c: &[u8]) -> io::Result<()> {
+        self.level -= 1;
+        if self.has_value {
+            w.write_all(b"\n")?;
+            self.indent(w)?;
+        }
+        w.write_all(c)
+    }
+
+    fn item<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        w.write_all(if first { b"\n" } else { b",\n" })?;
+        self.indent(w)
+    }
+}
+
+impl Formatter for Indented {
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.open(w, b"[")
+    }
+
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.close(w, b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.item(w, first)
+    }
+
+    fn end_array_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.open(w, b"{")
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.close(w, b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.item(w, first)
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
 }

@@ -1,0 +1,501 @@
+//! The fast path of the reader: one pass over the bytes of a file in the shape subaccounts
+//! repositories are written in (blocks, attributes, strings with `${}` interpolations,
+//! traversals, function calls, lists, maps; comments anywhere between them), straight into
+//! the lowered form of [`super::parse`], with no syntax tree.
+//!
+//! It is strict and never judges: anything outside that shape (a heredoc, an operator, a
+//! conditional, a `for`, a splat, an escape sequence, a block comment mid-line, a syntax
+//! error) makes it give up on the whole file, and hcl-edit reads the file instead, with its
+//! own error messages. What it does accept, it lowers exactly as hcl-edit's tree would be
+//! lowered: `tests` compare both on every fixture, every style of the benchmarks and on
+//! thousands of mutated files.
+
+use super::parse::{Expr, FileFacts, FileKind, Op, Part, RawAttr, RawModule};
+use crate::core::model::Loc;
+use std::sync::Arc;
+
+/// The file's facts, or `None` when the file is not in the shape this path reads.
+pub(crate) fn parse(file: &Arc<str>, text: &str, kind: FileKind) -> Option<FileFacts> {
+    let mut p = P {
+        s: text,
+        b: text.as_bytes(),
+        i: 0,
+        line: 1,
+        line_start: 0,
+        file: file.clone(),
+    };
+    let items = p.body(false).ok()?;
+    let mut facts = FileFacts::default();
+    match kind {
+        FileKind::Config => collect(items, &mut facts),
+        FileKind::Tfvars => {
+            for item in items {
+                if let Item::Attr(a) = item {
+                    facts.assignments.push(a);
+                }
+            }
+        }
+        FileKind::TfvarsJson => return None,
+    }
+    Some(facts)
+}
+
+/// Gave up: the file is read by hcl-edit instead.
+struct Bail;
+
+type R<T> = Result<T, Bail>;
+
+enum Item {
+    Attr(RawAttr),
+    Block {
+        ident: String,
+        labels: Vec<String>,
+        at: Loc,
+        text: Arc<str>,
+        body: Vec<Item>,
+    },
+}
+
+fn collect(items: Vec<Item>, facts: &mut FileFacts) {
+    for item in items {
+        let Item::Block {
+            ident,
+            mut labels,
+            at,
+            text,
+            body,
+        } = item
+        else {
+            continue;
+        };
+        match (ident.as_str(), labels.len()) {
+            ("module", 1) => facts.modules.push(RawModule {
+                key: labels.pop().unwrap_or_default(),
+                at,
+                attrs: attrs(body).collect(),
+                text,
+            }),
+            ("variable", 1) => {
+                let default = attrs(body).find(|a| a.name == "default").map(|a| a.expr);
+                facts
+                    .variables
+                    .push((labels.pop().unwrap_or_default(), default, at));
+            }
+            ("locals", 0) => facts.locals.extend(attrs(body)),
+            _ => {}
+        }
+    }
+}
+
+fn attrs(body: Vec<Item>) -> impl Iterator<Item = RawAttr> {
+    body.into_iter().filter_map(|i| match i {
+        Item::Attr(a) => Some(a),
+        Item::Block { .. } => None,
+    })
+}
+
+struct P<'a> {
+    s: &'a str,
+    b: &'a [u8],
+    i: usize,
+    line: u32,
+    line_start: usize,
+    file: Arc<str>,
+}
+
+fn ident_start(c: u8) -> bool {
+    c.is_ascii_alphabetic() || c == b'_'
+}
+
+fn ident_continue(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
+}
+
+impl<'a> P<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn at(&self, offset: usize) -> Loc {
+        let col = self.s[self.line_start..offset].chars().count() as u32 + 1;
+        Loc::new(self.file.clone(), self.line, col)
+    }
+
+    /// Consumes one line break (`\n` or `\r\n`) at the cursor, if there is one.
+    fn newline(&mut self) -> R<bool> {
+        match self.peek() {
+            Some(b'\n') => self.i += 1,
+            Some(b'\r') if self.b.get(self.i + 1) == Some(&b'\n') => self.i += 2,
+            Some(b'\r') => return Err(Bail),
+            _ => return Ok(false),
+        }
+        self.line += 1;
+        self.line_start = self.i;
+        Ok(true)
+    }
+
+    fn spaces(&mut self) {
+        while let Some(b' ' | b'\t') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    /// A `#` or `//` comment up to (not including) its line break.
+    fn line_comment(&mut self) -> bool {
+        let rest = &self.b[self.i..];
+        if rest.first() == Some(&b'#') || rest.starts_with(b"//") {
+            self.i += rest
+                .iter()
+                .position(|&c| c == b'\n' || c == b'\r')
+                .unwrap_or(rest.len());
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Spaces, line breaks and comments of every kind (between items, inside brackets).
+    fn gap(&mut self) -> R<()> {
+        loop {
+            self.spaces();
+            if self.newline()? || self.line_comment() {
+                continue;
+            }
+            if self.b[self.i..].starts_with(b"/*") {
+                let end = self.s[self.i + 2..].find("*/").ok_or(Bail)? + self.i + 4;
+                while self.i < end {
+                    if !self.newline()? {
+                        self.i += 1;
+                    }
+                }
+                continue;
+            }
+            return Ok(());
+        }
+    }
+
+    /// The end of an attribute or a block: spaces, maybe a line comment, then a line break
+    /// or the end of the file.
+    fn end_of_line(&mut self) -> R<()> {
+        self.spaces();
+        self.line_comment();
+        if self.newline()? || self.i == self.b.len() {
+            Ok(())
+        } else {
+            Err(Bail)
+        }
+    }
+
+    fn ident(&mut self) -> R<&'a str> {
+        let start = self.i;
+        if !self.peek().is_some_and(ident_start) {
+            return Err(Bail);
+        }
+        while self.peek().is_some_and(ident_continue) {
+            self.i += 1;
+        }
+        Ok(&self.s[start..self.i])
+    }
+
+    /// A body: until `}` (nested) or the end of the file (top level).
+    fn body(&mut self, nested: bool) -> R<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        loop {
+            self.gap()?;
+            match self.peek() {
+                None if nested => return Err(Bail),
+                None => return Ok(items),
+                Some(b'}') if nested => return Ok(items),
+                _ => {}
+            }
+            let start = self.i;
+            let at = self.at(start);
+            let ident = self.ident()?;
+            self.spaces();
+            if self.peek() == Some(b'=') && self.b.get(self.i + 1) != Some(&b'=') {
+                self.i += 1;
+                self.spaces();
+                let expr = self.expr()?;
+                self.end_of_line()?;
+                // a body holds each attribute once (hcl-edit refuses a second)
+                if !names.insert(ident) {
+                    return Err(Bail);
+                }
+                items.push(Item::Attr(RawAttr {
+                    name: ident.to_string(),
+                    expr,
+                    at,
+                }));
+                continue;
+            }
+            let mut labels = Vec::new();
+            loop {
+                match self.peek() {
+                    Some(b'"') => match self.quoted()? {
+                        Expr::String(s) => labels.push(s),
+                        _ => return Err(Bail),
+                    },
+                    Some(c) if ident_start(c) => labels.push(self.ident()?.to_string()),
+                    Some(b'{') => break,
+                    _ => return Err(Bail),
+                }
+                self.spaces();
+            }
+            self.i += 1;
+            self.spaces();
+            let body = if self.peek() == Some(b'}') {
+                Vec::new()
+            } else {
+                self.line_comment();
+                if !self.newline()? {
+                    return Err(Bail); // a one-line block with content
+                }
+                self.body(true)?
+            };
+            self.i += 1; // the `}`
+            let text = Arc::from(&self.s[start..self.i]);
+            self.end_of_line()?;
+            items.push(Item::Block {
+                ident: ident.to_string(),
+                labels,
+                at,
+                text,
+                body,
+            });
+        }
+    }
+
+    fn expect(&mut self, c: u8) -> R<()> {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(Bail)
+        }
+    }
+
+    /// One expression term; whatever may follow it is for the caller to accept.
+    fn expr(&mut self) -> R<Expr> {
+        let start = self.i;
+        let e = match self.peek().ok_or(Bail)? {
+            b'"' => self.quoted()?,
+            b'[' => {
+                self.i += 1;
+                Expr::List(self.list(b']')?)
+            }
+            b'{' => self.object()?,
+            b'(' => {
+                self.i += 1;
+                self.gap()?;
+                let inner = self.expr()?;
+                self.gap()?;
+                self.expect(b')')?;
+                inner
+            }
+            b'0'..=b'9' => self.number()?,
+            c if ident_start(c) => self.named(start)?,
+            _ => return Err(Bail),
+        };
+        // a term followed by a traversal (`f(x).y`, `"a"[0]`) is not in this shape
+        match self.peek() {
+            Some(b'.' | b'[') => Err(Bail),
+            _ => Ok(e),
+        }
+    }
+
+    fn number(&mut self) -> R<Expr> {
+        let start = self.i;
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.i += 1;
+        }
+        let digits = &self.s[start..self.i];
+        let plain = (digits == "0" || !digits.starts_with('0')) && digits.len() <= 15;
+        match self.peek() {
+            Some(b'.' | b'e' | b'E') => Err(Bail),
+            Some(c) if ident_continue(c) => Err(Bail),
+            _ if plain => Ok(Expr::Number(digits.to_string())),
+            _ => Err(Bail),
+        }
+    }
+
+    /// A literal, a variable, a traversal or a function call.
+    fn named(&mut self, start: usize) -> R<Expr> {
+        let name = self.ident()?;
+        let next = self.peek();
+        match name {
+            "true" | "false" | "null" | "for" | "in" | "if" => {
+                if matches!(next, Some(b'.' | b'[' | b'(' | b':')) {
+                    return Err(Bail);
+                }
+                return match name {
+                    "true" => Ok(Expr::Bool(true)),
+                    "false" => Ok(Expr::Bool(false)),
+                    "null" => Ok(Expr::Null),
+                    _ => Err(Bail),
+                };
+            }
+            _ => {}
+        }
+        if next == Some(b'(') {
+            self.i += 1;
+            let args = self.list(b')')?;
+            return Ok(Expr::Call {
+                name: name.to_string(),
+                args,
+                text: self.s[start..self.i].to_string(),
+            });
+        }
+        let mut ops = Vec::new();
+        loop {
+            match self.peek() {
+                Some(b'.') => {
+                    self.i += 1;
+                    match self.peek() {
+                        Some(b'0'..=b'9') => match self.number()? {
+                            Expr::Number(n) => ops.push(Op::Index(Expr::Number(n))),
+                            _ => return Err(Bail),
+                        },
+                        Some(c) if ident_start(c) => ops.push(Op::Attr(self.ident()?.to_string())),
+                        _ => return Err(Bail),
+                    }
+                }
+                Some(b'[') => {
+                    self.i += 1;
+                    self.gap()?;
+                    let index = self.expr()?;
+                    self.gap()?;
+                    self.expect(b']')?;
+                    ops.push(Op::Index(index));
+                }
+                Some(b':') => return Err(Bail), // a namespaced function
+                _ => break,
+            }
+        }
+        let text = self.s[start..self.i].to_string();
+        if ops.is_empty() {
+            return Ok(Expr::Opaque(text));
+        }
+        Ok(Expr::Traversal {
+            root: name.to_string(),
+            ops,
+            text,
+        })
+    }
+
+    /// Comma-separated expressions up to `close` (a list or a call's arguments); the opening
+    /// bracket is consumed already.
+    fn list(&mut self, close: u8) -> R<Vec<Expr>> {
+        let mut items = Vec::new();
+        self.gap()?;
+        if self.peek() == Some(close) {
+            self.i += 1;
+            return Ok(items);
+        }
+        loop {
+            items.push(self.expr()?);
+            self.gap()?;
+            match self.peek() {
+                Some(b',') => {
+                    self.i += 1;
+                    self.gap()?;
+                    if self.peek() == Some(close) {
+                        self.i += 1;
+                        return Ok(items);
+                    }
+                }
+                Some(c) if c == close => {
+                    self.i += 1;
+                    return Ok(items);
+                }
+                _ => return Err(Bail),
+            }
+        }
+    }
+
+    fn object(&mut self) -> R<Expr> {
+        self.i += 1;
+        let mut entries = Vec::new();
+        self.gap()?;
+        while self.peek() != Some(b'}') {
+            let key = match self.peek().ok_or(Bail)? {
+                b'"' => self.quoted()?,
+                b'(' => self.expr()?,
+                c if ident_start(c) => {
+                    let name = self.ident()?;
+                    if matches!(name, "true" | "false" | "null" | "for")
+                        || matches!(self.peek(), Some(b'.' | b'[' | b'('))
+                    {
+                        return Err(Bail);
+                    }
+                    Expr::String(name.to_string())
+                }
+                _ => return Err(Bail),
+            };
+            self.spaces();
+            match self.peek() {
+                Some(b'=') if self.b.get(self.i + 1) != Some(&b'=') => self.i += 1,
+                Some(b':') => self.i += 1,
+                _ => return Err(Bail),
+            }
+            self.spaces();
+            let value = self.expr()?;
+            entries.push((key, value));
+            self.spaces();
+            self.line_comment();
+            match self.peek() {
+                Some(b',') => {
+                    self.i += 1;
+                    self.gap()?;
+                }
+                Some(b'}') => {}
+                Some(b'\n' | b'\r') => self.gap()?,
+                _ => return Err(Bail),
+            }
+        }
+        self.i += 1;
+        Ok(Expr::Map(entries))
+    }
+
+    /// A quoted string: plain, or a template of literals and `${}` interpolations.
+    fn quoted(&mut self) -> R<Expr> {
+        self.i += 1;
+        let mut parts = Vec::new();
+        let mut lit = self.i;
+        loop {
+            match self.peek().ok_or(Bail)? {
+                b'"' => break,
+                b'\\' | b'\n' | b'\r' => return Err(Bail),
+                // `$${`, `%%{` (escapes) and `%{` (directives)
+                b'$' if self.b.get(self.i + 1) == Some(&b'$') => return Err(Bail),
+                b'%' if matches!(self.b.get(self.i + 1), Some(b'%' | b'{')) => return Err(Bail),
+                b'$' if self.b.get(self.i + 1) == Some(&b'{') => {
+                    if lit < self.i {
+                        parts.push(Part::Lit(self.s[lit..self.i].to_string()));
+                    }
+                    self.i += 2;
+                    self.spaces();
+                    let e = self.expr()?;
+                    self.spaces();
+                    self.expect(b'}')?;
+                    parts.push(Part::Expr(e));
+                    lit = self.i;
+                }
+                _ => self.i += 1,
+            }
+        }
+        let tail = &self.s[lit..self.i];
+        self.i += 1;
+        if parts.is_empty() {
+            return Ok(Expr::String(tail.to_string()));
+        }
+        if !tail.is_empty() {
+            parts.push(Part::Lit(tail.to_string()));
+        }
+        Ok(Expr::Template(parts))
+    }
+}
+
+#[cfg(test)]
+#[path = "fast_tests.rs"]
+mod tests;

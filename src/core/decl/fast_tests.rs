@@ -1,0 +1,223 @@
+//! The fast path against hcl-edit: whatever the fast path accepts, hcl-edit accepts and lowers
+//! to the same facts, on every fixture, every style of the benchmarks, hand-written corners
+//! and thousands of mutations of them.
+
+use super::super::parse::{FileKind, parse_hcl};
+use super::parse;
+use std::sync::Arc;
+
+/// Both readers on one text: `Some(true)` when the fast path read it (and agreed),
+/// `Some(false)` when it gave it to hcl-edit.
+fn compare(name: &str, text: &str, kind: FileKind) -> bool {
+    let file: Arc<str> = Arc::from(name);
+    let slow = parse_hcl(file.clone(), text, kind);
+    match parse(&file, text, kind) {
+        None => false,
+        Some(fast) => {
+            match slow {
+                Ok(slow) => assert_eq!(fast, slow, "the two readers differ on {name}:\n{text}"),
+                Err(e) => panic!("the fast path accepts what hcl-edit refuses ({e}):\n{text}"),
+            }
+            true
+        }
+    }
+}
+
+fn fixtures() -> Vec<(String, String)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut out = Vec::new();
+    let mut dirs = vec![root.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "tf") {
+                let name = path.strip_prefix(&root).unwrap().display().to_string();
+                out.push((name, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    assert!(out.len() >= 5, "the fixtures' .tf files are found");
+    out
+}
+
+/// The account pair in each style the benchmarks generate.
+pub(crate) fn styles(i: usize) -> Vec<String> {
+    let name = format!("client-c{i:05}");
+    let key = format!("subaccount_client_c{i:05}");
+    let pair = |id: &str, root: &str, tags: &str| {
+        format!(
+            "### client - {name} ###\nmodule \"{key}\" {{\n  source = \"git::https://gitlab.example.com/infra/modules/subaccount.git?ref=v1.4.0\"\n  name   = \"{name}\"\n  email  = \"aws+{name}@example.com\"\n}}\n\nmodule \"{key}_base\" {{\n  source          = \"git::https://gitlab.example.com/infra/modules/subaccount-base.git?ref=v2.1.0\"\n  account_id      = {id}\n  root_account_id = {root}\n  account_alias   = \"{name}\"\n  account_type    = \"client\"\n  tags            = {tags}\n}}\n\n"
+        )
+    };
+    vec![
+        pair(
+            &format!("\"${{module.{key}.id}}\""),
+            "\"${var.root_account_id}\"",
+            &format!("\"${{ merge(var.tags, map(\"client\", \"c{i:05}\")) }}\""),
+        ),
+        pair(
+            &format!("module.{key}.id"),
+            "var.root_account_id",
+            &format!("merge(var.tags, {{ client = \"c{i:05}\" }})"),
+        ),
+        pair(
+            &format!("module.{key}.id"),
+            "local.root",
+            &format!(
+                "{{\n    owner       = \"platform\" # who pays\n    cost-center = \"cc-1\",\n    \"client\"    : \"c{i:05}\"\n  }}"
+            ),
+        ),
+        pair(
+            &format!("module.{key}[\"id\"]"),
+            "var.ids.0",
+            &format!("merge(\n    var.tags,\n    local.extra[0],\n    {{ client = \"c{i:05}\" }},\n  )"),
+        ),
+    ]
+}
+
+const CORNERS: &[&str] = &[
+    "",
+    "\n\n",
+    "# only a comment",
+    "/* a\n block */\nlocals {\n  a = 1\n}\n",
+    "terraform {\n  required_version = \">= 0.12\"\n  required_providers {\n    aws = {\n      source  = \"hashicorp/aws\"\n      version = \"~> 5.0\"\n    }\n  }\n}\n",
+    "provider \"aws\" {\n  region = \"eu-west-1\"\n  assume_role {\n    role_arn = \"arn:aws:iam::123:role/x\"\n  }\n}\n",
+    "variable \"tags\" {\n  type = map(string)\n  default = {\n    owner = \"platform\"\n  }\n}\nvariable \"ids\" {\n  default = [\"a\", \"b\",]\n}\nvariable \"none\" {}\n",
+    "locals {\n  root = \"123456789012\"\n  n    = 42\n  on   = true\n  off  = false\n  nil  = null\n  paren = (var.x)\n  bare = foo\n  keyed = { (var.k) = 1, \"q\" = 2 }\n  nested = [[1, 2], {a = [3]}]\n}\n",
+    "module \"a\" {\n  source = \"x\"\n  name = \"é ü 日本\"\n}\n",
+    "module \"a\" {\r\n  source = \"x\"\r\n  name = \"b\"\r\n}\r\n",
+    "module a {\n  source = \"x\"\n}\n",
+    "module \"a\" \"b\" {\n  source = \"x\"\n}\nmodule \"c\" {}\n",
+    "module \"a\" {\n  source = \"x\"\n  name = \"b\"\n  name = \"c\"\n}\n",
+    "module \"a\" {\n  source = \"x\" // trailing\n  lifecycle {\n    ignore_changes = [tags]\n  }\n}",
+    "module \"a\" {\n  source = \"x\"\n  tags = \"${var.a}-${var.b}x${local.c[\"k\"]}\"\n  empty = \"\"\n  call = lower(\"ABC\")\n  noargs = timestamp()\n}\n",
+    "a = 1\nb = \"two\"\nc = [\"x\"]\nd = { e = \"f\" }\n",
+    // left to hcl-edit
+    "locals {\n  a = <<EOT\nhello\nEOT\n}\n",
+    "locals {\n  a = var.x ? 1 : 2\n}\n",
+    "locals {\n  a = [for x in var.l : x]\n}\n",
+    "locals {\n  a = var.l[*].id\n}\n",
+    "locals {\n  a = \"\\n\"\n}\n",
+    "locals {\n  a = \"%{ if true }x%{ endif }\"\n}\n",
+    "locals {\n  a = 1 + 2\n}\n",
+    "locals {\n  a = -1\n}\n",
+    "locals {\n  a = 1.5\n}\n",
+    "locals {\n  a = f(var.l...)\n}\n",
+    "locals { a = 1 }\n",
+    "locals {\n  a = 1 b = 2\n}\n",
+    "locals {\n  a = 1\n",
+    "module \"a\" {\n  source = \"x\"\n}}\n",
+];
+
+#[test]
+fn every_fixture_and_style_is_read_by_the_fast_path_as_by_hcl_edit() {
+    for (name, text) in fixtures() {
+        assert!(
+            compare(&name, &text, FileKind::Config),
+            "the fast path reads the fixture {name}"
+        );
+    }
+    for (n, style) in styles(7).iter().enumerate() {
+        let text = format!("{style}{}", styles(8)[n]);
+        assert!(
+            compare(&format!("style-{n}.tf"), &text, FileKind::Config),
+            "the fast path reads style {n}"
+        );
+    }
+}
+
+#[test]
+fn corners_agree_or_are_left_to_hcl_edit() {
+    let mut fast = 0;
+    for (i, text) in CORNERS.iter().enumerate() {
+        for kind in [FileKind::Config, FileKind::Tfvars] {
+            fast += compare(&format!("corner-{i}.tf"), text, kind) as usize;
+        }
+    }
+    assert!(fast >= 20, "most corners are read by the fast path ({fast})");
+    for text in &CORNERS[16..] {
+        assert!(
+            parse(&Arc::from("x.tf"), text, FileKind::Config).is_none(),
+            "left to hcl-edit: {text}"
+        );
+    }
+}
+
+/// A small deterministic generator (xorshift), so a failure is reproduced by its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+fn mutate(rng: &mut Rng, text: &str) -> String {
+    const PIECES: &[&str] = &[
+        "\"", "{", "}", "[", "]", "(", ")", "=", "==", ",", ".", ":", "$", "${", "%{", "\\", "#",
+        "//", "/*", "*/", "\n", "\r", "\t", " ", "x", "1", "-", "?", "*", "...", "<<EOT\n", "é",
+        "0", "true", "for", "~",
+    ];
+    let mut s = text.to_string();
+    for _ in 0..1 + rng.below(3) {
+        let mut at = rng.below(s.len() + 1);
+        while !s.is_char_boundary(at) {
+            at -= 1;
+        }
+        match rng.below(3) {
+            0 => s.insert_str(at, PIECES[rng.below(PIECES.len())]),
+            1 => {
+                let mut end = (at + 1 + rng.below(4)).min(s.len());
+                while !s.is_char_boundary(end) {
+                    end += 1;
+                }
+                s.replace_range(at..end, "");
+            }
+            _ => {
+                let mut end = (at + 1 + rng.below(8)).min(s.len());
+                while !s.is_char_boundary(end) {
+                    end += 1;
+                }
+                let piece = s[at..end].to_string();
+                s.insert_str(end, &piece);
+            }
+        }
+    }
+    s
+}
+
+#[test]
+fn mutated_files_are_read_alike_or_left_to_hcl_edit() {
+    let mut corpus: Vec<String> = fixtures().into_iter().map(|(_, t)| t).collect();
+    corpus.extend(styles(3));
+    corpus.extend(CORNERS.iter().map(|c| c.to_string()));
+    // more rounds, another seed: ORGVEND_FAST_ROUNDS=5000 ORGVEND_FAST_SEED=7
+    let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let mut rng = Rng(env("ORGVEND_FAST_SEED", 0x9e37_79b9_7f4a_7c15).max(1));
+    let (mut tried, mut fast) = (0, 0);
+    for round in 0..env("ORGVEND_FAST_ROUNDS", 60) {
+        for (i, text) in corpus.iter().enumerate() {
+            let mutant = mutate(&mut rng, text);
+            let kind = if round % 4 == 0 {
+                FileKind::Tfvars
+            } else {
+                FileKind::Config
+            };
+            tried += 1;
+            fast += compare(&format!("mutant-{round}-{i}.tf"), &mutant, kind) as usize;
+        }
+    }
+    assert!(
+        fast * 10 >= tried,
+        "a tenth of the mutants at least stay in the fast path's shape ({fast} of {tried})"
+    );
+}
