@@ -1,11 +1,16 @@
-//! `orgvend check` at scale: generated repositories of 1,000, 10,000 and 50,000 accounts,
-//! timed for read + check + plan + render, with peak memory; and, in the same run, how long
-//! python-hcl2 takes merely to parse the same files.
+//! `orgvend check` at scale: generated repositories of 1,000, 10,000 and 50,000 accounts in
+//! each style the reader accepts, the `orgvend` binary timed start to exit in every output
+//! format with its peak memory; the in-process MR review (a base and a head one account
+//! apart); and, in the same run, how long HashiCorp's HCL parser (`@cdktf/hcl2json` from
+//! npm, Go compiled to WebAssembly) takes merely to parse the same files.
 //!
-//! Run with `scripts/bench` (it installs python-hcl2 into .venv); the figures are written to
-//! BENCHMARKS.md between the `bench:check` markers.
+//! Run with `cargo bench --bench check` (or `scripts/bench`): it builds nothing itself, so
+//! `cargo build --release` first; it installs `@cdktf/hcl2json` into `target/bench-node`
+//! with npm when missing. The figures are written to BENCHMARKS.md between the
+//! `bench:check` markers.
 //!
-//! Each measurement runs in a child process of this binary, so its peak memory is its own.
+//! Each in-process measurement runs in a child process of this binary, so its peak memory is
+//! its own.
 
 use mimalloc::MiMalloc as System;
 use orgvend::cli::checkout;
@@ -60,6 +65,38 @@ static ALLOC: Counting = Counting;
 const SIZES: [usize; 3] = [1_000, 10_000, 50_000];
 const PER_FILE: usize = 500;
 const RUNS: usize = 7;
+const FORMATS: [&str; 3] = ["text", "markdown", "json"];
+const HCL2JSON: &str = "@cdktf/hcl2json@0.21.0";
+
+/// The ways a subaccounts repository is written that the benchmark generates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Style {
+    /// Terraform 0.11: every reference interpolated, tags as
+    /// `"${ merge(var.tags, map("client", "c00001")) }"`, client accounts only.
+    Interpolated,
+    /// Half 0.11 interpolation, half HCL2 (`merge(var.tags, { … })`), three account types.
+    Mixed,
+    /// HCL2 only: locals, multi-line objects inside `merge(…)`, comments.
+    Hcl2,
+}
+
+impl Style {
+    fn name(self) -> &'static str {
+        match self {
+            Style::Interpolated => "0.11 interpolation, merge/map per account",
+            Style::Mixed => "half 0.11, half HCL2, three types",
+            Style::Hcl2 => "HCL2, locals, multi-line objects",
+        }
+    }
+
+    fn slug(self) -> &'static str {
+        match self {
+            Style::Interpolated => "interp",
+            Style::Mixed => "mixed",
+            Style::Hcl2 => "hcl2",
+        }
+    }
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -67,37 +104,160 @@ fn main() {
         child(&args[i + 1..]);
         return;
     }
-    let out_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-repos");
-    let python = python();
-    let py_all = std::env::var("BENCH_PY_ALL").is_ok_and(|v| v == "1");
-    let mut rows = Vec::new();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out_dir = root.join("target/bench-repos");
+    let bin = root.join("target/release/orgvend");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --release` first (scripts/bench does)",
+        bin.display()
+    );
+    let node = hcl2json(&root);
+    let all_sizes = std::env::var("BENCH_HCL2JSON_ALL").is_ok_and(|v| v == "1");
+
+    // the scale: the 0.11 style at every size, every format
+    let mut scale = Vec::new();
     for &n in &SIZES {
-        let base = out_dir.join(format!("accounts-{n}"));
-        let head = out_dir.join(format!("accounts-{n}-mr"));
-        let bytes = generate(&base, n, false);
-        generate(&head, n, true);
-        let new = measure(&["new", base.to_str().unwrap()]);
+        let base = out_dir.join(format!("interp-{n}"));
+        let head = out_dir.join(format!("interp-{n}-mr"));
+        let bytes = generate(&base, n, Style::Interpolated, false);
+        generate(&head, n, Style::Interpolated, true);
+        let formats: Vec<Run> = FORMATS.iter().map(|f| binary(&bin, &base, f)).collect();
         let mr = measure(&["mr", base.to_str().unwrap(), head.to_str().unwrap()]);
-        let py = if n <= 10_000 || py_all {
-            Some(python_parse(&python, &base))
-        } else {
-            None
-        };
-        eprintln!("{n}: new {new:?} mr {mr:?} python {py:?}");
-        rows.push((n, bytes, new, mr, py));
+        let go = (n <= 10_000 || all_sizes).then(|| hcl2json_parse(&node, &base));
+        eprintln!("{n}: {formats:?} mr {mr:?} hcl2json {go:?}");
+        scale.push((n, bytes, formats, mr, go));
     }
-    let mut table = table(&rows);
-    table.push_str(&binary_runs(&out_dir.join("accounts-10000")));
+    // every style at 10,000
+    let mut styles = Vec::new();
+    for style in [Style::Interpolated, Style::Mixed, Style::Hcl2] {
+        let dir = out_dir.join(format!("{}-10000", style.slug()));
+        let bytes = generate(&dir, 10_000, style, false);
+        let text = binary(&bin, &dir, "text");
+        let json = binary(&bin, &dir, "json");
+        let go = hcl2json_parse(&node, &dir);
+        eprintln!("{style:?}: text {text:?} json {json:?} hcl2json {go:?}");
+        styles.push((style, bytes, text, json, go));
+    }
+    let table = table(&scale, &styles);
     println!("{table}");
     write_benchmarks(&table);
+}
+
+/// The `orgvend` binary, start to exit, as a user runs it: median and slowest wall time over
+/// `RUNS` runs after one warm-up, and the largest peak RSS (GNU time).
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    median: Duration,
+    max: Duration,
+    rss: usize,
+}
+
+fn binary(bin: &Path, repo: &Path, format: &str) -> Run {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let time = Path::new("/usr/bin/time");
+    assert!(time.exists(), "GNU time is needed: apt-get install time");
+    let mut walls = Vec::new();
+    let mut rss = 0;
+    for run in 0..=RUNS {
+        let start = Instant::now();
+        let out = Command::new(time)
+            .args(["-f", "%M"])
+            .arg(bin)
+            .args(["check", "--format", format, "--repo"])
+            .arg(repo)
+            .arg("--policy")
+            .arg(root.join("policies"))
+            .stdout(std::process::Stdio::null())
+            .output()
+            .expect("GNU time runs");
+        let wall = start.elapsed();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "the generated repository is clean: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        let kb: usize = err
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or(0);
+        if run > 0 {
+            walls.push(wall);
+            rss = rss.max(kb * 1024);
+        }
+    }
+    walls.sort();
+    Run {
+        median: walls[walls.len() / 2],
+        max: walls[walls.len() - 1],
+        rss,
+    }
+}
+
+/// Where `@cdktf/hcl2json` is installed (with npm, into target/bench-node, when missing).
+fn hcl2json(root: &Path) -> PathBuf {
+    let dir = root.join("target/bench-node");
+    if !dir.join("node_modules/@cdktf/hcl2json").exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&dir)
+            .arg(HCL2JSON)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "installing {HCL2JSON} with npm into {} failed: the comparison needs Node.js and npm (apt-get install nodejs npm)",
+            dir.display()
+        );
+    }
+    dir
+}
+
+/// Seconds HashiCorp's parser spends in `parse` over the repo's .tf files, one after the
+/// other as orgvend's threads would (Node start-up and the WebAssembly load excluded).
+fn hcl2json_parse(node: &Path, dir: &Path) -> Duration {
+    let script = r#"
+const { parse } = require(process.argv[2] + "/node_modules/@cdktf/hcl2json");
+const fs = require("fs"), path = require("path");
+(async () => {
+  const dir = process.argv[3];
+  const files = fs.readdirSync(dir).filter(f => f.endsWith(".tf")).sort()
+    .map(f => [f, fs.readFileSync(path.join(dir, f), "utf8")]);
+  await parse("warm-up.tf", "a = 1
+");
+  const start = process.hrtime.bigint();
+  let modules = 0;
+  for (const [f, t] of files) modules += Object.keys((await parse(f, t)).module || {}).length;
+  console.log(`${Number(process.hrtime.bigint() - start) / 1e9} ${modules}`);
+})();
+"#;
+    let out = Command::new("node")
+        .args(["-e", script])
+        .arg(node)
+        .arg(dir)
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "hcl2json failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut it = text.split_whitespace();
+    let secs: f64 = it.next().and_then(|s| s.parse().ok()).unwrap();
+    let modules: usize = it.next().and_then(|s| s.parse().ok()).unwrap();
+    assert!(modules > 0, "hcl2json read the modules");
+    Duration::from_secs_f64(secs)
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Figures {
     median: Duration,
-    min: Duration,
     peak_heap: usize,
-    peak_rss: usize,
 }
 
 fn measure(args: &[&str]) -> Figures {
@@ -119,9 +279,7 @@ fn measure(args: &[&str]) -> Figures {
         .collect();
     Figures {
         median: Duration::from_nanos(nums[0] as u64),
-        min: Duration::from_nanos(nums[1] as u64),
         peak_heap: nums[2] as usize,
-        peak_rss: nums[3] as usize,
     }
 }
 
@@ -205,48 +363,60 @@ fn peak_rss() -> usize {
         .unwrap_or(0)
 }
 
-/// Writes a repo of `n` accounts (two interpolation styles, three types) in files of 500;
-/// `plus_one` adds one more account in its own file, as an MR would. Returns the bytes.
-fn generate(dir: &Path, n: usize, plus_one: bool) -> usize {
+/// Writes a repo of `n` accounts in `style`, in files of 500; `plus_one` adds one more
+/// account in its own file, as an MR would. Returns the bytes of the accounts' files.
+fn generate(dir: &Path, n: usize, style: Style, plus_one: bool) -> usize {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(
         dir.join("variables.tf"),
-        "variable \"root_account_id\" { default = \"123456789012\" }\nvariable \"tags\" {\n  default = {\n    owner = \"platform\"\n    cost-center = \"cc-1\"\n  }\n}\n",
+        "variable \"root_account_id\" { default = \"123456789012\" }\nvariable \"tags\" {\n  default = {\n    owner = \"platform\"\n    cost-center = \"cc-1\"\n  }\n}\n\nlocals {\n  root_account_id = var.root_account_id\n  common_tags = {\n    owner       = \"platform\"\n    cost-center = \"cc-1\"\n  }\n}\n",
     )
     .unwrap();
     let mut total = 0;
     for (f, chunk) in (0..n).collect::<Vec<_>>().chunks(PER_FILE).enumerate() {
-        let text: String = chunk.iter().map(|&i| account(i)).collect();
+        let text: String = chunk.iter().map(|&i| account(i, style)).collect();
         total += text.len();
         std::fs::write(dir.join(format!("accounts-{f:03}.tf")), text).unwrap();
     }
     if plus_one {
-        std::fs::write(dir.join("new-account.tf"), account(n)).unwrap();
+        std::fs::write(dir.join("new-account.tf"), account(n, style)).unwrap();
     }
     total
 }
 
-fn account(i: usize) -> String {
-    let (kind, prefix) = match i % 10 {
-        0 => ("management", "mgmt"),
-        1 | 2 => ("internal", "internal"),
+fn account(i: usize, style: Style) -> String {
+    let (kind, prefix) = match (style, i % 10) {
+        (Style::Mixed, 0) => ("management", "mgmt"),
+        (Style::Mixed, 1 | 2) => ("internal", "internal"),
         _ => ("client", "client"),
     };
-    let name = format!("{prefix}-a{i}");
+    let slug = format!("c{i:05}");
+    let name = format!("{prefix}-{slug}");
     let key = format!("subaccount_{}", name.replace('-', "_"));
-    let (id, root, tags) = if i.is_multiple_of(2) {
-        (
+    let (id, root, tags) = match style {
+        Style::Interpolated => (
             format!("\"${{module.{key}.id}}\""),
             "\"${var.root_account_id}\"".to_string(),
-            format!("\"${{merge(var.tags, map(\"client\", \"a{i}\"))}}\""),
-        )
-    } else {
-        (
+            format!("\"${{ merge(var.tags, map(\"client\", \"{slug}\")) }}\""),
+        ),
+        Style::Mixed if i.is_multiple_of(2) => (
+            format!("\"${{module.{key}.id}}\""),
+            "\"${var.root_account_id}\"".to_string(),
+            format!("\"${{merge(var.tags, map(\"client\", \"{slug}\"))}}\""),
+        ),
+        Style::Mixed => (
             format!("module.{key}.id"),
             "var.root_account_id".to_string(),
-            format!("merge(var.tags, {{ client = \"a{i}\" }})"),
-        )
+            format!("merge(var.tags, {{ client = \"{slug}\" }})"),
+        ),
+        Style::Hcl2 => (
+            format!("module.{key}.id"),
+            "local.root_account_id".to_string(),
+            format!(
+                "merge(local.common_tags, {{\n    client = \"{slug}\" # the client it serves\n  }})"
+            ),
+        ),
     };
     format!(
         r#"### {kind} - {name} ###
@@ -269,50 +439,6 @@ module "{key}_base" {{
     )
 }
 
-fn python() -> PathBuf {
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    let py = if venv.exists() {
-        venv
-    } else {
-        PathBuf::from("python3")
-    };
-    let ok = Command::new(&py)
-        .args(["-c", "import hcl2"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "python-hcl2 is not installed for {}: run scripts/bench, which installs it into .venv",
-        py.display()
-    );
-    py
-}
-
-/// Seconds python-hcl2 spends in `hcl2.load` over the repo's .tf files (interpreter start-up
-/// and imports excluded).
-fn python_parse(python: &Path, dir: &Path) -> Duration {
-    let script = r#"
-import glob, sys, time, hcl2
-files = sorted(glob.glob(sys.argv[1] + "/*.tf"))
-start = time.perf_counter()
-for f in files:
-    with open(f) as fh:
-        hcl2.load(fh)
-print(time.perf_counter() - start)
-"#;
-    let out = Command::new(python)
-        .args(["-c", script, dir.to_str().unwrap()])
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "python-hcl2 failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let secs: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-    Duration::from_secs_f64(secs)
-}
-
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
@@ -321,9 +447,10 @@ fn mb(b: usize) -> String {
     format!("{:.1} MB", b as f64 / 1_000_000.0)
 }
 
-type Row = (usize, usize, Figures, Figures, Option<Duration>);
+type Scale = (usize, usize, Vec<Run>, Figures, Option<Duration>);
+type StyleRow = (Style, usize, Run, Run, Duration);
 
-fn table(rows: &[Row]) -> String {
+fn table(scale: &[Scale], styles: &[StyleRow]) -> String {
     let mut t = String::new();
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -338,80 +465,68 @@ fn table(rows: &[Row]) -> String {
         .unwrap_or(1);
     let _ = writeln!(
         t,
-        "Machine: {cores} cores, {cpu}. Median of {RUNS} runs after one warm-up, release build.\n"
+        "Machine: {cores} cores, {cpu}. The `orgvend` binary (release build) start to exit, `check --repo DIR --format F` on a clean repository: median (and slowest) wall time of {RUNS} runs after one warm-up, largest peak RSS. hcl2json: HashiCorp's parser, `parse` alone over the same files.\n"
     );
+    let _ = writeln!(t, "Style: {}.\n", Style::Interpolated.name());
     let _ = writeln!(
         t,
-        "| accounts | .tf size | check, all new (median / min) | peak heap | peak RSS | MR adding one (median) | peak heap | python-hcl2 parse only | orgvend faster by |"
+        "| accounts | .tf size | text | markdown | json | peak RSS (largest) | MR adding one, in process (median) | hcl2json parse only | orgvend text faster by |"
     );
     let _ = writeln!(t, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (n, bytes, new, mr, py) in rows {
-        let (py_text, ratio) = match py {
-            Some(p) => (
-                format!("{:.2} s", p.as_secs_f64()),
-                format!("{:.0}×", p.as_secs_f64() / new.median.as_secs_f64()),
+    for (n, bytes, runs, mr, go) in scale {
+        let cell = |r: &Run| format!("{} ({})", ms(r.median), ms(r.max));
+        let rss = runs.iter().map(|r| r.rss).max().unwrap_or(0);
+        let (go_text, ratio) = match go {
+            Some(g) => (
+                format!("{:.2} s", g.as_secs_f64()),
+                format!("{:.0}×", g.as_secs_f64() / runs[0].median.as_secs_f64()),
             ),
-            None => ("not run (BENCH_PY_ALL=1)".into(), "".into()),
+            None => ("not run (BENCH_HCL2JSON_ALL=1)".into(), String::new()),
         };
         let _ = writeln!(
             t,
-            "| {n} | {} | {} / {} | {} | {} | {} | {} | {py_text} | {ratio} |",
+            "| {n} | {} | {} | {} | {} | {} | {}, {} heap | {go_text} | {ratio} |",
             mb(*bytes),
-            ms(new.median),
-            ms(new.min),
-            mb(new.peak_heap),
-            mb(new.peak_rss),
+            cell(&runs[0]),
+            cell(&runs[1]),
+            cell(&runs[2]),
+            mb(rss),
             ms(mr.median),
             mb(mr.peak_heap),
         );
     }
-    if let [(n1, _, a, ..), .., (n2, _, b, ..)] = rows {
-        let per1 = a.median.as_secs_f64() / *n1 as f64 * 1e6;
-        let per2 = b.median.as_secs_f64() / *n2 as f64 * 1e6;
+    if let [(n1, _, a, ..), .., (n2, _, b, ..)] = scale {
+        let per = |r: &Run, n: &usize| r.median.as_secs_f64() / *n as f64 * 1e6;
         let _ = writeln!(
             t,
-            "\nCost per account: {per1:.1} µs at {n1}, {per2:.1} µs at {n2} accounts."
+            "\nCost per account (text / json): {:.1} / {:.1} µs at {n1}, {:.1} / {:.1} µs at {n2} accounts.",
+            per(&a[0], n1),
+            per(&a[2], n1),
+            per(&b[0], n2),
+            per(&b[2], n2)
+        );
+    }
+    let _ = writeln!(t, "\nEvery style at 10,000 accounts:\n");
+    let _ = writeln!(
+        t,
+        "| style | .tf size | text | json | peak RSS (largest) | hcl2json parse only | orgvend text / json faster by |"
+    );
+    let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|---:|");
+    for (style, bytes, text, json, go) in styles {
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {} | {} | {:.2} s | {:.0}× / {:.0}× |",
+            style.name(),
+            mb(*bytes),
+            ms(text.median),
+            ms(json.median),
+            mb(text.rss.max(json.rss)),
+            go.as_secs_f64(),
+            go.as_secs_f64() / text.median.as_secs_f64(),
+            go.as_secs_f64() / json.median.as_secs_f64(),
         );
     }
     t
-}
-
-/// The `orgvend` binary itself on 10,000 accounts, as a user runs it: wall time and max RSS
-/// from GNU time over five runs (scripts/bench builds the binary first).
-fn binary_runs(repo: &Path) -> String {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let bin = root.join("target/release/orgvend");
-    if !bin.exists() || !Path::new("/usr/bin/time").exists() {
-        return "\n(`orgvend` binary not measured: run scripts/bench, which builds it; needs GNU time)\n".into();
-    }
-    let mut runs: Vec<(f64, u64)> = (0..5)
-        .map(|_| {
-            let out = Command::new("/usr/bin/time")
-                .args(["-f", "%e %M"])
-                .arg(&bin)
-                .args(["check", "--repo"])
-                .arg(repo)
-                .arg("--policy")
-                .arg(root.join("policies"))
-                .stdout(std::process::Stdio::null())
-                .output()
-                .expect("GNU time runs");
-            let err = String::from_utf8_lossy(&out.stderr);
-            let last = err.lines().last().unwrap_or_default().to_string();
-            let mut it = last.split_whitespace();
-            let secs: f64 = it.next().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
-            let kb: u64 = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-            (secs, kb)
-        })
-        .collect();
-    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (secs, _) = runs[runs.len() / 2];
-    let max_kb = runs.iter().map(|r| r.1).max().unwrap_or(0);
-    format!(
-        "\nThe `orgvend check --repo <10,000 accounts>` binary, start to exit (text output): median {:.0} ms wall, max RSS {:.1} MB over 5 runs (GNU time).\n",
-        secs * 1000.0,
-        max_kb as f64 * 1024.0 / 1_000_000.0
-    )
 }
 
 fn write_benchmarks(table: &str) {

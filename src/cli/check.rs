@@ -53,7 +53,11 @@ pub fn check(args: &CheckArgs) -> i32 {
                 // tens of megabytes for a large repository: written as it is made
                 Format::Json => super::emit(|out| render::json::write(&report, out)),
             }
-            match report.verdict {
+            let verdict = report.verdict;
+            // The process ends here: freeing a large report one piece at a time would only
+            // cost time.
+            std::mem::forget(report);
+            match verdict {
                 Verdict::Invalid => EXIT_ERROR,
                 Verdict::Blocked => EXIT_VIOLATIONS,
                 _ => EXIT_CLEAN,
@@ -110,7 +114,7 @@ fn run(args: &CheckArgs) -> Result<report::Report> {
         (None, Some(h)) => Some(h.clone()),
         (None, None) => None,
     };
-    Ok(report::assess(AssessInput {
+    let report = report::assess(AssessInput {
         policy_changed: &[],
         proposed_policy: None,
         base: base.as_ref(),
@@ -119,7 +123,10 @@ fn run(args: &CheckArgs) -> Result<report::Report> {
         mr: None,
         approvals: None,
         head_label,
-    }))
+    });
+    // What was read is not needed any more, and the process ends soon: not freed piecemeal.
+    std::mem::forget((head, base, head_files, base_files));
+    Ok(report)
 }
 
 fn read(files: &[SourceFile], policy: &Policy) -> Declarations {

@@ -22,6 +22,11 @@ fn in_policy_dir(path: &str, dir: &str) -> bool {
 }
 
 /// Files of the working tree under `root`, paths relative to it. Hidden directories are skipped.
+/// A file's bytes as text, without a copy when they are UTF-8 (they nearly always are).
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 pub fn working_tree(root: &Path, policy_dir: &str) -> Result<Vec<SourceFile>> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
@@ -51,10 +56,7 @@ pub fn working_tree(root: &Path, policy_dir: &str) -> Result<Vec<SourceFile>> {
             if wanted(&rel, policy_dir) {
                 let bytes =
                     std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-                out.push(SourceFile::new(
-                    rel,
-                    String::from_utf8_lossy(&bytes).into_owned(),
-                ));
+                out.push(SourceFile::new(rel, text(bytes)));
             }
         }
     }
@@ -136,10 +138,7 @@ fn read_blobs(root: &Path, blobs: Vec<(String, String)>) -> Result<Vec<SourceFil
         let mut content = vec![0; size + 1];
         reader.read_exact(&mut content)?;
         content.pop();
-        out.push(SourceFile::new(
-            path,
-            String::from_utf8_lossy(&content).into_owned(),
-        ));
+        out.push(SourceFile::new(path, text(content)));
     }
     writer
         .join()

@@ -72,7 +72,9 @@ pub(crate) fn styles(i: usize) -> Vec<String> {
         pair(
             &format!("module.{key}[\"id\"]"),
             "var.ids.0",
-            &format!("merge(\n    var.tags,\n    local.extra[0],\n    {{ client = \"c{i:05}\" }},\n  )"),
+            &format!(
+                "merge(\n    var.tags,\n    local.extra[0],\n    {{ client = \"c{i:05}\" }},\n  )"
+            ),
         ),
     ]
 }
@@ -136,7 +138,10 @@ fn corners_agree_or_are_left_to_hcl_edit() {
             fast += compare(&format!("corner-{i}.tf"), text, kind) as usize;
         }
     }
-    assert!(fast >= 20, "most corners are read by the fast path ({fast})");
+    assert!(
+        fast >= 20,
+        "most corners are read by the fast path ({fast})"
+    );
     for text in &CORNERS[16..] {
         assert!(
             parse(&Arc::from("x.tf"), text, FileKind::Config).is_none(),
@@ -201,7 +206,12 @@ fn mutated_files_are_read_alike_or_left_to_hcl_edit() {
     corpus.extend(styles(3));
     corpus.extend(CORNERS.iter().map(|c| c.to_string()));
     // more rounds, another seed: ORGVEND_FAST_ROUNDS=5000 ORGVEND_FAST_SEED=7
-    let env = |k: &str, d: u64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
     let mut rng = Rng(env("ORGVEND_FAST_SEED", 0x9e37_79b9_7f4a_7c15).max(1));
     let (mut tried, mut fast) = (0, 0);
     for round in 0..env("ORGVEND_FAST_ROUNDS", 60) {

@@ -134,7 +134,11 @@ pub(crate) fn parse_file(path: &str, text: &str, kind: FileKind) -> Result<FileF
 }
 
 /// The file read by hcl-edit: everything the fast path leaves, and every syntax error.
-pub(crate) fn parse_hcl(file: Arc<str>, text: &str, kind: FileKind) -> Result<FileFacts, ParseError> {
+pub(crate) fn parse_hcl(
+    file: Arc<str>,
+    text: &str,
+    kind: FileKind,
+) -> Result<FileFacts, ParseError> {
     let body = hcl::edit::parser::parse_body(text).map_err(|e| {
         let at = e.location();
         ParseError {

@@ -213,12 +213,19 @@ pub(super) fn check_rego(policy: &Policy, input: &CheckInput, out: &mut Vec<Viol
         .iter()
         .fold(Needs::default(), |n, m| n.union(m.needs));
     let doc = self::input(input, needs);
-    let modules: HashMap<&str, &crate::core::decl::Module> = input
-        .head
-        .modules
-        .iter()
-        .map(|m| (m.key.as_str(), m))
-        .collect();
+    // where a denied module is, looked up only when something is denied
+    let modules: std::sync::OnceLock<HashMap<&str, &crate::core::decl::Module>> =
+        std::sync::OnceLock::new();
+    let modules = || {
+        modules.get_or_init(|| {
+            input
+                .head
+                .modules
+                .iter()
+                .map(|m| (m.key.as_str(), m))
+                .collect()
+        })
+    };
     for m in &policy.rego {
         let rule = format!("rego.{}", m.package.trim_start_matches("data."));
         let mut engine = m.engine.clone();
@@ -266,7 +273,7 @@ pub(super) fn check_rego(policy: &Policy, input: &CheckInput, out: &mut Vec<Viol
             };
             let at = module
                 .as_deref()
-                .and_then(|k| modules.get(k))
+                .and_then(|k| modules().get(k))
                 .map(|m| m.at.clone());
             out.push(Violation {
                 rule: rule.clone(),
