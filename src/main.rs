@@ -99,8 +99,28 @@ enum InboxCommand {
     Retry { id: i64 },
 }
 
+/// mimalloc gives memory it freed back to the OS after 10 ms by default ("purging"). A large
+/// check frees and takes again hundreds of megabytes between its phases, and the kernel then
+/// zeroes every page again: a quarter of the wall time of a 10,000-account check
+/// (BENCHMARKS.md). A one-shot command keeps what it freed until it exits; the service gives
+/// it back after a second of disuse.
+fn allocator_purge_delay(ms: i64) {
+    // mimalloc.h: `mi_option_purge_delay` is option 16 in mimalloc 2 and 3
+    const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 16;
+    unsafe extern "C" {
+        fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+    }
+    // SAFETY: a setter of the mimalloc linked in by the `mimalloc` crate (the global
+    // allocator), which takes any value at any time from any thread.
+    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, ms as std::ffi::c_long) }
+}
+
 fn main() {
     let cli = Cli::parse();
+    allocator_purge_delay(match cli.command {
+        Command::Serve { .. } => 1_000,
+        _ => -1,
+    });
     let code = match cli.command {
         Command::Check(args) => orgvend::cli::check(&args),
         Command::New(args) => orgvend::cli::new(&args),

@@ -95,28 +95,56 @@ fn changes<W: Write + ?Sized>(plan: &Plan, out: &mut W) -> io::Result<()> {
         }
         Ok(buf)
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per = plan.changes.len().div_ceil(threads).max(256);
-    let runs: Vec<io::Result<Vec<u8>>> = if plan.changes.len() <= per {
-        vec![run(&plan.changes)]
-    } else {
-        std::thread::scope(|s| {
-            let workers: Vec<_> = plan
-                .changes
-                .chunks(per)
-                .map(|cs| s.spawn(move || run(cs)))
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| w.join().expect("a JSON writer thread panicked"))
-                .collect()
-        })
-    };
+    // Runs of BLOCK changes are written by every core, taken in order, and go out in order
+    // as soon as they are ready: a few runs are held at a time, never the whole document.
+    const BLOCK: usize = 256;
+    let blocks: Vec<&[Change]> = plan.changes.chunks(BLOCK).collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(blocks.len());
     out.write_all(b"[")?;
-    for (i, buf) in runs.into_iter().enumerate() {
-        let buf = buf?;
-        // every change starts with ",\n": the first one's comma goes
-        out.write_all(if i == 0 { &buf[1..] } else { &buf })?;
+    let mut first = true;
+    let mut put = |buf: &[u8]| -> io::Result<()> {
+        // every change starts with ",\n": the document's first one drops its comma
+        let buf = if std::mem::take(&mut first) {
+            &buf[1..]
+        } else {
+            buf
+        };
+        out.write_all(buf)
+    };
+    if threads <= 1 {
+        for b in &blocks {
+            put(&run(b)?)?;
+        }
+    } else {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| -> io::Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, io::Result<Vec<u8>>)>(threads);
+            for _ in 0..threads {
+                let (tx, next, blocks, run) = (tx.clone(), &next, &blocks, &run);
+                s.spawn(move || {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(b) = blocks.get(i) else { break };
+                        if tx.send((i, run(b))).is_err() {
+                            break; // the writer stopped on an error
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            let mut ready = std::collections::BTreeMap::new();
+            let mut due = 0;
+            for (i, buf) in rx {
+                ready.insert(i, buf?);
+                while let Some(buf) = ready.remove(&due) {
+                    put(&buf)?;
+                    due += 1;
+                }
+            }
+            Ok(())
+        })?;
     }
     out.write_all(b"\n    ]")
 }
