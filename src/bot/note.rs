@@ -98,7 +98,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
 
 /// The commit status for a review: success only when merging is safe.
 pub fn status_of(report: &Report) -> (StatusState, String) {
-    let line = render::plain(&render::headline(report).replace('`', ""));
+    let line = render::plain(&render::headline(report).replace('`', "")).into_owned();
     let state = if report.verdict.blocks() {
         StatusState::Failed
     } else {

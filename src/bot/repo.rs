@@ -16,6 +16,8 @@ const BLOB_CACHE_BYTES: usize = 256 * 1024 * 1024;
 const TREE_CACHE_ENTRIES: usize = 64;
 /// How many commits back a repair of broken Terraform looks for one that parses.
 const LAST_PARSING_REACH: usize = 50;
+/// Target heads whose declarations are kept (every MR into one is planned against them).
+const DECLARATIONS_CACHE_ENTRIES: usize = 8;
 /// Blob reads in flight at once for one review.
 const PARALLEL_READS: usize = 8;
 
@@ -62,10 +64,12 @@ impl<V: Clone> Bounded<V> {
     }
 }
 
-/// Contents by blob id (bounded in bytes) and trees by commit (bounded in count).
+/// Contents by blob id (bounded in bytes), trees by commit and the declarations of a commit
+/// under given module sources (bounded in count).
 pub struct Cache {
     blobs: Mutex<Bounded<Arc<str>>>,
     trees: Mutex<Bounded<Arc<Vec<TreeEntry>>>>,
+    declarations: Mutex<Bounded<Arc<decl::Declarations>>>,
 }
 
 impl Default for Cache {
@@ -73,6 +77,7 @@ impl Default for Cache {
         Cache {
             blobs: Mutex::new(Bounded::new(BLOB_CACHE_BYTES, |t| t.len())),
             trees: Mutex::new(Bounded::new(TREE_CACHE_ENTRIES, |_| 1)),
+            declarations: Mutex::new(Bounded::new(DECLARATIONS_CACHE_ENTRIES, |_| 1)),
         }
     }
 }
@@ -108,6 +113,34 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         );
         self.cache.put_tree(sha, t.clone());
         Ok(t)
+    }
+
+    /// The declarations of commit `sha`, whose Terraform files are `files`, read under
+    /// `sources` off the runtime, or as read before (a commit never changes).
+    pub(crate) async fn declarations(
+        &self,
+        sha: &str,
+        files: Vec<SourceFile>,
+        sources: &decl::ModuleSources,
+    ) -> Arc<decl::Declarations> {
+        let key = format!("{sha} {sources:?}");
+        if let Some(d) = self
+            .cache
+            .declarations
+            .lock()
+            .expect("cache lock")
+            .get(&key)
+        {
+            return d;
+        }
+        let sources = sources.clone();
+        let d = Arc::new(super::off_runtime(move || decl::read(&files, &sources)).await);
+        self.cache
+            .declarations
+            .lock()
+            .expect("cache lock")
+            .put(&key, d.clone());
+        d
     }
 
     /// The files among `entries` that `wanted` selects, read by blob id (cached).

@@ -6,8 +6,9 @@
 //! API calls per review, with a warm cache: the MR; then at once its diffs, its approvals and
 //! (on a new head) the pending status; one membership check per approver; the note; the
 //! status.
-//! Base files are read once per blob id and kept; the head is the base with the MR's diffs
-//! applied, or, when GitLab collapsed a diff, read from the head's tree.
+//! Base files are read once per blob id and kept, and the target head's declarations once per
+//! commit; the head is the base with the MR's diffs applied, or, when GitLab collapsed a
+//! diff, read from the head's tree.
 
 use super::facts::{decide_approvals, mr_facts};
 use super::note::{broken_policy_note, other_branch_note, status_of, untrusted_policy_note};
@@ -151,16 +152,15 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             .await?;
         let (mut base, head_decls) = if policy_only {
             // The fallback knows no accounts; the Terraform is unchanged (checked above).
-            (decl::Declarations::default(), decl::Declarations::default())
+            (Arc::default(), decl::Declarations::default())
         } else {
+            // the target head's declarations are read once for every MR into it
+            let base = self
+                .declarations(&base_sha, base_files, &policy.sources)
+                .await;
             let sources = policy.sources.clone();
-            super::off_runtime(move || {
-                (
-                    decl::read(&base_files, &sources),
-                    decl::read(&head_files, &sources),
-                )
-            })
-            .await
+            let head = super::off_runtime(move || decl::read(&head_files, &sources)).await;
+            (base, head)
         };
         // The target's Terraform does not parse, this MR's does: a repair, planned against
         // the last commit that parsed (its plan includes what changed since).
@@ -176,7 +176,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 first.message,
                 short(&sha)
             ));
-            base = decls;
+            base = Arc::new(decls);
         }
 
         // Approvals come from the API, judged by GitLab's own records.
@@ -209,7 +209,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             let room = render::markdown::NOTE_LIMIT - footer.len() - 2;
             super::off_runtime(move || {
                 let report = report::assess(AssessInput {
-                    base: Some(&base),
+                    base: Some(&*base),
                     head: &head_decls,
                     policy: &policy,
                     mr: Some(&facts),

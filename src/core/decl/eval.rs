@@ -80,7 +80,7 @@ impl<'a> Env<'a> {
                 for (k, v) in entries {
                     match self.eval_at(k, depth).template_text() {
                         Some(key) => {
-                            map.insert(key, self.eval_at(v, depth));
+                            map.insert(key.into_owned(), self.eval_at(v, depth));
                         }
                         None => return Value::Unknown("a map key is not a known string".into()),
                     }
@@ -223,7 +223,7 @@ impl<'a> Env<'a> {
                 for pair in pairs.chunks(2) {
                     match pair[0].template_text() {
                         Some(k) => {
-                            out.insert(k, pair[1].clone());
+                            out.insert(k.into_owned(), pair[1].clone());
                         }
                         None => return unsupported(),
                     }

@@ -94,6 +94,35 @@ fn attrs(body: Vec<Item>) -> impl Iterator<Item = RawAttr> {
     })
 }
 
+/// The attribute names of one body: a short list, a set once it grows.
+#[derive(Default)]
+struct Names<'a> {
+    few: [&'a str; 16],
+    len: usize,
+    many: Option<std::collections::HashSet<&'a str>>,
+}
+
+impl<'a> Names<'a> {
+    /// Whether `name` is new to the body.
+    fn insert(&mut self, name: &'a str) -> bool {
+        if let Some(set) = &mut self.many {
+            return set.insert(name);
+        }
+        if self.few[..self.len].contains(&name) {
+            return false;
+        }
+        if self.len == self.few.len() {
+            let mut set: std::collections::HashSet<&str> = self.few.iter().copied().collect();
+            set.insert(name);
+            self.many = Some(set);
+        } else {
+            self.few[self.len] = name;
+            self.len += 1;
+        }
+        true
+    }
+}
+
 struct P<'a> {
     s: &'a str,
     b: &'a [u8],
@@ -200,7 +229,7 @@ impl<'a> P<'a> {
     /// A body: until `}` (nested) or the end of the file (top level).
     fn body(&mut self, nested: bool) -> R<Vec<Item>> {
         let mut items = Vec::new();
-        let mut names = std::collections::HashSet::new();
+        let mut names = Names::default();
         loop {
             self.gap()?;
             match self.peek() {

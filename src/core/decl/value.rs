@@ -142,11 +142,11 @@ impl Value {
     }
 
     /// The text a scalar has inside a string template.
-    pub(crate) fn template_text(&self) -> Option<String> {
+    pub(crate) fn template_text(&self) -> Option<std::borrow::Cow<'_, str>> {
         match self {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.clone()),
-            Value::Bool(b) => Some(b.to_string()),
+            Value::String(s) | Value::Number(s) => Some(std::borrow::Cow::Borrowed(s)),
+            Value::Bool(true) => Some(std::borrow::Cow::Borrowed("true")),
+            Value::Bool(false) => Some(std::borrow::Cow::Borrowed("false")),
             _ => None,
         }
     }

@@ -19,8 +19,12 @@ fn printable(c: char) -> char {
 }
 
 /// Plain text for terminals: control characters (ESC, CR, bidi overrides) replaced.
-pub fn plain(s: &str) -> String {
-    s.chars().map(printable).collect()
+pub fn plain(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().all(|c| printable(c) == c) {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(s.chars().map(printable).collect())
+    }
 }
 
 /// A Markdown code span holding `s` exactly as far as it can be shown: GitLab renders code
