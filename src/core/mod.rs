@@ -14,6 +14,8 @@ pub mod decl;
 pub mod drift;
 /// Source files and locations (`file:line:col`) that every value carries.
 pub mod model;
+/// Work spread over every core, in order.
+pub mod par;
 /// Unified diffs applied to text (the head = the base + the MR's diffs).
 pub mod patch;
 /// Base vs head → create / update / close, each expanded into the apply's ordered steps.

@@ -525,17 +525,16 @@ fn pair(decls: &mut Declarations) {
             },
         }
     }
-    let mut accounts = Vec::new();
-    for (i, m) in decls.modules.iter().enumerate() {
-        if m.kind != ModuleKind::Account {
-            continue;
-        }
-        let base = base_of.get(&i).map(|&b| &decls.modules[b]);
-        if base.is_none() {
-            issues.push(PairingIssue::NoBase { account: i });
-        }
+    // each account is built from its two modules alone: on every core, in order
+    let account_modules: Vec<usize> = (0..decls.modules.len())
+        .filter(|&i| decls.modules[i].kind == ModuleKind::Account)
+        .collect();
+    let modules = &decls.modules;
+    let accounts: Vec<Account> = crate::core::par::map(&account_modules, 2_000, |&i| {
+        let m = &modules[i];
+        let base = base_of.get(&i).map(|&b| &modules[b]);
         let from_base = |name: &str| base.and_then(|b| b.attr(name)).cloned();
-        accounts.push(Account {
+        Account {
             key: m.key.clone(),
             at: m.at.clone(),
             module: i,
@@ -549,7 +548,12 @@ fn pair(decls: &mut Declarations) {
             account_type: from_base(ACCOUNT_TYPE),
             tags: merged_tags(m.attr(TAGS), base.and_then(|b| b.attr(TAGS))),
             access: from_base(ACCESS),
-        });
+        }
+    });
+    for a in &accounts {
+        if a.base.is_none() {
+            issues.push(PairingIssue::NoBase { account: a.module });
+        }
     }
     decls.accounts = accounts;
     decls.pairing = issues;

@@ -209,17 +209,15 @@ pub fn plan(base: Option<&Declarations>, head: &Declarations, policy: &Policy) -
         }
     }
 
-    let mut changes = Vec::new();
-    for (h, a) in head.accounts.iter().enumerate() {
-        match matched[h] {
-            None => changes.push(create(policy, head, h, a)),
-            Some(b) => {
-                if let Some(c) = update(policy, base, b, head, h) {
-                    changes.push(c);
-                }
-            }
-        }
-    }
+    // each account's change is its own: made on every core, kept in order
+    let indices: Vec<usize> = (0..head.accounts.len()).collect();
+    let mut changes: Vec<Change> = crate::core::par::map(&indices, 2_000, |&h| match matched[h] {
+        None => Some(create(policy, head, h, &head.accounts[h])),
+        Some(b) => update(policy, base, b, head, h),
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     for (b, a) in base.accounts.iter().enumerate() {
         if !taken[b] {
             changes.push(Change {
