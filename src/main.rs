@@ -105,8 +105,9 @@ enum InboxCommand {
 /// (BENCHMARKS.md). A one-shot command keeps what it freed until it exits; the service gives
 /// it back after a second of disuse.
 fn allocator_purge_delay(ms: i64) {
-    // mimalloc.h: `mi_option_purge_delay` is option 16 in mimalloc 2 and 3
-    const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 16;
+    // mimalloc.h: `mi_option_purge_delay` is option 15 in mimalloc 2 and 3 (counted in
+    // the enum of both headers the `libmimalloc-sys` crate builds)
+    const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
     unsafe extern "C" {
         fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
     }
