@@ -221,14 +221,13 @@ fn hcl2json(root: &Path) -> PathBuf {
 /// other as orgvend's threads would (Node start-up and the WebAssembly load excluded).
 fn hcl2json_parse(node: &Path, dir: &Path) -> Duration {
     let script = r#"
-const { parse } = require(process.argv[2] + "/node_modules/@cdktf/hcl2json");
+const { parse } = require(process.argv[1] + "/node_modules/@cdktf/hcl2json");
 const fs = require("fs"), path = require("path");
 (async () => {
-  const dir = process.argv[3];
+  const dir = process.argv[2];
   const files = fs.readdirSync(dir).filter(f => f.endsWith(".tf")).sort()
     .map(f => [f, fs.readFileSync(path.join(dir, f), "utf8")]);
-  await parse("warm-up.tf", "a = 1
-");
+  await parse("warm-up.tf", "a = 1\n");
   const start = process.hrtime.bigint();
   let modules = 0;
   for (const [f, t] of files) modules += Object.keys((await parse(f, t)).module || {}).length;
