@@ -474,15 +474,18 @@ async fn a_stalled_replica_that_wakes_up_makes_no_aws_call() {
         after.len(),
         stalled
     );
+    // The apply was finished under a live claim: the other replica's, or, when the other's
+    // attempt gave up on the apply lock the stalled one held, a later claim of the woken one.
     let other = 1 - victim;
+    let other_went_on = taps[other]
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(at, _)| *at > stalled);
     assert!(
-        taps[other]
-            .sent
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|(at, _)| *at > stalled),
-        "the other replica finished the apply (the merge delivery: {merged:?}; replica {victim} stalled)"
+        other_went_on || claims >= 3,
+        "the apply was finished by a later claim (the merge delivery: {merged:?}; replica {victim} stalled)"
     );
     // once: one account, the delivery done
     let accounts = moto.accounts().await;

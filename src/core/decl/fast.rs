@@ -17,6 +17,7 @@ use std::sync::Arc;
 /// The file's facts, or `None` when the file is not in the shape this path reads.
 pub(crate) fn parse(file: &Arc<str>, text: &str, kind: FileKind) -> Option<FileFacts> {
     let mut p = P {
+        depth: 0,
         s: text,
         b: text.as_bytes(),
         i: 0,
@@ -123,7 +124,12 @@ impl<'a> Names<'a> {
     }
 }
 
+/// Deeper nesting than this (of expressions or blocks) is left to hcl-edit: recursion here
+/// must not exhaust a thread's stack on a hostile file.
+const MAX_DEPTH: usize = 256;
+
 struct P<'a> {
+    depth: usize,
     s: &'a str,
     b: &'a [u8],
     i: usize,
@@ -226,6 +232,17 @@ impl<'a> P<'a> {
         Ok(&self.s[start..self.i])
     }
 
+    /// `f` one level deeper, or [`Bail`] past [`MAX_DEPTH`].
+    fn deeper<T>(&mut self, f: impl FnOnce(&mut Self) -> R<T>) -> R<T> {
+        if self.depth >= MAX_DEPTH {
+            return Err(Bail);
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
+
     /// A body: until `}` (nested) or the end of the file (top level).
     fn body(&mut self, nested: bool) -> R<Vec<Item>> {
         let mut items = Vec::new();
@@ -280,7 +297,7 @@ impl<'a> P<'a> {
                 if !self.newline()? {
                     return Err(Bail); // a one-line block with content
                 }
-                self.body(true)?
+                self.deeper(|p| p.body(true))?
             };
             self.i += 1; // the `}`
             let text = Arc::from(&self.s[start..self.i]);
@@ -306,6 +323,10 @@ impl<'a> P<'a> {
 
     /// One expression term; whatever may follow it is for the caller to accept.
     fn expr(&mut self) -> R<Expr> {
+        self.deeper(Self::term)
+    }
+
+    fn term(&mut self) -> R<Expr> {
         let start = self.i;
         let e = match self.peek().ok_or(Bail)? {
             b'"' => self.quoted()?,

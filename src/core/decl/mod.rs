@@ -295,7 +295,16 @@ pub fn read(files: &[SourceFile], sources: &ModuleSources) -> Declarations {
 
 /// Parses files on every core: files parse independently, and parsing is most of the cost.
 fn parse_all(files: &[(&SourceFile, FileKind)]) -> Vec<Result<FileFacts, ParseError>> {
-    let parse = |(f, k): &(&SourceFile, FileKind)| parse::parse_file(&f.path, &f.text, *k);
+    // the fast path first; hcl-edit for whatever it leaves, and for every syntax error
+    let parse = |(f, k): &(&SourceFile, FileKind)| {
+        let text = f.text.strip_prefix('\u{feff}').unwrap_or(&f.text);
+        if *k != FileKind::TfvarsJson
+            && let Some(facts) = fast::parse(&Arc::from(f.path.as_str()), text, *k)
+        {
+            return Ok(facts);
+        }
+        parse::parse_file(&f.path, &f.text, *k)
+    };
     let total: usize = files.iter().map(|(f, _)| f.text.len()).sum();
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())

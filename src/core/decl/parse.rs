@@ -1,5 +1,4 @@
-//! One file's HCL, parsed (by [`super::fast`] when it is in the usual shape, by hcl-edit
-//! otherwise), reduced to the few facts orgvend needs: module
+//! One file's HCL, parsed by hcl-edit (when [`super::fast`] leaves it), reduced to the few facts orgvend needs: module
 //! blocks, `variable` defaults, `locals` and tfvars assignments, each expression lowered to a
 //! small IR that outlives the syntax tree (so a 10,000-account repo never holds every tree).
 
@@ -126,9 +125,6 @@ pub(crate) fn parse_file(path: &str, text: &str, kind: FileKind) -> Result<FileF
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if kind == FileKind::TfvarsJson {
         return parse_tfvars_json(file, text);
-    }
-    if let Some(facts) = super::fast::parse(&file, text, kind) {
-        return Ok(facts);
     }
     parse_hcl(file, text, kind)
 }
