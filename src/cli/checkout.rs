@@ -21,12 +21,12 @@ fn in_policy_dir(path: &str, dir: &str) -> bool {
         })
 }
 
-/// Files of the working tree under `root`, paths relative to it. Hidden directories are skipped.
 /// A file's bytes as text, without a copy when they are UTF-8 (they nearly always are).
 fn text(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
+/// Files of the working tree under `root`, paths relative to it. Hidden directories are skipped.
 pub fn working_tree(root: &Path, policy_dir: &str) -> Result<Vec<SourceFile>> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];

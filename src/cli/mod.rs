@@ -21,9 +21,8 @@ pub mod new;
 pub use check::{CheckArgs, check};
 pub use new::{NewArgs, new};
 
-/// Writes to standard output. A reader that went away (`orgvend check | head`) is not an
-/// error: the rest is dropped quietly, as other Unix tools do.
-/// Writes to standard output through a buffer, as `write` produces it.
+/// Writes to standard output through a buffer, as `write` produces it (a reader that went
+/// away is not an error, as for [`print`]).
 pub fn emit(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) {
     use std::io::Write;
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
@@ -34,6 +33,8 @@ pub fn emit(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) 
     }
 }
 
+/// Writes to standard output. A reader that went away (`orgvend check | head`) is not an
+/// error: the rest is dropped quietly, as other Unix tools do.
 pub fn print(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();

@@ -125,8 +125,9 @@ impl<'a> Names<'a> {
 }
 
 /// Deeper nesting than this (of expressions or blocks) is left to hcl-edit: recursion here
-/// must not exhaust a thread's stack on a hostile file.
-const MAX_DEPTH: usize = 256;
+/// must not exhaust a thread's stack on a hostile file, and hcl-edit refuses more than 64
+/// levels (its `MAX_NESTING_DEPTH`), which this count, at least hcl-edit's, stays under.
+const MAX_DEPTH: usize = 48;
 
 struct P<'a> {
     depth: usize,
@@ -466,6 +467,7 @@ impl<'a> P<'a> {
     fn object(&mut self) -> R<Expr> {
         self.i += 1;
         let mut entries = Vec::new();
+        let mut keys = std::collections::HashSet::new();
         self.gap()?;
         while self.peek() != Some(b'}') {
             let key = match self.peek().ok_or(Bail)? {
@@ -490,6 +492,15 @@ impl<'a> P<'a> {
             }
             self.spaces();
             let value = self.expr()?;
+            // hcl-edit refuses a key written twice; whether `a` and `"a"` count as the same
+            // is left to it
+            let repeated = match &key {
+                Expr::String(k) => !keys.insert(k.clone()),
+                other => entries.iter().any(|(k, _)| k == other),
+            };
+            if repeated {
+                return Err(Bail);
+            }
             entries.push((key, value));
             self.spaces();
             self.line_comment();

@@ -233,8 +233,30 @@ fn mutated_files_are_read_alike_or_left_to_hcl_edit() {
 fn deep_nesting_is_left_to_hcl_edit_before_the_stack_runs_out() {
     let file: Arc<str> = Arc::from("deep.tf");
     let deep = |n: usize| format!("a = {}1{}\n", "[".repeat(n), "]".repeat(n));
-    assert!(parse(&file, &deep(100), FileKind::Config).is_some());
+    let blocks = |n: usize| format!("{}{}", "b {\n".repeat(n), "}\n".repeat(n));
+    // around hcl-edit's own limit (64 levels), both readers agree or the fast path steps aside
+    for n in [1, 30, 46, 47, 48, 60, 63, 64, 65, 66, 100] {
+        compare(&format!("deep-{n}.tf"), &deep(n), FileKind::Config);
+        compare(&format!("blocks-{n}.tf"), &blocks(n), FileKind::Config);
+    }
+    assert!(parse(&file, &deep(30), FileKind::Config).is_some());
+    assert!(parse(&file, &deep(100), FileKind::Config).is_none());
     assert!(parse(&file, &deep(100_000), FileKind::Config).is_none());
-    let blocks = format!("{}{}", "b {\n".repeat(100_000), "}\n".repeat(100_000));
-    assert!(parse(&file, &blocks, FileKind::Config).is_none());
+    assert!(parse(&file, &blocks(100_000), FileKind::Config).is_none());
+}
+
+#[test]
+fn a_key_written_twice_in_an_object_is_left_to_hcl_edit() {
+    for text in [
+        "locals {\n  t = { owner = \"a\", owner = \"b\" }\n}\n",
+        "locals {\n  t = { \"a\" = 1, \"a\" = 2 }\n}\n",
+        "locals {\n  t = { a = 1, \"a\" = 2 }\n}\n",
+        "module \"m\" {\n  source = \"x\"\n  tags = {\n    client = \"a\"\n    client = \"b\"\n  }\n}\n",
+    ] {
+        assert!(
+            parse(&Arc::from("dup.tf"), text, FileKind::Config).is_none(),
+            "left to hcl-edit: {text}"
+        );
+        compare("dup.tf", text, FileKind::Config);
+    }
 }
