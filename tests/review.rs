@@ -389,3 +389,31 @@ async fn the_facts_of_each_review_are_kept() {
     );
     assert_eq!(facts["summary"]["create"], 1);
 }
+
+/// The target head's declarations are kept per commit: once the target moves, an MR into the
+/// new head is planned against the new head, never against what an earlier review kept.
+#[tokio::test]
+async fn an_mr_into_a_moved_target_is_planned_against_the_new_head() {
+    let w = World::new().await;
+    let first = w.open_account_mr("Add client-zeta", "zeta").await;
+    w.settle().await;
+    assert!(
+        w.bot_note(first).contains("**1 to create"),
+        "{}",
+        w.bot_note(first)
+    );
+    // the target moves on: eta is declared (as a merge would)
+    let (path, text) = common::world::account_file("eta");
+    w.commit_to_master(&[(&path, Some(&text))]);
+    let second = w.open_account_mr("Add client-theta", "theta").await;
+    w.settle().await;
+    let note = w.bot_note(second);
+    assert!(
+        note.contains("**1 to create · 0 to update · 0 to close**"),
+        "{note}"
+    );
+    assert!(
+        note.contains("client-theta") && !note.contains("client-eta"),
+        "{note}"
+    );
+}

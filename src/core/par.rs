@@ -1,23 +1,56 @@
 //! Work spread over every core, in order: the reader, the plan and the renderers map each
 //! account independently, and a 10,000-account repository is worth two cores.
 
+/// How many threads to spread `len` items over: one below `min` items (threads cost more
+/// than they save there), else one per core.
+fn threads(len: usize, min: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if len < min.max(2) { 1 } else { cores }
+}
+
 /// `f` over contiguous runs of `items` on every core; the results in the items' order.
-/// Below `min` items it stays on this thread (threads cost more than they save).
 pub fn map<T: Sync, R: Send>(items: &[T], min: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads <= 1 || items.len() < min.max(2) {
+    let threads = threads(items.len(), min);
+    if threads <= 1 {
         return items.iter().map(f).collect();
     }
+    let f = &f;
+    let runs: Vec<&[T]> = items.chunks(items.len().div_ceil(threads)).collect();
+    joined(runs, |run| run.iter().map(f).collect())
+}
+
+/// `f` over contiguous runs of `items`, owned (each run moves its items), on every core;
+/// the results in order.
+pub fn chunks<T: Send, R: Send>(
+    mut items: Vec<T>,
+    min: usize,
+    f: impl Fn(Vec<T>) -> Vec<R> + Sync,
+) -> Vec<R> {
+    let threads = threads(items.len(), min);
+    if threads <= 1 {
+        return f(items);
+    }
     let size = items.len().div_ceil(threads);
+    let mut runs = Vec::with_capacity(threads);
+    while items.len() > size {
+        let rest = items.split_off(size);
+        runs.push(std::mem::replace(&mut items, rest));
+    }
+    runs.push(items);
+    joined(runs, f)
+}
+
+/// Each run on a thread of its own; the results joined in the runs' order.
+fn joined<U: Send, R: Send>(runs: Vec<U>, f: impl Fn(U) -> Vec<R> + Sync) -> Vec<R> {
     let f = &f;
     std::thread::scope(|s| {
-        let runs: Vec<_> = items
-            .chunks(size)
-            .map(|run| s.spawn(move || run.iter().map(f).collect::<Vec<R>>()))
+        let workers: Vec<_> = runs
+            .into_iter()
+            .map(|run| s.spawn(move || f(run)))
             .collect();
-        let mut out = Vec::with_capacity(items.len());
-        for run in runs {
-            out.extend(run.join().expect("a worker thread panicked"));
+        let mut out = Vec::new();
+        for w in workers {
+            out.extend(w.join().expect("a worker thread panicked"));
         }
         out
     })
@@ -33,5 +66,9 @@ mod tests {
             (0..10_001).map(|i| i * 2).collect::<Vec<_>>()
         );
         assert_eq!(super::map(&items[..3], 10, |i| i + 1), vec![1, 2, 3]);
+        let doubled = super::chunks(items.clone(), 10, |run| {
+            run.into_iter().map(|i| i * 2).collect()
+        });
+        assert_eq!(doubled, (0..10_001).map(|i| i * 2).collect::<Vec<_>>());
     }
 }

@@ -389,46 +389,13 @@ fn evaluate_dir(
     }
     let mut env = Env::new(vars, locals);
     env.declared.extend(declared.keys().map(|k| k.to_string()));
-    out.extend(par_chunks(raw, 2_000, |chunk| {
+    out.extend(crate::core::par::chunks(raw, 2_000, |chunk| {
         let env = env.fork();
         chunk
             .into_iter()
             .map(|m| module(&env, m, sources))
             .collect()
     }));
-}
-
-/// Maps contiguous chunks of `items` on every core, keeping their order; below `min` items
-/// it stays on this thread.
-fn par_chunks<T: Send, R: Send>(
-    mut items: Vec<T>,
-    min: usize,
-    f: impl Fn(Vec<T>) -> Vec<R> + Sync,
-) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    if threads <= 1 || items.len() < min {
-        return f(items);
-    }
-    let size = items.len().div_ceil(threads);
-    let mut chunks = Vec::with_capacity(threads);
-    while items.len() > size {
-        let rest = items.split_off(size);
-        chunks.push(std::mem::replace(&mut items, rest));
-    }
-    chunks.push(items);
-    let f = &f;
-    std::thread::scope(|s| {
-        let workers: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| s.spawn(move || f(chunk)))
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("an evaluation thread panicked"))
-            .collect()
-    })
 }
 
 /// Evaluates one module, consuming its lowered form (literal strings move, not copy).
