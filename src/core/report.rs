@@ -150,36 +150,51 @@ pub fn assess(input: AssessInput) -> Report {
             ignored,
         },
     };
-    let errors = violations
-        .iter()
-        .filter(|v| v.severity == Severity::Error)
-        .count();
-    let verdict = if !parse_errors.is_empty() {
-        Verdict::Invalid
-    } else if errors > 0 {
-        Verdict::Blocked
-    } else {
-        match approvals.missing() {
-            None => Verdict::Passes,
-            Some(0) => Verdict::Ready,
-            Some(_) => Verdict::AwaitingApproval,
-        }
-    };
-    let count = |a: Action| plan.changes.iter().filter(|c| c.action == a).count();
-    let summary = Summary {
-        create: count(Action::Create),
-        update: count(Action::Update),
-        close: count(Action::Close),
-        errors,
-        warnings: violations.len() - errors,
-    };
-    Report {
-        verdict,
-        summary,
+    let mut report = Report {
+        verdict: Verdict::Invalid,
+        summary: Summary {
+            create: 0,
+            update: 0,
+            close: 0,
+            errors: 0,
+            warnings: 0,
+        },
         parse_errors,
         violations,
         approvals,
         plan,
         head_label: input.head_label,
+    };
+    report.conclude();
+    report
+}
+
+impl Report {
+    /// Sets the verdict and the summary from the parse errors, violations, approvals and plan.
+    pub(crate) fn conclude(&mut self) {
+        let errors = self
+            .violations
+            .iter()
+            .filter(|v| v.severity == Severity::Error)
+            .count();
+        self.verdict = if !self.parse_errors.is_empty() {
+            Verdict::Invalid
+        } else if errors > 0 {
+            Verdict::Blocked
+        } else {
+            match self.approvals.missing() {
+                None => Verdict::Passes,
+                Some(0) => Verdict::Ready,
+                Some(_) => Verdict::AwaitingApproval,
+            }
+        };
+        let count = |a: Action| self.plan.changes.iter().filter(|c| c.action == a).count();
+        self.summary = Summary {
+            create: count(Action::Create),
+            update: count(Action::Update),
+            close: count(Action::Close),
+            errors,
+            warnings: self.violations.len() - errors,
+        };
     }
 }

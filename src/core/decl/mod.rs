@@ -9,13 +9,17 @@
 mod digest;
 mod eval;
 mod fast;
+mod kept;
+mod pair;
 mod parse;
 mod value;
 
+pub use kept::{ChangedFile, Reading, changed_files, from_modules, read_kept};
 pub use value::{Map, ModuleRef, Value};
 
 use crate::core::model::{Loc, SourceFile};
 use eval::Env;
+use pair::pair;
 use parse::{FileFacts, FileKind, RawModule};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -264,6 +268,16 @@ pub fn is_terraform_file(path: &str) -> bool {
 /// Reads the declarations from a checkout's files (any files may be passed; only Terraform
 /// configuration and tfvars files are read).
 pub fn read(files: &[SourceFile], sources: &ModuleSources) -> Declarations {
+    read_with(files, sources, None)
+}
+
+/// [`read`], and when `keep` is given, what a later read a few files apart needs there: each
+/// file's modules, and each directory's variables, locals and tfvars.
+fn read_with(
+    files: &[SourceFile],
+    sources: &ModuleSources,
+    mut keep: Option<&mut kept::Layout>,
+) -> Declarations {
     let mut wanted: Vec<(&SourceFile, FileKind)> = files
         .iter()
         .filter_map(|f| parse::file_kind(&f.path).map(|k| (f, k)))
@@ -282,29 +296,45 @@ pub fn read(files: &[SourceFile], sources: &ModuleSources) -> Declarations {
             Err(e) => decls.parse_errors.push(e),
         }
     }
-    for (_, mut files) in by_dir {
+    for (dir, mut files) in by_dir {
+        if let Some(keep) = keep.as_deref_mut() {
+            let mut at = decls.modules.len();
+            for (path, kind, facts) in &files {
+                keep.file(path, at..at + facts.modules.len(), has_env(*kind, facts));
+                at += facts.modules.len();
+            }
+        }
         let raw: Vec<RawModule> = files
             .iter_mut()
             .flat_map(|(_, _, f)| std::mem::take(&mut f.modules))
             .collect();
-        evaluate_dir(&files, raw, sources, &mut decls.modules);
+        let env: Vec<(&str, FileKind, &FileFacts)> =
+            files.iter().map(|(p, k, f)| (*p, *k, f)).collect();
+        evaluate_dir(&env, raw, sources, &mut decls.modules);
+        if let Some(keep) = keep.as_deref_mut() {
+            for (path, kind, facts) in files {
+                if has_env(kind, &facts) {
+                    keep.env(dir, path, kind, facts);
+                }
+            }
+        }
     }
     pair(&mut decls);
     decls
 }
 
+/// Whether a file gives its directory variables, locals or tfvars values (what every module
+/// of the directory is evaluated with).
+fn has_env(kind: FileKind, facts: &FileFacts) -> bool {
+    kind != FileKind::Config
+        || !facts.variables.is_empty()
+        || !facts.locals.is_empty()
+        || !facts.assignments.is_empty()
+}
+
 /// Parses files on every core: files parse independently, and parsing is most of the cost.
 fn parse_all(files: &[(&SourceFile, FileKind)]) -> Vec<Result<FileFacts, ParseError>> {
-    // the fast path first; hcl-edit for whatever it leaves, and for every syntax error
-    let parse = |(f, k): &(&SourceFile, FileKind)| {
-        let text = f.text.strip_prefix('\u{feff}').unwrap_or(&f.text);
-        if *k != FileKind::TfvarsJson
-            && let Some(facts) = fast::parse(&Arc::from(f.path.as_str()), text, *k)
-        {
-            return Ok(facts);
-        }
-        parse::parse_file(&f.path, &f.text, *k)
-    };
+    let parse = |(f, k): &(&SourceFile, FileKind)| parse_one(&f.path, &f.text, *k);
     let total: usize = files.iter().map(|(f, _)| f.text.len()).sum();
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -337,12 +367,23 @@ fn parse_all(files: &[(&SourceFile, FileKind)]) -> Vec<Result<FileFacts, ParseEr
     results.into_iter().map(|(_, r)| r).collect()
 }
 
+/// One file: the fast path first; hcl-edit for whatever it leaves, and for every syntax error.
+fn parse_one(path: &str, text: &str, kind: FileKind) -> Result<FileFacts, ParseError> {
+    let bare = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if kind != FileKind::TfvarsJson
+        && let Some(facts) = fast::parse(&Arc::from(path), bare, kind)
+    {
+        return Ok(facts);
+    }
+    parse::parse_file(path, text, kind)
+}
+
 fn dir_of(path: &str) -> &str {
     path.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
 }
 
 fn evaluate_dir(
-    files: &[(&str, FileKind, FileFacts)],
+    files: &[(&str, FileKind, &FileFacts)],
     raw: Vec<RawModule>,
     sources: &ModuleSources,
     out: &mut Vec<Module>,
@@ -361,7 +402,7 @@ fn evaluate_dir(
     }
     // Terraform's order: terraform.tfvars, terraform.tfvars.json, then *.auto.tfvars(.json)
     // in lexical order; later files win.
-    let mut tfvars: Vec<&(&str, FileKind, FileFacts)> = files
+    let mut tfvars: Vec<&(&str, FileKind, &FileFacts)> = files
         .iter()
         .filter(|(_, k, _)| *k != FileKind::Config)
         .collect();
@@ -461,99 +502,6 @@ pub fn split_source(source: &str) -> (String, Option<String>) {
 /// Addresses match ignoring a trailing slash.
 pub fn same_address(a: &str, b: &str) -> bool {
     a.trim_end_matches('/') == b.trim_end_matches('/')
-}
-
-fn pair(decls: &mut Declarations) {
-    let mut by_key: HashMap<&str, usize> = HashMap::new();
-    for (i, m) in decls.modules.iter().enumerate() {
-        by_key.entry(m.key.as_str()).or_insert(i);
-    }
-    let mut base_of: HashMap<usize, usize> = HashMap::new();
-    let mut issues = Vec::new();
-    for (b, m) in decls.modules.iter().enumerate() {
-        if m.kind != ModuleKind::Base {
-            continue;
-        }
-        let target = match m.attr(ACCOUNT_ID).map(|f| &f.value) {
-            Some(Value::ModuleRef(r)) => r,
-            _ => {
-                issues.push(PairingIssue::NoAccountRef { base: b });
-                continue;
-            }
-        };
-        match by_key.get(target.module.as_str()) {
-            None => issues.push(PairingIssue::MissingTarget {
-                base: b,
-                target: target.to_string(),
-            }),
-            Some(&t) if decls.modules[t].kind != ModuleKind::Account => {
-                issues.push(PairingIssue::NotAnAccount { base: b, target: t })
-            }
-            Some(&t) => match base_of.get(&t) {
-                Some(&first) => issues.push(PairingIssue::ExtraBase {
-                    account: t,
-                    base: b,
-                    first,
-                }),
-                None => {
-                    base_of.insert(t, b);
-                }
-            },
-        }
-    }
-    // each account is built from its two modules alone: on every core, in order
-    let account_modules: Vec<usize> = (0..decls.modules.len())
-        .filter(|&i| decls.modules[i].kind == ModuleKind::Account)
-        .collect();
-    let modules = &decls.modules;
-    let accounts: Vec<Account> = crate::core::par::map(&account_modules, 2_000, |&i| {
-        let m = &modules[i];
-        let base = base_of.get(&i).map(|&b| &modules[b]);
-        let from_base = |name: &str| base.and_then(|b| b.attr(name)).cloned();
-        Account {
-            key: m.key.clone(),
-            at: m.at.clone(),
-            module: i,
-            base: base_of.get(&i).copied(),
-            base_key: base.map(|b| b.key.clone()),
-            name: m.attr(NAME).cloned(),
-            email: m.attr(EMAIL).cloned(),
-            role_name: m.attr(ROLE_NAME).cloned(),
-            adopt: m.attr(ADOPT).cloned(),
-            alias: from_base(ALIAS),
-            account_type: from_base(ACCOUNT_TYPE),
-            tags: merged_tags(m.attr(TAGS), base.and_then(|b| b.attr(TAGS))),
-            access: from_base(ACCESS),
-        }
-    });
-    for a in &accounts {
-        if a.base.is_none() {
-            issues.push(PairingIssue::NoBase { account: a.module });
-        }
-    }
-    decls.accounts = accounts;
-    decls.pairing = issues;
-}
-
-fn merged_tags(account: Option<&Field>, base: Option<&Field>) -> Option<Field> {
-    match (account, base) {
-        (None, None) => None,
-        (Some(f), None) | (None, Some(f)) => Some(f.clone()),
-        (Some(a), Some(b)) => {
-            let value = match (&a.value, &b.value) {
-                (Value::Map(x), Value::Map(y)) => {
-                    let mut m = x.clone();
-                    m.extend(y.clone());
-                    Value::Map(m)
-                }
-                (Value::Map(_), other) | (other, _) => other.clone(),
-            };
-            Some(Field {
-                value,
-                at: b.at.clone(),
-            })
-        }
-    }
 }
 
 #[cfg(test)]

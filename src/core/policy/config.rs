@@ -31,6 +31,18 @@ pub(super) struct PolicyFile {
     access: super::access::AccessConf,
     #[serde(default)]
     requests: super::requests::RequestsConf,
+    #[serde(default)]
+    rego: RegoConf,
+}
+
+/// `[rego]`: how the custom rules may be evaluated.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegoConf {
+    /// Each `deny` judges one account (its two modules and its change) on its own and names
+    /// its module, so an MR's review evaluates only what the MR touches. Default false.
+    #[serde(default)]
+    per_account: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -552,6 +564,7 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
         access,
         security,
         rego: Vec::new(),
+        rego_per_account: raw.rego.per_account,
     })
 }
 

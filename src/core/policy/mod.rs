@@ -69,6 +69,9 @@ pub struct Policy {
     /// Each account's KMS key, Config and CloudTrail, per account type.
     pub security: security::Security,
     pub rego: Vec<rego::Module>,
+    /// `[rego] per_account`: each custom rule judges one account on its own (an MR's review
+    /// then evaluates only the accounts it touches).
+    pub rego_per_account: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -209,6 +212,7 @@ impl Policy {
             access: Access::default(),
             security: security::Security::default(),
             rego: Vec::new(),
+            rego_per_account: false,
         }
     }
 

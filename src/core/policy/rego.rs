@@ -27,6 +27,8 @@ pub struct Needs {
     pub accounts: bool,
     pub modules: bool,
     pub changes: bool,
+    /// Whether a rule reads `input.mr` (the MR's facts differ from one MR to the next).
+    pub mr: bool,
 }
 
 impl Needs {
@@ -35,6 +37,7 @@ impl Needs {
             accounts: true,
             modules: true,
             changes: true,
+            mr: true,
         }
     }
 
@@ -47,6 +50,7 @@ impl Needs {
             accounts: text.contains("accounts"),
             modules: text.contains("modules"),
             changes: text.contains("changes"),
+            mr: text.contains(".mr") || text.contains("\"mr\""),
         }
     }
 
@@ -55,6 +59,7 @@ impl Needs {
             accounts: self.accounts || other.accounts,
             modules: self.modules || other.modules,
             changes: self.changes || other.changes,
+            mr: self.mr || other.mr,
         }
     }
 }

@@ -108,11 +108,16 @@ pub fn check(policy: &Policy, input: &CheckInput) -> Vec<Violation> {
         }
         out
     });
+    settle(&mut out);
+    out
+}
+
+/// Violations in the order notes show them (severity, file, line, rule), each once.
+pub fn settle(out: &mut Vec<Violation>) {
     out.sort_by(|a, b| {
         (a.severity, &a.at, &a.rule, &a.message).cmp(&(b.severity, &b.at, &b.rule, &b.message))
     });
     out.dedup();
-    out
 }
 
 fn builtin(policy: &Policy, input: &CheckInput) -> Vec<Violation> {

@@ -1,0 +1,310 @@
+//! The incremental review against the whole one: randomized edits of a generated repository,
+//! each judged both ways, must give the same report (JSON and note).
+
+use super::*;
+use crate::core::model::SourceFile;
+use crate::core::render;
+
+const EXAMPLE_POLICY: &str = include_str!("../../../policies/orgvend.toml");
+const EXAMPLE_REGO: &str = include_str!("../../../policies/clients.rego");
+
+fn policy(toml: &str) -> Policy {
+    let files = vec![
+        SourceFile::new("policies/orgvend.toml", toml),
+        SourceFile::new("policies/clients.rego", EXAMPLE_REGO),
+    ];
+    Policy::load(&files, "policies").expect("the policy loads")
+}
+
+/// One account as the generator writes it.
+#[derive(Clone, Debug)]
+struct Acct {
+    file: String,
+    key: String,
+    name: String,
+    email: String,
+    alias: String,
+    client: String,
+    /// The base module, and the account module its `account_id` names.
+    base: Option<String>,
+    /// A second base module for the same account.
+    second_base: bool,
+}
+
+impl Acct {
+    fn new(file: &str, n: u32) -> Acct {
+        let name = format!("client-c{n:03}");
+        Acct {
+            file: file.into(),
+            key: format!("subaccount_c{n:03}"),
+            email: format!("aws+{name}@example.com"),
+            alias: name.clone(),
+            client: format!("c{n:03}"),
+            base: Some(format!("subaccount_c{n:03}")),
+            name,
+            second_base: false,
+        }
+    }
+
+    fn text(&self, interpolated: bool) -> String {
+        let mut out = format!(
+            "module \"{}\" {{\n  source = \"git::https://gitlab.example.com/infra/modules/subaccount.git?ref=v1.4.0\"\n  name   = \"{}\"\n  email  = \"{}\"\n}}\n\n",
+            self.key, self.name, self.email
+        );
+        let bases = if self.second_base { 2 } else { 1 };
+        for b in 0..bases {
+            let Some(target) = &self.base else { break };
+            let (id, tags) = if interpolated {
+                (
+                    format!("\"${{module.{target}.id}}\""),
+                    format!("\"${{merge(var.tags, map(\"client\", \"{}\"))}}\"", self.client),
+                )
+            } else {
+                (
+                    format!("module.{target}.id"),
+                    format!("merge(var.tags, {{ client = \"{}\" }})", self.client),
+                )
+            };
+            let suffix = if b == 0 { "" } else { "_again" };
+            out.push_str(&format!(
+                "module \"{}_base{suffix}\" {{\n  source        = \"git::https://gitlab.example.com/infra/modules/subaccount-base.git?ref=v2.1.0\"\n  account_id    = {id}\n  account_alias = \"{}\"\n  account_type  = \"client\"\n  tags          = {tags}\n}}\n\n",
+                self.key, self.alias
+            ));
+        }
+        out
+    }
+}
+
+struct Repo {
+    accounts: Vec<Acct>,
+    owner: String,
+    /// Files with a comment at the top (every module in them a few lines down).
+    commented: Vec<String>,
+    next: u32,
+}
+
+impl Repo {
+    fn files(&self) -> Vec<SourceFile> {
+        let mut files = vec![SourceFile::new(
+            "variables.tf",
+            format!(
+                "variable \"tags\" {{\n  default = {{ owner = \"{}\", cost-center = \"cc-1\" }}\n}}\n",
+                self.owner
+            ),
+        )];
+        let mut by_file: std::collections::BTreeMap<&str, String> = Default::default();
+        for (i, a) in self.accounts.iter().enumerate() {
+            let text = by_file.entry(&a.file).or_insert_with(|| {
+                if self.commented.iter().any(|c| *c == a.file) {
+                    "# accounts\n\n".to_string()
+                } else {
+                    String::new()
+                }
+            });
+            text.push_str(&a.text(i % 3 == 0));
+        }
+        files.extend(by_file.into_iter().map(|(p, t)| SourceFile::new(p, t)));
+        files
+    }
+}
+
+/// xorshift: the same edits on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+const FILES: [&str; 4] = ["accounts-a.tf", "accounts-b.tf", "sub/accounts-c.tf", "z.tf"];
+
+fn base_repo() -> Repo {
+    let mut accounts: Vec<Acct> = (0..24)
+        .map(|n| Acct::new(FILES[n as usize % 3], n))
+        .collect();
+    // some violations the base already has: a used email, a mistagged client
+    accounts[5].email = accounts[4].email.clone();
+    accounts[7].client = "wrong".into();
+    Repo {
+        accounts,
+        owner: "team".into(),
+        commented: Vec::new(),
+        next: 100,
+    }
+}
+
+/// One random edit, of the kinds an MR makes (and a few it should not).
+fn edit(repo: &mut Repo, rng: &mut Rng) {
+    let n = repo.accounts.len();
+    let i = rng.below(n);
+    let j = rng.below(n);
+    match rng.below(16) {
+        0 | 1 => {
+            let mut a = Acct::new(FILES[rng.below(FILES.len())], repo.next);
+            repo.next += 1;
+            if rng.below(4) == 0 && n > 0 {
+                a.email = repo.accounts[j].email.clone();
+            }
+            let at = rng.below(n + 1);
+            repo.accounts.insert(at, a);
+        }
+        2 if n > 0 => {
+            repo.accounts.remove(i);
+        }
+        3 if n > 0 => repo.accounts[i].base = None,
+        4 if n > 0 => repo.accounts[i].email = repo.accounts[j].email.clone(),
+        5 if n > 0 => repo.accounts[i].name = repo.accounts[j].name.clone(),
+        6 if n > 0 => repo.accounts[i].name = format!("Bad*{}", rng.below(9)),
+        7 if n > 0 => {
+            let key = format!("subaccount_renamed_{}", rng.below(1000));
+            repo.accounts[i].base = Some(key.clone());
+            repo.accounts[i].key = key;
+        }
+        8 if n > 0 => repo.accounts[i].alias = repo.accounts[j].alias.clone(),
+        9 if n > 0 => repo.accounts[i].client = format!("x{}", rng.below(9)),
+        10 if n > 0 => repo.accounts[i].base = Some(format!("subaccount_missing_{}", rng.below(9))),
+        11 if n > 0 => repo.accounts[i].second_base = true,
+        12 if n > 0 => repo.accounts[i].key = repo.accounts[j].key.clone(),
+        13 if n > 0 => repo.accounts[i].file = FILES[rng.below(FILES.len())].into(),
+        14 => {
+            let f = FILES[rng.below(FILES.len())].to_string();
+            if !repo.commented.contains(&f) {
+                repo.commented.push(f);
+            }
+        }
+        15 => repo.owner = format!("team-{}", rng.below(3)), // a variable: read whole
+        _ => {}
+    }
+}
+
+fn json(r: &Report) -> String {
+    serde_json::to_string_pretty(r).expect("a report serializes")
+}
+
+#[test]
+fn randomized_edits_are_judged_as_a_whole_check_judges_them() {
+    let policy = policy(EXAMPLE_POLICY);
+    assert!(policy.rego_per_account, "the shipped policy says per_account");
+    let facts = MrFacts {
+        author: "alice".into(),
+        approved_by: vec!["bob".into()],
+        ..MrFacts::default()
+    };
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut judged, mut whole) = (0, 0);
+    for round in 0..300 {
+        let mut repo = base_repo();
+        for _ in 0..round % 5 {
+            edit(&mut repo, &mut rng); // a base of its own
+        }
+        let base_files = repo.files();
+        let base = decl::read(&base_files, &policy.sources);
+        let (kept_decls, reading) = decl::read_kept(base_files, &policy.sources);
+        let known = Known::new(Arc::new(kept_decls), Arc::new(reading), &policy)
+            .expect("the base can be known");
+        for _ in 0..1 + rng.below(3) {
+            edit(&mut repo, &mut rng);
+        }
+        let head_files = repo.files();
+        let head = decl::read(&head_files, &policy.sources);
+        let approvals = || Some((vec!["bob".to_string()], Vec::new()));
+        let full = report::assess(AssessInput {
+            base: Some(&base),
+            head: &head,
+            policy: &policy,
+            mr: Some(&facts),
+            policy_changed: &[],
+            proposed_policy: None,
+            approvals: approvals(),
+            head_label: Some("head".into()),
+        });
+        let change = assess_change(
+            &known,
+            &head_files,
+            ChangeInput {
+                policy: &policy,
+                mr: Some(&facts),
+                policy_changed: &[],
+                proposed_policy: None,
+                approvals: approvals(),
+                head_label: Some("head".into()),
+            },
+        );
+        let Some(change) = change else {
+            whole += 1;
+            continue;
+        };
+        judged += 1;
+        assert_eq!(
+            json(&change),
+            json(&full),
+            "round {round}: the incremental report differs from the whole check's"
+        );
+        assert_eq!(
+            render::markdown::render(&change),
+            render::markdown::render(&full),
+            "round {round}: the notes differ"
+        );
+    }
+    // most edits stay within their modules; a changed variable is read whole
+    assert!(judged > 200, "judged incrementally: {judged}, whole: {whole}");
+    assert!(whole > 0, "no edit changed a variable: {whole}");
+}
+
+#[test]
+fn the_part_judged_is_what_the_change_reaches() {
+    let policy = policy(EXAMPLE_POLICY);
+    let repo = base_repo();
+    let (decls, reading) = decl::read_kept(repo.files(), &policy.sources);
+    let known = Known::new(Arc::new(decls), Arc::new(reading), &policy).unwrap();
+    let mut head = repo;
+    let mut a = Acct::new("z.tf", 500);
+    a.email = head.accounts[10].email.clone();
+    head.accounts.push(a);
+    let report = assess_change(
+        &known,
+        &head.files(),
+        ChangeInput {
+            policy: &policy,
+            mr: None,
+            policy_changed: &[],
+            proposed_policy: None,
+            approvals: None,
+            head_label: None,
+        },
+    )
+    .expect("judged incrementally");
+    assert_eq!(report.plan.changes.len(), 1);
+    let rules: Vec<&str> = report.violations.iter().map(|v| v.rule.as_str()).collect();
+    // the new account's email is another's; the base's own violations stay
+    assert!(rules.contains(&"unique.email"), "{rules:?}");
+    assert!(rules.contains(&"change.email-reuse"), "{rules:?}");
+    assert!(rules.contains(&"rego.main"), "{rules:?}");
+}
+
+#[test]
+fn custom_rules_that_may_look_across_accounts_or_at_the_mr_are_judged_whole() {
+    let repo = base_repo();
+    let across = policy(&EXAMPLE_POLICY.replace("per_account = true", "per_account = false"));
+    let (decls, reading) = decl::read_kept(repo.files(), &across.sources);
+    let (decls, reading) = (Arc::new(decls), Arc::new(reading));
+    assert!(Known::new(decls.clone(), reading.clone(), &across).is_none());
+
+    let files = vec![
+        SourceFile::new("policies/orgvend.toml", EXAMPLE_POLICY),
+        SourceFile::new(
+            "policies/mr.rego",
+            "package mr\nimport rego.v1\ndeny contains \"no\" if { input.mr.title == \"x\" }\n",
+        ),
+    ];
+    let reads_the_mr = Policy::load(&files, "policies").unwrap();
+    assert!(Known::new(decls.clone(), reading.clone(), &reads_the_mr).is_none());
+    assert!(Known::new(decls, reading, &policy(EXAMPLE_POLICY)).is_some());
+}
