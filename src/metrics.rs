@@ -21,6 +21,9 @@ pub struct Metrics {
     /// MRs into another branch than the target, by stage (`review`, `apply`).
     ignored_branch: Mutex<BTreeMap<String, u64>>,
     apply_refused: AtomicU64,
+    /// Reviews judged on the part of the repository their change reaches, and whole.
+    reviews_part: AtomicU64,
+    reviews_whole: AtomicU64,
     reconcile_ok: AtomicU64,
     reconcile_failed: AtomicU64,
     /// Unix seconds of the last reconciliation that succeeded (0: none yet).
@@ -123,6 +126,24 @@ impl Metrics {
             .get(stage)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// One review, judged on the part its change reaches (`part`) or on the whole head.
+    pub fn reviewed(&self, part: bool) {
+        let n = if part {
+            &self.reviews_part
+        } else {
+            &self.reviews_whole
+        };
+        n.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reviews so far, judged on the part (`true`) or whole.
+    pub fn reviewed_total(&self, part: bool) -> u64 {
+        match part {
+            true => self.reviews_part.load(Ordering::Relaxed),
+            false => self.reviews_whole.load(Ordering::Relaxed),
+        }
     }
 
     /// A merged MR the gate refused to apply.
@@ -295,6 +316,15 @@ impl Metrics {
                 out,
                 "orgvend_ignored_target_branch_total{{stage=\"{}\"}} {n}",
                 esc(stage)
+            );
+        }
+        out.push_str("# HELP orgvend_reviews_total MR reviews, by what was judged: the part of the repository the change reaches, or the whole head.\n");
+        out.push_str("# TYPE orgvend_reviews_total counter\n");
+        for (judged, n) in [("part", &self.reviews_part), ("whole", &self.reviews_whole)] {
+            let _ = writeln!(
+                out,
+                "orgvend_reviews_total{{judged=\"{judged}\"}} {}",
+                n.load(Ordering::Relaxed)
             );
         }
         if let Some(counts) = self.drift.lock().expect("metrics lock").as_ref() {

@@ -417,3 +417,50 @@ async fn an_mr_into_a_moved_target_is_planned_against_the_new_head() {
         "{note}"
     );
 }
+
+#[tokio::test]
+async fn an_mr_is_judged_on_what_it_reaches_and_a_changed_variable_on_the_whole_head() {
+    let w = World::new().await;
+    let metrics = &w.server.ctx.metrics;
+    // a new account taking an existing account's email: judged on the part it reaches,
+    // which holds the account it collides with
+    let taken = client_account("zeta")
+        .replace("aws+client-zeta@example.com", "aws+client-acme@example.com");
+    let iid = w
+        .open_mr(DEV, "Add client-zeta", &[("clients-zeta.tf", Some(&taken))])
+        .await;
+    w.settle().await;
+    assert_eq!(
+        (metrics.reviewed_total(true), metrics.reviewed_total(false)),
+        (1, 0)
+    );
+    let note = w.bot_note(iid);
+    // clients-zeta.tf comes before clients.tf: the unchanged account is the second user
+    assert!(
+        note.contains("`clients.tf:5` `subaccount_client_acme` `unique.email` — email `aws+client-acme@example.com` is already used by module `subaccount_client_zeta`"),
+        "{note}"
+    );
+    assert!(
+        note.contains("choose an email no other account uses"),
+        "{note}"
+    );
+    assert!(note.contains("the email of an existing account"), "{note}");
+    assert_eq!(w.status_state(&w.head(iid)), "failed");
+
+    // a variable every account reads: no part of the repository is safe to skip
+    let variables = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/subaccounts/variables.tf"),
+    )
+    .unwrap()
+    .replace("    owner       = \"platform-team\"\n", "");
+    let iid = w
+        .open_mr(DEV, "Tidy the tags", &[("variables.tf", Some(&variables))])
+        .await;
+    w.approve_as(iid, ALICE).await;
+    w.settle().await;
+    assert!(metrics.reviewed_total(false) >= 1, "judged whole");
+    let note = w.bot_note(iid);
+    assert!(note.contains("tags.required"), "{note}");
+    assert!(note.contains("subaccount_client_acme_base"), "{note}");
+    assert_eq!(w.status_state(&w.head(iid)), "failed");
+}

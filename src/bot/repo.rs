@@ -4,7 +4,9 @@
 use super::{Bot, POLICY_DIR};
 use crate::aws::Aws;
 use crate::core::decl;
+use crate::core::incremental::Known;
 use crate::core::model::SourceFile;
+use crate::core::policy::Policy;
 use crate::gitlab::{FileDiff, GitLab, MergeRequest, TreeEntry};
 use anyhow::{Context, Result, anyhow};
 use std::collections::{HashMap, VecDeque};
@@ -18,6 +20,8 @@ const TREE_CACHE_ENTRIES: usize = 64;
 const LAST_PARSING_REACH: usize = 50;
 /// Target heads whose declarations are kept (every MR into one is planned against them).
 const DECLARATIONS_CACHE_ENTRIES: usize = 8;
+/// Target heads (under one policy each) judged once for every MR into them.
+const KNOWN_CACHE_ENTRIES: usize = 4;
 /// Blob reads in flight at once for one review.
 const PARALLEL_READS: usize = 8;
 
@@ -69,7 +73,15 @@ impl<V: Clone> Bounded<V> {
 pub struct Cache {
     blobs: Mutex<Bounded<Arc<str>>>,
     trees: Mutex<Bounded<Arc<Vec<TreeEntry>>>>,
-    declarations: Mutex<Bounded<Arc<decl::Declarations>>>,
+    declarations: Mutex<Bounded<Read>>,
+    known: Mutex<Bounded<Option<Arc<Known>>>>,
+}
+
+/// A commit's declarations and what reading them kept (its files, where its modules are).
+#[derive(Clone)]
+pub(crate) struct Read {
+    pub decls: Arc<decl::Declarations>,
+    pub reading: Arc<decl::Reading>,
 }
 
 impl Default for Cache {
@@ -78,6 +90,7 @@ impl Default for Cache {
             blobs: Mutex::new(Bounded::new(BLOB_CACHE_BYTES, |t| t.len())),
             trees: Mutex::new(Bounded::new(TREE_CACHE_ENTRIES, |_| 1)),
             declarations: Mutex::new(Bounded::new(DECLARATIONS_CACHE_ENTRIES, |_| 1)),
+            known: Mutex::new(Bounded::new(KNOWN_CACHE_ENTRIES, |_| 1)),
         }
     }
 }
@@ -116,13 +129,14 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
     }
 
     /// The declarations of commit `sha`, whose Terraform files are `files`, read under
-    /// `sources` off the runtime, or as read before (a commit never changes).
-    pub(crate) async fn declarations(
+    /// `sources` off the runtime, with what the read kept; or as read before (a commit never
+    /// changes).
+    pub(crate) async fn read(
         &self,
         sha: &str,
         files: Vec<SourceFile>,
         sources: &decl::ModuleSources,
-    ) -> Arc<decl::Declarations> {
+    ) -> Read {
         let key = format!("{sha} {sources:?}");
         if let Some(d) = self
             .cache
@@ -134,13 +148,42 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             return d;
         }
         let sources = sources.clone();
-        let d = Arc::new(super::off_runtime(move || decl::read(&files, &sources)).await);
+        let (decls, reading) = super::off_runtime(move || decl::read_kept(files, &sources)).await;
+        let read = Read {
+            decls: Arc::new(decls),
+            reading: Arc::new(reading),
+        };
         self.cache
             .declarations
             .lock()
             .expect("cache lock")
-            .put(&key, d.clone());
-        d
+            .put(&key, read.clone());
+        read
+    }
+
+    /// What is known of target head `sha` (read as `read`) under the policy whose files'
+    /// digest is `policy_digest`: judged once, off the runtime, for every MR into it. `None`
+    /// when its MRs must be judged whole ([`Known::new`]).
+    pub(crate) async fn known(
+        &self,
+        sha: &str,
+        policy_digest: &str,
+        read: &Read,
+        policy: &Arc<Policy>,
+    ) -> Option<Arc<Known>> {
+        let key = format!("{sha} {policy_digest}");
+        if let Some(k) = self.cache.known.lock().expect("cache lock").get(&key) {
+            return k;
+        }
+        let (decls, reading, policy) = (read.decls.clone(), read.reading.clone(), policy.clone());
+        let known =
+            super::off_runtime(move || Known::new(decls, reading, &policy).map(Arc::new)).await;
+        self.cache
+            .known
+            .lock()
+            .expect("cache lock")
+            .put(&key, known.clone());
+        known
     }
 
     /// The files among `entries` that `wanted` selects, read by blob id (cached).

@@ -17,6 +17,7 @@ use super::repo::in_policy_dir;
 use super::{Bot, short};
 use crate::aws::Aws;
 use crate::core::decl;
+use crate::core::incremental::{self, ChangeInput};
 use crate::core::render;
 use crate::core::report::{self, AssessInput};
 use crate::gitlab::{FileDiff, GitLab, StatusState};
@@ -95,11 +96,16 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         };
         let mut repair = None;
         let mut policy_only = false;
+        let mut in_force = false;
         let problem = match self
             .rules(&policy_tree, &policy_sha, &head_tree_for_rules)
             .await?
         {
-            Rules::InForce(p) | Rules::Restoring(p) => Ok(p),
+            Rules::InForce(p) => {
+                in_force = true;
+                Ok(p)
+            }
+            Rules::Restoring(p) => Ok(p),
             Rules::Repairing {
                 policy,
                 why,
@@ -150,21 +156,32 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
         let head_files = self
             .head_files(&mr, diffs.as_deref(), &base_files, &head)
             .await?;
-        let (mut base, head_decls) = if policy_only {
+        // An MR into a target head judged before under this policy is judged in proportion to
+        // its change; otherwise the head is read whole.
+        let (mut base, known, head_decls) = if policy_only {
             // The fallback knows no accounts; the Terraform is unchanged (checked above).
-            (Arc::default(), decl::Declarations::default())
+            (Arc::default(), None, decl::Declarations::default())
         } else {
             // the target head's declarations are read once for every MR into it
-            let base = self
-                .declarations(&base_sha, base_files, &policy.sources)
-                .await;
-            let sources = policy.sources.clone();
-            let head = super::off_runtime(move || decl::read(&head_files, &sources)).await;
-            (base, head)
+            let read = self.read(&base_sha, base_files, &policy.sources).await;
+            let digest = super::policy::policy_digest(&policy_tree);
+            let known = match in_force && repair.is_none() {
+                true => self.known(&base_sha, &digest, &read, &policy).await,
+                false => None,
+            };
+            let head = match known {
+                Some(_) => decl::Declarations::default(), // read below only if needed
+                None => {
+                    let (files, sources) = (head_files.clone(), policy.sources.clone());
+                    super::off_runtime(move || decl::read(&files, &sources)).await
+                }
+            };
+            (read.decls, known, head)
         };
         // The target's Terraform does not parse, this MR's does: a repair, planned against
         // the last commit that parsed (its plan includes what changed since).
-        if !base.parse_errors.is_empty()
+        if known.is_none()
+            && !base.parse_errors.is_empty()
             && head_decls.parse_errors.is_empty()
             && let Some((sha, decls)) = self.last_parsing_base(&base_sha, &policy.sources).await?
         {
@@ -199,7 +216,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             .proposed_policy_error(&policy_changed, &head_tree_for_rules)
             .await?;
         let footer = self.footer(&head);
-        let (report, mut note) = {
+        let (report, mut note, part) = {
             let (policy, changed, label) = (
                 policy.clone(),
                 policy_changed.clone(),
@@ -207,22 +224,50 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             );
             let approvals = (counted.clone(), ignored.clone());
             let room = render::markdown::NOTE_LIMIT - footer.len() - 2;
+            let sources = policy.sources.clone();
             super::off_runtime(move || {
-                let report = report::assess(AssessInput {
-                    base: Some(&*base),
-                    head: &head_decls,
-                    policy: &policy,
-                    mr: Some(&facts),
-                    policy_changed: &changed,
-                    proposed_policy: proposed.as_ref(),
-                    approvals: Some(approvals),
-                    head_label: Some(label),
+                let change = known.as_deref().and_then(|known| {
+                    incremental::assess_change(
+                        known,
+                        &head_files,
+                        ChangeInput {
+                            policy: &policy,
+                            mr: Some(&facts),
+                            policy_changed: &changed,
+                            proposed_policy: proposed.as_ref(),
+                            approvals: Some(approvals.clone()),
+                            head_label: Some(label.clone()),
+                        },
+                    )
+                });
+                let part = change.is_some();
+                let report = change.unwrap_or_else(|| {
+                    let read;
+                    let head = match known {
+                        // judged whole after all: the change reaches beyond its modules
+                        Some(_) => {
+                            read = decl::read(&head_files, &sources);
+                            &read
+                        }
+                        None => &head_decls,
+                    };
+                    report::assess(AssessInput {
+                        base: Some(&*base),
+                        head,
+                        policy: &policy,
+                        mr: Some(&facts),
+                        policy_changed: &changed,
+                        proposed_policy: proposed.as_ref(),
+                        approvals: Some(approvals),
+                        head_label: Some(label),
+                    })
                 });
                 let note = render::markdown::render_within(&report, room);
-                (report, note)
+                (report, note, part)
             })
             .await
         };
+        ctx.metrics.reviewed(part);
         if let Some(why) = &repair {
             // said first, under the marker: which rules judged this repair
             let said = format!("\n> ⚠️ {}\n", render::escape::text(why));
@@ -279,6 +324,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             head = short(&head),
             verdict = report.verdict.name(),
             approvals = counted.len(),
+            judged = if part { "part" } else { "whole" },
             "reviewed"
         );
         Ok(())

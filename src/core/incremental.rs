@@ -94,8 +94,7 @@ impl Known {
 /// exactly compares a subset).
 fn links(m: &Module) -> Vec<String> {
     let mut out = vec![format!("k:{}", m.key)];
-    if let Some(Value::ModuleRef(ModuleRef { module, .. })) = m.attr(ACCOUNT_ID).map(|f| &f.value)
-    {
+    if let Some(Value::ModuleRef(ModuleRef { module, .. })) = m.attr(ACCOUNT_ID).map(|f| &f.value) {
         out.push(format!("k:{module}"));
     }
     for (tag, attr) in [("n", NAME), ("e", EMAIL), ("a", ALIAS)] {

@@ -10,10 +10,10 @@ pub mod baseline;
 pub mod command;
 /// The reader: `.tf` files → account declarations, every value with file:line.
 pub mod decl;
-/// An MR judged in proportion to its change, against what is known of its target head.
-pub mod incremental;
 /// What the declarations say against what the organization has.
 pub mod drift;
+/// An MR judged in proportion to its change, against what is known of its target head.
+pub mod incremental;
 /// Source files and locations (`file:line:col`) that every value carries.
 pub mod model;
 /// Work spread over every core, in order.

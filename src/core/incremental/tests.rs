@@ -57,7 +57,10 @@ impl Acct {
             let (id, tags) = if interpolated {
                 (
                     format!("\"${{module.{target}.id}}\""),
-                    format!("\"${{merge(var.tags, map(\"client\", \"{}\"))}}\"", self.client),
+                    format!(
+                        "\"${{merge(var.tags, map(\"client\", \"{}\"))}}\"",
+                        self.client
+                    ),
                 )
             } else {
                 (
@@ -95,7 +98,7 @@ impl Repo {
         let mut by_file: std::collections::BTreeMap<&str, String> = Default::default();
         for (i, a) in self.accounts.iter().enumerate() {
             let text = by_file.entry(&a.file).or_insert_with(|| {
-                if self.commented.iter().any(|c| *c == a.file) {
+                if self.commented.contains(&a.file) {
                     "# accounts\n\n".to_string()
                 } else {
                     String::new()
@@ -123,7 +126,12 @@ impl Rng {
     }
 }
 
-const FILES: [&str; 4] = ["accounts-a.tf", "accounts-b.tf", "sub/accounts-c.tf", "z.tf"];
+const FILES: [&str; 4] = [
+    "accounts-a.tf",
+    "accounts-b.tf",
+    "sub/accounts-c.tf",
+    "z.tf",
+];
 
 fn base_repo() -> Repo {
     let mut accounts: Vec<Acct> = (0..24)
@@ -191,7 +199,10 @@ fn json(r: &Report) -> String {
 #[test]
 fn randomized_edits_are_judged_as_a_whole_check_judges_them() {
     let policy = policy(EXAMPLE_POLICY);
-    assert!(policy.rego_per_account, "the shipped policy says per_account");
+    assert!(
+        policy.rego_per_account,
+        "the shipped policy says per_account"
+    );
     let facts = MrFacts {
         author: "alice".into(),
         approved_by: vec!["bob".into()],
@@ -254,7 +265,10 @@ fn randomized_edits_are_judged_as_a_whole_check_judges_them() {
         );
     }
     // most edits stay within their modules; a changed variable is read whole
-    assert!(judged > 200, "judged incrementally: {judged}, whole: {whole}");
+    assert!(
+        judged > 200,
+        "judged incrementally: {judged}, whole: {whole}"
+    );
     assert!(whole > 0, "no edit changed a variable: {whole}");
 }
 

@@ -78,7 +78,14 @@ fn duplicate<'a>(
             &f.at,
             module,
             format!("{what} `{value}` is already used by module `{other}` at {at}"),
-            format!("choose a {what} no other account uses"),
+            format!(
+                "choose {} {what} no other account uses",
+                if what.starts_with(['a', 'e']) {
+                    "an"
+                } else {
+                    "a"
+                }
+            ),
         )),
         None => {
             seen.insert(key, (module, &f.at));
