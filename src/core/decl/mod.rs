@@ -12,6 +12,7 @@ mod fast;
 mod kept;
 mod pair;
 mod parse;
+mod read;
 mod value;
 
 pub use kept::{ChangedFile, Reading, changed_files, from_modules, read_kept};
@@ -20,11 +21,11 @@ pub use value::{Map, ModuleRef, Value};
 use crate::core::model::{Loc, SourceFile};
 use eval::Env;
 use pair::pair;
-use parse::{FileFacts, FileKind, RawModule};
+use read::{dir_of, evaluate_dir, has_env, parse_one, read_with};
+use parse::RawModule;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Attribute names the reader gives meaning to, on the account module …
 pub const NAME: &str = "name";
@@ -269,174 +270,6 @@ pub fn is_terraform_file(path: &str) -> bool {
 /// configuration and tfvars files are read).
 pub fn read(files: &[SourceFile], sources: &ModuleSources) -> Declarations {
     read_with(files, sources, None)
-}
-
-/// [`read`], and when `keep` is given, what a later read a few files apart needs there: each
-/// file's modules, and each directory's variables, locals and tfvars.
-fn read_with(
-    files: &[SourceFile],
-    sources: &ModuleSources,
-    mut keep: Option<&mut kept::Layout>,
-) -> Declarations {
-    let mut wanted: Vec<(&SourceFile, FileKind)> = files
-        .iter()
-        .filter_map(|f| parse::file_kind(&f.path).map(|k| (f, k)))
-        .collect();
-    wanted.sort_by(|a, b| a.0.path.cmp(&b.0.path));
-    let parsed = parse_all(&wanted);
-
-    let mut decls = Declarations::default();
-    let mut by_dir: BTreeMap<&str, Vec<(&str, FileKind, FileFacts)>> = BTreeMap::new();
-    for ((file, kind), result) in wanted.iter().zip(parsed) {
-        match result {
-            Ok(facts) => by_dir
-                .entry(dir_of(&file.path))
-                .or_default()
-                .push((&file.path, *kind, facts)),
-            Err(e) => decls.parse_errors.push(e),
-        }
-    }
-    for (dir, mut files) in by_dir {
-        if let Some(keep) = keep.as_deref_mut() {
-            let mut at = decls.modules.len();
-            for (path, kind, facts) in &files {
-                keep.file(path, at..at + facts.modules.len(), has_env(*kind, facts));
-                at += facts.modules.len();
-            }
-        }
-        let raw: Vec<RawModule> = files
-            .iter_mut()
-            .flat_map(|(_, _, f)| std::mem::take(&mut f.modules))
-            .collect();
-        let env: Vec<(&str, FileKind, &FileFacts)> =
-            files.iter().map(|(p, k, f)| (*p, *k, f)).collect();
-        evaluate_dir(&env, raw, sources, &mut decls.modules);
-        if let Some(keep) = keep.as_deref_mut() {
-            for (path, kind, facts) in files {
-                if has_env(kind, &facts) {
-                    keep.env(dir, path, kind, facts);
-                }
-            }
-        }
-    }
-    pair(&mut decls);
-    decls
-}
-
-/// Whether a file gives its directory variables, locals or tfvars values (what every module
-/// of the directory is evaluated with).
-fn has_env(kind: FileKind, facts: &FileFacts) -> bool {
-    kind != FileKind::Config
-        || !facts.variables.is_empty()
-        || !facts.locals.is_empty()
-        || !facts.assignments.is_empty()
-}
-
-/// Parses files on every core: files parse independently, and parsing is most of the cost.
-fn parse_all(files: &[(&SourceFile, FileKind)]) -> Vec<Result<FileFacts, ParseError>> {
-    let parse = |(f, k): &(&SourceFile, FileKind)| parse_one(&f.path, &f.text, *k);
-    let total: usize = files.iter().map(|(f, _)| f.text.len()).sum();
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(files.len());
-    if threads <= 1 || total < 256 * 1024 {
-        return files.iter().map(parse).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let mut results: Vec<(usize, Result<FileFacts, ParseError>)> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(file) = files.get(i) else { break };
-                        out.push((i, parse(file)));
-                    }
-                    out
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("a parser thread panicked"))
-            .collect()
-    });
-    results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
-}
-
-/// One file: the fast path first; hcl-edit for whatever it leaves, and for every syntax error.
-fn parse_one(path: &str, text: &str, kind: FileKind) -> Result<FileFacts, ParseError> {
-    let bare = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if kind != FileKind::TfvarsJson
-        && let Some(facts) = fast::parse(&Arc::from(path), bare, kind)
-    {
-        return Ok(facts);
-    }
-    parse::parse_file(path, text, kind)
-}
-
-fn dir_of(path: &str) -> &str {
-    path.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
-}
-
-fn evaluate_dir(
-    files: &[(&str, FileKind, &FileFacts)],
-    raw: Vec<RawModule>,
-    sources: &ModuleSources,
-    out: &mut Vec<Module>,
-) {
-    let literal = Env::empty();
-    let mut vars: HashMap<String, Value> = HashMap::new();
-    let mut declared: HashMap<&str, ()> = HashMap::new();
-    for (_, _, facts) in files {
-        for (name, default, _) in &facts.variables {
-            if declared.insert(name, ()).is_none()
-                && let Some(d) = default
-            {
-                vars.insert(name.clone(), literal.eval(d));
-            }
-        }
-    }
-    // Terraform's order: terraform.tfvars, terraform.tfvars.json, then *.auto.tfvars(.json)
-    // in lexical order; later files win.
-    let mut tfvars: Vec<&(&str, FileKind, &FileFacts)> = files
-        .iter()
-        .filter(|(_, k, _)| *k != FileKind::Config)
-        .collect();
-    tfvars.sort_by_key(|(path, _, _)| {
-        let name = path.rsplit('/').next().unwrap_or(path);
-        let rank = match name {
-            "terraform.tfvars" => 0,
-            "terraform.tfvars.json" => 1,
-            _ => 2,
-        };
-        (rank, name.to_string())
-    });
-    for (_, _, facts) in tfvars {
-        for a in &facts.assignments {
-            if declared.contains_key(a.name.as_str()) {
-                vars.insert(a.name.clone(), literal.eval(&a.expr));
-            }
-        }
-    }
-    let mut locals = HashMap::new();
-    for (_, _, facts) in files {
-        for a in &facts.locals {
-            locals.entry(a.name.clone()).or_insert(&a.expr);
-        }
-    }
-    let mut env = Env::new(vars, locals);
-    env.declared.extend(declared.keys().map(|k| k.to_string()));
-    out.extend(crate::core::par::chunks(raw, 2_000, |chunk| {
-        let env = env.fork();
-        chunk
-            .into_iter()
-            .map(|m| module(&env, m, sources))
-            .collect()
-    }));
 }
 
 /// Evaluates one module, consuming its lowered form (literal strings move, not copy).

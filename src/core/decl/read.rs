@@ -1,0 +1,295 @@
+//! Reading a checkout: every file parsed on every core, each directory's values (variables,
+//! locals, tfvars) first, then every other file parsed and evaluated at once, so that its
+//! lowered form is dropped before the next file is read: a 10,000-account repository never
+//! holds the lowered form of every file (fresh memory is the largest cost of a large read).
+
+use super::eval::Env;
+use super::kept::Layout;
+use super::parse::{FileFacts, FileKind, RawModule};
+use super::{Declarations, Module, ModuleSources, ParseError, Value, fast, module, pair, parse};
+use crate::core::model::SourceFile;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// [`super::read`], and when `keep` is given, what a later read a few files apart needs
+/// there: each file's modules, and each directory's variables, locals and tfvars.
+pub(super) fn read_with(
+    files: &[SourceFile],
+    sources: &ModuleSources,
+    keep: Option<&mut Layout>,
+) -> Declarations {
+    let mut wanted: Vec<(&SourceFile, FileKind)> = files
+        .iter()
+        .filter_map(|f| parse::file_kind(&f.path).map(|k| (f, k)))
+        .collect();
+    wanted.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+    let read = match read_phased(&wanted, sources, false) {
+        Some(read) => read,
+        // a file read late gave values after all: every file is read with the values
+        None => read_phased(&wanted, sources, true).expect("every file read first"),
+    };
+    let mut decls = Declarations {
+        parse_errors: read.errors,
+        ..Declarations::default()
+    };
+    let mut keep = keep;
+    for (dir, files) in read.dirs {
+        for file in files {
+            if let Some(keep) = keep.as_deref_mut() {
+                let at = decls.modules.len();
+                keep.file(file.path, at..at + file.modules.len(), file.values.is_some());
+                if let Some((kind, facts)) = file.values {
+                    keep.env(dir, file.path, kind, facts);
+                }
+            }
+            decls.modules.extend(file.modules);
+        }
+    }
+    pair(&mut decls);
+    decls
+}
+
+/// One file read: its modules evaluated, and what values it gives its directory.
+struct FileRead<'f> {
+    path: &'f str,
+    modules: Vec<Module>,
+    values: Option<(FileKind, FileFacts)>,
+}
+
+struct Phased<'f> {
+    /// By directory, each file in path order.
+    dirs: BTreeMap<&'f str, Vec<FileRead<'f>>>,
+    errors: Vec<ParseError>,
+}
+
+/// Files that may give their directory values: tfvars, and configuration that mentions
+/// `variable` or `locals` (a superset of those that declare one).
+fn may_give_values(f: &SourceFile, kind: FileKind) -> bool {
+    kind != FileKind::Config || f.text.contains("variable") || f.text.contains("locals")
+}
+
+/// Reads the files that may give values first (all of them when `all_first`), then parses
+/// and evaluates each other file at once. `None` when a file read late gives values.
+fn read_phased<'f>(
+    wanted: &[(&'f SourceFile, FileKind)],
+    sources: &ModuleSources,
+    all_first: bool,
+) -> Option<Phased<'f>> {
+    let (first, late): (Vec<_>, Vec<_>) = wanted
+        .iter()
+        .copied()
+        .partition(|(f, k)| all_first || may_give_values(f, *k));
+    let mut errors: Vec<(&str, ParseError)> = Vec::new();
+    let mut values: BTreeMap<&str, Vec<(&str, FileKind, FileFacts)>> = BTreeMap::new();
+    for ((f, k), r) in first.iter().zip(parse_all(&first, |_, r| r)) {
+        match r {
+            Ok(facts) => values
+                .entry(dir_of(&f.path))
+                .or_default()
+                .push((&f.path, *k, facts)),
+            Err(e) => errors.push((&f.path, e)),
+        }
+    }
+    let mut raw: BTreeMap<&str, Vec<RawModule>> = BTreeMap::new();
+    for files in values.values_mut() {
+        for (path, _, facts) in files.iter_mut() {
+            raw.insert(path, std::mem::take(&mut facts.modules));
+        }
+    }
+    let envs: BTreeMap<&str, Env> = values
+        .iter()
+        .map(|(dir, files)| {
+            let refs: Vec<(&str, FileKind, &FileFacts)> =
+                files.iter().map(|(p, k, f)| (*p, *k, f)).collect();
+            (*dir, dir_env(&refs))
+        })
+        .collect();
+    let none = Env::empty();
+    let env_of = |path: &str| envs.get(dir_of(path)).unwrap_or(&none);
+
+    // every other file: parsed and evaluated at once, on every core
+    let late_read = parse_all(&late, |(f, k), r| {
+        let facts = r?;
+        if has_env(*k, &facts) {
+            return Ok(None);
+        }
+        let env = env_of(&f.path).fork();
+        let modules: Vec<Module> = facts
+            .modules
+            .into_iter()
+            .map(|m| module(&env, m, sources))
+            .collect();
+        Ok(Some(modules))
+    });
+    let mut dirs: BTreeMap<&str, Vec<FileRead>> = BTreeMap::new();
+    for ((f, _), r) in late.iter().zip(late_read) {
+        match r {
+            Ok(Some(modules)) => dirs.entry(dir_of(&f.path)).or_default().push(FileRead {
+                path: &f.path,
+                modules,
+                values: None,
+            }),
+            Ok(None) => return None,
+            Err(e) => errors.push((&f.path, e)),
+        }
+    }
+    // the files read first: their modules with their directory's values
+    for (path, modules) in raw {
+        let mut out = Vec::new();
+        evaluate(env_of(path), modules, sources, &mut out);
+        dirs.entry(dir_of(path)).or_default().push(FileRead {
+            path,
+            modules: out,
+            values: None,
+        });
+    }
+    drop(envs);
+    for (_, files) in values {
+        for (path, kind, facts) in files {
+            if has_env(kind, &facts) {
+                let dir = dirs.get_mut(dir_of(path)).expect("read above");
+                let file = dir.iter_mut().find(|r| r.path == path).expect("read above");
+                file.values = Some((kind, facts));
+            }
+        }
+    }
+    for files in dirs.values_mut() {
+        files.sort_by(|a, b| a.path.cmp(b.path));
+    }
+    errors.sort_by(|a, b| a.0.cmp(b.0));
+    Some(Phased {
+        dirs,
+        errors: errors.into_iter().map(|(_, e)| e).collect(),
+    })
+}
+
+/// Whether a file gives its directory variables, locals or tfvars values (what every module
+/// of the directory is evaluated with).
+pub(super) fn has_env(kind: FileKind, facts: &FileFacts) -> bool {
+    kind != FileKind::Config
+        || !facts.variables.is_empty()
+        || !facts.locals.is_empty()
+        || !facts.assignments.is_empty()
+}
+
+/// Parses files on every core, each result passed through `then` on the thread that parsed
+/// it: files parse independently, and parsing is most of the cost.
+fn parse_all<'f, R: Send>(
+    files: &[(&'f SourceFile, FileKind)],
+    then: impl Fn(&(&'f SourceFile, FileKind), Result<FileFacts, ParseError>) -> R + Sync,
+) -> Vec<R> {
+    let parse = |file: &(&'f SourceFile, FileKind)| then(file, parse_one(&file.0.path, &file.0.text, file.1));
+    let total: usize = files.iter().map(|(f, _)| f.text.len()).sum();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(files.len());
+    if threads <= 1 || total < 256 * 1024 {
+        return files.iter().map(parse).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut out = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(file) = files.get(i) else { break };
+            out.push((i, parse(file)));
+        }
+        out
+    };
+    // the calling thread parses too
+    let mut results: Vec<(usize, R)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        let mut out = work();
+        for w in workers {
+            out.extend(w.join().expect("a parser thread panicked"));
+        }
+        out
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// One file: the fast path first; hcl-edit for whatever it leaves, and for every syntax error.
+pub(super) fn parse_one(path: &str, text: &str, kind: FileKind) -> Result<FileFacts, ParseError> {
+    let bare = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if kind != FileKind::TfvarsJson
+        && let Some(facts) = fast::parse(&Arc::from(path), bare, kind)
+    {
+        return Ok(facts);
+    }
+    parse::parse_file(path, text, kind)
+}
+
+pub(super) fn dir_of(path: &str) -> &str {
+    path.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
+}
+
+/// The values a directory's modules are evaluated with: variable defaults, tfvars and locals.
+fn dir_env<'a>(files: &[(&str, FileKind, &'a FileFacts)]) -> Env<'a> {
+    let literal = Env::empty();
+    let mut vars: HashMap<String, Value> = HashMap::new();
+    let mut declared: HashMap<&str, ()> = HashMap::new();
+    for (_, _, facts) in files {
+        for (name, default, _) in &facts.variables {
+            if declared.insert(name, ()).is_none()
+                && let Some(d) = default
+            {
+                vars.insert(name.clone(), literal.eval(d));
+            }
+        }
+    }
+    // Terraform's order: terraform.tfvars, terraform.tfvars.json, then *.auto.tfvars(.json)
+    // in lexical order; later files win.
+    let mut tfvars: Vec<&(&str, FileKind, &FileFacts)> = files
+        .iter()
+        .filter(|(_, k, _)| *k != FileKind::Config)
+        .collect();
+    tfvars.sort_by_key(|(path, _, _)| {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        let rank = match name {
+            "terraform.tfvars" => 0,
+            "terraform.tfvars.json" => 1,
+            _ => 2,
+        };
+        (rank, name.to_string())
+    });
+    for (_, _, facts) in tfvars {
+        for a in &facts.assignments {
+            if declared.contains_key(a.name.as_str()) {
+                vars.insert(a.name.clone(), literal.eval(&a.expr));
+            }
+        }
+    }
+    let mut locals = HashMap::new();
+    for (_, _, facts) in files {
+        for a in &facts.locals {
+            locals.entry(a.name.clone()).or_insert(&a.expr);
+        }
+    }
+    let mut env = Env::new(vars, locals);
+    env.declared.extend(declared.keys().map(|k| k.to_string()));
+    env
+}
+
+/// Modules evaluated with `env`, on every core for many.
+fn evaluate(env: &Env, raw: Vec<RawModule>, sources: &ModuleSources, out: &mut Vec<Module>) {
+    out.extend(crate::core::par::chunks(raw, 2_000, |chunk| {
+        let env = env.fork();
+        chunk
+            .into_iter()
+            .map(|m| module(&env, m, sources))
+            .collect()
+    }));
+}
+
+/// Modules evaluated with the values `files` give their directory.
+pub(super) fn evaluate_dir(
+    files: &[(&str, FileKind, &FileFacts)],
+    raw: Vec<RawModule>,
+    sources: &ModuleSources,
+    out: &mut Vec<Module>,
+) {
+    evaluate(&dir_env(files), raw, sources, out);
+}
