@@ -6,12 +6,16 @@
 //! points the violation at a module. A rule that fails to evaluate is itself a violation:
 //! a broken custom rule must not let an MR through.
 
-use super::{CheckInput, Severity, Violation};
+use super::{CheckInput, MrFacts, Severity, Violation};
+use crate::core::decl::{Account, Module};
+use crate::core::plan::Change;
 use crate::core::policy::Policy;
 use crate::core::policy::rego::{Needs, first_line};
 use serde_json::Value as Json;
+use crate::core::model::Loc;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 type Rv = regorus::Value;
 
@@ -77,8 +81,24 @@ fn value(v: &crate::core::decl::Value) -> Rv {
 /// of a 10,000-account repository costs more than all the built-in rules together.
 pub fn input(input: &CheckInput, needs: Needs) -> Rv {
     let head = input.head;
+    let part = Part {
+        accounts: head.accounts.iter().collect(),
+        modules: head.modules.iter().collect(),
+        changes: input.plan.changes.iter().collect(),
+    };
+    document(&part, input.mr, needs)
+}
+
+/// What of the declarations and the plan one input document holds.
+struct Part<'a> {
+    accounts: Vec<&'a Account>,
+    modules: Vec<&'a Module>,
+    changes: Vec<&'a Change>,
+}
+
+fn document(part: &Part, mr: Option<&MrFacts>, needs: Needs) -> Rv {
     let i = Interned::default();
-    let accounts = head.accounts.iter().map(|a| {
+    let accounts = part.accounts.iter().map(|a| {
         i.obj([
             ("key", Rv::from(a.key.as_str())),
             ("base_key", opt(a.base_key.as_deref())),
@@ -103,7 +123,7 @@ pub fn input(input: &CheckInput, needs: Needs) -> Rv {
             ("line", Rv::from(a.at.line)),
         ])
     });
-    let modules = head.modules.iter().map(|m| {
+    let modules = part.modules.iter().map(|m| {
         let kind = match m.kind {
             crate::core::decl::ModuleKind::Account => "account",
             crate::core::decl::ModuleKind::Base => "base",
@@ -135,7 +155,7 @@ pub fn input(input: &CheckInput, needs: Needs) -> Rv {
             ),
         ])
     });
-    let changes = input.plan.changes.iter().map(|c| {
+    let changes = part.changes.iter().map(|c| {
         let action = match c.action {
             crate::core::plan::Action::Create => "create",
             crate::core::plan::Action::Update => "update",
@@ -158,7 +178,7 @@ pub fn input(input: &CheckInput, needs: Needs) -> Rv {
             ("fields", Rv::from(fields.collect::<Vec<_>>())),
         ])
     });
-    let mr = match input.mr {
+    let mr = match mr {
         None => Rv::Null,
         Some(mr) => obj([
             ("project", Rv::from(mr.project.as_str())),
@@ -212,20 +232,70 @@ pub(super) fn check_rego(policy: &Policy, input: &CheckInput, out: &mut Vec<Viol
         .rego
         .iter()
         .fold(Needs::default(), |n, m| n.union(m.needs));
-    let doc = self::input(input, needs);
-    // where a denied module is, looked up only when something is denied
-    let modules: std::sync::OnceLock<HashMap<&str, &crate::core::decl::Module>> =
-        std::sync::OnceLock::new();
-    let modules = || {
-        modules.get_or_init(|| {
-            input
-                .head
-                .modules
-                .iter()
-                .map(|m| (m.key.as_str(), m))
-                .collect()
-        })
+    // Rules that judge each account on their own are evaluated on runs of accounts, on every
+    // core: each run's document is built, judged and dropped in turn.
+    let parts = match policy.rego_per_account {
+        true => per_account(input),
+        false => vec![Part {
+            accounts: input.head.accounts.iter().collect(),
+            modules: input.head.modules.iter().collect(),
+            changes: input.plan.changes.iter().collect(),
+        }],
     };
+    // where a denied module is, looked up only when something is denied
+    let modules: OnceLock<HashMap<&str, &Module>> = OnceLock::new();
+    let at = |key: &str| {
+        modules
+            .get_or_init(|| input.head.modules.iter().map(|m| (m.key.as_str(), m)).collect())
+            .get(key)
+            .map(|m| m.at.clone())
+    };
+    let found: Vec<Vec<Violation>> = crate::core::par::map(&parts, 2, |part| {
+        let doc = document(part, input.mr, needs);
+        let mut out = Vec::new();
+        evaluate(policy, &doc, &at, &mut out);
+        out
+    });
+    out.extend(found.into_iter().flatten());
+}
+
+/// The accounts in runs of [`RUN`], each with its modules and its change; modules of no
+/// account and closes (whose account the head no longer has) go with the first.
+fn per_account<'a>(input: &CheckInput<'a>) -> Vec<Part<'a>> {
+    const RUN: usize = 1_000;
+    let head = input.head;
+    let runs = head.accounts.len().div_ceil(RUN).max(1);
+    let mut parts: Vec<Part> = (0..runs)
+        .map(|_| Part {
+            accounts: Vec::new(),
+            modules: Vec::new(),
+            changes: Vec::new(),
+        })
+        .collect();
+    let mut owner = vec![0; head.modules.len()];
+    for (i, a) in head.accounts.iter().enumerate() {
+        parts[i / RUN].accounts.push(a);
+        owner[a.module] = i / RUN;
+        if let Some(b) = a.base {
+            owner[b] = i / RUN;
+        }
+    }
+    for (m, run) in head.modules.iter().zip(owner) {
+        parts[run].modules.push(m);
+    }
+    for c in &input.plan.changes {
+        parts[c.head.map_or(0, |h| h / RUN)].changes.push(c);
+    }
+    parts
+}
+
+/// Every rule's `deny` on one input document; `at` finds a denied module.
+fn evaluate(
+    policy: &Policy,
+    doc: &Rv,
+    at: &(dyn Fn(&str) -> Option<Loc> + Sync),
+    out: &mut Vec<Violation>,
+) {
     for m in &policy.rego {
         let rule = format!("rego.{}", m.package.trim_start_matches("data."));
         let mut engine = m.engine.clone();
@@ -271,10 +341,7 @@ pub(super) fn check_rego(policy: &Policy, input: &CheckInput, out: &mut Vec<Viol
                 ),
                 other => (other.to_string(), None, None),
             };
-            let at = module
-                .as_deref()
-                .and_then(|k| modules().get(k))
-                .map(|m| m.at.clone());
+            let at = module.as_deref().and_then(at);
             out.push(Violation {
                 rule: rule.clone(),
                 severity: Severity::Error,
