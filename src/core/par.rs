@@ -19,6 +19,21 @@ pub fn map<T: Sync, R: Send>(items: &[T], min: usize, f: impl Fn(&T) -> R + Sync
     joined(runs, |run| run.iter().map(f).collect())
 }
 
+/// [`map`], keeping only the `Some` results (no vector of options is built).
+pub fn filter_map<T: Sync, R: Send>(
+    items: &[T],
+    min: usize,
+    f: impl Fn(&T) -> Option<R> + Sync,
+) -> Vec<R> {
+    let threads = threads(items.len(), min);
+    if threads <= 1 {
+        return items.iter().filter_map(f).collect();
+    }
+    let f = &f;
+    let runs: Vec<&[T]> = items.chunks(items.len().div_ceil(threads)).collect();
+    joined(runs, |run| run.iter().filter_map(f).collect())
+}
+
 /// `f` over contiguous runs of `items`, owned (each run moves its items), on every core;
 /// the results in order.
 pub fn chunks<T: Send, R: Send>(
@@ -69,6 +84,8 @@ mod tests {
             (0..10_001).map(|i| i * 2).collect::<Vec<_>>()
         );
         assert_eq!(super::map(&items[..3], 10, |i| i + 1), vec![1, 2, 3]);
+        let odd = super::filter_map(&items, 10, |i| (i % 2 == 1).then_some(*i));
+        assert_eq!(odd, (0..10_001).filter(|i| i % 2 == 1).collect::<Vec<_>>());
         let doubled = super::chunks(items.clone(), 10, |run| {
             run.into_iter().map(|i| i * 2).collect()
         });

@@ -38,7 +38,11 @@ pub(super) fn read_with(
         for file in files {
             if let Some(keep) = keep.as_deref_mut() {
                 let at = decls.modules.len();
-                keep.file(file.path, at..at + file.modules.len(), file.values.is_some());
+                keep.file(
+                    file.path,
+                    at..at + file.modules.len(),
+                    file.values.is_some(),
+                );
                 if let Some((kind, facts)) = file.values {
                     keep.env(dir, file.path, kind, facts);
                 }
@@ -179,7 +183,9 @@ fn parse_all<'f, R: Send>(
     files: &[(&'f SourceFile, FileKind)],
     then: impl Fn(&(&'f SourceFile, FileKind), Result<FileFacts, ParseError>) -> R + Sync,
 ) -> Vec<R> {
-    let parse = |file: &(&'f SourceFile, FileKind)| then(file, parse_one(&file.0.path, &file.0.text, file.1));
+    let parse = |file: &(&'f SourceFile, FileKind)| {
+        then(file, parse_one(&file.0.path, &file.0.text, file.1))
+    };
     let total: usize = files.iter().map(|(f, _)| f.text.len()).sum();
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())

@@ -176,11 +176,44 @@ pub fn access_sentence(
 /// The unified diff of a change's blocks, base to head.
 pub fn unified_diff(c: &crate::core::plan::Change) -> String {
     let (before, after) = (c.before_text(), c.after_text());
+    if let Some(diff) = one_sided_diff(&before, &after) {
+        return diff;
+    }
     similar::TextDiff::from_lines(&before, &after)
         .unified_diff()
         .context_radius(3)
         .header("base", "head")
         .to_string()
+}
+
+/// The diff of a text added or removed whole (a create, a close), as `similar` writes it,
+/// without diffing: every line, one hunk. `None` for anything else, and for text that
+/// `similar` might split differently (a carriage return, no final newline).
+fn one_sided_diff(before: &str, after: &str) -> Option<String> {
+    let (text, sign) = match (before.is_empty(), after.is_empty()) {
+        (true, false) => (after, '+'),
+        (false, true) => (before, '-'),
+        _ => return None,
+    };
+    if text.contains('\r') || !text.ends_with('\n') {
+        return None;
+    }
+    let lines = text.split_inclusive('\n').count();
+    let range = match lines {
+        1 => "1".to_string(),
+        n => format!("1,{n}"),
+    };
+    let mut out = String::with_capacity(text.len() + lines + 40);
+    out.push_str("--- base\n+++ head\n");
+    match sign {
+        '+' => out.push_str(&format!("@@ -0,0 +{range} @@\n")),
+        _ => out.push_str(&format!("@@ -{range} +0,0 @@\n")),
+    }
+    for line in text.split_inclusive('\n') {
+        out.push(sign);
+        out.push_str(line);
+    }
+    Some(out)
 }
 
 fn tag_list(tags: &BTreeMap<String, String>) -> String {
@@ -274,6 +307,42 @@ pub fn approvals_sentence(report: &Report) -> String {
                 s.push_str(&format!(" Not counted: `{}` ({}).", i.username, i.reason));
             }
             s
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The shortcut writes what `similar` writes, for every text it takes.
+    #[test]
+    fn a_text_added_or_removed_whole_is_diffed_as_similar_diffs_it() {
+        let texts = [
+            "one\n",
+            "module \"a\" {\n  name = \"x\"\n}\n",
+            "a\n\nb\n  c\n\n\n",
+            "ünï\tcode ${x}\n\\\n",
+        ];
+        for text in texts {
+            for (before, after) in [("", text), (text, "")] {
+                let similar = similar::TextDiff::from_lines(before, after)
+                    .unified_diff()
+                    .context_radius(3)
+                    .header("base", "head")
+                    .to_string();
+                assert_eq!(
+                    super::one_sided_diff(before, after).as_deref(),
+                    Some(similar.as_str()),
+                    "{before:?} → {after:?}"
+                );
+            }
+        }
+        for (before, after) in [
+            ("a\r\nb\n", ""),
+            ("", "no newline"),
+            ("a\n", "b\n"),
+            ("", ""),
+        ] {
+            assert_eq!(super::one_sided_diff(before, after), None);
         }
     }
 }

@@ -8,11 +8,11 @@
 
 use super::{CheckInput, MrFacts, Severity, Violation};
 use crate::core::decl::{Account, Module};
+use crate::core::model::Loc;
 use crate::core::plan::Change;
 use crate::core::policy::Policy;
 use crate::core::policy::rego::{Needs, first_line};
 use serde_json::Value as Json;
-use crate::core::model::Loc;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -246,7 +246,14 @@ pub(super) fn check_rego(policy: &Policy, input: &CheckInput, out: &mut Vec<Viol
     let modules: OnceLock<HashMap<&str, &Module>> = OnceLock::new();
     let at = |key: &str| {
         modules
-            .get_or_init(|| input.head.modules.iter().map(|m| (m.key.as_str(), m)).collect())
+            .get_or_init(|| {
+                input
+                    .head
+                    .modules
+                    .iter()
+                    .map(|m| (m.key.as_str(), m))
+                    .collect()
+            })
             .get(key)
             .map(|m| m.at.clone())
     };
