@@ -105,6 +105,17 @@ fn links(m: &Module) -> Vec<String> {
     out
 }
 
+/// Whether a module is unchanged: the same text at the same place, evaluated to the same
+/// values (the values are compared too, so that nothing but what was read decides).
+fn same(a: &Module, b: &Module) -> bool {
+    a.text == b.text
+        && a.at == b.at
+        && a.key == b.key
+        && a.kind == b.kind
+        && a.source == b.source
+        && a.attrs == b.attrs
+}
+
 /// Where a module comes in a whole read: directory, file, line, column.
 fn place(m: &Module) -> (&str, &str, u32, u32) {
     let file = &*m.at.file;
@@ -129,7 +140,7 @@ pub fn assess_change(known: &Known, files: &[SourceFile], input: ChangeInput) ->
         for m in file.after {
             let at = (m.at.line, m.at.col);
             match before.get(&at) {
-                Some(&i) if base.modules[i].text == m.text => {
+                Some(&i) if same(&base.modules[i], &m) => {
                     before.remove(&at);
                 }
                 _ => added.push(m),

@@ -32,13 +32,26 @@ impl<'a> Env<'a> {
         }
     }
 
-    /// The same definitions with caches of its own, for another thread.
+    /// Every local evaluated now, in name order, from the top: a local's value (and why it
+    /// is unknown: a cycle, too deep a chain) is then the same whichever module reads it
+    /// first, in a whole read or in a read of one file (`kept`).
+    pub fn settled(self) -> Env<'a> {
+        let mut names: Vec<&String> = self.locals.keys().collect();
+        names.sort();
+        for name in names {
+            self.local(name, 0);
+        }
+        self
+    }
+
+    /// The same definitions and the values found so far, with caches of its own, for
+    /// another thread.
     pub fn fork(&self) -> Env<'a> {
         Env {
             vars: self.vars.clone(),
             declared: self.declared.clone(),
             locals: self.locals.clone(),
-            cache: Mutex::default(),
+            cache: Mutex::new(self.cache.lock().expect("cache lock").clone()),
             in_progress: Mutex::default(),
         }
     }

@@ -322,3 +322,77 @@ fn custom_rules_that_may_look_across_accounts_or_at_the_mr_are_judged_whole() {
     assert!(Known::new(decls.clone(), reading.clone(), &reads_the_mr).is_none());
     assert!(Known::new(decls, reading, &policy(EXAMPLE_POLICY)).is_some());
 }
+
+/// A local reached first through a deep expression must not change what a later module of
+/// the same file reads (found by an attacker's review: the whole check said Blocked, the
+/// part Ready).
+#[test]
+fn a_module_reads_a_local_the_same_whoever_read_it_first() {
+    let policy = policy(EXAMPLE_POLICY);
+    let mut chain = String::from("locals {\n");
+    for i in 0..62 {
+        let name = if i == 0 {
+            "e".to_string()
+        } else {
+            format!("e{i}")
+        };
+        chain.push_str(&format!("  {name} = local.e{}\n", i + 1));
+    }
+    chain.push_str("  e62 = \"aws+client-y@example.com\"\n}\n");
+    let mut p = Acct::new("accounts.tf", 1);
+    p.file = "accounts.tf".into();
+    let p_text = p.text(false).replacen("  name ", "\n  name ", 1);
+    let mut y = Acct::new("accounts.tf", 2);
+    y.name = "client-y".into();
+    y.alias = "client-y".into();
+    y.client = "y".into();
+    let y_text = y.text(false).replace(
+        "email  = \"aws+client-c002@example.com\"",
+        "email  = local.e",
+    );
+    let variables =
+        "variable \"tags\" {\n  default = { owner = \"team\", cost-center = \"cc-1\" }\n}\n";
+    let files = |p_text: &str| {
+        vec![
+            SourceFile::new("locals.tf", chain.clone()),
+            SourceFile::new("variables.tf", variables),
+            SourceFile::new("accounts.tf", format!("{p_text}{y_text}")),
+        ]
+    };
+    let base_files = files(&p_text);
+    let head_files = files(&p_text.replacen("\n\n  name ", "\n  notes = [[local.e]]\n  name ", 1));
+    assert_ne!(base_files[2].text, head_files[2].text);
+    let (base, head) = (
+        decl::read(&base_files, &policy.sources),
+        decl::read(&head_files, &policy.sources),
+    );
+    let email = |d: &Declarations| d.accounts[1].email.clone().map(|f| f.value);
+    assert_eq!(
+        email(&head),
+        Some(Value::String("aws+client-y@example.com".into())),
+        "the later module reads the local's value"
+    );
+    assert_eq!(email(&base), email(&head));
+    let (decls, reading) = decl::read_kept(base_files, &policy.sources);
+    let known = Known::new(Arc::new(decls), Arc::new(reading), &policy).expect("known");
+    let input = || ChangeInput {
+        policy: &policy,
+        mr: None,
+        policy_changed: &[],
+        proposed_policy: None,
+        approvals: None,
+        head_label: None,
+    };
+    let change = assess_change(&known, &head_files, input()).expect("judged on its part");
+    let full = report::assess(AssessInput {
+        base: Some(&base),
+        head: &head,
+        policy: &policy,
+        mr: None,
+        policy_changed: &[],
+        proposed_policy: None,
+        approvals: None,
+        head_label: None,
+    });
+    assert_eq!(json(&change), json(&full));
+}

@@ -31,6 +31,54 @@ pub struct Needs {
     pub mr: bool,
 }
 
+/// Whether a policy file uses `input` other than as `input.<name>` (indexed, passed, aliased by
+/// `import input as x`, replaced by `with input as`): then any part of it may be read.
+/// Comments are skipped; a mention in a string counts (in the safe direction).
+fn whole_input(text: &str) -> bool {
+    let code = without_comments(text);
+    let bytes = code.as_bytes();
+    let word = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
+    code.match_indices("input").any(|(i, _)| {
+        let before = i.checked_sub(1).and_then(|j| bytes.get(j));
+        let after = bytes.get(i + 5);
+        !word(before) && !word(after) && after != Some(&b'.')
+    })
+}
+
+/// Rego source with its `#` comments blanked (a `#` inside a string is not a comment).
+fn without_comments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut quote, mut escaped, mut comment) = (None, false, false);
+    for c in text.chars() {
+        if comment {
+            if c == '\n' {
+                comment = false;
+                out.push(c);
+            }
+            continue;
+        }
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' && q == '"' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None if c == '"' || c == '`' => quote = Some(c),
+            None if c == '#' => {
+                comment = true;
+                continue;
+            }
+            None => {}
+        }
+        out.push(c);
+    }
+    out
+}
+
 impl Needs {
     pub fn all() -> Needs {
         Needs {
@@ -42,8 +90,7 @@ impl Needs {
     }
 
     fn of(text: &str) -> Needs {
-        let dynamic = text.contains("input[") || text.contains("walk(") || text.contains("input)");
-        if dynamic {
+        if whole_input(text) {
             return Needs::all();
         }
         Needs {
@@ -113,4 +160,35 @@ pub fn first_line(s: &str) -> String {
         .join(" ")
         .trim()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Needs;
+
+    #[test]
+    fn a_rule_using_input_whole_needs_every_part() {
+        for text in [
+            "import input as doc\ndeny contains \"x\" if { doc[`mr`].author == \"a\" }",
+            "deny contains \"x\" if { d := input; d[\"m\\u0072\"] }",
+            "deny contains \"x\" if { walk(input, [p, v]) }",
+            "deny contains \"x\" if { input[k] }",
+            "deny contains \"x\" if { f(input) }",
+            "msg := \"#\"; deny contains msg if { y := input }",
+        ] {
+            assert_eq!(Needs::of(text), Needs::all(), "{text}");
+        }
+    }
+
+    #[test]
+    fn parts_are_found_by_name() {
+        let text = "# The input document: see docs. input\ndeny contains a.key if {\n  some a in input.accounts\n  a.name == \"#x\"\n}\n";
+        let needs = Needs::of(text);
+        assert!(
+            needs.accounts && !needs.modules && !needs.changes,
+            "{needs:?}"
+        );
+        assert!(!needs.mr, "{needs:?}");
+        assert!(Needs::of("x if { input.mr.title == \"t\" }").mr);
+    }
 }

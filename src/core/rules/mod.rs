@@ -112,10 +112,12 @@ pub fn check(policy: &Policy, input: &CheckInput) -> Vec<Violation> {
     out
 }
 
-/// Violations in the order notes show them (severity, file, line, rule), each once.
+/// Violations in the order notes show them (severity, file, line, rule), each once
+/// (whatever order they came in: the whole of each is compared).
 pub fn settle(out: &mut Vec<Violation>) {
     out.sort_by(|a, b| {
-        (a.severity, &a.at, &a.rule, &a.message).cmp(&(b.severity, &b.at, &b.rule, &b.message))
+        (a.severity, &a.at, &a.rule, &a.message, &a.module, &a.fix)
+            .cmp(&(b.severity, &b.at, &b.rule, &b.message, &b.module, &b.fix))
     });
     out.dedup();
 }
