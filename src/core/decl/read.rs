@@ -29,7 +29,9 @@ pub(super) fn read_with(
         // a file read late gave values after all: every file is read with the values
         None => read_phased(&wanted, sources, true).expect("every file read first"),
     };
+    let count = read.dirs.values().flatten().map(|f| f.modules.len()).sum();
     let mut decls = Declarations {
+        modules: Vec::with_capacity(count),
         parse_errors: read.errors,
         ..Declarations::default()
     };

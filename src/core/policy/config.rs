@@ -32,17 +32,7 @@ pub(super) struct PolicyFile {
     #[serde(default)]
     requests: super::requests::RequestsConf,
     #[serde(default)]
-    rego: RegoConf,
-}
-
-/// `[rego]`: how the custom rules may be evaluated.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RegoConf {
-    /// Each `deny` judges one account (its two modules and its change) on its own and names
-    /// its module, so an MR's review evaluates only what the MR touches. Default false.
-    #[serde(default)]
-    per_account: bool,
+    rego: super::rego::RegoConf,
 }
 
 #[derive(Debug, Deserialize)]

@@ -18,6 +18,16 @@ pub struct Module {
     pub needs: Needs,
 }
 
+/// `[rego]` of the policy file: how the custom rules may be evaluated.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RegoConf {
+    /// Each `deny` judges one account (its two modules and its change) on its own and names
+    /// its module, so an MR's review evaluates only what the MR touches. Default false.
+    #[serde(default)]
+    pub per_account: bool,
+}
+
 /// Which parts of the input document to build. A part is built when some policy file names
 /// it (`input.modules`, `some m in input.modules`, …) or indexes `input` dynamically
 /// (`input[k]`, `walk(input, …)`); building a part no rule reads would cost as much as the

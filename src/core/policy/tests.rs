@@ -369,3 +369,18 @@ fn the_closure_quota_is_aws_s_unless_the_policy_says_less() {
     assert_eq!(close_quota(2000, Some(3)), 3);
     assert_eq!(close_quota(10, Some(5000)), 250);
 }
+
+#[test]
+fn rego_per_account_is_read_and_a_misspelled_key_is_an_error() {
+    let shipped = policy_with(EXAMPLE_POLICY, &[]).unwrap();
+    assert!(shipped.rego_per_account);
+    let off = EXAMPLE_POLICY.replace("per_account = true", "per_account = false");
+    assert!(!policy_with(&off, &[]).unwrap().rego_per_account);
+    let absent = EXAMPLE_POLICY
+        .replace("[rego]", "")
+        .replace("per_account = true", "");
+    assert!(!policy_with(&absent, &[]).unwrap().rego_per_account);
+    let typo = EXAMPLE_POLICY.replace("per_account = true", "per_acount = true");
+    let err = policy_with(&typo, &[]).unwrap_err();
+    assert!(err.message.contains("per_acount"), "{}", err.message);
+}
