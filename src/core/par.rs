@@ -1,6 +1,8 @@
 //! Work spread over every core, in order: the reader, the plan and the renderers map each
 //! account independently, and a 10,000-account repository is worth two cores.
 
+use std::mem::MaybeUninit;
+
 /// How many threads to spread `len` items over: one below `min` items (threads cost more
 /// than they save there), else one per core.
 fn threads(len: usize, min: usize) -> usize {
@@ -8,30 +10,40 @@ fn threads(len: usize, min: usize) -> usize {
     if len < min.max(2) { 1 } else { cores }
 }
 
-/// `f` over contiguous runs of `items` on every core; the results in the items' order.
+/// `f` over contiguous runs of `items` on every core; the results in the items' order. Each
+/// run writes its results straight into their places in the one vector returned (joining
+/// runs' vectors would copy every result into fresh memory, on one thread).
 pub fn map<T: Sync, R: Send>(items: &[T], min: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = threads(items.len(), min);
     if threads <= 1 {
         return items.iter().map(f).collect();
     }
-    let f = &f;
-    let runs: Vec<&[T]> = items.chunks(items.len().div_ceil(threads)).collect();
-    joined(runs, |run| run.iter().map(f).collect())
-}
-
-/// [`map`], keeping only the `Some` results (no vector of options is built).
-pub fn filter_map<T: Sync, R: Send>(
-    items: &[T],
-    min: usize,
-    f: impl Fn(&T) -> Option<R> + Sync,
-) -> Vec<R> {
-    let threads = threads(items.len(), min);
-    if threads <= 1 {
-        return items.iter().filter_map(f).collect();
-    }
-    let f = &f;
-    let runs: Vec<&[T]> = items.chunks(items.len().div_ceil(threads)).collect();
-    joined(runs, |run| run.iter().filter_map(f).collect())
+    let size = items.len().div_ceil(threads);
+    let mut out: Vec<R> = Vec::with_capacity(items.len());
+    let fill = |slots: &mut [MaybeUninit<R>], run: &[T]| {
+        for (slot, item) in slots.iter_mut().zip(run) {
+            slot.write(f(item));
+        }
+    };
+    let fill = &fill;
+    std::thread::scope(|s| {
+        let mut runs = out.spare_capacity_mut()[..items.len()]
+            .chunks_mut(size)
+            .zip(items.chunks(size));
+        let (first_slots, first_run) = runs.next().expect("at least one run");
+        let workers: Vec<_> = runs
+            .map(|(slots, run)| s.spawn(move || fill(slots, run)))
+            .collect();
+        fill(first_slots, first_run);
+        for w in workers {
+            w.join().expect("a worker thread panicked");
+        }
+    });
+    // SAFETY: the first `items.len()` slots were each written once above: the runs split
+    // them with the items, one slot per item, and every run finished (a run that panicked
+    // would have panicked the join or the scope, and `out` would be dropped empty).
+    unsafe { out.set_len(items.len()) };
+    out
 }
 
 /// `f` over contiguous runs of `items`, owned (each run moves its items), on every core;
@@ -84,8 +96,9 @@ mod tests {
             (0..10_001).map(|i| i * 2).collect::<Vec<_>>()
         );
         assert_eq!(super::map(&items[..3], 10, |i| i + 1), vec![1, 2, 3]);
-        let odd = super::filter_map(&items, 10, |i| (i % 2 == 1).then_some(*i));
-        assert_eq!(odd, (0..10_001).filter(|i| i % 2 == 1).collect::<Vec<_>>());
+        let names = super::map(&items, 10, |i| format!("n{i}"));
+        assert_eq!(names.len(), 10_001);
+        assert!(names.iter().enumerate().all(|(i, n)| *n == format!("n{i}")));
         let doubled = super::chunks(items.clone(), 10, |run| {
             run.into_iter().map(|i| i * 2).collect()
         });

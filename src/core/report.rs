@@ -125,19 +125,21 @@ pub fn assess(input: AssessInput) -> Report {
     }
     // A file that does not parse would look like removed accounts: plan nothing.
     let (plan, violations) = if parse_errors.is_empty() {
-        let plan = plan::plan(input.base, input.head, input.policy);
-        let violations = rules::check(
-            input.policy,
-            &CheckInput {
-                head: input.head,
-                base: input.base,
-                plan: &plan,
-                mr: input.mr,
-                policy_changed: input.policy_changed,
-                proposed_policy: input.proposed_policy,
-            },
-        );
-        (plan, violations)
+        // custom rules that read no change are judged while the plan is made
+        let early = rules::custom_before_plan(input.policy);
+        let no_plan = Plan::default();
+        std::thread::scope(|s| {
+            let custom = early.then(|| {
+                s.spawn(|| rules::check_custom(input.policy, &checking(&input, &no_plan)))
+            });
+            let plan = plan::plan(input.base, input.head, input.policy);
+            let mut violations = rules::check_with(input.policy, &checking(&input, &plan), !early);
+            if let Some(custom) = custom {
+                violations.extend(custom.join().expect("the custom rules' thread panicked"));
+                rules::settle(&mut violations);
+            }
+            (plan, violations)
+        })
     } else {
         (Plan::default(), Vec::new())
     };
@@ -167,6 +169,18 @@ pub fn assess(input: AssessInput) -> Report {
     };
     report.conclude();
     report
+}
+
+/// What the rules read of an assessment, with `plan`.
+fn checking<'b>(input: &'b AssessInput<'_>, plan: &'b Plan) -> CheckInput<'b> {
+    CheckInput {
+        head: input.head,
+        base: input.base,
+        plan,
+        mr: input.mr,
+        policy_changed: input.policy_changed,
+        proposed_policy: input.proposed_policy,
+    }
 }
 
 impl Report {

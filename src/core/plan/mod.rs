@@ -211,11 +211,13 @@ pub fn plan(base: Option<&Declarations>, head: &Declarations, policy: &Policy) -
 
     // each account's change is its own: made on every core, kept in order
     let indices: Vec<usize> = (0..head.accounts.len()).collect();
-    let mut changes: Vec<Change> =
-        crate::core::par::filter_map(&indices, 2_000, |&h| match matched[h] {
-            None => Some(create(policy, head, h, &head.accounts[h])),
-            Some(b) => update(policy, base, b, head, h),
-        });
+    let mut changes: Vec<Change> = crate::core::par::map(&indices, 2_000, |&h| match matched[h] {
+        None => Some(create(policy, head, h, &head.accounts[h])),
+        Some(b) => update(policy, base, b, head, h),
+    })
+    .into_iter()
+    .flatten() // in place: an option of a change takes no more room than a change
+    .collect();
     for (b, a) in base.accounts.iter().enumerate() {
         if !taken[b] {
             changes.push(Change {

@@ -93,9 +93,28 @@ pub struct CheckInput<'a> {
 
 /// Runs every rule. The result is ordered by file, line and rule, so notes are stable.
 pub fn check(policy: &Policy, input: &CheckInput) -> Vec<Violation> {
+    check_with(policy, input, true)
+}
+
+/// Whether the custom rules can be judged before the plan is made: none reads
+/// `input.changes` (see [`check_custom`]).
+pub fn custom_before_plan(policy: &Policy) -> bool {
+    !policy.rego.is_empty() && !policy.rego.iter().any(|m| m.needs.changes)
+}
+
+/// The custom rules alone (unsorted); `input.plan` is read only by rules that read
+/// `input.changes`.
+pub fn check_custom(policy: &Policy, input: &CheckInput) -> Vec<Violation> {
+    let mut out = Vec::new();
+    rego::check_rego(policy, input, &mut out);
+    out
+}
+
+/// Every built-in rule, and the custom rules when `custom`. Ordered as [`check`] orders.
+pub fn check_with(policy: &Policy, input: &CheckInput, custom: bool) -> Vec<Violation> {
     // Custom rules run beside the built-in ones: on a large repository each takes about as long.
     let mut out = std::thread::scope(|s| {
-        let custom = (!policy.rego.is_empty()).then(|| {
+        let custom = (custom && !policy.rego.is_empty()).then(|| {
             s.spawn(|| {
                 let mut out = Vec::new();
                 rego::check_rego(policy, input, &mut out);
