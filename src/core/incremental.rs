@@ -129,7 +129,7 @@ fn place(m: &Module) -> (&str, &str, u32, u32) {
 pub fn assess_change(known: &Known, files: &[SourceFile], input: ChangeInput) -> Option<Report> {
     let base = &*known.base;
     let changed = decl::changed_files(&known.reading, files, &input.policy.sources)?;
-    // a module at the same place with the same text is unchanged (its directory's values are)
+    // a module at the same place, with the same text and values, is unchanged
     let mut removed: HashSet<usize> = HashSet::new();
     let mut added: Vec<Module> = Vec::new();
     for file in changed {
