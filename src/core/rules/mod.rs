@@ -114,13 +114,8 @@ pub fn check_custom(policy: &Policy, input: &CheckInput) -> Vec<Violation> {
 pub fn check_with(policy: &Policy, input: &CheckInput, custom: bool) -> Vec<Violation> {
     // Custom rules run beside the built-in ones: on a large repository each takes about as long.
     let mut out = std::thread::scope(|s| {
-        let custom = (custom && !policy.rego.is_empty()).then(|| {
-            s.spawn(|| {
-                let mut out = Vec::new();
-                rego::check_rego(policy, input, &mut out);
-                out
-            })
-        });
+        let custom =
+            (custom && !policy.rego.is_empty()).then(|| s.spawn(|| check_custom(policy, input)));
         let mut out = builtin(policy, input);
         if let Some(custom) = custom {
             out.extend(custom.join().expect("the Rego thread panicked"));
