@@ -381,31 +381,11 @@ fn one_review(
     policy: &Policy,
 ) -> usize {
     let r = match known {
-        Some(known) => incremental::assess_change(
-            known,
-            &head_files,
-            ChangeInput {
-                policy,
-                mr: None,
-                policy_changed: &[],
-                proposed_policy: None,
-                approvals: None,
-                head_label: None,
-            },
-        )
-        .expect("an added account's file is judged on its part"),
+        Some(known) => incremental::assess_change(known, &head_files, ChangeInput::local(policy))
+            .expect("an added account's file is judged on its part"),
         None => {
             let head = decl::read(&head_files, &policy.sources);
-            report::assess(AssessInput {
-                policy_changed: &[],
-                proposed_policy: None,
-                base: Some(base),
-                head: &head,
-                policy,
-                mr: None,
-                approvals: None,
-                head_label: None,
-            })
+            report::assess(AssessInput::local(Some(base), &head, policy))
         }
     };
     assert!(

@@ -41,16 +41,7 @@ fn whole_check(files: Vec<SourceFile>) {
         &p.sources,
     );
     for base in [None, Some(&base)] {
-        let r = report::assess(AssessInput {
-            policy_changed: &[],
-            proposed_policy: None,
-            base,
-            head: &head,
-            policy: p,
-            mr: None,
-            approvals: None,
-            head_label: None,
-        });
+        let r = report::assess(AssessInput::local(base, &head, p));
         assert!(!render::markdown::render(&r).is_empty());
         assert!(!render::text::render(&r).is_empty());
         assert!(render::json::render(&r).starts_with('{'));

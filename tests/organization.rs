@@ -134,16 +134,7 @@ async fn an_organization_orgvend_never_saw_is_declared_for_review() {
         decl::read(&before, &policy.sources),
         decl::read(&after, &policy.sources),
     );
-    let r = report::assess(AssessInput {
-        base: Some(&base),
-        head: &head,
-        policy: &policy,
-        mr: None,
-        policy_changed: &[],
-        proposed_policy: None,
-        approvals: None,
-        head_label: None,
-    });
+    let r = report::assess(AssessInput::local(Some(&base), &head, &policy));
     let blocked: Vec<String> = r
         .violations
         .iter()

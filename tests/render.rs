@@ -6,7 +6,7 @@ use orgvend::core::decl;
 use orgvend::core::model::SourceFile;
 use orgvend::core::policy::Policy;
 use orgvend::core::render;
-use orgvend::core::report::{self, AssessInput, IgnoredApproval, Report};
+use orgvend::core::report::{self, ChangeInput, IgnoredApproval, Report};
 
 const POLICY: &str = include_str!("../policies/orgvend.toml");
 const REGO: &str = include_str!("../policies/clients.rego");
@@ -56,16 +56,12 @@ fn review(
 ) -> Report {
     let head = decl::read(&[SourceFile::new("clients.tf", head)], &p.sources);
     let base = base.map(|b| decl::read(&[SourceFile::new("clients.tf", b)], &p.sources));
-    report::assess(AssessInput {
-        policy_changed: &[],
-        proposed_policy: None,
-        base: base.as_ref(),
-        head: &head,
-        policy: p,
-        mr: None,
+    let change = ChangeInput {
         approvals,
         head_label: Some("3f2a9c1".into()),
-    })
+        ..ChangeInput::local(p)
+    };
+    report::assess(change.with(base.as_ref(), &head))
 }
 
 /// Base: acme and beta. Head: acme retagged, beta closed, gamma new, delta new but misnamed.

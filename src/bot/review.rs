@@ -19,7 +19,7 @@ use crate::aws::Aws;
 use crate::core::decl;
 use crate::core::incremental::{self, ChangeInput};
 use crate::core::render;
-use crate::core::report::{self, AssessInput};
+use crate::core::report;
 use crate::gitlab::{FileDiff, GitLab, StatusState};
 use crate::store::ReviewRecord;
 use anyhow::{Context, Result, anyhow};
@@ -158,9 +158,14 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             .await?;
         // An MR into a target head judged before under this policy is judged in proportion to
         // its change; otherwise the head is read whole.
-        let (mut base, known, head_decls) = if policy_only {
+        let (mut base, known, head_decls, head_files) = if policy_only {
             // The fallback knows no accounts; the Terraform is unchanged (checked above).
-            (Arc::default(), None, decl::Declarations::default())
+            (
+                Arc::default(),
+                None,
+                decl::Declarations::default(),
+                head_files,
+            )
         } else {
             // the target head's declarations are read once for every MR into it
             let read = self.read(&base_sha, base_files, &policy.sources).await;
@@ -169,14 +174,16 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                 true => self.known(&base_sha, &digest, &read, &policy).await,
                 false => None,
             };
-            let head = match known {
-                Some(_) => decl::Declarations::default(), // read below only if needed
+            // the head is read whole now, or later only if the change reaches beyond its part
+            let (head, head_files) = match known {
+                Some(_) => (decl::Declarations::default(), head_files),
                 None => {
-                    let (files, sources) = (head_files.clone(), policy.sources.clone());
-                    super::off_runtime(move || decl::read(&files, &sources)).await
+                    let sources = policy.sources.clone();
+                    let read = move || decl::read(&head_files, &sources);
+                    (super::off_runtime(read).await, Vec::new())
                 }
             };
-            (read.decls, known, head)
+            (read.decls, known, head, head_files)
         };
         // The target's Terraform does not parse, this MR's does: a repair, planned against
         // the last commit that parsed (its plan includes what changed since).
@@ -226,20 +233,18 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             let room = render::markdown::NOTE_LIMIT - footer.len() - 2;
             let sources = policy.sources.clone();
             super::off_runtime(move || {
-                let change = known.as_deref().and_then(|known| {
-                    incremental::assess_change(
-                        known,
-                        &head_files,
-                        ChangeInput {
-                            policy: &policy,
-                            mr: Some(&facts),
-                            policy_changed: &changed,
-                            proposed_policy: proposed.as_ref(),
-                            approvals: Some(approvals.clone()),
-                            head_label: Some(label.clone()),
-                        },
-                    )
-                });
+                // the same facts on the part or whole
+                let input = || ChangeInput {
+                    policy: &policy,
+                    mr: Some(&facts),
+                    policy_changed: &changed,
+                    proposed_policy: proposed.as_ref(),
+                    approvals: Some(approvals.clone()),
+                    head_label: Some(label.clone()),
+                };
+                let change = known
+                    .as_deref()
+                    .and_then(|known| incremental::assess_change(known, &head_files, input()));
                 let part = change.is_some();
                 let report = change.unwrap_or_else(|| {
                     let read;
@@ -251,16 +256,7 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
                         }
                         None => &head_decls,
                     };
-                    report::assess(AssessInput {
-                        base: Some(&*base),
-                        head,
-                        policy: &policy,
-                        mr: Some(&facts),
-                        policy_changed: &changed,
-                        proposed_policy: proposed.as_ref(),
-                        approvals: Some(approvals),
-                        head_label: Some(label),
-                    })
+                    report::assess(input().with(Some(&*base), head))
                 });
                 let note = render::markdown::render_within(&report, room);
                 (report, note, part)

@@ -6,7 +6,7 @@ use crate::core::decl::{self, Declarations};
 use crate::core::model::SourceFile;
 use crate::core::policy::Policy;
 use crate::core::render;
-use crate::core::report::{self, AssessInput, Verdict};
+use crate::core::report::{self, ChangeInput, Verdict};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -114,16 +114,11 @@ fn run(args: &CheckArgs) -> Result<report::Report> {
         (None, Some(h)) => Some(h.clone()),
         (None, None) => None,
     };
-    let report = report::assess(AssessInput {
-        policy_changed: &[],
-        proposed_policy: None,
-        base: base.as_ref(),
-        head: &head,
-        policy: &policy,
-        mr: None,
-        approvals: None,
+    let change = ChangeInput {
         head_label,
-    });
+        ..ChangeInput::local(&policy)
+    };
+    let report = report::assess(change.with(base.as_ref(), &head));
     // What was read is not needed any more, and the process ends soon: not freed piecemeal.
     std::mem::forget((head, base, head_files, base_files));
     Ok(report)

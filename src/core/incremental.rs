@@ -15,10 +15,11 @@
 use crate::core::decl::{self, ACCOUNT_ID, ALIAS, Declarations, EMAIL, Module, NAME, Reading};
 use crate::core::decl::{ModuleRef, Value};
 use crate::core::model::SourceFile;
+use crate::core::policy::Policy;
 use crate::core::policy::rego::Needs;
-use crate::core::policy::{Policy, PolicyError};
-use crate::core::report::{self, AssessInput, IgnoredApproval, Report};
-use crate::core::rules::{self, MrFacts, Violation};
+pub use crate::core::report::ChangeInput;
+use crate::core::report::{self, AssessInput, Report};
+use crate::core::rules::{self, Violation};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -30,17 +31,6 @@ pub struct Known {
     index: HashMap<String, Vec<usize>>,
     /// The base judged by itself: each violation names the module it is about.
     violations: Vec<Violation>,
-}
-
-/// What [`assess_change`] needs besides the head's files: [`AssessInput`] without the
-/// declarations.
-pub struct ChangeInput<'a> {
-    pub policy: &'a Policy,
-    pub mr: Option<&'a MrFacts>,
-    pub policy_changed: &'a [String],
-    pub proposed_policy: Option<&'a PolicyError>,
-    pub approvals: Option<(Vec<String>, Vec<IgnoredApproval>)>,
-    pub head_label: Option<String>,
 }
 
 impl Known {
@@ -59,16 +49,7 @@ impl Known {
         if !policy.rego.is_empty() && (!policy.rego_per_account || needs.mr) {
             return None;
         }
-        let report = report::assess(AssessInput {
-            base: Some(&base),
-            head: &base,
-            policy,
-            mr: None,
-            policy_changed: &[],
-            proposed_policy: None,
-            approvals: None,
-            head_label: None,
-        });
+        let report = report::assess(AssessInput::local(Some(&base), &base, policy));
         let keys: HashSet<&str> = base.modules.iter().map(|m| m.key.as_str()).collect();
         let placed = |v: &Violation| v.module.as_deref().is_some_and(|k| keys.contains(k));
         if !report.plan.changes.is_empty() || !report.violations.iter().all(placed) {
@@ -189,16 +170,7 @@ pub fn assess_change(known: &Known, files: &[SourceFile], input: ChangeInput) ->
     head.sort_by(|a, b| place(a).cmp(&place(b)));
     let head = decl::from_modules(head);
     let base = decl::from_modules(part.iter().map(|&i| base.modules[i].clone()).collect());
-    let mut report = report::assess(AssessInput {
-        base: Some(&base),
-        head: &head,
-        policy: input.policy,
-        mr: input.mr,
-        policy_changed: input.policy_changed,
-        proposed_policy: input.proposed_policy,
-        approvals: input.approvals,
-        head_label: input.head_label,
-    });
+    let mut report = report::assess(input.with(Some(&base), &head));
     report.violations.extend(kept);
     rules::settle(&mut report.violations);
     report.conclude();

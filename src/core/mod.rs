@@ -39,3 +39,6 @@ pub mod rules;
 pub mod security;
 /// Each new account's repository files, rendered from templates (escaped by file type).
 pub mod template;
+/// What the core's tests share.
+#[cfg(test)]
+pub(crate) mod testing;

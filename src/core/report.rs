@@ -102,9 +102,29 @@ pub struct Report {
     pub head_label: Option<String>,
 }
 
+/// What an assessment judges: the declarations at the base and the head, and the facts of
+/// the change.
 pub struct AssessInput<'a> {
     pub base: Option<&'a Declarations>,
     pub head: &'a Declarations,
+    pub change: ChangeInput<'a>,
+}
+
+impl<'a> AssessInput<'a> {
+    /// An assessment as `orgvend check` makes it: no MR, no policy change, approvals not
+    /// checked.
+    pub fn local(
+        base: Option<&'a Declarations>,
+        head: &'a Declarations,
+        policy: &'a Policy,
+    ) -> AssessInput<'a> {
+        ChangeInput::local(policy).with(base, head)
+    }
+}
+
+/// The facts of a change besides its declarations (the incremental review finds its own
+/// declarations).
+pub struct ChangeInput<'a> {
     pub policy: &'a Policy,
     pub mr: Option<&'a MrFacts>,
     /// The files of `policies/` the change touches (a policy change needs its own
@@ -117,8 +137,35 @@ pub struct AssessInput<'a> {
     pub head_label: Option<String>,
 }
 
+impl<'a> ChangeInput<'a> {
+    /// No MR, no policy change, approvals not checked (see [`AssessInput::local`]).
+    pub fn local(policy: &'a Policy) -> ChangeInput<'a> {
+        ChangeInput {
+            policy,
+            mr: None,
+            policy_changed: &[],
+            proposed_policy: None,
+            approvals: None,
+            head_label: None,
+        }
+    }
+
+    /// The assessment of `head` against `base` with these facts.
+    pub fn with<'b>(self, base: Option<&'b Declarations>, head: &'b Declarations) -> AssessInput<'b>
+    where
+        'a: 'b,
+    {
+        AssessInput {
+            base,
+            head,
+            change: self,
+        }
+    }
+}
+
 /// Reads nothing, calls nothing: judges the declarations against the policy.
 pub fn assess(input: AssessInput) -> Report {
+    let facts = &input.change;
     let mut parse_errors = input.head.parse_errors.clone();
     if let Some(base) = input.base {
         parse_errors.extend(base.parse_errors.iter().cloned());
@@ -126,14 +173,14 @@ pub fn assess(input: AssessInput) -> Report {
     // A file that does not parse would look like removed accounts: plan nothing.
     let (plan, violations) = if parse_errors.is_empty() {
         // custom rules that read no change are judged while the plan is made
-        let early = rules::custom_before_plan(input.policy);
+        let early = rules::custom_before_plan(facts.policy);
         let no_plan = Plan::default();
         std::thread::scope(|s| {
             let custom = early.then(|| {
-                s.spawn(|| rules::check_custom(input.policy, &checking(&input, &no_plan)))
+                s.spawn(|| rules::check_custom(facts.policy, &checking(&input, &no_plan)))
             });
-            let plan = plan::plan(input.base, input.head, input.policy);
-            let mut violations = rules::check_with(input.policy, &checking(&input, &plan), !early);
+            let plan = plan::plan(input.base, input.head, facts.policy);
+            let mut violations = rules::check_with(facts.policy, &checking(&input, &plan), !early);
             if let Some(custom) = custom {
                 violations.extend(custom.join().expect("the custom rules' thread panicked"));
                 rules::settle(&mut violations);
@@ -143,8 +190,8 @@ pub fn assess(input: AssessInput) -> Report {
     } else {
         (Plan::default(), Vec::new())
     };
-    let required = approval::requirement(input.policy, &plan, input.policy_changed);
-    let approvals = match input.approvals {
+    let required = approval::requirement(facts.policy, &plan, facts.policy_changed);
+    let approvals = match input.change.approvals {
         None => Approvals::NotCheckedLocally { required },
         Some((counted, ignored)) => Approvals::Checked {
             required,
@@ -165,7 +212,7 @@ pub fn assess(input: AssessInput) -> Report {
         violations,
         approvals,
         plan,
-        head_label: input.head_label,
+        head_label: input.change.head_label,
     };
     report.conclude();
     report
@@ -177,9 +224,9 @@ fn checking<'b>(input: &'b AssessInput<'_>, plan: &'b Plan) -> CheckInput<'b> {
         head: input.head,
         base: input.base,
         plan,
-        mr: input.mr,
-        policy_changed: input.policy_changed,
-        proposed_policy: input.proposed_policy,
+        mr: input.change.mr,
+        policy_changed: input.change.policy_changed,
+        proposed_policy: input.change.proposed_policy,
     }
 }
 

@@ -15,7 +15,7 @@ use crate::bot::{Bot, short};
 use crate::core::decl;
 use crate::core::plan::{Change, Plan};
 use crate::core::policy::Policy;
-use crate::core::report::{self, AssessInput, Verdict};
+use crate::core::report::{self, ChangeInput, Verdict};
 use crate::gitlab::{GitLab, MergeRequest};
 use anyhow::{Context, Result, anyhow, bail};
 use std::collections::HashSet;
@@ -145,16 +145,15 @@ impl<G: GitLab, A: Aws> Bot<G, A> {
             let approvals = (counted.clone(), ignored.clone());
             let label = merge_sha.to_string();
             crate::bot::off_runtime(move || {
-                let report = report::assess(AssessInput {
-                    base: Some(&base),
-                    head: &head,
+                let change = ChangeInput {
                     policy: &judge,
                     mr: Some(&facts),
                     policy_changed: &changed,
                     proposed_policy: proposed.as_ref(),
                     approvals: Some(approvals),
                     head_label: Some(label),
-                });
+                };
+                let report = report::assess(change.with(Some(&base), &head));
                 (base, head, report)
             })
             .await

@@ -4,6 +4,7 @@
 
 use super::super::parse::{FileKind, parse_hcl};
 use super::parse;
+use crate::core::testing::Rng;
 use std::sync::Arc;
 
 /// Both readers on one text: `Some(true)` when the fast path read it (and agreed),
@@ -149,22 +150,6 @@ fn corners_agree_or_are_left_to_hcl_edit() {
             parse(&Arc::from("x.tf"), text, FileKind::Config).is_none(),
             "left to hcl-edit: {text}"
         );
-    }
-}
-
-/// A small deterministic generator (xorshift), so a failure is reproduced by its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
     }
 }
 

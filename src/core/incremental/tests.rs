@@ -4,6 +4,8 @@
 use super::*;
 use crate::core::model::SourceFile;
 use crate::core::render;
+use crate::core::rules::MrFacts;
+use crate::core::testing::Rng;
 
 const EXAMPLE_POLICY: &str = include_str!("../../../policies/orgvend.toml");
 const EXAMPLE_REGO: &str = include_str!("../../../policies/clients.rego");
@@ -111,21 +113,6 @@ impl Repo {
     }
 }
 
-/// xorshift: the same edits on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 const FILES: [&str; 4] = [
     "accounts-a.tf",
     "accounts-b.tf",
@@ -225,29 +212,15 @@ fn randomized_edits_are_judged_as_a_whole_check_judges_them() {
         }
         let head_files = repo.files();
         let head = decl::read(&head_files, &policy.sources);
-        let approvals = || Some((vec!["bob".to_string()], Vec::new()));
-        let full = report::assess(AssessInput {
-            base: Some(&base),
-            head: &head,
-            policy: &policy,
+        // the same facts both ways
+        let input = || ChangeInput {
             mr: Some(&facts),
-            policy_changed: &[],
-            proposed_policy: None,
-            approvals: approvals(),
+            approvals: Some((vec!["bob".to_string()], Vec::new())),
             head_label: Some("head".into()),
-        });
-        let change = assess_change(
-            &known,
-            &head_files,
-            ChangeInput {
-                policy: &policy,
-                mr: Some(&facts),
-                policy_changed: &[],
-                proposed_policy: None,
-                approvals: approvals(),
-                head_label: Some("head".into()),
-            },
-        );
+            ..ChangeInput::local(&policy)
+        };
+        let full = report::assess(input().with(Some(&base), &head));
+        let change = assess_change(&known, &head_files, input());
         let Some(change) = change else {
             whole += 1;
             continue;
@@ -282,19 +255,8 @@ fn the_part_judged_is_what_the_change_reaches() {
     let mut a = Acct::new("z.tf", 500);
     a.email = head.accounts[10].email.clone();
     head.accounts.push(a);
-    let report = assess_change(
-        &known,
-        &head.files(),
-        ChangeInput {
-            policy: &policy,
-            mr: None,
-            policy_changed: &[],
-            proposed_policy: None,
-            approvals: None,
-            head_label: None,
-        },
-    )
-    .expect("judged incrementally");
+    let report = assess_change(&known, &head.files(), ChangeInput::local(&policy))
+        .expect("judged incrementally");
     assert_eq!(report.plan.changes.len(), 1);
     let rules: Vec<&str> = report.violations.iter().map(|v| v.rule.as_str()).collect();
     // the new account's email is another's; the base's own violations stay
@@ -375,24 +337,8 @@ fn a_module_reads_a_local_the_same_whoever_read_it_first() {
     assert_eq!(email(&base), email(&head));
     let (decls, reading) = decl::read_kept(base_files, &policy.sources);
     let known = Known::new(Arc::new(decls), Arc::new(reading), &policy).expect("known");
-    let input = || ChangeInput {
-        policy: &policy,
-        mr: None,
-        policy_changed: &[],
-        proposed_policy: None,
-        approvals: None,
-        head_label: None,
-    };
-    let change = assess_change(&known, &head_files, input()).expect("judged on its part");
-    let full = report::assess(AssessInput {
-        base: Some(&base),
-        head: &head,
-        policy: &policy,
-        mr: None,
-        policy_changed: &[],
-        proposed_policy: None,
-        approvals: None,
-        head_label: None,
-    });
+    let change = assess_change(&known, &head_files, ChangeInput::local(&policy))
+        .expect("judged on its part");
+    let full = report::assess(AssessInput::local(Some(&base), &head, &policy));
     assert_eq!(json(&change), json(&full));
 }

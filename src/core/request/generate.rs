@@ -406,16 +406,7 @@ pub fn generate(
     if !problems.is_empty() {
         return Err(problems);
     }
-    let report = report::assess(AssessInput {
-        base: Some(decls),
-        head: &head,
-        policy,
-        mr: None,
-        policy_changed: &[],
-        proposed_policy: None,
-        approvals: None,
-        head_label: None,
-    });
+    let report = report::assess(AssessInput::local(Some(decls), &head, policy));
     for v in &report.violations {
         let ours = v
             .module

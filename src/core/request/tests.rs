@@ -75,16 +75,7 @@ fn check(before: &[SourceFile], after: &[SourceFile]) -> Vec<String> {
     let p = policy();
     let base = decl::read(before, &p.sources);
     let head = decl::read(after, &p.sources);
-    let r = report::assess(AssessInput {
-        base: Some(&base),
-        head: &head,
-        policy: &p,
-        mr: None,
-        policy_changed: &[],
-        proposed_policy: None,
-        approvals: None,
-        head_label: None,
-    });
+    let r = report::assess(AssessInput::local(Some(&base), &head, &p));
     assert!(r.parse_errors.is_empty(), "{:?}", r.parse_errors);
     r.violations
         .iter()
