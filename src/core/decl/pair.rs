@@ -8,11 +8,12 @@ use super::{
 use std::collections::HashMap;
 
 pub(super) fn pair(decls: &mut Declarations) {
-    let mut by_key: HashMap<&str, usize> = HashMap::new();
+    let mut by_key: HashMap<&str, usize> = HashMap::with_capacity(decls.modules.len());
     for (i, m) in decls.modules.iter().enumerate() {
         by_key.entry(m.key.as_str()).or_insert(i);
     }
-    let mut base_of: HashMap<usize, usize> = HashMap::new();
+    // each account module's base module, by index
+    let mut base_of: Vec<Option<usize>> = vec![None; decls.modules.len()];
     let mut issues = Vec::new();
     for (b, m) in decls.modules.iter().enumerate() {
         if m.kind != ModuleKind::Base {
@@ -33,15 +34,13 @@ pub(super) fn pair(decls: &mut Declarations) {
             Some(&t) if decls.modules[t].kind != ModuleKind::Account => {
                 issues.push(PairingIssue::NotAnAccount { base: b, target: t })
             }
-            Some(&t) => match base_of.get(&t) {
-                Some(&first) => issues.push(PairingIssue::ExtraBase {
+            Some(&t) => match base_of[t] {
+                Some(first) => issues.push(PairingIssue::ExtraBase {
                     account: t,
                     base: b,
                     first,
                 }),
-                None => {
-                    base_of.insert(t, b);
-                }
+                None => base_of[t] = Some(b),
             },
         }
     }
@@ -52,13 +51,13 @@ pub(super) fn pair(decls: &mut Declarations) {
     let modules = &decls.modules;
     let accounts: Vec<Account> = crate::core::par::map(&account_modules, 2_000, |&i| {
         let m = &modules[i];
-        let base = base_of.get(&i).map(|&b| &modules[b]);
+        let base = base_of[i].map(|b| &modules[b]);
         let from_base = |name: &str| base.and_then(|b| b.attr(name)).cloned();
         Account {
             key: m.key.clone(),
             at: m.at.clone(),
             module: i,
-            base: base_of.get(&i).copied(),
+            base: base_of[i],
             base_key: base.map(|b| b.key.clone()),
             name: m.attr(NAME).cloned(),
             email: m.attr(EMAIL).cloned(),

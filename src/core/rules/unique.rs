@@ -4,10 +4,11 @@
 use super::Violation;
 use crate::core::decl::{Declarations, Field};
 use crate::core::model::Loc;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 pub(super) fn check_unique(decls: &Declarations, out: &mut Vec<Violation>) {
-    let mut keys: HashMap<&str, &Loc> = HashMap::new();
+    let mut keys: HashMap<&str, &Loc> = HashMap::with_capacity(decls.modules.len());
     for m in &decls.modules {
         if let Some(first) = keys.get(m.key.as_str()) {
             out.push(Violation::error(
@@ -21,9 +22,12 @@ pub(super) fn check_unique(decls: &Declarations, out: &mut Vec<Violation>) {
             keys.insert(&m.key, &m.at);
         }
     }
-    let mut names = HashMap::new();
-    let mut aliases = HashMap::new();
-    let mut emails = HashMap::new();
+    let n = decls.accounts.len();
+    let (mut names, mut aliases, mut emails) = (
+        HashMap::with_capacity(n),
+        HashMap::with_capacity(n),
+        HashMap::with_capacity(n),
+    );
     for a in &decls.accounts {
         let base_key = a.base_key.as_deref().unwrap_or(&a.key);
         duplicate(
@@ -57,7 +61,7 @@ pub(super) fn check_unique(decls: &Declarations, out: &mut Vec<Violation>) {
 }
 
 fn duplicate<'a>(
-    seen: &mut HashMap<String, (&'a str, &'a Loc)>,
+    seen: &mut HashMap<Cow<'a, str>, (&'a str, &'a Loc)>,
     field: &'a Option<Field>,
     fold_case: bool,
     out: &mut Vec<Violation>,
@@ -67,10 +71,12 @@ fn duplicate<'a>(
 ) {
     let Some(f) = field else { return };
     let Some(value) = f.as_str() else { return };
-    let key = if fold_case {
-        value.to_lowercase()
-    } else {
-        value.to_string()
+    // borrowed when folding cannot change it (lower-case ASCII, as names and emails nearly
+    // always are)
+    let unchanged = value.is_ascii() && !value.bytes().any(|b| b.is_ascii_uppercase());
+    let key = match fold_case && !unchanged {
+        true => Cow::Owned(value.to_lowercase()),
+        false => Cow::Borrowed(value),
     };
     match seen.get(&key) {
         Some((other, at)) => out.push(Violation::error(
