@@ -15,7 +15,7 @@ use crate::core::policy::rego::{Needs, first_line};
 use serde_json::Value as Json;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 type Rv = regorus::Value;
 
@@ -96,32 +96,78 @@ struct Part<'a> {
     changes: Vec<&'a Change>,
 }
 
+/// The names of an account's fields in the input document, in the order [`account`] gives
+/// their values.
+const ACCOUNT_FIELDS: [&str; 10] = [
+    "key",
+    "base_key",
+    "name",
+    "email",
+    "alias",
+    "account_type",
+    "role_name",
+    "tags",
+    "file",
+    "line",
+];
+
+/// The names of a module's fields, in the order the document builder gives their values.
+const MODULE_FIELDS: [&str; 7] = ["key", "kind", "source", "ref", "file", "line", "attributes"];
+
+/// An object of `names` (made once per document, shared by every object) and `values`.
+fn record(names: &[Rv], values: impl IntoIterator<Item = Rv>) -> Rv {
+    Rv::from(
+        names
+            .iter()
+            .cloned()
+            .zip(values)
+            .collect::<std::collections::BTreeMap<_, _>>(),
+    )
+}
+
+/// The file's name as a Rego string, made once for a run of objects from the same file.
+#[derive(Default)]
+struct Files(RefCell<Option<(Arc<str>, Rv)>>);
+
+impl Files {
+    fn get(&self, file: &Arc<str>) -> Rv {
+        let mut last = self.0.borrow_mut();
+        match &*last {
+            Some((f, v)) if Arc::ptr_eq(f, file) => v.clone(),
+            _ => {
+                let v = Rv::from(&**file);
+                *last = Some((file.clone(), v.clone()));
+                v
+            }
+        }
+    }
+}
+
 fn document(part: &Part, mr: Option<&MrFacts>, needs: Needs) -> Rv {
+    // Names and the few values that repeat (types, tag keys) are made once and shared; a
+    // name's hash is never computed per object.
     let i = Interned::default();
+    let files = Files::default();
+    let names = |fields: &[&str]| fields.iter().map(|&f| Rv::from(f)).collect::<Vec<_>>();
+    let (account_names, module_names) = (names(&ACCOUNT_FIELDS), names(&MODULE_FIELDS));
     let accounts = part.accounts.iter().map(|a| {
-        i.obj([
-            ("key", Rv::from(a.key.as_str())),
-            ("base_key", opt(a.base_key.as_deref())),
-            ("name", opt(a.name())),
-            ("email", opt(a.email())),
-            ("alias", opt(a.alias())),
-            (
-                "account_type",
+        record(
+            &account_names,
+            [
+                Rv::from(a.key.as_str()),
+                opt(a.base_key.as_deref()),
+                opt(a.name()),
+                opt(a.email()),
+                opt(a.alias()),
                 a.account_type().map(|t| i.get(t)).unwrap_or(Rv::Null),
-            ),
-            (
-                "role_name",
                 a.role_name().map(|r| i.get(r)).unwrap_or(Rv::Null),
-            ),
-            (
-                "tags",
                 a.tags()
-                    .map(|t| i.obj(t.iter().map(|&(k, v)| (k, i.get(v)))))
+                    .map(|t| i.obj(t.iter().map(|&(k, v)| (k, Rv::from(v)))))
                     .unwrap_or(Rv::Null),
-            ),
-            ("file", i.get(&a.at.file)),
-            ("line", Rv::from(a.at.line)),
-        ])
+                files.get(&a.at.file),
+                Rv::from(a.at.line),
+            ],
+        )
     });
     let modules = part.modules.iter().map(|m| {
         let kind = match m.kind {
@@ -129,31 +175,25 @@ fn document(part: &Part, mr: Option<&MrFacts>, needs: Needs) -> Rv {
             crate::core::decl::ModuleKind::Base => "base",
             crate::core::decl::ModuleKind::Other => "other",
         };
-        i.obj([
-            ("key", Rv::from(m.key.as_str())),
-            ("kind", i.get(kind)),
-            (
-                "source",
+        record(
+            &module_names,
+            [
+                Rv::from(m.key.as_str()),
+                i.get(kind),
                 m.source
                     .as_ref()
                     .map(|s| i.get(&s.address))
                     .unwrap_or(Rv::Null),
-            ),
-            (
-                "ref",
                 m.source
                     .as_ref()
                     .and_then(|s| s.reference.as_deref())
                     .map(|r| i.get(r))
                     .unwrap_or(Rv::Null),
-            ),
-            ("file", i.get(&m.at.file)),
-            ("line", Rv::from(m.at.line)),
-            (
-                "attributes",
+                files.get(&m.at.file),
+                Rv::from(m.at.line),
                 i.obj(m.attrs.iter().map(|(k, f)| (k.as_str(), value(&f.value)))),
-            ),
-        ])
+            ],
+        )
     });
     let changes = part.changes.iter().map(|c| {
         let action = match c.action {
