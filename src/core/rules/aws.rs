@@ -18,6 +18,17 @@ static TAG_SHAPE: LazyLock<Regex> =
 
 pub const MAX_TAGS: usize = 50;
 
+/// Whether a tag key or value has Organizations' shape: [`TAG_SHAPE`], decided without the
+/// regex for ASCII text (nearly every tag), where its classes are letters, digits and space.
+fn tag_shaped(s: &str) -> bool {
+    match s.is_ascii() {
+        true => s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b" _.:/=+-@".contains(&b)),
+        false => TAG_SHAPE.is_match(s),
+    }
+}
+
 pub(super) fn check_aws_limits(decls: &Declarations, out: &mut Vec<Violation>) {
     for a in &decls.accounts {
         let module = &a.key;
@@ -143,13 +154,13 @@ pub fn tags_problem(tags: &[(&str, &str)]) -> Option<String> {
         if k.to_ascii_lowercase().starts_with("aws:") {
             return Some(format!("use the reserved key prefix `aws:` in `{k}`"));
         }
-        if !TAG_SHAPE.is_match(k) {
+        if !tag_shaped(k) {
             return Some(format!("have key `{k}` with a character AWS refuses"));
         }
         if v.chars().count() > 256 {
             return Some(format!("have a value of `{k}` longer than 256 characters"));
         }
-        if !TAG_SHAPE.is_match(v) {
+        if !tag_shaped(v) {
             return Some(format!(
                 "have a value of `{k}` with a character AWS refuses"
             ));
@@ -232,5 +243,23 @@ mod tests {
         let keys: Vec<String> = (0..49).map(|i| format!("k{i}")).collect();
         t.extend(keys.iter().map(|k| (k.as_str(), "v")));
         assert!(tags_problem(&t).unwrap().contains("at most 50"));
+    }
+
+    #[test]
+    fn the_ascii_tag_shape_is_the_regex() {
+        // every ASCII character alone, and around letters, judged both ways
+        for b in 0u8..=127 {
+            let c = char::from(b);
+            for text in [c.to_string(), format!("a{c}b"), format!("{c}{c}1")] {
+                assert_eq!(
+                    tag_shaped(&text),
+                    TAG_SHAPE.is_match(&text),
+                    "{text:?} is judged alike"
+                );
+            }
+        }
+        for text in ["", "cc 7/1", "team=a+b@x:y_z.-", "Größe", "naïve;", "東京"] {
+            assert_eq!(tag_shaped(text), TAG_SHAPE.is_match(text), "{text:?}");
+        }
     }
 }
