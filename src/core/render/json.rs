@@ -5,7 +5,7 @@
 //! (most of a large document) are written on every core in contiguous runs, each already
 //! indented for its place, then joined in order.
 
-use crate::core::plan::{Action, Change, FieldChange, Plan, Step, Target};
+use crate::core::plan::{Change, Plan, Step};
 use crate::core::report::Report;
 use serde::Serialize;
 use serde_json::ser::Formatter;
@@ -51,19 +51,91 @@ fn field<W: Write + ?Sized>(
         .map_err(io::Error::other)
 }
 
-/// One change as the document shows it: the plan's fields, its diff and its steps.
-#[derive(Serialize)]
-struct ChangeOut<'a> {
-    account_type: &'a Option<String>,
-    action: Action,
-    at: &'a crate::core::model::Loc,
-    destructive: bool,
-    diff: String,
-    fields: &'a [FieldChange],
-    key: &'a str,
-    name: &'a str,
-    steps: Vec<Step>,
-    target: &'a Option<Target>,
+/// A value at `level` of the document, as serde_json's pretty printer writes it there.
+fn value(buf: &mut Vec<u8>, level: usize, value: &impl Serialize) -> io::Result<()> {
+    value
+        .serialize(&mut serde_json::Serializer::with_formatter(
+            &mut *buf,
+            Indented::at(level),
+        ))
+        .map_err(io::Error::other)
+}
+
+/// The level of a change in the document (`{"plan": {"changes": [...]}}`).
+const CHANGE: usize = 3;
+
+/// One change as the document shows it, as serde_json's pretty printer writes an object of
+/// the plan's fields, its diff and its steps (keys in this order), at [`CHANGE`]. A step
+/// equal to the same step of the change written before it (`last`: each step and where its
+/// text is in `buf`) is copied rather than written again: most of a large plan's steps repeat
+/// from one account to the next.
+fn change(
+    buf: &mut Vec<u8>,
+    plan: &Plan,
+    c: &Change,
+    last: &mut Vec<(Step, std::ops::Range<usize>)>,
+) -> io::Result<()> {
+    let indent = |buf: &mut Vec<u8>, level: usize| {
+        buf.extend(std::iter::repeat_n(b' ', level * 2));
+    };
+    let mut first = true;
+    let mut key = |buf: &mut Vec<u8>, key: &str| {
+        buf.extend_from_slice(if std::mem::take(&mut first) {
+            b"\n"
+        } else {
+            b",\n"
+        });
+        indent(buf, CHANGE + 1);
+        buf.push(b'"');
+        buf.extend_from_slice(key.as_bytes());
+        buf.extend_from_slice(b"\": ");
+    };
+    let inner = CHANGE + 1;
+    buf.push(b'{');
+    key(buf, "account_type");
+    value(buf, inner, &c.account_type)?;
+    key(buf, "action");
+    value(buf, inner, &c.action)?;
+    key(buf, "at");
+    value(buf, inner, &c.at)?;
+    key(buf, "destructive");
+    value(buf, inner, &c.destructive())?;
+    key(buf, "diff");
+    value(buf, inner, &super::unified_diff(c))?;
+    key(buf, "fields");
+    value(buf, inner, &c.fields)?;
+    key(buf, "key");
+    value(buf, inner, &c.key)?;
+    key(buf, "name");
+    value(buf, inner, &c.name)?;
+    key(buf, "steps");
+    let steps = plan.steps(c);
+    if steps.is_empty() {
+        buf.extend_from_slice(b"[]");
+    } else {
+        buf.push(b'[');
+        let mut written = Vec::with_capacity(steps.len());
+        for (i, step) in steps.into_iter().enumerate() {
+            buf.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
+            indent(buf, inner + 1);
+            let start = buf.len();
+            match last.get(i) {
+                Some((same, text)) if *same == step => buf.extend_from_within(text.clone()),
+                _ => value(buf, inner + 1, &step)?,
+            }
+            written.push((step, start..buf.len()));
+        }
+        *last = written;
+        buf.push(b'\n');
+        indent(buf, inner);
+        buf.push(b']');
+    }
+    key(buf, "target");
+    value(buf, inner, &c.target)?;
+    buf.push(b'\n');
+    indent(buf, CHANGE);
+    buf.push(b'}');
+    Ok(())
 }
 
 fn changes<W: Write + ?Sized>(plan: &Plan, out: &mut W) -> io::Result<()> {
@@ -80,26 +152,10 @@ fn changes<W: Write + ?Sized>(plan: &Plan, out: &mut W) -> io::Result<()> {
             .pop()
             .unwrap_or_else(|| Vec::with_capacity(cs.len() * 8192));
         buf.clear();
+        let mut last = Vec::new();
         for c in cs {
             buf.extend_from_slice(b",\n      ");
-            let change = ChangeOut {
-                account_type: &c.account_type,
-                action: c.action,
-                at: &c.at,
-                destructive: c.destructive(),
-                diff: super::unified_diff(c),
-                fields: &c.fields,
-                key: &c.key,
-                name: &c.name,
-                steps: plan.steps(c),
-                target: &c.target,
-            };
-            change
-                .serialize(&mut serde_json::Serializer::with_formatter(
-                    &mut buf,
-                    Indented::at(3),
-                ))
-                .map_err(io::Error::other)?;
+            change(&mut buf, plan, c, &mut last)?;
         }
         Ok(buf)
     };
