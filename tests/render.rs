@@ -310,3 +310,37 @@ fn terminal_text_lists_many_changes_one_line_each() {
     assert_eq!(text.matches("  + create client-c").count(), 60);
     assert!(!text.contains("STS: assume"));
 }
+
+#[test]
+fn json_steps_copied_from_the_change_before_are_each_changes_own() {
+    let p = policy(false);
+    // neighbours differ in a tag every third account: most steps repeat, some do not; 600
+    // changes are written in several runs, each starting afresh
+    let head: String = (0..600)
+        .map(|i| {
+            let tags = if i % 3 == 0 { ", env = \"prod\"" } else { "" };
+            client(
+                &format!("c{i}"),
+                &format!("aws+client-c{i}@example.com"),
+                tags,
+            )
+        })
+        .collect();
+    let report = review(&p, None, &head, None);
+    let doc: serde_json::Value =
+        serde_json::from_str(&render::json::render(&report)).expect("valid JSON");
+    let changes = doc["plan"]["changes"].as_array().expect("changes");
+    assert_eq!(changes.len(), 600);
+    for (c, out) in report.plan.changes.iter().zip(changes) {
+        assert_eq!(out["key"], c.key.as_str());
+        let steps = report.plan.steps(c);
+        assert!(steps.len() > 10, "{}", c.key);
+        assert_eq!(
+            out["steps"],
+            serde_json::to_value(&steps).unwrap(),
+            "{}",
+            c.key
+        );
+        assert_eq!(out["target"], serde_json::to_value(&c.target).unwrap());
+    }
+}
