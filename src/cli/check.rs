@@ -75,19 +75,29 @@ fn run(args: &CheckArgs) -> Result<report::Report> {
     if !repo.is_dir() {
         anyhow::bail!("{} is not a directory", repo.display());
     }
-    let head_files = match &args.head {
-        Some(rev) => checkout::git_ref(repo, rev, POLICY_DIR)?,
-        None => checkout::working_tree(repo, POLICY_DIR)?,
-    };
-    let base_files = args
-        .base
-        .as_ref()
-        .map(|rev| checkout::git_ref(repo, rev, POLICY_DIR))
-        .transpose()?;
+    // A policy directory given on the command line is loaded while the checkout is read.
+    let (head_files, base_files, given_policy) = std::thread::scope(|s| {
+        let given = args
+            .policy
+            .as_deref()
+            .map(|dir| s.spawn(|| load_policy_dir(dir)));
+        let head_files = match &args.head {
+            Some(rev) => checkout::git_ref(repo, rev, POLICY_DIR),
+            None => checkout::working_tree(repo, POLICY_DIR),
+        };
+        let base_files = args
+            .base
+            .as_ref()
+            .map(|rev| checkout::git_ref(repo, rev, POLICY_DIR))
+            .transpose();
+        let given = given.map(|t| t.join().expect("the policy loader panicked"));
+        (head_files, base_files, given)
+    });
+    let (head_files, base_files) = (head_files?, base_files?);
 
     // The policy comes from the target branch, never from the change being judged.
-    let policy = match (&args.policy, &base_files) {
-        (Some(dir), _) => load_policy_dir(dir)?,
+    let policy = match (given_policy, &base_files) {
+        (Some(policy), _) => policy?,
         (None, Some(base)) => Policy::load(base, POLICY_DIR)
             .map_err(anyhow::Error::from)
             .with_context(|| {

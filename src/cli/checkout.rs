@@ -27,8 +27,10 @@ fn text(bytes: Vec<u8>) -> String {
 }
 
 /// Files of the working tree under `root`, paths relative to it. Hidden directories are skipped.
+/// The files are listed first, then read on every core (a large checkout is mostly the cost
+/// of its fresh memory, which both cores can take at once).
 pub fn working_tree(root: &Path, policy_dir: &str) -> Result<Vec<SourceFile>> {
-    let mut out = Vec::new();
+    let mut found = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let entries = std::fs::read_dir(&dir)
@@ -54,14 +56,17 @@ pub fn working_tree(root: &Path, policy_dir: &str) -> Result<Vec<SourceFile>> {
                 .collect::<Vec<_>>()
                 .join("/");
             if wanted(&rel, policy_dir) {
-                let bytes =
-                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-                out.push(SourceFile::new(rel, text(bytes)));
+                found.push((rel, path));
             }
         }
     }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    crate::core::par::map(&found, 2, |(rel, path)| {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        Ok(SourceFile::new(rel.clone(), text(bytes)))
+    })
+    .into_iter()
+    .collect()
 }
 
 /// Files of a git ref (`main`, `origin/master`, a sha) of the repository at `root`.
