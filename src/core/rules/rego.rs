@@ -96,8 +96,8 @@ struct Part<'a> {
     changes: Vec<&'a Change>,
 }
 
-/// The names of an account's fields in the input document, in the order [`account`] gives
-/// their values.
+/// The names of an account's fields in the input document, in the order the document builder
+/// gives their values.
 const ACCOUNT_FIELDS: [&str; 10] = [
     "key",
     "base_key",
@@ -114,8 +114,9 @@ const ACCOUNT_FIELDS: [&str; 10] = [
 /// The names of a module's fields, in the order the document builder gives their values.
 const MODULE_FIELDS: [&str; 7] = ["key", "kind", "source", "ref", "file", "line", "attributes"];
 
-/// An object of `names` (made once per document, shared by every object) and `values`.
-fn record(names: &[Rv], values: impl IntoIterator<Item = Rv>) -> Rv {
+/// An object of `names` (made once per document, shared by every object) and `values`, as
+/// many of each.
+fn record<const N: usize>(names: &[Rv; N], values: [Rv; N]) -> Rv {
     Rv::from(
         names
             .iter()
@@ -148,8 +149,7 @@ fn document(part: &Part, mr: Option<&MrFacts>, needs: Needs) -> Rv {
     // name's hash is never computed per object.
     let i = Interned::default();
     let files = Files::default();
-    let names = |fields: &[&str]| fields.iter().map(|&f| Rv::from(f)).collect::<Vec<_>>();
-    let (account_names, module_names) = (names(&ACCOUNT_FIELDS), names(&MODULE_FIELDS));
+    let (account_names, module_names) = (ACCOUNT_FIELDS.map(Rv::from), MODULE_FIELDS.map(Rv::from));
     let accounts = part.accounts.iter().map(|a| {
         record(
             &account_names,
