@@ -75,40 +75,30 @@ fn change(
     c: &Change,
     last: &mut Vec<(Step, std::ops::Range<usize>)>,
 ) -> io::Result<()> {
-    let indent = |buf: &mut Vec<u8>, level: usize| {
-        buf.extend(std::iter::repeat_n(b' ', level * 2));
-    };
-    let mut first = true;
-    let mut key = |buf: &mut Vec<u8>, key: &str| {
-        buf.extend_from_slice(if std::mem::take(&mut first) {
-            b"\n"
-        } else {
-            b",\n"
-        });
-        indent(buf, CHANGE + 1);
-        buf.push(b'"');
-        buf.extend_from_slice(key.as_bytes());
-        buf.extend_from_slice(b"\": ");
-    };
     let inner = CHANGE + 1;
+    // `"key": value`, one level into the change
+    let entry = |buf: &mut Vec<u8>, first: bool, key: &str| -> io::Result<()> {
+        Indented::at(inner).item(buf, first)?;
+        write!(buf, "\"{key}\": ")
+    };
     buf.push(b'{');
-    key(buf, "account_type");
+    entry(buf, true, "account_type")?;
     value(buf, inner, &c.account_type)?;
-    key(buf, "action");
+    entry(buf, false, "action")?;
     value(buf, inner, &c.action)?;
-    key(buf, "at");
+    entry(buf, false, "at")?;
     value(buf, inner, &c.at)?;
-    key(buf, "destructive");
+    entry(buf, false, "destructive")?;
     value(buf, inner, &c.destructive())?;
-    key(buf, "diff");
+    entry(buf, false, "diff")?;
     value(buf, inner, &super::unified_diff(c))?;
-    key(buf, "fields");
+    entry(buf, false, "fields")?;
     value(buf, inner, &c.fields)?;
-    key(buf, "key");
+    entry(buf, false, "key")?;
     value(buf, inner, &c.key)?;
-    key(buf, "name");
+    entry(buf, false, "name")?;
     value(buf, inner, &c.name)?;
-    key(buf, "steps");
+    entry(buf, false, "steps")?;
     let steps = plan.steps(c);
     if steps.is_empty() {
         buf.extend_from_slice(b"[]");
@@ -116,8 +106,7 @@ fn change(
         buf.push(b'[');
         let mut written = Vec::with_capacity(steps.len());
         for (i, step) in steps.into_iter().enumerate() {
-            buf.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
-            indent(buf, inner + 1);
+            Indented::at(inner + 1).item(buf, i == 0)?;
             let start = buf.len();
             match last.get(i) {
                 Some((same, text)) if *same == step => buf.extend_from_within(text.clone()),
@@ -127,13 +116,13 @@ fn change(
         }
         *last = written;
         buf.push(b'\n');
-        indent(buf, inner);
+        Indented::at(inner).indent(buf)?;
         buf.push(b']');
     }
-    key(buf, "target");
+    entry(buf, false, "target")?;
     value(buf, inner, &c.target)?;
     buf.push(b'\n');
-    indent(buf, CHANGE);
+    Indented::at(CHANGE).indent(buf)?;
     buf.push(b'}');
     Ok(())
 }
