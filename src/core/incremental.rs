@@ -12,8 +12,8 @@
 //! (the base's, each about one module). [`assess_change`] gives what [`report::assess`] gives
 //! on the whole head; `tests` compares the two on randomized edits.
 
+use crate::core::decl::Value;
 use crate::core::decl::{self, ACCOUNT_ID, ALIAS, Declarations, EMAIL, Module, NAME, Reading};
-use crate::core::decl::{ModuleRef, Value};
 use crate::core::model::SourceFile;
 use crate::core::policy::Policy;
 use crate::core::policy::rego::Needs;
@@ -75,8 +75,8 @@ impl Known {
 /// exactly compares a subset).
 fn links(m: &Module) -> Vec<String> {
     let mut out = vec![format!("k:{}", m.key)];
-    if let Some(Value::ModuleRef(ModuleRef { module, .. })) = m.attr(ACCOUNT_ID).map(|f| &f.value) {
-        out.push(format!("k:{module}"));
+    if let Some(Value::ModuleRef(r)) = m.attr(ACCOUNT_ID).map(|f| &f.value) {
+        out.push(format!("k:{}", r.module));
     }
     for (tag, attr) in [("n", NAME), ("e", EMAIL), ("a", ALIAS)] {
         if let Some(s) = m.attr(attr).and_then(|f| f.as_str()) {

@@ -159,10 +159,10 @@ impl<'a> Env<'a> {
                         }
                     }
                 }
-                return Value::ModuleRef(ModuleRef {
+                return Value::ModuleRef(Box::new(ModuleRef {
                     module: module.clone(),
                     attr: attr.join("."),
-                });
+                }));
             }
             _ => return Value::Unknown(format!("`{text}` is not evaluated offline")),
         };
