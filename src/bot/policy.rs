@@ -82,10 +82,7 @@ pub(crate) enum Rules {
 
 /// Policy files as the store keeps them: JSON `[[path, text], …]`.
 fn files_json(files: &[SourceFile]) -> String {
-    let pairs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|f| (f.path.as_str(), f.text.as_str()))
-        .collect();
+    let pairs: Vec<(&str, &str)> = files.iter().map(|f| (f.path.as_str(), &*f.text)).collect();
     serde_json::to_string(&pairs).unwrap_or_default()
 }
 

@@ -356,7 +356,8 @@ pub(crate) fn in_policy_dir(path: &str) -> bool {
 /// The base's files with the MR's diffs applied; `None` when a Terraform file's diff is
 /// collapsed or does not apply (the caller reads the head's tree instead).
 pub fn apply_diffs(base: &[SourceFile], diffs: &[FileDiff]) -> Option<Vec<SourceFile>> {
-    let mut files: HashMap<String, String> = base
+    // unchanged files stay shared with the base's
+    let mut files: HashMap<String, Arc<str>> = base
         .iter()
         .map(|f| (f.path.clone(), f.text.clone()))
         .collect();
@@ -369,7 +370,7 @@ pub fn apply_diffs(base: &[SourceFile], diffs: &[FileDiff]) -> Option<Vec<Source
             return None;
         }
         let old = if d.new_file {
-            String::new()
+            Arc::from("")
         } else {
             files.remove(&d.old_path)?
         };
@@ -382,7 +383,7 @@ pub fn apply_diffs(base: &[SourceFile], diffs: &[FileDiff]) -> Option<Vec<Source
         let new = if d.diff.is_empty() {
             old
         } else {
-            crate::core::patch::apply(&old, &d.diff).ok()?
+            Arc::from(crate::core::patch::apply(&old, &d.diff).ok()?)
         };
         if decl::is_terraform_file(&d.new_path) {
             files.insert(d.new_path.clone(), new);
@@ -428,10 +429,7 @@ mod tests {
             diff("README.md", "README.md", "", "docs\n"),
         ];
         let head = apply_diffs(&base, &diffs).unwrap();
-        let got: Vec<(&str, &str)> = head
-            .iter()
-            .map(|f| (f.path.as_str(), f.text.as_str()))
-            .collect();
+        let got: Vec<(&str, &str)> = head.iter().map(|f| (f.path.as_str(), &*f.text)).collect();
         assert_eq!(
             got,
             [

@@ -35,15 +35,76 @@ impl fmt::Display for Loc {
 pub struct SourceFile {
     /// Path relative to the repository root, `/`-separated.
     pub path: String,
-    pub text: String,
+    /// Shared: what is read from it (each module's block, for the plan's diff) keeps a part of
+    /// it rather than a copy.
+    pub text: Arc<str>,
 }
 
 impl SourceFile {
-    pub fn new(path: impl Into<String>, text: impl Into<String>) -> SourceFile {
+    pub fn new(path: impl Into<String>, text: impl Into<Arc<str>>) -> SourceFile {
         SourceFile {
             path: path.into(),
             text: text.into(),
         }
+    }
+}
+
+/// A part of a file's text, sharing the file's memory: a module's block, as written.
+#[derive(Clone)]
+pub struct Excerpt {
+    file: Arc<str>,
+    start: usize,
+    end: usize,
+}
+
+impl Excerpt {
+    /// `file[range]`. Panics where slicing would: a range past the end or inside a character.
+    pub fn new(file: &Arc<str>, range: std::ops::Range<usize>) -> Excerpt {
+        let _ = &file[range.clone()];
+        Excerpt {
+            file: file.clone(),
+            start: range.start,
+            end: range.end,
+        }
+    }
+}
+
+impl std::ops::Deref for Excerpt {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.file[self.start..self.end]
+    }
+}
+
+impl std::borrow::Borrow<str> for Excerpt {
+    fn borrow(&self) -> &str {
+        self
+    }
+}
+
+impl From<&str> for Excerpt {
+    fn from(text: &str) -> Excerpt {
+        Excerpt::new(&Arc::from(text), 0..text.len())
+    }
+}
+
+impl PartialEq for Excerpt {
+    fn eq(&self, other: &Excerpt) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Excerpt {}
+
+impl fmt::Debug for Excerpt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl fmt::Display for Excerpt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self)
     }
 }
 
@@ -87,5 +148,29 @@ mod tests {
         // the column counts characters, not bytes: 'ä' is two bytes
         assert_eq!(idx.line_col(text, 9), (4, 2));
         assert_eq!(idx.line_col(text, 999), (4, 4));
+    }
+
+    #[test]
+    fn an_excerpt_is_its_part_of_the_file_and_compares_by_text() {
+        let file: Arc<str> = Arc::from("module \"a\" {}\n\nmodule \"b\" {}\n");
+        let a = Excerpt::new(&file, 0..13);
+        let b = Excerpt::new(&file, 15..28);
+        // one file, shared: no copy per excerpt
+        assert_eq!(Arc::strong_count(&file), 3);
+        assert_eq!(&*a, "module \"a\" {}");
+        assert_eq!(&*b, "module \"b\" {}");
+        assert_ne!(a, b);
+        assert_eq!(a, Excerpt::from("module \"a\" {}"));
+        assert_eq!(
+            format!("{a}|{a:?}"),
+            "module \"a\" {}|\"module \\\"a\\\" {}\""
+        );
+        assert_eq!([a, b].join("\n"), "module \"a\" {}\nmodule \"b\" {}");
+    }
+
+    #[test]
+    #[should_panic]
+    fn an_excerpt_inside_a_character_is_refused() {
+        let _ = Excerpt::new(&Arc::from("ä"), 0..1);
     }
 }

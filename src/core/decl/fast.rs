@@ -11,12 +11,21 @@
 //! thousands of mutated files.
 
 use super::parse::{Expr, FileFacts, FileKind, Op, Part, RawAttr, RawModule};
-use crate::core::model::Loc;
+use crate::core::model::{Excerpt, Loc};
 use std::sync::Arc;
 
-/// The file's facts, or `None` when the file is not in the shape this path reads.
-pub(crate) fn parse(file: &Arc<str>, text: &str, kind: FileKind) -> Option<FileFacts> {
+/// The facts of `whole[from..]` (`from` past a byte-order mark), or `None` when the file is
+/// not in the shape this path reads. Module blocks keep their part of `whole`.
+pub(crate) fn parse(
+    file: &Arc<str>,
+    whole: &Arc<str>,
+    from: usize,
+    kind: FileKind,
+) -> Option<FileFacts> {
+    let text = &whole[from..];
     let mut p = P {
+        whole,
+        from,
         depth: 0,
         s: text,
         b: text.as_bytes(),
@@ -52,7 +61,7 @@ enum Item {
         ident: String,
         labels: Vec<String>,
         at: Loc,
-        text: Arc<str>,
+        text: Excerpt,
         body: Vec<Item>,
     },
 }
@@ -130,6 +139,9 @@ impl<'a> Names<'a> {
 const MAX_DEPTH: usize = 48;
 
 struct P<'a> {
+    /// The file as read; `s` is `whole[from..]`.
+    whole: &'a Arc<str>,
+    from: usize,
     depth: usize,
     s: &'a str,
     b: &'a [u8],
@@ -301,7 +313,7 @@ impl<'a> P<'a> {
                 self.deeper(|p| p.body(true))?
             };
             self.i += 1; // the `}`
-            let text = Arc::from(&self.s[start..self.i]);
+            let text = Excerpt::new(self.whole, self.from + start..self.from + self.i);
             self.end_of_line()?;
             items.push(Item::Block {
                 ident: ident.to_string(),

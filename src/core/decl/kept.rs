@@ -8,6 +8,7 @@ use super::{Declarations, Module, ModuleSources, dir_of, evaluate_dir, has_env, 
 use crate::core::model::SourceFile;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
+use std::sync::Arc;
 
 /// Filled by the reader as it goes ([`super::read_with`]).
 #[derive(Default)]
@@ -35,7 +36,7 @@ impl Layout {
 /// A checkout as read: its Terraform files and where each one's modules are in the
 /// declarations read with it.
 pub struct Reading {
-    texts: HashMap<String, String>,
+    texts: HashMap<String, Arc<str>>,
     layout: Layout,
     /// Whether every file parsed (otherwise nothing can be read against this one).
     parsed: bool,
@@ -87,7 +88,7 @@ pub fn changed_files(
         return None;
     }
     let mut seen: HashSet<&str> = HashSet::new();
-    let mut changed: Vec<(&str, Option<&str>)> = Vec::new();
+    let mut changed: Vec<(&str, Option<&Arc<str>>)> = Vec::new();
     for f in files {
         if file_kind(&f.path).is_none() {
             continue;

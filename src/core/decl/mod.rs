@@ -18,14 +18,13 @@ mod value;
 pub use kept::{ChangedFile, Reading, changed_files, from_modules, read_kept};
 pub use value::{Map, ModuleRef, Value};
 
-use crate::core::model::{Loc, SourceFile};
+use crate::core::model::{Excerpt, Loc, SourceFile};
 use eval::Env;
 use pair::pair;
 use parse::RawModule;
 use read::{dir_of, evaluate_dir, has_env, parse_one, read_with};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// Attribute names the reader gives meaning to, on the account module …
 pub const NAME: &str = "name";
@@ -94,9 +93,9 @@ pub struct Module {
     /// Every attribute but `source`, evaluated, in the order written (the first of a
     /// repeated name wins).
     pub attrs: Vec<(String, Field)>,
-    /// The block as written, for the plan's diff.
+    /// The block as written, for the plan's diff: a part of its file's text, not a copy.
     #[serde(skip)]
-    pub text: Arc<str>,
+    pub text: Excerpt,
 }
 
 impl Module {

@@ -3,7 +3,7 @@
 //! small IR that outlives the syntax tree (so a 10,000-account repo never holds every tree).
 
 use super::ParseError;
-use crate::core::model::{LineIndex, Loc};
+use crate::core::model::{Excerpt, LineIndex, Loc};
 use hcl::edit::Span;
 use hcl::edit::expr::{Expression, ObjectKey, TraversalOperator};
 use hcl::edit::structure::{Attribute, Block, Body, Structure};
@@ -59,7 +59,7 @@ pub(crate) struct RawModule {
     pub key: String,
     pub at: Loc,
     pub attrs: Vec<RawAttr>,
-    pub text: Arc<str>,
+    pub text: Excerpt,
 }
 
 #[derive(Debug, Default, PartialEq)]
@@ -98,6 +98,9 @@ pub(crate) fn file_kind(path: &str) -> Option<FileKind> {
 
 struct Ctx<'a> {
     file: Arc<str>,
+    /// The file as read, and where `text` starts in it (after a byte-order mark).
+    whole: &'a Arc<str>,
+    from: usize,
     text: &'a str,
     lines: LineIndex,
 }
@@ -119,22 +122,41 @@ impl Ctx<'_> {
     }
 }
 
-pub(crate) fn parse_file(path: &str, text: &str, kind: FileKind) -> Result<FileFacts, ParseError> {
+pub(crate) fn parse_file(
+    path: &str,
+    whole: &Arc<str>,
+    kind: FileKind,
+) -> Result<FileFacts, ParseError> {
     let file: Arc<str> = Arc::from(path);
     // Terraform accepts a UTF-8 byte-order mark; positions stay those of the file.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let from = bom(whole);
     if kind == FileKind::TfvarsJson {
-        return parse_tfvars_json(file, text);
+        return parse_tfvars_json(file, &whole[from..]);
     }
-    parse_hcl(file, text, kind)
+    parse_hcl(file, whole, from, kind)
+}
+
+/// The length of the UTF-8 byte-order mark `text` starts with (Terraform accepts one;
+/// positions stay those of the text after it), or 0.
+pub(crate) fn bom(text: &str) -> usize {
+    const BOM: char = '\u{feff}';
+    if text.starts_with(BOM) {
+        BOM.len_utf8()
+    } else {
+        0
+    }
 }
 
 /// The file read by hcl-edit: everything the fast path leaves, and every syntax error.
+/// `whole[from..]` is read (`from` past a byte-order mark); module blocks keep their part of
+/// `whole`.
 pub(crate) fn parse_hcl(
     file: Arc<str>,
-    text: &str,
+    whole: &Arc<str>,
+    from: usize,
     kind: FileKind,
 ) -> Result<FileFacts, ParseError> {
+    let text = &whole[from..];
     let body = hcl::edit::parser::parse_body(text).map_err(|e| {
         let at = e.location();
         ParseError {
@@ -144,6 +166,8 @@ pub(crate) fn parse_hcl(
     })?;
     let ctx = Ctx {
         file,
+        whole,
+        from,
         text,
         lines: LineIndex::new(text),
     };
@@ -193,12 +217,10 @@ fn module(ctx: &Ctx, block: &Block, key: &str) -> RawModule {
         key: key.to_string(),
         at: ctx.loc_of(block.span()),
         attrs: block.body.attributes().map(|a| raw_attr(ctx, a)).collect(),
-        text: Arc::from(
-            block
-                .span()
-                .and_then(|s| ctx.text.get(s))
-                .unwrap_or_default(),
-        ),
+        text: match block.span().filter(|s| ctx.text.get(s.clone()).is_some()) {
+            Some(s) => Excerpt::new(ctx.whole, ctx.from + s.start..ctx.from + s.end),
+            None => Excerpt::from(""),
+        },
     }
 }
 

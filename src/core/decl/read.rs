@@ -220,10 +220,13 @@ fn parse_all<'f, R: Send>(
 }
 
 /// One file: the fast path first; hcl-edit for whatever it leaves, and for every syntax error.
-pub(super) fn parse_one(path: &str, text: &str, kind: FileKind) -> Result<FileFacts, ParseError> {
-    let bare = text.strip_prefix('\u{feff}').unwrap_or(text);
+pub(super) fn parse_one(
+    path: &str,
+    text: &Arc<str>,
+    kind: FileKind,
+) -> Result<FileFacts, ParseError> {
     if kind != FileKind::TfvarsJson
-        && let Some(facts) = fast::parse(&Arc::from(path), bare, kind)
+        && let Some(facts) = fast::parse(&Arc::from(path), text, super::parse::bom(text), kind)
     {
         return Ok(facts);
     }

@@ -318,3 +318,17 @@ fn module_text_is_kept_for_diffs() {
     );
     assert!(m.text.trim_end().ends_with('}'));
 }
+
+#[test]
+fn module_text_is_the_block_after_a_byte_order_mark_on_either_reader() {
+    let block = "module \"a\" {\n  source = \"git::https://gitlab.example.com/infra/modules/subaccount.git\"\n  name   = \"é-team\"\n}";
+    // the second file has a heredoc, which the fast path leaves to hcl-edit
+    let heredoc = "locals {\n  note = <<EOT\nx\nEOT\n}\n";
+    let one = format!("\u{feff}{block}\n");
+    let two = format!("\u{feff}{heredoc}\n{}\n", block.replace("\"a\"", "\"b\""));
+    let d = read_files(&[("one.tf", &one), ("two.tf", &two)]);
+    assert_eq!(d.parse_errors, vec![]);
+    assert_eq!(&*d.modules[0].text, block);
+    assert_eq!(&*d.modules[1].text, block.replace("\"a\"", "\"b\""));
+    assert_eq!(d.modules[0].at.line, 1);
+}

@@ -6,10 +6,10 @@
 //! a 10,000-account plan does not hold 190,000 steps.
 
 use crate::core::decl::{Account, Declarations, Map, Value};
-use crate::core::model::Loc;
+use crate::core::model::{Excerpt, Loc};
 use crate::core::policy::{Access, Baseline, Policy, Provider, Repository};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The access steps of a change: entitlements, grants, renames, revocations.
@@ -18,7 +18,10 @@ mod access;
 mod guard;
 /// The steps of each change, their keys and areas.
 mod step;
+/// An account's tags.
+mod tags;
 pub use step::{Area, Step, fill, project_path, valid_project_path};
+pub use tags::Tags;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Plan {
@@ -62,14 +65,15 @@ pub struct Change {
     pub fields: Vec<FieldChange>,
     /// The account as the head declares it (none for a close).
     pub target: Option<Target>,
-    /// For a close: the account as the base declared it.
+    /// For a close: the account as the base declared it (boxed: few changes are closes, and
+    /// a target inline would be a third of every change's size).
     #[serde(skip)]
-    pub closing: Option<Target>,
+    pub closing: Option<Box<Target>>,
     /// The account's blocks as written before and after, for the diff.
     #[serde(skip)]
-    pub before: Vec<Arc<str>>,
+    pub before: Vec<Excerpt>,
     #[serde(skip)]
-    pub after: Vec<Arc<str>>,
+    pub after: Vec<Excerpt>,
 }
 
 impl Change {
@@ -86,7 +90,7 @@ impl Change {
     }
 }
 
-fn blocks_text(blocks: &[Arc<str>]) -> String {
+fn blocks_text(blocks: &[Excerpt]) -> String {
     if blocks.is_empty() {
         return String::new();
     }
@@ -104,7 +108,7 @@ pub struct Target {
     pub alias: String,
     /// The OU path of the account's type.
     pub ou: String,
-    pub tags: BTreeMap<String, String>,
+    pub tags: Tags,
     /// The existing account a new declaration takes over (`adopt = "<id>"`), instead of
     /// creating one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -234,7 +238,7 @@ pub fn plan(base: Option<&Declarations>, head: &Declarations, policy: &Policy) -
                 base: Some(b),
                 fields: Vec::new(),
                 target: None,
-                closing: Some(target(policy, a)),
+                closing: Some(Box::new(target(policy, a))),
                 before: blocks(base, a),
                 after: Vec::new(),
             });
@@ -296,7 +300,7 @@ fn target(policy: &Policy, a: &Account) -> Target {
         role_name: role_name(policy, a).to_string(),
         alias: unknown(a.alias()),
         ou: ou_of(policy, a.account_type()),
-        tags: a.owned_tags().unwrap_or_default(),
+        tags: a.tags().map(Tags::from_iter).unwrap_or_default(),
         adopt: a.adopt().map(str::to_string),
         grants: grants(policy, a),
     }
@@ -434,7 +438,7 @@ fn loc(f: &Option<crate::core::decl::Field>) -> Option<Loc> {
     f.as_ref().map(|f| f.at.clone())
 }
 
-fn blocks(decls: &Declarations, a: &Account) -> Vec<Arc<str>> {
+fn blocks(decls: &Declarations, a: &Account) -> Vec<Excerpt> {
     let mut out = vec![decls.module(a.module).text.clone()];
     if let Some(b) = a.base {
         out.push(decls.module(b).text.clone());

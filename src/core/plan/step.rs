@@ -350,7 +350,7 @@ fn create_steps(
                 name: t.name.clone(),
                 email: t.email.clone(),
                 role_name: t.role_name.clone(),
-                tags: t.tags.clone(),
+                tags: t.tags.to_map(),
             },
             Step::WaitForAccount,
         ],
@@ -358,7 +358,7 @@ fn create_steps(
     steps.push(Step::MoveAccount { ou: t.ou.clone() });
     if !t.tags.is_empty() {
         steps.push(Step::TagAccount {
-            tags: t.tags.clone(),
+            tags: t.tags.to_map(),
         });
     }
     steps.extend([
@@ -503,7 +503,7 @@ fn update_steps(
                     .collect();
                 let removed: Vec<String> = before
                     .keys()
-                    .filter(|k| !t.tags.contains_key(*k))
+                    .filter(|k| !t.tags.contains_key(k))
                     .cloned()
                     .collect();
                 if !set.is_empty() {

@@ -126,11 +126,11 @@ pub(super) fn compile(files: &[&SourceFile]) -> Result<Vec<Module>, PolicyError>
     let mut modules = Vec::new();
     for f in files {
         // Rego v1 (OPA 1.0, current conftest) first; older v0 policies still load.
-        let package = match engine.add_policy(f.path.clone(), f.text.clone()) {
+        let package = match engine.add_policy(f.path.clone(), f.text.to_string()) {
             Ok(p) => p,
             Err(v1_error) => {
                 engine.set_rego_v0(true);
-                let v0 = engine.add_policy(f.path.clone(), f.text.clone());
+                let v0 = engine.add_policy(f.path.clone(), f.text.to_string());
                 engine.set_rego_v0(false);
                 v0.map_err(|_| PolicyError {
                     at: None,

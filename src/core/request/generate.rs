@@ -295,7 +295,7 @@ pub fn generate(
     let before = files
         .iter()
         .find(|f| f.path == path)
-        .map(|f| f.text.clone());
+        .map(|f| f.text.to_string());
     let sibling_slug = sibling.and_then(|s| {
         s.name()
             .map(|n| n.strip_prefix(prefix.as_str()).unwrap_or(n).to_string())

@@ -124,7 +124,7 @@ impl Bootstrap {
                 kind: a.kind.clone(),
                 ou: a.target.ou.clone(),
                 owner: a.target.tags.get("owner").cloned().unwrap_or_default(),
-                tags: a.target.tags.clone(),
+                tags: a.target.tags.to_map(),
             },
             state_bucket: a.state_bucket.clone(),
             lock_table: a.lock_table.clone(),
