@@ -4,7 +4,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::collections::BTreeMap;
 
 /// Tags, sorted by key, each key once. A plan keeps one set per account: as a `BTreeMap`, three
-/// tags were a node of eleven slots (544 bytes), a tenth of a 10,000-account plan's memory.
+/// tags were a node of eleven slots (544 bytes), 5.4 MB at 10,000 accounts.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Tags(Vec<(String, String)>);
 
