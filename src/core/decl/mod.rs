@@ -16,7 +16,7 @@ mod read;
 mod value;
 
 pub use kept::{ChangedFile, Reading, changed_files, from_modules, read_kept};
-pub use value::{Map, ModuleRef, Value};
+pub use value::{Map, ModuleRef, SortedMap, Value};
 
 use crate::core::model::{Excerpt, Loc, SourceFile};
 use eval::Env;

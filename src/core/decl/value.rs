@@ -23,21 +23,31 @@ pub enum Value {
     Unknown(String),
 }
 
-/// An HCL object: a few entries, sorted by key. (A `BTreeMap` allocates a node of eleven
-/// slots per map; with a tag map in every module that was a third of the reader's memory.)
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Map(Vec<(String, Value)>);
+/// An HCL object's entries.
+pub type Map = SortedMap<Value>;
 
-impl Map {
-    pub fn new() -> Map {
-        Map(Vec::new())
+/// A few entries, sorted by key, each key once: an HCL object's ([`Map`]), an account's tags in
+/// the plan. (A `BTreeMap` allocates a node of eleven slots per map; with a tag map in every
+/// module that was a third of the reader's memory.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortedMap<V>(Vec<(String, V)>);
+
+impl<V> Default for SortedMap<V> {
+    fn default() -> Self {
+        SortedMap(Vec::new())
+    }
+}
+
+impl<V> SortedMap<V> {
+    pub fn new() -> SortedMap<V> {
+        SortedMap(Vec::new())
     }
 
     fn find(&self, key: &str) -> Result<usize, usize> {
         self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
     }
 
-    pub fn get(&self, key: &str) -> Option<&Value> {
+    pub fn get(&self, key: &str) -> Option<&V> {
         self.find(key).ok().map(|i| &self.0[i].1)
     }
 
@@ -46,14 +56,15 @@ impl Map {
     }
 
     /// Inserts or replaces.
-    pub fn insert(&mut self, key: String, value: Value) {
+    pub fn insert(&mut self, key: String, value: V) {
         match self.find(&key) {
             Ok(i) => self.0[i].1 = value,
             Err(i) => self.0.insert(i, (key, value)),
         }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
+    /// In key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
         self.0.iter().map(|(k, v)| (k, v))
     }
 
@@ -70,38 +81,39 @@ impl Map {
     }
 }
 
-impl Extend<(String, Value)> for Map {
-    fn extend<I: IntoIterator<Item = (String, Value)>>(&mut self, iter: I) {
+impl<V> Extend<(String, V)> for SortedMap<V> {
+    fn extend<I: IntoIterator<Item = (String, V)>>(&mut self, iter: I) {
         for (k, v) in iter {
             self.insert(k, v);
         }
     }
 }
 
-impl FromIterator<(String, Value)> for Map {
-    fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Map {
-        let mut m = Map::new();
+/// In any order; where a key repeats, the last value wins (as in a map).
+impl<V> FromIterator<(String, V)> for SortedMap<V> {
+    fn from_iter<I: IntoIterator<Item = (String, V)>>(iter: I) -> SortedMap<V> {
+        let mut m = SortedMap::new();
         m.extend(iter);
         m
     }
 }
 
-impl IntoIterator for Map {
-    type Item = (String, Value);
-    type IntoIter = std::vec::IntoIter<(String, Value)>;
+impl<V> IntoIterator for SortedMap<V> {
+    type Item = (String, V);
+    type IntoIter = std::vec::IntoIter<(String, V)>;
     fn into_iter(self) -> Self::IntoIter {
         self.0.into_iter()
     }
 }
 
-impl std::ops::Index<&str> for Map {
-    type Output = Value;
-    fn index(&self, key: &str) -> &Value {
+impl<V> std::ops::Index<&str> for SortedMap<V> {
+    type Output = V;
+    fn index(&self, key: &str) -> &V {
         self.get(key).expect("no such key in the map")
     }
 }
 
-impl Serialize for Map {
+impl<V: Serialize> Serialize for SortedMap<V> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.0.len()))?;
         for (k, v) in &self.0 {

@@ -76,28 +76,16 @@ fn change(
     last: &mut Vec<(Step, std::ops::Range<usize>)>,
 ) -> io::Result<()> {
     let inner = CHANGE + 1;
-    // `"key": value`, one level into the change
-    let entry = |buf: &mut Vec<u8>, first: bool, key: &str| -> io::Result<()> {
-        Indented::at(inner).item(buf, first)?;
-        write!(buf, "\"{key}\": ")
-    };
     buf.push(b'{');
     entry(buf, true, "account_type")?;
     value(buf, inner, &c.account_type)?;
-    entry(buf, false, "action")?;
-    value(buf, inner, &c.action)?;
-    entry(buf, false, "at")?;
-    value(buf, inner, &c.at)?;
-    entry(buf, false, "destructive")?;
-    value(buf, inner, &c.destructive())?;
-    entry(buf, false, "diff")?;
-    value(buf, inner, &super::unified_diff(c))?;
-    entry(buf, false, "fields")?;
-    value(buf, inner, &c.fields)?;
-    entry(buf, false, "key")?;
-    value(buf, inner, &c.key)?;
-    entry(buf, false, "name")?;
-    value(buf, inner, &c.name)?;
+    put(buf, "action", &c.action)?;
+    put(buf, "at", &c.at)?;
+    put(buf, "destructive", &c.destructive())?;
+    put(buf, "diff", &super::unified_diff(c))?;
+    put(buf, "fields", &c.fields)?;
+    put(buf, "key", &c.key)?;
+    put(buf, "name", &c.name)?;
     entry(buf, false, "steps")?;
     let steps = plan.steps(c);
     if steps.is_empty() {
@@ -119,12 +107,23 @@ fn change(
         Indented::at(inner).indent(buf)?;
         buf.push(b']');
     }
-    entry(buf, false, "target")?;
-    value(buf, inner, &c.target)?;
+    put(buf, "target", &c.target)?;
     buf.push(b'\n');
     Indented::at(CHANGE).indent(buf)?;
     buf.push(b'}');
     Ok(())
+}
+
+/// `"key": ` one level into a change, after a comma unless `first`.
+fn entry(buf: &mut Vec<u8>, first: bool, key: &str) -> io::Result<()> {
+    Indented::at(CHANGE + 1).item(buf, first)?;
+    write!(buf, "\"{key}\": ")
+}
+
+/// `"key": value`, one level into a change, after a comma.
+fn put(buf: &mut Vec<u8>, key: &str, v: &impl Serialize) -> io::Result<()> {
+    entry(buf, false, key)?;
+    value(buf, CHANGE + 1, v)
 }
 
 fn changes<W: Write + ?Sized>(plan: &Plan, out: &mut W) -> io::Result<()> {
