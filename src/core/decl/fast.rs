@@ -22,6 +22,22 @@ pub(crate) fn parse(
     from: usize,
     kind: FileKind,
 ) -> Option<FileFacts> {
+    let mut modules = Vec::new();
+    let mut facts = parse_each(file, whole, from, kind, &mut |m| modules.push(m))?;
+    facts.modules = modules;
+    Some(facts)
+}
+
+/// [`parse`], each module block given to `module` as soon as it is read (and not kept in the
+/// facts): a file's lowered form is never held whole. On `None` some modules may have been
+/// given already: the caller drops them.
+pub(crate) fn parse_each(
+    file: &Arc<str>,
+    whole: &Arc<str>,
+    from: usize,
+    kind: FileKind,
+    module: &mut dyn FnMut(RawModule),
+) -> Option<FileFacts> {
     let text = &whole[from..];
     let mut p = P {
         whole,
@@ -34,19 +50,17 @@ pub(crate) fn parse(
         line_start: 0,
         file: file.clone(),
     };
-    let items = p.body(false).ok()?;
     let mut facts = FileFacts::default();
     match kind {
-        FileKind::Config => collect(items, &mut facts),
-        FileKind::Tfvars => {
-            for item in items {
-                if let Item::Attr(a) = item {
-                    facts.assignments.push(a);
-                }
+        FileKind::Config => p.body_each(false, &mut |item| collect(item, &mut facts, module)),
+        FileKind::Tfvars => p.body_each(false, &mut |item| {
+            if let Item::Attr(a) = item {
+                facts.assignments.push(a);
             }
-        }
+        }),
         FileKind::TfvarsJson => return None,
     }
+    .ok()?;
     Some(facts)
 }
 
@@ -66,34 +80,34 @@ enum Item {
     },
 }
 
-fn collect(items: Vec<Item>, facts: &mut FileFacts) {
-    for item in items {
-        let Item::Block {
-            ident,
-            mut labels,
+/// One top-level item of a configuration file: a module block goes to `module`, a
+/// `variable` or `locals` block to the facts; anything else is not read.
+fn collect(item: Item, facts: &mut FileFacts, module: &mut dyn FnMut(RawModule)) {
+    let Item::Block {
+        ident,
+        mut labels,
+        at,
+        text,
+        body,
+    } = item
+    else {
+        return;
+    };
+    match (ident.as_str(), labels.len()) {
+        ("module", 1) => module(RawModule {
+            key: labels.pop().unwrap_or_default(),
             at,
+            attrs: attrs(body).collect(),
             text,
-            body,
-        } = item
-        else {
-            continue;
-        };
-        match (ident.as_str(), labels.len()) {
-            ("module", 1) => facts.modules.push(RawModule {
-                key: labels.pop().unwrap_or_default(),
-                at,
-                attrs: attrs(body).collect(),
-                text,
-            }),
-            ("variable", 1) => {
-                let default = attrs(body).find(|a| a.name == "default").map(|a| a.expr);
-                facts
-                    .variables
-                    .push((labels.pop().unwrap_or_default(), default, at));
-            }
-            ("locals", 0) => facts.locals.extend(attrs(body)),
-            _ => {}
+        }),
+        ("variable", 1) => {
+            let default = attrs(body).find(|a| a.name == "default").map(|a| a.expr);
+            facts
+                .variables
+                .push((labels.pop().unwrap_or_default(), default, at));
         }
+        ("locals", 0) => facts.locals.extend(attrs(body)),
+        _ => {}
     }
 }
 
@@ -259,13 +273,19 @@ impl<'a> P<'a> {
     /// A body: until `}` (nested) or the end of the file (top level).
     fn body(&mut self, nested: bool) -> R<Vec<Item>> {
         let mut items = Vec::new();
+        self.body_each(nested, &mut |item| items.push(item))?;
+        Ok(items)
+    }
+
+    /// [`Self::body`], each item given to `each` as soon as it is read.
+    fn body_each(&mut self, nested: bool, each: &mut dyn FnMut(Item)) -> R<()> {
         let mut names = Names::default();
         loop {
             self.gap()?;
             match self.peek() {
                 None if nested => return Err(Bail),
-                None => return Ok(items),
-                Some(b'}') if nested => return Ok(items),
+                None => return Ok(()),
+                Some(b'}') if nested => return Ok(()),
                 _ => {}
             }
             let start = self.i;
@@ -281,7 +301,7 @@ impl<'a> P<'a> {
                 if !names.insert(ident) {
                     return Err(Bail);
                 }
-                items.push(Item::Attr(RawAttr {
+                each(Item::Attr(RawAttr {
                     name: ident.to_string(),
                     expr,
                     at,
@@ -315,7 +335,7 @@ impl<'a> P<'a> {
             self.i += 1; // the `}`
             let text = Excerpt::new(self.whole, self.from + start..self.from + self.i);
             self.end_of_line()?;
-            items.push(Item::Block {
+            each(Item::Block {
                 ident: ident.to_string(),
                 labels,
                 at,

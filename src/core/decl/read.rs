@@ -1,7 +1,8 @@
 //! Reading a checkout: every file parsed on every core, each directory's values (variables,
-//! locals, tfvars) first, then every other file parsed and evaluated at once, so that its
-//! lowered form is dropped before the next file is read: a 10,000-account repository never
-//! holds the lowered form of every file (fresh memory is the largest cost of a large read).
+//! locals, tfvars) first, then every other file parsed and evaluated at once, each module
+//! block evaluated as soon as the fast path has read it: a 10,000-account repository never
+//! holds the lowered form of a whole file, let alone of every file (fresh memory is the
+//! largest cost of a large read).
 
 use super::eval::Env;
 use super::kept::Layout;
@@ -88,7 +89,8 @@ fn read_phased<'f>(
         .partition(|(f, k)| all_first || may_give_values(f, *k));
     let mut errors: Vec<(&str, ParseError)> = Vec::new();
     let mut values: BTreeMap<&str, Vec<(&str, FileKind, FileFacts)>> = BTreeMap::new();
-    for ((f, k), r) in first.iter().zip(parse_all(&first, |_, r| r)) {
+    let first_read = parse_all(&first, |&(f, k)| parse_one(&f.path, &f.text, k));
+    for ((f, k), r) in first.iter().zip(first_read) {
         match r {
             Ok(facts) => values
                 .entry(dir_of(&f.path))
@@ -114,19 +116,17 @@ fn read_phased<'f>(
     let none = Env::empty();
     let env_of = |path: &str| envs.get(dir_of(path)).unwrap_or(&none);
 
-    // every other file: parsed and evaluated at once, on every core
-    let late_read = parse_all(&late, |(f, k), r| {
-        let facts = r?;
-        if has_env(*k, &facts) {
-            return Ok(None);
-        }
+    // every other file: parsed and evaluated at once, on every core, each module as it is read
+    let late_read = parse_all(&late, |&(f, k)| {
         let env = env_of(&f.path).fork();
-        let modules: Vec<Module> = facts
-            .modules
-            .into_iter()
-            .map(|m| module(&env, m, sources))
-            .collect();
-        Ok(Some(modules))
+        let mut modules = Vec::new();
+        let facts = parse_one_into(&f.path, &f.text, k, &mut modules, |m| {
+            module(&env, m, sources)
+        })?;
+        Ok(match has_env(k, &facts) {
+            true => None,
+            false => Some(modules),
+        })
     });
     let mut dirs: BTreeMap<&str, Vec<FileRead>> = BTreeMap::new();
     for ((f, _), r) in late.iter().zip(late_read) {
@@ -179,15 +179,13 @@ pub(super) fn has_env(kind: FileKind, facts: &FileFacts) -> bool {
         || !facts.assignments.is_empty()
 }
 
-/// Parses files on every core, each result passed through `then` on the thread that parsed
-/// it: files parse independently, and parsing is most of the cost.
+/// `parse` of every file on every core, the results in the files' order: files parse
+/// independently, and parsing is most of the cost.
 fn parse_all<'f, R: Send>(
     files: &[(&'f SourceFile, FileKind)],
-    then: impl Fn(&(&'f SourceFile, FileKind), Result<FileFacts, ParseError>) -> R + Sync,
+    parse: impl Fn(&(&'f SourceFile, FileKind)) -> R + Sync,
 ) -> Vec<R> {
-    let parse = |file: &(&'f SourceFile, FileKind)| {
-        then(file, parse_one(&file.0.path, &file.0.text, file.1))
-    };
+    let parse = &parse;
     let total: usize = files.iter().map(|(f, _)| f.text.len()).sum();
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -231,6 +229,36 @@ pub(super) fn parse_one(
         return Ok(facts);
     }
     parse::parse_file(path, text, kind)
+}
+
+/// [`parse_one`], each module block made into `T` by `each` and added to `out` as soon as it
+/// is read rather than kept in the facts (which come back without modules): the fast path
+/// never holds a file's lowered form whole. Nothing is added on an error.
+fn parse_one_into<T>(
+    path: &str,
+    text: &Arc<str>,
+    kind: FileKind,
+    out: &mut Vec<T>,
+    each: impl Fn(RawModule) -> T,
+) -> Result<FileFacts, ParseError> {
+    let start = out.len();
+    if kind != FileKind::TfvarsJson {
+        let fast = fast::parse_each(
+            &Arc::from(path),
+            text,
+            super::parse::bom(text),
+            kind,
+            &mut |m| out.push(each(m)),
+        );
+        match fast {
+            Some(facts) => return Ok(facts),
+            // what the fast path gave before it gave up is read again by hcl-edit
+            None => out.truncate(start),
+        }
+    }
+    let mut facts = parse::parse_file(path, text, kind)?;
+    out.extend(std::mem::take(&mut facts.modules).into_iter().map(each));
+    Ok(facts)
 }
 
 pub(super) fn dir_of(path: &str) -> &str {
@@ -303,4 +331,42 @@ pub(super) fn evaluate_dir(
     out: &mut Vec<Module>,
 ) {
     evaluate(&dir_env(files), raw, sources, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modules_given_before_the_fast_path_gives_up_are_read_again_by_hcl_edit() {
+        let text: Arc<str> = "module \"a\" {\n  source = \"x\"\n}\n\nmodule \"b\" {\n  name = <<EOT\nhi\nEOT\n}\n\nmodule \"c\" {\n  source = \"y\"\n}\n".into();
+        // the fast path reads `a`, then gives up on the heredoc
+        let mut given = Vec::new();
+        let fast = fast::parse_each(
+            &Arc::from("main.tf"),
+            &text,
+            0,
+            FileKind::Config,
+            &mut |m| given.push(m.key),
+        );
+        assert!(fast.is_none());
+        assert_eq!(given, ["a"]);
+
+        let mut out = vec!["before".to_string()];
+        let facts =
+            parse_one_into("main.tf", &text, FileKind::Config, &mut out, |m| m.key).unwrap();
+        assert_eq!(out, ["before", "a", "b", "c"]);
+        assert!(facts.modules.is_empty());
+        let whole = parse_one("main.tf", &text, FileKind::Config).unwrap();
+        let keys: Vec<String> = whole.modules.into_iter().map(|m| m.key).collect();
+        assert_eq!(keys, out[1..]);
+    }
+
+    #[test]
+    fn a_file_in_error_adds_no_module() {
+        let text: Arc<str> = "module \"a\" {\n  source = \"x\"\n}\n\nmodule \"b\" {\n".into();
+        let mut out = Vec::new();
+        assert!(parse_one_into("main.tf", &text, FileKind::Config, &mut out, |m| m.key).is_err());
+        assert!(out.is_empty());
+    }
 }
