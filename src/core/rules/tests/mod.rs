@@ -567,3 +567,28 @@ mod access;
 /// The rules that keep changes of the rules, adoptions and project paths in check.
 mod gate;
 mod guard;
+
+#[test]
+fn rego_per_account_runs_deny_what_one_whole_document_denies() {
+    // 600 accounts: several runs; three mistagged ones in different runs
+    let tf: String = (0..600)
+        .map(|i| match i {
+            0 | 260 | 599 => pair(&format!("client-c{i}"), "client", ", client = \"x\""),
+            _ => client(&format!("c{i}")),
+        })
+        .collect();
+    let denied = |p: &Policy| {
+        let mut vs: Vec<(Option<String>, String)> = run(p, None, &[("main.tf", &tf)])
+            .into_iter()
+            .filter(|v| v.rule == "rego.main")
+            .map(|v| (v.module, v.message))
+            .collect();
+        vs.sort();
+        vs
+    };
+    let mut whole = example();
+    whole.rego_per_account = false;
+    let runs = denied(&example());
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    assert_eq!(runs, denied(&whole));
+}
