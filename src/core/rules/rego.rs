@@ -309,9 +309,9 @@ pub(super) fn check_rego(policy: &Policy, input: &CheckInput, out: &mut Vec<Viol
 /// The accounts in runs of [`RUN`], each with its modules and its change; modules of no
 /// account and closes (whose account the head no longer has) go with the first.
 fn per_account<'a>(input: &CheckInput<'a>) -> Vec<Part<'a>> {
-    // Each run's document is built, judged and dropped before the next: 250 accounts made
-    // less fresh memory than 1,000 for the same time (BENCHMARKS.md, fifth round); 100 no
-    // better than 250.
+    // Each run's document is built, judged and dropped before the next: runs of 250 accounts
+    // made less fresh memory than runs of 1,000, and the text check a little faster
+    // (BENCHMARKS.md, fifth round); runs of 100 were no better than 250.
     const RUN: usize = 250;
     let head = input.head;
     let runs = head.accounts.len().div_ceil(RUN).max(1);
