@@ -173,21 +173,20 @@ pub fn requirement(policy: &Policy, plan: &Plan, policy_changed: &[String]) -> A
         .unwrap_or(1);
     let mut best: (u32, Option<String>) = (0, None);
     for c in &plan.changes {
-        let (n, why) = match c.action {
-            Action::Close => (
-                policy.close_approvals.unwrap_or(most_any_type),
-                format!("closing `{}`", c.name),
-            ),
-            _ => {
-                let t = c.account_type.as_deref();
-                let n = t
-                    .and_then(|t| policy.type_rules(t))
-                    .map(|r| r.approvals)
-                    .unwrap_or(most_any_type);
-                (n, format!("`{}` is a {} account", c.name, t.unwrap_or("?")))
-            }
+        let t = c.account_type.as_deref();
+        let n = match c.action {
+            Action::Close => policy.close_approvals.unwrap_or(most_any_type),
+            _ => t
+                .and_then(|t| policy.type_rules(t))
+                .map(|r| r.approvals)
+                .unwrap_or(most_any_type),
         };
+        // the first change that needs the most says why (written only for it)
         if n > best.0 {
+            let why = match c.action {
+                Action::Close => format!("closing `{}`", c.name),
+                _ => format!("`{}` is a {} account", c.name, t.unwrap_or("?")),
+            };
             best = (n, Some(why));
         }
     }

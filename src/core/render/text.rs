@@ -12,7 +12,8 @@ use std::fmt::Write;
 pub const TEXT_DETAIL_LIMIT: usize = 50;
 
 pub fn render(report: &Report) -> String {
-    let mut out = String::new();
+    // about a line of 60 bytes for each change past the detail limit
+    let mut out = String::with_capacity(4096 + 64 * report.plan.changes.len());
     let _ = writeln!(out, "{}", plain(&headline(report)));
     let _ = writeln!(out, "{}", counts(report).replace(" ·", ","));
     for e in &report.parse_errors {
@@ -82,19 +83,13 @@ pub fn render(report: &Report) -> String {
             Action::Update => '~',
             Action::Close => '-',
         };
-        let kind = c
-            .account_type
-            .as_deref()
-            .map(|t| format!(" ({t})"))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "  {sign} {} {}{}  {}",
-            action_word(c.action),
-            plain(&c.name),
-            plain(&kind),
-            plain(&c.at.to_string())
-        );
+        // `plain` replaces character by character: the line is written in pieces, with no
+        // string made for its parts (a line for each of 10,000 changes)
+        let _ = write!(out, "  {sign} {} {}", action_word(c.action), plain(&c.name));
+        if let Some(t) = c.account_type.as_deref() {
+            let _ = write!(out, " ({})", plain(t));
+        }
+        let _ = writeln!(out, "  {}:{}", plain(&c.at.file), c.at.line);
         if n >= detailed {
             continue;
         }
