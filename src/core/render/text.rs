@@ -12,7 +12,7 @@ use std::fmt::Write;
 pub const TEXT_DETAIL_LIMIT: usize = 50;
 
 pub fn render(report: &Report) -> String {
-    // about a line of 60 bytes for each change past the detail limit
+    // a plan too large to list in detail gets one line of about 60 bytes for each change
     let mut out = String::with_capacity(4096 + 64 * report.plan.changes.len());
     let _ = writeln!(out, "{}", plain(&headline(report)));
     let _ = writeln!(out, "{}", counts(report).replace(" ·", ","));
