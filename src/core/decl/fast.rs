@@ -15,22 +15,10 @@ use crate::core::model::{Excerpt, Loc};
 use std::sync::Arc;
 
 /// The facts of `whole[from..]` (`from` past a byte-order mark), or `None` when the file is
-/// not in the shape this path reads. Module blocks keep their part of `whole`.
-pub(crate) fn parse(
-    file: &Arc<str>,
-    whole: &Arc<str>,
-    from: usize,
-    kind: FileKind,
-) -> Option<FileFacts> {
-    let mut modules = Vec::new();
-    let mut facts = parse_each(file, whole, from, kind, &mut |m| modules.push(m))?;
-    facts.modules = modules;
-    Some(facts)
-}
-
-/// [`parse`], each module block given to `module` as soon as it is read (and not kept in the
-/// facts): a file's lowered form is never held whole. On `None` some modules may have been
-/// given already: the caller drops them.
+/// not in the shape this path reads. Each module block is given to `module` as soon as it is
+/// read (and not kept in the facts): a file's lowered form is never held whole. On `None`
+/// some modules may have been given already: the caller drops them. Module blocks keep their
+/// part of `whole`.
 pub(crate) fn parse_each(
     file: &Arc<str>,
     whole: &Arc<str>,

@@ -181,6 +181,11 @@ impl Account {
 
     /// The tags as owned strings (see [`Account::tags`]).
     pub fn owned_tags(&self) -> Option<BTreeMap<String, String>> {
+        self.tags_into()
+    }
+
+    /// [`Self::tags`], owned, in any map of strings (the plan keeps a [`SortedMap`]).
+    pub fn tags_into<M: FromIterator<(String, String)>>(&self) -> Option<M> {
         self.tags().map(|t| {
             t.into_iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

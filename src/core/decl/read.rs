@@ -223,12 +223,10 @@ pub(super) fn parse_one(
     text: &Arc<str>,
     kind: FileKind,
 ) -> Result<FileFacts, ParseError> {
-    if kind != FileKind::TfvarsJson
-        && let Some(facts) = fast::parse(&Arc::from(path), text, super::parse::bom(text), kind)
-    {
-        return Ok(facts);
-    }
-    parse::parse_file(path, text, kind)
+    let mut modules = Vec::new();
+    let mut facts = parse_one_into(path, text, kind, &mut modules, |m| m)?;
+    facts.modules = modules;
+    Ok(facts)
 }
 
 /// [`parse_one`], each module block made into `T` by `each` and added to `out` as soon as it

@@ -300,14 +300,7 @@ fn target(policy: &Policy, a: &Account) -> Target {
         role_name: role_name(policy, a).to_string(),
         alias: unknown(a.alias()),
         ou: ou_of(policy, a.account_type()),
-        tags: a
-            .tags()
-            .map(|t| {
-                t.into_iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        tags: a.tags_into().unwrap_or_default(),
         adopt: a.adopt().map(str::to_string),
         grants: grants(policy, a),
     }
