@@ -119,7 +119,7 @@ fn read_phased<'f>(
     // every other file: parsed and evaluated at once, on every core, each module as it is read
     let late_read = parse_all(&late, |&(f, k)| {
         let env = env_of(&f.path).fork();
-        let mut modules = Vec::new();
+        let mut modules = Vec::with_capacity(module_lines(&f.text));
         let facts = parse_one_into(&f.path, &f.text, k, &mut modules, |m| {
             module(&env, m, sources)
         })?;
@@ -168,6 +168,16 @@ fn read_phased<'f>(
         dirs,
         errors: errors.into_iter().map(|(_, e)| e).collect(),
     })
+}
+
+/// How many of a file's lines begin with `module`: about how many module blocks it has, to
+/// size its vector of modules once. Grown by doubling, the vectors of a 10,000-account
+/// repository took 8 MB of fresh memory (each a few hundred KB, copied at each doubling),
+/// and the kernel zeroing it was a tenth of a JSON check's time (perf). A line counted that
+/// is no block, or a block indented, only makes the estimate a little off.
+fn module_lines(text: &str) -> usize {
+    let b = text.as_bytes();
+    usize::from(b.starts_with(b"module")) + memchr::memmem::find_iter(b, b"\nmodule").count()
 }
 
 /// Whether a file gives its directory variables, locals or tfvars values (what every module
@@ -366,5 +376,14 @@ mod tests {
         let mut out = Vec::new();
         assert!(parse_one_into("main.tf", &text, FileKind::Config, &mut out, |m| m.key).is_err());
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_file_is_sized_for_the_lines_that_begin_a_module() {
+        let text =
+            "module \"a\" {\n  x = module.b.id\n}\n# module\n  module \"c\" {}\nmodule \"d\" {}\n";
+        assert_eq!(module_lines(text), 2);
+        assert_eq!(module_lines(""), 0);
+        assert_eq!(module_lines("locals {}\n"), 0);
     }
 }
