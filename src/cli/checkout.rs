@@ -21,18 +21,15 @@ fn in_policy_dir(path: &str, dir: &str) -> bool {
         })
 }
 
-/// A file's bytes as text, without a copy when they are UTF-8 (they nearly always are).
-fn text(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
 /// Files of the working tree under `root`, paths relative to it. Hidden directories are skipped.
 /// The files are listed first, then read on every core (a large checkout is mostly the cost
 /// of its fresh memory, which both cores can take at once).
 pub fn working_tree(root: &Path, policy_dir: &str) -> Result<Vec<SourceFile>> {
-    let mut found = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
+    let mut found: Vec<String> = Vec::new();
+    // each directory with its path relative to `root` ("" or "a/b/"): a file's relative
+    // path is that and its name, made once
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, rel_dir)) = stack.pop() {
         let entries = std::fs::read_dir(&dir)
             .with_context(|| format!("reading directory {}", dir.display()))?;
         for entry in entries {
@@ -42,31 +39,60 @@ pub fn working_tree(root: &Path, policy_dir: &str) -> Result<Vec<SourceFile>> {
             if name.starts_with('.') {
                 continue;
             }
-            let path = entry.path();
             let kind = entry.file_type()?;
-            if kind.is_dir() || (kind.is_symlink() && path.is_dir()) {
-                stack.push(path);
+            if kind.is_dir() || (kind.is_symlink() && entry.path().is_dir()) {
+                stack.push((entry.path(), format!("{rel_dir}{name}/")));
                 continue;
             }
-            let rel = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
+            let rel = format!("{rel_dir}{name}");
             if wanted(&rel, policy_dir) {
-                found.push((rel, path));
+                found.push(rel);
             }
         }
     }
-    found.sort_by(|a, b| a.0.cmp(&b.0));
-    crate::core::par::map(&found, 2, |(rel, path)| {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        Ok(SourceFile::new(rel.clone(), text(bytes)))
+    found.sort();
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    crate::core::par::map(&found, 2, |rel| {
+        let path = root.join(rel);
+        let text = BUF
+            .with_borrow_mut(|buf| read_text(&path, buf))
+            .with_context(|| format!("reading {}", path.display()))?;
+        Ok(SourceFile::new(rel.clone(), text))
     })
     .into_iter()
     .collect()
+}
+
+/// A file's text (UTF-8, or made so), read through `buf`, which each thread keeps from file
+/// to file. `std::fs::read` asks for the file's size first (a `statx` more per file) and
+/// gives a fresh buffer each time: a checkout of one file per account is 10,000 files, and
+/// a system call costs microseconds on these machines (BENCHMARKS.md, sixth round).
+fn read_text(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<std::sync::Arc<str>> {
+    let mut file = std::fs::File::open(path)?;
+    let mut filled = 0;
+    loop {
+        if filled == buf.len() {
+            buf.resize((buf.len() * 2).max(64 * 1024), 0);
+        }
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    let bytes = &buf[..filled];
+    Ok(match std::str::from_utf8(bytes) {
+        Ok(text) => text.into(),
+        Err(_) => String::from_utf8_lossy(bytes).as_ref().into(),
+    })
+}
+
+/// A file's bytes as text, without a copy when they are UTF-8 (they nearly always are).
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Files of a git ref (`main`, `origin/master`, a sha) of the repository at `root`.
@@ -157,4 +183,56 @@ fn git(root: &Path) -> Command {
     let mut cmd = Command::new("git");
     cmd.arg("-C").arg(root).stderr(Stdio::piped());
     cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_working_tree_is_read_whole_in_path_order_through_one_buffer_per_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for d in ["envs/prod", ".git", "policies", "docs"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        // larger than the first buffer (64 KiB), then a small file through the same buffer:
+        // nothing of the large one may be left in the small one's text
+        let big = format!("# {}\n", "x".repeat(200_000));
+        std::fs::write(root.join("a.tf"), &big).unwrap();
+        std::fs::write(root.join("b.tf"), "module \"b\" {}\n").unwrap();
+        std::fs::write(root.join("envs/prod/main.tf"), "locals {}\n").unwrap();
+        std::fs::write(root.join("terraform.tfvars"), b"name = \"caf\xe9\"\n").unwrap();
+        std::fs::write(root.join("policies/orgvend.toml"), "").unwrap();
+        std::fs::write(root.join(".git/x.tf"), "hidden").unwrap();
+        std::fs::write(root.join("docs/README.md"), "not read").unwrap();
+        std::fs::write(root.join("empty.tf"), "").unwrap();
+        let files = working_tree(root, "policies").unwrap();
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "a.tf",
+                "b.tf",
+                "empty.tf",
+                "envs/prod/main.tf",
+                "policies/orgvend.toml",
+                "terraform.tfvars"
+            ]
+        );
+        assert_eq!(&*files[0].text, big);
+        assert_eq!(&*files[1].text, "module \"b\" {}\n");
+        assert_eq!(&*files[2].text, "");
+        assert_eq!(&*files[3].text, "locals {}\n");
+        // not UTF-8: the bad byte becomes U+FFFD, as before
+        assert_eq!(&*files[5].text, "name = \"caf\u{FFFD}\"\n");
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_read_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(dir.path().join("gone.tf"), dir.path().join("main.tf")).unwrap();
+        let err = working_tree(dir.path(), "policies").unwrap_err();
+        assert!(format!("{err:#}").contains("main.tf"), "{err:#}");
+    }
 }
