@@ -188,14 +188,18 @@ pub fn unified_diff(c: &crate::core::plan::Change) -> String {
 
 /// The diff of a text added or removed whole (a create, a close), as `similar` writes it,
 /// without diffing: every line, one hunk. `None` for anything else, and for text that
-/// `similar` might split differently (a carriage return, no final newline).
+/// `similar` might split differently (a carriage return not ending a line, as `similar`
+/// ends one there; no final newline). Lines ending in `\r\n` (a repository written on
+/// Windows) are split alike by both.
 fn one_sided_diff(before: &str, after: &str) -> Option<String> {
     let (text, sign) = match (before.is_empty(), after.is_empty()) {
         (true, false) => (after, '+'),
         (false, true) => (before, '-'),
         _ => return None,
     };
-    if text.contains('\r') || !text.ends_with('\n') {
+    let lone_cr = memchr::memchr_iter(b'\r', text.as_bytes())
+        .any(|i| text.as_bytes().get(i + 1) != Some(&b'\n'));
+    if lone_cr || !text.ends_with('\n') {
         return None;
     }
     let lines = text.split_inclusive('\n').count();
@@ -321,6 +325,8 @@ mod tests {
             "module \"a\" {\n  name = \"x\"\n}\n",
             "a\n\nb\n  c\n\n\n",
             "ünï\tcode ${x}\n\\\n",
+            "module \"a\" {\r\n  name = \"x\"\r\n}\r\n",
+            "a\r\n\r\nb\n  c\r\n\n",
         ];
         for text in texts {
             for (before, after) in [("", text), (text, "")] {
@@ -337,7 +343,9 @@ mod tests {
             }
         }
         for (before, after) in [
-            ("a\r\nb\n", ""),
+            ("a\rb\n", ""),
+            ("", "a\r\nb\r\r\n"),
+            ("", "a\r\nb\r"),
             ("", "no newline"),
             ("a\n", "b\n"),
             ("", ""),
