@@ -4,18 +4,26 @@
 
 use super::parse::{Expr, Op, Part};
 use super::value::{Map, ModuleRef, Value};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Locals may refer to locals; deeper nesting than this is a cycle or abuse.
 const MAX_DEPTH: usize = 64;
 
+/// A directory's values. A reference (`var.accounts["c1"].email`, `local.clients.c1.name`) is
+/// read in place, and only the value it ends at is copied: a map of 10,000 accounts in one
+/// variable or local, read once per module, would otherwise be copied whole 20,000 times.
+/// The definitions and the settled locals are shared by every fork.
 pub(crate) struct Env<'a> {
-    pub vars: HashMap<String, Value>,
+    vars: Arc<HashMap<String, Value>>,
     /// Declared variables, with or without a value.
-    pub declared: HashSet<String>,
-    pub locals: HashMap<String, &'a Expr>,
-    // Each thread forks its own Env, so these locks are never contended.
+    declared: Arc<HashSet<String>>,
+    locals: Arc<HashMap<String, &'a Expr>>,
+    /// Every local's value, once [`Env::settled`].
+    settled: Arc<HashMap<String, Value>>,
+    // While settling: the values found so far and the locals being evaluated. Each thread
+    // forks its own Env, so these locks are never contended.
     cache: Mutex<HashMap<String, Value>>,
     in_progress: Mutex<HashSet<String>>,
 }
@@ -24,23 +32,35 @@ impl<'a> Env<'a> {
     pub fn new(vars: HashMap<String, Value>, locals: HashMap<String, &'a Expr>) -> Env<'a> {
         let declared = vars.keys().cloned().collect();
         Env {
-            vars,
-            declared,
-            locals,
+            vars: Arc::new(vars),
+            declared: Arc::new(declared),
+            locals: Arc::new(locals),
+            settled: Arc::default(),
             cache: Mutex::default(),
             in_progress: Mutex::default(),
         }
     }
 
+    /// Variables declared without a value (`var.x` is then unknown for want of one, rather
+    /// than undeclared).
+    pub fn declare(&mut self, names: impl IntoIterator<Item = String>) {
+        Arc::make_mut(&mut self.declared).extend(names);
+    }
+
     /// Every local evaluated now, in name order, from the top: a local's value (and why it
     /// is unknown: a cycle, too deep a chain) is then the same whichever module reads it
     /// first, in a whole read or in a read of one file (`kept`).
-    pub fn settled(self) -> Env<'a> {
-        let mut names: Vec<&String> = self.locals.keys().collect();
+    pub fn settled(mut self) -> Env<'a> {
+        let locals = self.locals.clone();
+        let mut names: Vec<&String> = locals.keys().collect();
         names.sort();
         for name in names {
             self.local(name, 0);
         }
+        let cache = self.cache.get_mut().expect("cache lock");
+        let mut settled = std::mem::take(Arc::make_mut(&mut self.settled));
+        settled.extend(std::mem::take(cache));
+        self.settled = Arc::new(settled);
         self
     }
 
@@ -51,6 +71,7 @@ impl<'a> Env<'a> {
             vars: self.vars.clone(),
             declared: self.declared.clone(),
             locals: self.locals.clone(),
+            settled: self.settled.clone(),
             cache: Mutex::new(self.cache.lock().expect("cache lock").clone()),
             in_progress: Mutex::default(),
         }
@@ -76,11 +97,17 @@ impl<'a> Env<'a> {
     }
 
     fn eval_at(&self, expr: &Expr, depth: usize) -> Value {
+        self.eval_ref(expr, depth).into_owned()
+    }
+
+    /// The value of `expr`: borrowed where it is a variable's or a settled local's, or a part
+    /// of one.
+    fn eval_ref(&self, expr: &Expr, depth: usize) -> Cow<'_, Value> {
         if depth > MAX_DEPTH {
-            return Value::Unknown("the expression nests too deeply".into());
+            return Cow::Owned(Value::Unknown("the expression nests too deeply".into()));
         }
         let depth = depth + 1;
-        match expr {
+        Cow::Owned(match expr {
             Expr::Null => Value::Null,
             Expr::Bool(b) => Value::Bool(*b),
             Expr::Number(n) => Value::Number(n.clone()),
@@ -91,59 +118,67 @@ impl<'a> Env<'a> {
             Expr::Map(entries) => {
                 let mut map = Map::new();
                 for (k, v) in entries {
-                    match self.eval_at(k, depth).template_text() {
+                    match self.eval_ref(k, depth).template_text() {
                         Some(key) => {
                             map.insert(key.into_owned(), self.eval_at(v, depth));
                         }
-                        None => return Value::Unknown("a map key is not a known string".into()),
+                        None => {
+                            return Cow::Owned(Value::Unknown(
+                                "a map key is not a known string".into(),
+                            ));
+                        }
                     }
                 }
                 Value::Map(map)
             }
-            Expr::Template(parts) => self.template(parts, depth),
-            Expr::Traversal { root, ops, text } => self.traversal(root, ops, text, depth),
+            Expr::Template(parts) => return self.template(parts, depth),
+            Expr::Traversal { root, ops, text } => return self.traversal(root, ops, text, depth),
             Expr::Call { name, args, text } => self.call(name, args, text, depth),
             Expr::Opaque(text) => Value::Unknown(format!("`{text}` is not evaluated offline")),
-        }
+        })
     }
 
-    fn template(&self, parts: &[Part], depth: usize) -> Value {
+    fn template(&self, parts: &[Part], depth: usize) -> Cow<'_, Value> {
         // "${ x }" alone is x itself, whatever its type (Terraform 0.11 wrote every reference so).
         if let [Part::Expr(e)] = parts {
-            return self.eval_at(e, depth);
+            return self.eval_ref(e, depth);
         }
         let mut out = String::new();
         for part in parts {
             match part {
                 Part::Lit(s) => out.push_str(s),
-                Part::Expr(e) => match self.eval_at(e, depth) {
-                    Value::Unknown(why) => return Value::Unknown(why),
-                    v => match v.template_text() {
+                Part::Expr(e) => {
+                    let v = self.eval_ref(e, depth);
+                    if let Value::Unknown(_) = &*v {
+                        return v;
+                    }
+                    match v.template_text() {
                         Some(s) => out.push_str(&s),
                         None => {
-                            return Value::Unknown(format!(
+                            return Cow::Owned(Value::Unknown(format!(
                                 "{} cannot be interpolated into a string",
                                 v.kind()
-                            ));
+                            )));
                         }
-                    },
-                },
+                    }
+                }
             }
         }
-        Value::String(out)
+        Cow::Owned(Value::String(out))
     }
 
-    fn traversal(&self, root: &str, ops: &[Op], text: &str, depth: usize) -> Value {
-        let (value, rest) = match (root, ops) {
+    fn traversal(&self, root: &str, ops: &[Op], text: &str, depth: usize) -> Cow<'_, Value> {
+        let unknown = |why: String| Cow::Owned(Value::Unknown(why));
+        let (mut value, rest) = match (root, ops) {
             ("var", [Op::Attr(name), rest @ ..]) => match self.vars.get(name) {
-                Some(v) => (v.clone(), rest),
+                Some(v) => (Cow::Borrowed(v), rest),
                 None if !self.declared.contains(name) => {
-                    return Value::Unknown(format!(
+                    return unknown(format!(
                         "`var.{name}` is not declared: there is no `variable \"{name}\"` block"
                     ));
                 }
                 None => {
-                    return Value::Unknown(format!(
+                    return unknown(format!(
                         "`var.{name}` has no default and no value in terraform.tfvars or *.auto.tfvars"
                     ));
                 }
@@ -155,34 +190,39 @@ impl<'a> Env<'a> {
                     match op {
                         Op::Attr(a) => attr.push(a.clone()),
                         Op::Index(_) => {
-                            return Value::Unknown(format!("`{text}` indexes a module output"));
+                            return unknown(format!("`{text}` indexes a module output"));
                         }
                     }
                 }
-                return Value::ModuleRef(Box::new(ModuleRef {
+                return Cow::Owned(Value::ModuleRef(Box::new(ModuleRef {
                     module: module.clone(),
                     attr: attr.join("."),
-                }));
+                })));
             }
-            _ => return Value::Unknown(format!("`{text}` is not evaluated offline")),
+            _ => return unknown(format!("`{text}` is not evaluated offline")),
         };
-        let mut value = value;
         for op in rest {
             let key = match op {
-                Op::Attr(a) => Value::String(a.clone()),
-                Op::Index(e) => self.eval_at(e, depth),
+                Op::Attr(a) => Cow::Owned(Value::String(a.clone())),
+                Op::Index(e) => self.eval_ref(e, depth),
             };
-            value = index(value, &key, text);
+            value = match value {
+                Cow::Borrowed(v) => index(v, &key, text).map_or_else(Cow::Owned, Cow::Borrowed),
+                Cow::Owned(v) => Cow::Owned(index(&v, &key, text).map_or_else(|u| u, Value::clone)),
+            };
         }
         value
     }
 
-    fn local(&self, name: &str, depth: usize) -> Value {
+    fn local(&self, name: &str, depth: usize) -> Cow<'_, Value> {
+        if let Some(v) = self.settled.get(name) {
+            return Cow::Borrowed(v);
+        }
         if let Some(v) = self.cache.lock().expect("cache lock").get(name) {
-            return v.clone();
+            return Cow::Owned(v.clone());
         }
         let Some(expr) = self.locals.get(name) else {
-            return Value::Unknown(format!("`local.{name}` is not defined"));
+            return Cow::Owned(Value::Unknown(format!("`local.{name}` is not defined")));
         };
         if !self
             .in_progress
@@ -190,7 +230,7 @@ impl<'a> Env<'a> {
             .expect("lock")
             .insert(name.to_string())
         {
-            return Value::Unknown(format!("`local.{name}` refers to itself"));
+            return Cow::Owned(Value::Unknown(format!("`local.{name}` refers to itself")));
         }
         let value = self.eval_at(expr, depth);
         self.in_progress.lock().expect("lock").remove(name);
@@ -198,11 +238,13 @@ impl<'a> Env<'a> {
             .lock()
             .expect("lock")
             .insert(name.to_string(), value.clone());
-        value
+        Cow::Owned(value)
     }
 
     fn call(&self, name: &str, args: &[Expr], text: &str, depth: usize) -> Value {
-        let args: Vec<Value> = args.iter().map(|a| self.eval_at(a, depth)).collect();
+        // read in place: `lookup(var.accounts, "c1")` copies one account, not the map
+        let owned: Vec<Cow<Value>> = args.iter().map(|a| self.eval_ref(a, depth)).collect();
+        let args: Vec<&Value> = owned.iter().map(|a| &**a).collect();
         if let Some(Value::Unknown(why)) = args.iter().find(|a| matches!(a, Value::Unknown(_))) {
             return Value::Unknown(why.clone());
         }
@@ -210,8 +252,8 @@ impl<'a> Env<'a> {
         match (name, args.as_slice()) {
             ("merge", _) => {
                 let mut out = Map::new();
-                for arg in args {
-                    match arg {
+                for arg in owned {
+                    match arg.into_owned() {
                         Value::Map(m) => out.extend(m),
                         Value::Null => {}
                         other => {
@@ -227,7 +269,7 @@ impl<'a> Env<'a> {
             ("lookup", [Value::Map(m), key, rest @ ..]) if rest.len() <= 1 => {
                 match key.template_text().and_then(|k| m.get(&k).cloned()) {
                     Some(v) => v,
-                    None => rest.first().cloned().unwrap_or_else(unsupported),
+                    None => rest.first().map_or_else(unsupported, |v| (*v).clone()),
                 }
             }
             // Terraform 0.11's map("k1", v1, "k2", v2, ...)
@@ -236,7 +278,7 @@ impl<'a> Env<'a> {
                 for pair in pairs.chunks(2) {
                     match pair[0].template_text() {
                         Some(k) => {
-                            out.insert(k.into_owned(), pair[1].clone());
+                            out.insert(k.into_owned(), (*pair[1]).clone());
                         }
                         None => return unsupported(),
                     }
@@ -246,7 +288,7 @@ impl<'a> Env<'a> {
             ("lower", [Value::String(s)]) => Value::String(s.to_lowercase()),
             ("upper", [Value::String(s)]) => Value::String(s.to_uppercase()),
             ("trimspace", [Value::String(s)]) => Value::String(s.trim().to_string()),
-            ("tomap" | "tostring" | "tolist" | "toset", [v]) => v.clone(),
+            ("tomap" | "tostring" | "tolist" | "toset", [v]) => (*v).clone(),
             ("concat", lists) => {
                 let mut out = Vec::new();
                 for l in lists {
@@ -265,25 +307,28 @@ impl<'a> Env<'a> {
     }
 }
 
-fn index(value: Value, key: &Value, text: &str) -> Value {
-    match (&value, key) {
-        (Value::Unknown(_), _) => value,
-        (Value::Map(m), k) => match k.template_text().and_then(|k| m.get(&k).cloned()) {
-            Some(v) => v,
-            None => Value::Unknown(format!("`{text}` names a key the map does not have")),
-        },
-        (Value::List(items), Value::Number(n)) => {
-            match n.parse::<usize>().ok().and_then(|i| items.get(i)) {
-                Some(v) => v.clone(),
-                None => Value::Unknown(format!("`{text}` is out of range")),
-            }
-        }
-        _ => Value::Unknown(format!("`{text}` cannot index {}", value.kind())),
+/// `value[key]` in place, or why there is none (an unknown `value` is its own reason).
+fn index<'v>(value: &'v Value, key: &Value, text: &str) -> Result<&'v Value, Value> {
+    match (value, key) {
+        (Value::Unknown(_), _) => Err(value.clone()),
+        (Value::Map(m), k) => k
+            .template_text()
+            .and_then(|k| m.get(&k))
+            .ok_or_else(|| Value::Unknown(format!("`{text}` names a key the map does not have"))),
+        (Value::List(items), Value::Number(n)) => n
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| items.get(i))
+            .ok_or_else(|| Value::Unknown(format!("`{text}` is out of range"))),
+        _ => Err(Value::Unknown(format!(
+            "`{text}` cannot index {}",
+            value.kind()
+        ))),
     }
 }
 
 /// Terraform's `format` for the verbs names use: `%s`, `%d`, `%v` and `%%`.
-fn format(spec: &str, args: &[Value]) -> Option<Value> {
+fn format(spec: &str, args: &[&Value]) -> Option<Value> {
     let mut out = String::new();
     let mut args = args.iter();
     let mut chars = spec.chars();
@@ -363,9 +408,64 @@ mod tests {
     fn format_fills_verbs() {
         let v = format(
             "aws+%s@%s",
-            &[Value::String("a".into()), Value::String("b.c".into())],
+            &[&Value::String("a".into()), &Value::String("b.c".into())],
         );
         assert_eq!(v, Some(Value::String("aws+a@b.c".into())));
         assert_eq!(format("%q", &[]), None);
+    }
+
+    /// A reference into a variable's or a local's map reads the value it ends at, in place
+    /// (a map of 10,000 accounts was copied whole for each module that read one), with the
+    /// same values and the same reasons as before.
+    #[test]
+    fn references_into_maps_read_what_they_end_at() {
+        let text = "locals {\n  clients = { c1 = { name = \"client-c1\" }, c2 = { name = \"client-c2\" } }\n  alias = local.clients\n}\n";
+        let facts = super::super::parse::parse_file(
+            "v.tf",
+            &std::sync::Arc::from(text),
+            super::super::parse::FileKind::Config,
+        )
+        .unwrap();
+        let locals = facts
+            .locals
+            .iter()
+            .map(|a| (a.name.clone(), &a.expr))
+            .collect();
+        let mut accounts = Map::new();
+        let mut c3 = Map::new();
+        c3.insert("email".to_string(), Value::String("c3@x".into()));
+        accounts.insert("c3".to_string(), Value::Map(c3));
+        let vars = HashMap::from([("accounts".to_string(), Value::Map(accounts))]);
+        let env = Env::new(vars, locals).settled().fork();
+        let read = |text: &str| {
+            let t = format!("a = {text}\n");
+            let f = super::super::parse::parse_file(
+                "t.tfvars",
+                &std::sync::Arc::from(t.as_str()),
+                super::super::parse::FileKind::Tfvars,
+            )
+            .unwrap();
+            env.eval(&f.assignments[0].expr)
+        };
+        let s = |v: &str| Value::String(v.into());
+        assert_eq!(read("local.clients.c1.name"), s("client-c1"));
+        assert_eq!(read("local.clients[\"c2\"].name"), s("client-c2"));
+        assert_eq!(read("local.alias.c2.name"), s("client-c2"));
+        assert_eq!(read("var.accounts[\"c3\"].email"), s("c3@x"));
+        assert_eq!(read("\"${local.clients.c1.name}-x\""), s("client-c1-x"));
+        assert_eq!(read("lookup(local.clients, \"c9\", \"none\")"), s("none"));
+        assert_eq!(read("lookup(var.accounts.c3, \"email\")"), s("c3@x"));
+        let Value::Map(m) = read("local.clients.c2") else {
+            panic!("a map")
+        };
+        assert_eq!(m.get("name"), Some(&s("client-c2")));
+        let unknown = |text: &str| match read(text) {
+            Value::Unknown(why) => why,
+            other => panic!("{text}: {other:?}"),
+        };
+        assert!(unknown("local.clients.c9.name").contains("names a key the map does not have"));
+        assert!(unknown("local.clients.c1.name.x").contains("cannot index a string"));
+        assert!(unknown("local.nope.a").contains("`local.nope` is not defined"));
+        assert!(unknown("var.nope[\"a\"]").contains("`var.nope` is not declared"));
     }
 }

@@ -316,7 +316,7 @@ fn dir_env<'a>(files: &[(&str, FileKind, &'a FileFacts)]) -> Env<'a> {
         }
     }
     let mut env = Env::new(vars, locals);
-    env.declared.extend(declared.keys().map(|k| k.to_string()));
+    env.declare(declared.keys().map(|k| k.to_string()));
     env.settled()
 }
 
