@@ -12,7 +12,11 @@
 
 use super::parse::{Expr, FileFacts, FileKind, Op, Part, RawAttr, RawModule};
 use crate::core::model::{Excerpt, Loc};
+use names::Names;
 use std::sync::Arc;
+
+#[path = "fast_names.rs"]
+mod names;
 
 /// The facts of `whole[from..]` (`from` past a byte-order mark), or `None` when the file is
 /// not in the shape this path reads. Each module block is given to `module` as soon as it is
@@ -104,35 +108,6 @@ fn attrs(body: Vec<Item>) -> impl Iterator<Item = RawAttr> {
         Item::Attr(a) => Some(a),
         Item::Block { .. } => None,
     })
-}
-
-/// The attribute names of one body: a short list, a set once it grows.
-#[derive(Default)]
-struct Names<'a> {
-    few: [&'a str; 16],
-    len: usize,
-    many: Option<std::collections::HashSet<&'a str>>,
-}
-
-impl<'a> Names<'a> {
-    /// Whether `name` is new to the body.
-    fn insert(&mut self, name: &'a str) -> bool {
-        if let Some(set) = &mut self.many {
-            return set.insert(name);
-        }
-        if self.few[..self.len].contains(&name) {
-            return false;
-        }
-        if self.len == self.few.len() {
-            let mut set: std::collections::HashSet<&str> = self.few.iter().copied().collect();
-            set.insert(name);
-            self.many = Some(set);
-        } else {
-            self.few[self.len] = name;
-            self.len += 1;
-        }
-        true
-    }
 }
 
 /// Deeper nesting than this (of expressions or blocks) is left to hcl-edit: recursion here
@@ -280,10 +255,7 @@ impl<'a> P<'a> {
             let at = self.at(start);
             let ident = self.ident()?;
             self.spaces();
-            if self.peek() == Some(b'=') && self.b.get(self.i + 1) != Some(&b'=') {
-                self.i += 1;
-                self.spaces();
-                let expr = self.expr()?;
+            if let Some(expr) = self.assignment()? {
                 self.end_of_line()?;
                 // a body holds each attribute once (hcl-edit refuses a second)
                 if !names.insert(ident) {
@@ -313,6 +285,8 @@ impl<'a> P<'a> {
             self.spaces();
             let body = if self.peek() == Some(b'}') {
                 Vec::new()
+            } else if self.peek().is_some_and(ident_start) {
+                vec![self.deeper(Self::one_line_attr)?]
             } else {
                 self.line_comment();
                 if !self.newline()? {
@@ -331,6 +305,34 @@ impl<'a> P<'a> {
                 body,
             });
         }
+    }
+
+    /// The one attribute of a one-line block (`variable "x" { default = "y" }`), up to the
+    /// block's `}`.
+    fn one_line_attr(&mut self) -> R<Item> {
+        let at = self.at(self.i);
+        let name = self.ident()?;
+        self.spaces();
+        let expr = self.assignment()?.ok_or(Bail)?;
+        self.spaces();
+        if self.peek() != Some(b'}') {
+            return Err(Bail);
+        }
+        Ok(Item::Attr(RawAttr {
+            name: name.to_string(),
+            expr,
+            at,
+        }))
+    }
+
+    /// `= value` after an attribute's name; `None` where no `=` follows (a block's labels).
+    fn assignment(&mut self) -> R<Option<Expr>> {
+        if self.peek() != Some(b'=') || self.b.get(self.i + 1) == Some(&b'=') {
+            return Ok(None);
+        }
+        self.i += 1;
+        self.spaces();
+        self.expr().map(Some)
     }
 
     fn expect(&mut self, c: u8) -> R<()> {
