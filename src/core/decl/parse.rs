@@ -251,8 +251,9 @@ fn lower(ctx: &Ctx, expr: &Expression) -> Expr {
                 })
                 .collect(),
         ),
-        Expression::StringTemplate(t) => template(ctx, t, None),
-        Expression::HeredocTemplate(h) => template(ctx, &h.template, h.indent()),
+        Expression::StringTemplate(t) => template(ctx, t),
+        // `<<-EOT`: hcl-edit has already dropped the common indent from the literals
+        Expression::HeredocTemplate(h) => template(ctx, &h.template),
         Expression::Parenthesis(p) => lower(ctx, p.inner()),
         Expression::Traversal(t) => {
             let text = ctx.text_of(t.span());
@@ -293,17 +294,11 @@ fn lower(ctx: &Ctx, expr: &Expression) -> Expr {
     }
 }
 
-fn template(ctx: &Ctx, t: &Template, indent: Option<usize>) -> Expr {
+fn template(ctx: &Ctx, t: &Template) -> Expr {
     let mut parts = Vec::with_capacity(t.len());
     for element in t.iter() {
         match element {
-            Element::Literal(lit) => {
-                let text = match indent {
-                    Some(n) => strip_indent(lit.value(), n),
-                    None => lit.value().to_string(),
-                };
-                parts.push(Part::Lit(text));
-            }
+            Element::Literal(lit) => parts.push(Part::Lit(lit.value().to_string())),
             Element::Interpolation(i) => parts.push(Part::Expr(lower(ctx, &i.expr))),
             Element::Directive(_) => {
                 // %{ if } / %{ for } directives: left to Terraform.
@@ -312,16 +307,6 @@ fn template(ctx: &Ctx, t: &Template, indent: Option<usize>) -> Expr {
         }
     }
     Expr::Template(parts)
-}
-
-/// `<<-EOT` heredocs drop the common indent from every line.
-fn strip_indent(text: &str, n: usize) -> String {
-    text.split_inclusive('\n')
-        .map(|line| {
-            let spaces = line.bytes().take(n).take_while(|b| *b == b' ').count();
-            &line[spaces..]
-        })
-        .collect()
 }
 
 fn parse_tfvars_json(file: Arc<str>, text: &str) -> Result<FileFacts, ParseError> {
@@ -381,8 +366,24 @@ mod tests {
         assert_eq!(file_kind("main.tf.bak"), None);
     }
 
+    /// `<<-` drops the common indent once, as Terraform does: a line indented deeper keeps
+    /// the rest (it was dropped twice, once by hcl-edit and once here).
     #[test]
-    fn heredoc_indent_is_stripped() {
-        assert_eq!(strip_indent("    a\n      b\n", 4), "a\n  b\n");
+    fn heredoc_indent_is_stripped_once() {
+        let value = |text: &str| {
+            let text: Arc<str> = text.into();
+            let facts = parse_file("v.tf", &text, FileKind::Config).unwrap();
+            crate::core::decl::eval::Env::empty().eval(&facts.locals[0].expr)
+        };
+        let s = |v: &str| crate::core::decl::Value::String(v.into());
+        assert_eq!(
+            value("locals {\n  a = <<-EOT\n      x\n    y\n    EOT\n}\n"),
+            s("  x\ny\n")
+        );
+        assert_eq!(
+            value("locals {\n  a = <<-EOT\n    x ${\"z\"}\n      y\n  EOT\n}\n"),
+            s("x z\n  y\n")
+        );
+        assert_eq!(value("locals {\n  a = <<EOT\n  x\nEOT\n}\n"), s("  x\n"));
     }
 }
