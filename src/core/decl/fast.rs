@@ -15,6 +15,8 @@ use crate::core::model::{Excerpt, Loc};
 use names::Names;
 use std::sync::Arc;
 
+#[path = "fast_heredoc.rs"]
+mod heredoc;
 #[path = "fast_names.rs"]
 mod names;
 
@@ -358,6 +360,7 @@ impl<'a> P<'a> {
                 Expr::List(self.list(b']')?)
             }
             b'{' => self.object()?,
+            b'<' if self.b.get(self.i + 1) == Some(&b'<') => self.heredoc()?,
             b'(' => {
                 self.i += 1;
                 self.gap()?;

@@ -112,6 +112,10 @@ const CORNERS: &[&str] = &[
     "module \"a\" {\n  source = \"x\"\n  tags = \"${var.a}-${var.b}x${local.c[\"k\"]}\"\n  empty = \"\"\n  call = lower(\"ABC\")\n  noargs = timestamp()\n}\n",
     "a = 1\nb = \"two\"\nc = [\"x\"]\nd = { e = \"f\" }\n",
     "locals {\n  a0 = 0\n  a1 = 1\n  a2 = 2\n  a3 = 3\n  a4 = 4\n  a5 = 5\n  a6 = 6\n  a7 = 7\n  a8 = 8\n  a9 = 9\n  a10 = 10\n  a11 = 11\n  a12 = 12\n  a13 = 13\n  a14 = 14\n  a15 = 15\n  a16 = 16\n  a17 = 17\n  a18 = 18\n  a19 = 19\n}\n",
+    // heredocs of plain text
+    "locals {\n  a = <<EOT\nhello\n  world $ 100%\nEOT\n  b = 1\n}\n",
+    "locals {\n  a = <<-EOT\n      x\n\n    y\n  \n    EOT\n  b = [<<-X\n\t\tq\n\t  r\n X\n  , 2]\n}\n",
+    "module \"a\" {\n  source = \"x\"\n  d = lower(<<EOT\nA EOTB\nEOTX\n EOT\n)\n}\n",
     // one-line blocks: one attribute
     "locals { a = 1 }\n",
     "variable \"root\" { default = \"123456789012\" }\nvariable \"t\" { default = { a = \"b\", c = [1] } }\n",
@@ -121,13 +125,20 @@ const CORNERS: &[&str] = &[
 /// Corners the fast path gives to hcl-edit (which may refuse them).
 const LEFT_TO_HCL_EDIT: &[&str] = &[
     "locals { a = 1 # c }\n}\n",
+    "locals {\n  a = <<EOT\nEOT\n}\n",
+    "locals {\n  a = <<EOT\nEOT\nx\nEOT\n}\n",
+    "locals {\n  a = <<EOT\n${var.x}\nEOT\n}\n",
+    "locals {\n  a = <<EOT\n$${x} %{ if true }\nEOT\n}\n",
+    "locals {\n  a = <<EOT\r\nx\r\nEOT\r\n}\r\n",
+    "locals {\n  a = <<EOT \nx\nEOT\n}\n",
+    "locals {\n  a = <<EOT\nx\nEOTé\nEOT\n}\n",
+    "locals {\n  a = <<EOT\nx\n",
     "locals { a = 1, }\n",
     "locals { a = 1 b = 2 }\n",
     "a { b { c = 1 } }\n",
     "a { b = 1 }}\n",
     "locals { a == 1 }\n",
     "locals {\n  a0 = 0\n  a1 = 1\n  a2 = 2\n  a3 = 3\n  a4 = 4\n  a5 = 5\n  a6 = 6\n  a7 = 7\n  a8 = 8\n  a9 = 9\n  a10 = 10\n  a11 = 11\n  a12 = 12\n  a13 = 13\n  a14 = 14\n  a15 = 15\n  a16 = 16\n  a17 = 17\n  a18 = 18\n  a19 = 19\n  a3 = 3\n}\n",
-    "locals {\n  a = <<EOT\nhello\nEOT\n}\n",
     "locals {\n  a = var.x ? 1 : 2\n}\n",
     "locals {\n  a = [for x in var.l : x]\n}\n",
     "locals {\n  a = var.l[*].id\n}\n",
@@ -192,7 +203,7 @@ fn mutate(rng: &mut Rng, text: &str) -> String {
     const PIECES: &[&str] = &[
         "\"", "{", "}", "[", "]", "(", ")", "=", "==", ",", ".", ":", "$", "${", "%{", "\\", "#",
         "//", "/*", "*/", "\n", "\r", "\t", " ", "x", "1", "-", "?", "*", "...", "<<EOT\n", "é",
-        "0", "true", "for", "~",
+        "0", "true", "for", "~", "<<-EOT\n", "\nEOT\n", "EOT", "\n  EOT", "\u{a0}",
     ];
     let mut s = text.to_string();
     for _ in 0..1 + rng.below(3) {
