@@ -80,6 +80,9 @@ enum Style {
     Mixed,
     /// HCL2 only: locals, multi-line objects inside `merge(…)`, comments.
     Hcl2,
+    /// HCL2, a file for each account, names and emails read from one local map of every
+    /// account (`local.clients.c00001.name`), and a heredoc in each account's block.
+    PerAccount,
 }
 
 impl Style {
@@ -88,6 +91,7 @@ impl Style {
             Style::Interpolated => "0.11 interpolation, merge/map per account",
             Style::Mixed => "half 0.11, half HCL2, three types",
             Style::Hcl2 => "HCL2, locals, multi-line objects",
+            Style::PerAccount => "a file per account, a local map of names, heredocs",
         }
     }
 
@@ -96,6 +100,7 @@ impl Style {
             Style::Interpolated => "interp",
             Style::Mixed => "mixed",
             Style::Hcl2 => "hcl2",
+            Style::PerAccount => "files",
         }
     }
 }
@@ -136,7 +141,12 @@ fn main() {
     }
     // every style at 10,000
     let mut styles = Vec::new();
-    for style in [Style::Interpolated, Style::Mixed, Style::Hcl2] {
+    for style in [
+        Style::Interpolated,
+        Style::Mixed,
+        Style::Hcl2,
+        Style::PerAccount,
+    ] {
         let dir = out_dir.join(format!("{}-10000", style.slug()));
         let bytes = generate(&dir, 10_000, style, false);
         let text = binary(&bin, &dir, "text");
@@ -417,6 +427,22 @@ fn generate(dir: &Path, n: usize, style: Style, plus_one: bool) -> usize {
     )
     .unwrap();
     let mut total = 0;
+    if style == Style::PerAccount {
+        let clients: String = (0..n)
+            .map(|i| format!("    c{i:05} = {{ name = \"client-c{i:05}\", email = \"aws+client-c{i:05}@example.com\" }}\n"))
+            .collect();
+        let locals = format!("locals {{\n  clients = {{\n{clients}  }}\n}}\n");
+        total += locals.len();
+        let mut variables = std::fs::read_to_string(dir.join("variables.tf")).unwrap();
+        variables.push_str(&locals);
+        std::fs::write(dir.join("variables.tf"), variables).unwrap();
+        for i in 0..n {
+            let text = account(i, style);
+            total += text.len();
+            std::fs::write(dir.join(format!("client-c{i:05}.tf")), text).unwrap();
+        }
+        return total;
+    }
     for (f, chunk) in (0..n).collect::<Vec<_>>().chunks(PER_FILE).enumerate() {
         let text: String = chunk.iter().map(|&i| account(i, style)).collect();
         total += text.len();
@@ -453,7 +479,7 @@ fn account(i: usize, style: Style) -> String {
             "var.root_account_id".to_string(),
             format!("merge(var.tags, {{ client = \"{slug}\" }})"),
         ),
-        Style::Hcl2 => (
+        Style::Hcl2 | Style::PerAccount => (
             format!("module.{key}.id"),
             "local.root_account_id".to_string(),
             format!(
@@ -461,13 +487,27 @@ fn account(i: usize, style: Style) -> String {
             ),
         ),
     };
+    let (name_v, email_v, more) = match style {
+        Style::PerAccount => (
+            format!("local.clients.{slug}.name"),
+            format!("local.clients[\"{slug}\"].email"),
+            format!(
+                "  description = <<-EOT\n    The account of client {slug}.\n    Requested in INFRA-{i}.\n  EOT\n"
+            ),
+        ),
+        _ => (
+            format!("\"{name}\""),
+            format!("\"aws+{name}@example.com\""),
+            String::new(),
+        ),
+    };
     format!(
         r#"### {kind} - {name} ###
 module "{key}" {{
   source = "git::https://gitlab.example.com/infra/modules/subaccount.git?ref=v1.4.0"
-  name   = "{name}"
-  email  = "aws+{name}@example.com"
-}}
+  name   = {name_v}
+  email  = {email_v}
+{more}}}
 
 module "{key}_base" {{
   source          = "git::https://gitlab.example.com/infra/modules/subaccount-base.git?ref=v2.1.0"
