@@ -468,4 +468,30 @@ mod tests {
         assert!(unknown("local.nope.a").contains("`local.nope` is not defined"));
         assert!(unknown("var.nope[\"a\"]").contains("`var.nope` is not declared"));
     }
+
+    /// `<<-` drops the common indent once, as Terraform does: a line indented deeper keeps
+    /// the rest (it was dropped twice, once by hcl-edit and once here).
+    #[test]
+    fn heredoc_indent_is_stripped_once() {
+        let value = |text: &str| {
+            let text: std::sync::Arc<str> = text.into();
+            let facts = super::super::parse::parse_file(
+                "v.tf",
+                &text,
+                super::super::parse::FileKind::Config,
+            )
+            .unwrap();
+            Env::empty().eval(&facts.locals[0].expr)
+        };
+        let s = |v: &str| Value::String(v.into());
+        assert_eq!(
+            value("locals {\n  a = <<-EOT\n      x\n    y\n    EOT\n}\n"),
+            s("  x\ny\n")
+        );
+        assert_eq!(
+            value("locals {\n  a = <<-EOT\n    x ${\"z\"}\n      y\n  EOT\n}\n"),
+            s("x z\n  y\n")
+        );
+        assert_eq!(value("locals {\n  a = <<EOT\n  x\nEOT\n}\n"), s("  x\n"));
+    }
 }

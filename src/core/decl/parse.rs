@@ -365,25 +365,4 @@ mod tests {
         assert_eq!(file_kind(".terraform/modules/x/main.tf"), None);
         assert_eq!(file_kind("main.tf.bak"), None);
     }
-
-    /// `<<-` drops the common indent once, as Terraform does: a line indented deeper keeps
-    /// the rest (it was dropped twice, once by hcl-edit and once here).
-    #[test]
-    fn heredoc_indent_is_stripped_once() {
-        let value = |text: &str| {
-            let text: Arc<str> = text.into();
-            let facts = parse_file("v.tf", &text, FileKind::Config).unwrap();
-            crate::core::decl::eval::Env::empty().eval(&facts.locals[0].expr)
-        };
-        let s = |v: &str| crate::core::decl::Value::String(v.into());
-        assert_eq!(
-            value("locals {\n  a = <<-EOT\n      x\n    y\n    EOT\n}\n"),
-            s("  x\ny\n")
-        );
-        assert_eq!(
-            value("locals {\n  a = <<-EOT\n    x ${\"z\"}\n      y\n  EOT\n}\n"),
-            s("x z\n  y\n")
-        );
-        assert_eq!(value("locals {\n  a = <<EOT\n  x\nEOT\n}\n"), s("  x\n"));
-    }
 }
