@@ -83,8 +83,13 @@ fn read_text(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<std::sync::Arc<s
             Err(e) => return Err(e),
         }
     }
-    // borrowed when the bytes are UTF-8 (they nearly always are): one copy, into the text
-    Ok(String::from_utf8_lossy(&buf[..filled]).as_ref().into())
+    // one copy, into the text. `from_utf8` checks ASCII a word at a time, `from_utf8_lossy`
+    // a byte at a time: a tenth of reading a checkout of 10,000 files (perf, seventh round)
+    let bytes = &buf[..filled];
+    Ok(match std::str::from_utf8(bytes) {
+        Ok(text) => text.into(),
+        Err(_) => String::from_utf8_lossy(bytes).as_ref().into(),
+    })
 }
 
 /// A file's bytes as text, without a copy when they are UTF-8 (they nearly always are).
