@@ -3,18 +3,22 @@
 //! traversals, function calls, lists, maps; comments anywhere between them), straight into
 //! the lowered form of [`super::parse`], with no syntax tree.
 //!
-//! It is strict and never judges: anything outside that shape (a heredoc, an operator, a
-//! conditional, a `for`, a splat, an escape sequence, a block comment mid-line, a syntax
-//! error) makes it give up on the whole file, and hcl-edit reads the file instead, with its
-//! own error messages. What it does accept, it lowers exactly as hcl-edit's tree would be
-//! lowered: `tests` compare both on every fixture, every style of the benchmarks and on
-//! thousands of mutated files.
+//! It is strict and never judges. An expression outside that shape (an operator, a
+//! conditional, a `for`, a splat, an escape sequence, a heredoc with `${}`) is read alone by
+//! hcl-edit, once the fast path has found where it ends (`fast_fragment.rs`). Anything else
+//! (a syntax error, a block comment mid-line, an expression whose end is unclear or that
+//! hcl-edit does not read alone) makes it give up on the whole file, and hcl-edit reads the
+//! file instead, with its own error messages. What it does accept, it lowers exactly as
+//! hcl-edit's tree would be lowered: `tests` compare both on every fixture, every style of
+//! the benchmarks and on thousands of mutated files.
 
 use super::parse::{Expr, FileFacts, FileKind, Op, Part, RawAttr, RawModule};
 use crate::core::model::{Excerpt, Loc};
 use names::Names;
 use std::sync::Arc;
 
+#[path = "fast_fragment.rs"]
+mod fragment;
 #[path = "fast_heredoc.rs"]
 mod heredoc;
 #[path = "fast_names.rs"]
@@ -43,6 +47,7 @@ pub(crate) fn parse_each(
         line: 1,
         line_start: 0,
         file: file.clone(),
+        fatal: false,
     };
     let mut facts = FileFacts::default();
     match kind {
@@ -128,6 +133,9 @@ struct P<'a> {
     line: u32,
     line_start: usize,
     file: Arc<str>,
+    /// Set when the file is left to hcl-edit whatever encloses the failure (too deep, or an
+    /// expression hcl-edit does not read alone): see [`Self::expr`].
+    fatal: bool,
 }
 
 fn ident_start(c: u8) -> bool {
@@ -227,6 +235,7 @@ impl<'a> P<'a> {
     /// `f` one level deeper, or [`Bail`] past [`MAX_DEPTH`].
     fn deeper<T>(&mut self, f: impl FnOnce(&mut Self) -> R<T>) -> R<T> {
         if self.depth >= MAX_DEPTH {
+            self.fatal = true;
             return Err(Bail);
         }
         self.depth += 1;
@@ -346,17 +355,15 @@ impl<'a> P<'a> {
         }
     }
 
-    /// One expression term; whatever may follow it is for the caller to accept.
-    fn expr(&mut self) -> R<Expr> {
-        self.deeper(Self::term)
-    }
-
     fn term(&mut self) -> R<Expr> {
         let start = self.i;
         let e = match self.peek().ok_or(Bail)? {
             b'"' => self.quoted()?,
             b'[' => {
                 self.i += 1;
+                if self.for_next() {
+                    return Err(Bail); // read whole by hcl-edit, from the bracket
+                }
                 Expr::List(self.list(b']')?)
             }
             b'{' => self.object()?,
@@ -439,6 +446,9 @@ impl<'a> P<'a> {
                 Some(b'[') => {
                     self.i += 1;
                     self.gap()?;
+                    if self.peek() == Some(b'*') {
+                        return Err(Bail); // a splat: the traversal is read by hcl-edit
+                    }
                     let index = self.expr()?;
                     self.gap()?;
                     self.expect(b']')?;

@@ -1,13 +1,15 @@
 //! Heredocs on the fast path: `<<EOT` and `<<-EOT` of plain text, read as hcl-edit reads
-//! them. A heredoc with `${`, `%{` or a carriage return, or whose first line is its
-//! delimiter (where hcl-edit looks for a later one), is left to hcl-edit.
+//! them. A heredoc with `${` or `%{` is read alone by hcl-edit (`fast_fragment.rs`); one
+//! with a carriage return, or whose first line is its delimiter (where hcl-edit looks for a
+//! later one), leaves the whole file to hcl-edit.
 
-use super::{Bail, P, R, ident_continue};
-use crate::core::decl::parse::{Expr, Part};
+use super::{Bail, MAX_DEPTH, P, R, ident_continue};
+use crate::core::decl::parse::{Expr, Part, lower_fragment};
 
 impl P<'_> {
     /// At `<<`: the heredoc, the cursor left just past its closing delimiter.
     pub(super) fn heredoc(&mut self) -> R<Expr> {
+        let from = self.i;
         self.i += 2;
         let indented = self.peek() == Some(b'-');
         self.i += usize::from(indented);
@@ -47,17 +49,30 @@ impl P<'_> {
             line = next;
         };
         let text = &self.s[start..end];
-        if text.contains('\r') || text.contains("${") || text.contains("%{") {
+        if text.contains('\r') {
             return Err(Bail);
         }
+        let template = text.contains("${") || text.contains("%{");
+        // every bracket counts as a level hcl-edit may open (see `fragment`)
+        let levels = || text.bytes().filter(|c| b"([{?".contains(c)).count();
+        let read = match template {
+            true if self.depth + 2 * levels() + 2 < MAX_DEPTH => {
+                lower_fragment(&self.s[from..after])
+            }
+            true => None,
+            false => Some(Expr::Template(vec![Part::Lit(match indented {
+                true => dedent(text),
+                false => text.to_string(),
+            })])),
+        };
+        let Some(read) = read else {
+            self.fatal = true;
+            return Err(Bail);
+        };
         self.line += 1 + memchr::memchr_iter(b'\n', text.as_bytes()).count() as u32;
         self.line_start = end;
         self.i = after;
-        let text = match indented {
-            true => dedent(text),
-            false => text.to_string(),
-        };
-        Ok(Expr::Template(vec![Part::Lit(text)]))
+        Ok(read)
     }
 }
 

@@ -294,6 +294,21 @@ fn lower(ctx: &Ctx, expr: &Expression) -> Expr {
     }
 }
 
+/// An expression read alone by hcl-edit (one the fast path finds the end of but does not
+/// read itself), lowered as in a whole file; `None` when hcl-edit does not read it.
+pub(crate) fn lower_fragment(text: &str) -> Option<Expr> {
+    let expr = hcl::edit::parser::parse_expr(text).ok()?;
+    let none: Arc<str> = Arc::from("");
+    let ctx = Ctx {
+        file: none.clone(),
+        whole: &none,
+        from: 0,
+        text,
+        lines: LineIndex::new(text),
+    };
+    Some(lower(&ctx, &expr))
+}
+
 fn template(ctx: &Ctx, t: &Template) -> Expr {
     let mut parts = Vec::with_capacity(t.len());
     for element in t.iter() {
