@@ -48,6 +48,7 @@ pub(crate) fn parse_each(
         line_start: 0,
         file: file.clone(),
         fatal: false,
+        read_alone: 0,
     };
     let mut facts = FileFacts::default();
     match kind {
@@ -136,6 +137,8 @@ struct P<'a> {
     /// Set when the file is left to hcl-edit whatever encloses the failure (too deep, or an
     /// expression hcl-edit does not read alone): see [`Self::expr`].
     fatal: bool,
+    /// How many bytes of the file hcl-edit has read alone, expression by expression.
+    read_alone: usize,
 }
 
 fn ident_start(c: u8) -> bool {

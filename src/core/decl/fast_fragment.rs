@@ -78,13 +78,27 @@ impl P<'_> {
             return None;
         }
         let text = &self.s[start..end];
-        let expr = lower_fragment(text)?;
+        let expr = self.read_alone(start..end)?;
         for at in memchr::memchr_iter(b'\n', text.as_bytes()) {
             self.line += 1;
             self.line_start = start + at + 1;
         }
         self.i = end;
         Some(expr)
+    }
+}
+
+impl P<'_> {
+    /// `self.s[range]` read alone by hcl-edit and lowered. `None` once the texts read alone
+    /// would add up to more than the file: an expression read alone and then again as part
+    /// of an enclosing one (`[[a + 1] + 1]`) must not cost more than leaving the whole file
+    /// to hcl-edit would.
+    pub(super) fn read_alone(&mut self, range: std::ops::Range<usize>) -> Option<Expr> {
+        self.read_alone += range.len();
+        if self.read_alone > self.b.len() {
+            return None;
+        }
+        lower_fragment(&self.s[range])
     }
 }
 

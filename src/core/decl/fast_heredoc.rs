@@ -4,7 +4,7 @@
 //! later one), leaves the whole file to hcl-edit.
 
 use super::{Bail, MAX_DEPTH, P, R, ident_continue};
-use crate::core::decl::parse::{Expr, Part, lower_fragment};
+use crate::core::decl::parse::{Expr, Part};
 
 impl P<'_> {
     /// At `<<`: the heredoc, the cursor left just past its closing delimiter.
@@ -56,9 +56,7 @@ impl P<'_> {
         // every bracket counts as a level hcl-edit may open (see `fragment`)
         let levels = || text.bytes().filter(|c| b"([{?".contains(c)).count();
         let read = match template {
-            true if self.depth + 2 * levels() + 2 < MAX_DEPTH => {
-                lower_fragment(&self.s[from..after])
-            }
+            true if self.depth + 2 * levels() + 2 < MAX_DEPTH => self.read_alone(from..after),
             true => None,
             false => Some(Expr::Template(vec![Part::Lit(match indented {
                 true => dedent(text),

@@ -335,6 +335,19 @@ fn mutated_files_are_read_alike_or_left_to_hcl_edit() {
 }
 
 #[test]
+fn hcl_edit_reads_alone_no_more_than_the_file_before_it_reads_the_file() {
+    // each level is read alone, then again as part of the next: the texts add up
+    // quadratically, so past the file's length the file is left whole to hcl-edit
+    let nest = |n: usize| format!("a = {}x + 1{}\n", "[".repeat(n), "] + 1".repeat(n));
+    let file: Arc<str> = Arc::from("nest.tf");
+    assert!(fast_path(&file, &nest(1), FileKind::Config).is_some());
+    assert!(fast_path(&file, &nest(5), FileKind::Config).is_none());
+    for n in 0..8 {
+        compare("nest.tf", &nest(n), FileKind::Config);
+    }
+}
+
+#[test]
 fn deep_nesting_is_left_to_hcl_edit_before_the_stack_runs_out() {
     let file: Arc<str> = Arc::from("deep.tf");
     let deep = |n: usize| format!("a = {}1{}\n", "[".repeat(n), "]".repeat(n));
