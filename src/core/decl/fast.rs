@@ -6,7 +6,7 @@
 //! It is strict and never judges. An expression outside that shape (an operator, a
 //! conditional, a `for`, a splat, an escape sequence, a heredoc with `${}`) is read alone by
 //! hcl-edit, once the fast path has found where it ends (`fast_fragment.rs`). Anything else
-//! (a syntax error, a block comment mid-line, an expression whose end is unclear or that
+//! (a syntax error, a block comment across lines mid-line, an expression whose end is unclear or that
 //! hcl-edit does not read alone) makes it give up on the whole file, and hcl-edit reads the
 //! file instead, with its own error messages. What it does accept, it lowers exactly as
 //! hcl-edit's tree would be lowered: `tests` compare both on every fixture, every style of
@@ -23,6 +23,8 @@ mod fragment;
 mod heredoc;
 #[path = "fast_names.rs"]
 mod names;
+#[path = "fast_trivia.rs"]
+mod trivia;
 
 /// The facts of `whole[from..]` (`from` past a byte-order mark), or `None` when the file is
 /// not in the shape this path reads. Each module block is given to `module` as soon as it is
@@ -157,71 +159,6 @@ impl<'a> P<'a> {
     fn at(&self, offset: usize) -> Loc {
         let col = self.s[self.line_start..offset].chars().count() as u32 + 1;
         Loc::new(self.file.clone(), self.line, col)
-    }
-
-    /// Consumes one line break (`\n` or `\r\n`) at the cursor, if there is one.
-    fn newline(&mut self) -> R<bool> {
-        match self.peek() {
-            Some(b'\n') => self.i += 1,
-            Some(b'\r') if self.b.get(self.i + 1) == Some(&b'\n') => self.i += 2,
-            Some(b'\r') => return Err(Bail),
-            _ => return Ok(false),
-        }
-        self.line += 1;
-        self.line_start = self.i;
-        Ok(true)
-    }
-
-    fn spaces(&mut self) {
-        while let Some(b' ' | b'\t') = self.peek() {
-            self.i += 1;
-        }
-    }
-
-    /// A `#` or `//` comment up to (not including) its line break.
-    fn line_comment(&mut self) -> bool {
-        let rest = &self.b[self.i..];
-        if rest.first() == Some(&b'#') || rest.starts_with(b"//") {
-            self.i += rest
-                .iter()
-                .position(|&c| c == b'\n' || c == b'\r')
-                .unwrap_or(rest.len());
-            true
-        } else {
-            false
-        }
-    }
-
-    /// Spaces, line breaks and comments of every kind (between items, inside brackets).
-    fn gap(&mut self) -> R<()> {
-        loop {
-            self.spaces();
-            if self.newline()? || self.line_comment() {
-                continue;
-            }
-            if self.b[self.i..].starts_with(b"/*") {
-                let end = self.s[self.i + 2..].find("*/").ok_or(Bail)? + self.i + 4;
-                while self.i < end {
-                    if !self.newline()? {
-                        self.i += 1;
-                    }
-                }
-                continue;
-            }
-            return Ok(());
-        }
-    }
-
-    /// The end of an attribute or a block: spaces, maybe a line comment, then a line break
-    /// or the end of the file.
-    fn end_of_line(&mut self) -> R<()> {
-        self.spaces();
-        self.line_comment();
-        if self.newline()? || self.i == self.b.len() {
-            Ok(())
-        } else {
-            Err(Bail)
-        }
     }
 
     fn ident(&mut self) -> R<&'a str> {
