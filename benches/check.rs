@@ -83,6 +83,9 @@ enum Style {
     /// HCL2, a file for each account, names and emails read from one local map of every
     /// account (`local.clients.c00001.name`), and a heredoc in each account's block.
     PerAccount,
+    /// HCL2 with what the fast reader hands to hcl-edit expression by expression: an
+    /// escaped quote, a conditional, a `/* */` comment mid-line in every account.
+    Expressions,
 }
 
 impl Style {
@@ -92,6 +95,7 @@ impl Style {
             Style::Mixed => "half 0.11, half HCL2, three types",
             Style::Hcl2 => "HCL2, locals, multi-line objects",
             Style::PerAccount => "a file per account, a local map of names, heredocs",
+            Style::Expressions => "HCL2, an escape, a conditional, a comment mid-line",
         }
     }
 
@@ -101,6 +105,7 @@ impl Style {
             Style::Mixed => "mixed",
             Style::Hcl2 => "hcl2",
             Style::PerAccount => "files",
+            Style::Expressions => "exprs",
         }
     }
 }
@@ -146,6 +151,7 @@ fn main() {
         Style::Mixed,
         Style::Hcl2,
         Style::PerAccount,
+        Style::Expressions,
     ] {
         let dir = out_dir.join(format!("{}-10000", style.slug()));
         let bytes = generate(&dir, 10_000, style, false);
@@ -479,7 +485,7 @@ fn account(i: usize, style: Style) -> String {
             "var.root_account_id".to_string(),
             format!("merge(var.tags, {{ client = \"{slug}\" }})"),
         ),
-        Style::Hcl2 | Style::PerAccount => (
+        Style::Hcl2 | Style::PerAccount | Style::Expressions => (
             format!("module.{key}.id"),
             "local.root_account_id".to_string(),
             format!(
@@ -493,6 +499,13 @@ fn account(i: usize, style: Style) -> String {
             format!("local.clients[\"{slug}\"].email"),
             format!(
                 "  description = <<-EOT\n    The account of client {slug}.\n    Requested in INFRA-{i}.\n  EOT\n"
+            ),
+        ),
+        Style::Expressions => (
+            format!("/* the name */ \"{name}\""),
+            format!("\"aws+{name}@example.com\""),
+            format!(
+                "  description = \"Client \\\"{slug}\\\" (INFRA-{i})\"\n  enabled     = var.root_account_id != \"\" ? true : false\n"
             ),
         ),
         _ => (

@@ -66,7 +66,20 @@ pub(crate) fn styles(i: usize) -> Vec<String> {
             "### client - {name} ###\nmodule \"{key}\" {{\n  source = \"git::https://gitlab.example.com/infra/modules/subaccount.git?ref=v1.4.0\"\n  name   = \"{name}\"\n  email  = \"aws+{name}@example.com\"\n}}\n\nmodule \"{key}_base\" {{\n  source          = \"git::https://gitlab.example.com/infra/modules/subaccount-base.git?ref=v2.1.0\"\n  account_id      = {id}\n  root_account_id = {root}\n  account_alias   = \"{name}\"\n  account_type    = \"client\"\n  tags            = {tags}\n}}\n\n"
         )
     };
+    let hcl2 = pair(
+        &format!("module.{key}.id"),
+        "local.root",
+        &format!("merge(local.tags, {{\n    client = \"c{i:05}\" # the client it serves\n  }})"),
+    );
+    // an escape, a conditional and a comment mid-line: expressions hcl-edit reads alone
+    let expressions = hcl2.replace(
+        &format!("  name   = \"{name}\"\n"),
+        &format!("  name   = /* the name */ \"{name}\"\n  description = \"Client \\\"c{i:05}\\\" (INFRA-{i})\"\n  enabled     = var.root != \"\" ? true : false\n"),
+    );
+    assert!(expressions.contains("INFRA-"), "the style's account has its expressions");
     vec![
+        hcl2,
+        expressions,
         pair(
             &format!("\"${{module.{key}.id}}\""),
             "\"${var.root_account_id}\"",
