@@ -3,10 +3,11 @@
 //! traversals, function calls, lists, maps; comments anywhere between them), straight into
 //! the lowered form of [`super::parse`], with no syntax tree.
 //!
-//! It is strict and never judges. An expression outside that shape (an operator, a
-//! conditional, a `for`, a splat, an escape sequence, a heredoc with `${}`) is read alone by
-//! hcl-edit, once the fast path has found where it ends (`fast_fragment.rs`). Anything else
-//! (a syntax error, a block comment across lines mid-line, an expression whose end is unclear or that
+//! It is strict and never judges. Escapes in strings (`\"`, `\n`, `$${`) it decodes itself.
+//! An expression outside that shape (an operator, a conditional, a `for`, a splat, a `\u`
+//! escape, a template directive, a heredoc with `${}`) is read alone by hcl-edit, once the
+//! fast path has found where it ends (`fast_fragment.rs`). Anything else (a syntax error, a
+//! block comment running across lines mid-line, an expression whose end is unclear or that
 //! hcl-edit does not read alone) makes it give up on the whole file, and hcl-edit reads the
 //! file instead, with its own error messages. What it does accept, it lowers exactly as
 //! hcl-edit's tree would be lowered: `tests` compare both on every fixture, every style of
@@ -497,17 +498,31 @@ impl<'a> P<'a> {
     fn quoted(&mut self) -> R<Expr> {
         self.i += 1;
         let mut parts = Vec::new();
+        // the literal being read: what `text` holds of it (escapes decoded), then `s[lit..i]`
+        let mut text = String::new();
         let mut lit = self.i;
         loop {
-            match self.peek().ok_or(Bail)? {
-                b'"' => break,
-                b'\\' | b'\n' | b'\r' => return Err(Bail),
-                // `$${`, `%%{` (escapes) and `%{` (directives)
-                b'$' if self.b.get(self.i + 1) == Some(&b'$') => return Err(Bail),
-                b'%' if matches!(self.b.get(self.i + 1), Some(b'%' | b'{')) => return Err(Bail),
-                b'$' if self.b.get(self.i + 1) == Some(&b'{') => {
-                    if lit < self.i {
-                        parts.push(Part::Lit(self.s[lit..self.i].to_string()));
+            let next = self.b.get(self.i + 1).copied();
+            let marker = self.b.get(self.i + 2) == Some(&b'{');
+            // an escape: what it stands for, and its length
+            let (decoded, len) = match (self.peek().ok_or(Bail)?, next) {
+                (b'"', _) => break,
+                (b'\n' | b'\r', _) => return Err(Bail),
+                (b'\\', Some(b'n')) => ("\n", 2),
+                (b'\\', Some(b'r')) => ("\r", 2),
+                (b'\\', Some(b't')) => ("\t", 2),
+                (b'\\', Some(b'\\')) => ("\\", 2),
+                (b'\\', Some(b'"')) => ("\"", 2),
+                // `\u`, `\U` and what is no escape: the string is read alone by hcl-edit
+                (b'\\', _) => return Err(Bail),
+                (b'$', Some(b'$')) if marker => ("${", 3),
+                (b'%', Some(b'%')) if marker => ("%{", 3),
+                // a directive: read alone by hcl-edit
+                (b'%', Some(b'{')) => return Err(Bail),
+                (b'$', Some(b'{')) => {
+                    text.push_str(&self.s[lit..self.i]);
+                    if !text.is_empty() {
+                        parts.push(Part::Lit(std::mem::take(&mut text)));
                     }
                     self.i += 2;
                     self.spaces();
@@ -516,17 +531,25 @@ impl<'a> P<'a> {
                     self.expect(b'}')?;
                     parts.push(Part::Expr(e));
                     lit = self.i;
+                    continue;
                 }
-                _ => self.i += 1,
-            }
+                _ => {
+                    self.i += 1;
+                    continue;
+                }
+            };
+            text.push_str(&self.s[lit..self.i]);
+            text.push_str(decoded);
+            self.i += len;
+            lit = self.i;
         }
-        let tail = &self.s[lit..self.i];
+        text.push_str(&self.s[lit..self.i]);
         self.i += 1;
         if parts.is_empty() {
-            return Ok(Expr::String(tail.to_string()));
+            return Ok(Expr::String(text));
         }
-        if !tail.is_empty() {
-            parts.push(Part::Lit(tail.to_string()));
+        if !text.is_empty() {
+            parts.push(Part::Lit(text));
         }
         Ok(Expr::Template(parts))
     }

@@ -1,5 +1,5 @@
 //! Expressions outside the fast path's own shape (an operator, a conditional, a `for`, a
-//! splat, an escape sequence, a template directive): the fast path finds where such an
+//! splat, a `\u` escape, a template directive): the fast path finds where such an
 //! expression ends, and hcl-edit reads that expression alone, lowered as in a whole file. A
 //! file with a conditional or an escaped quote in every account stays on the fast path for
 //! everything else (left whole to hcl-edit, such a repository took three times as long).

@@ -76,7 +76,10 @@ pub(crate) fn styles(i: usize) -> Vec<String> {
         &format!("  name   = \"{name}\"\n"),
         &format!("  name   = /* the name */ \"{name}\"\n  description = \"Client \\\"c{i:05}\\\" (INFRA-{i})\"\n  enabled     = var.root != \"\" ? true : false\n"),
     );
-    assert!(expressions.contains("INFRA-"), "the style's account has its expressions");
+    assert!(
+        expressions.contains("INFRA-"),
+        "the style's account has its expressions"
+    );
     vec![
         hcl2,
         expressions,
@@ -135,6 +138,8 @@ const CORNERS: &[&str] = &[
     "module \"a\" { source = \"x\" }\nlocals {a=\"${var.b}\"}  # after\n",
     // comments between the tokens of a line
     "module /* m */ \"a\" /* b */ { /* c */\n  source /* d */ = /* e */ \"x\" /* f */ # g\n  tags = { /* h */ a /* i */ = /* j */ \"b\" /* k */, c = \"${ /* l */ var.d /* m */ }\" }\n}\nlocals { /* n */ a /* o */ = 1 /* p */ }\n",
+    // escapes, decoded as hcl-edit decodes them
+    "locals {\n  a = \"q\\\"\\\\\\n\\r\\t $${x} %%{y} $$ %% 100%\"\n  b = \"${var.x}\\t\\\"${var.y}\\\"\"\n}\n",
 ];
 
 /// Expressions outside the fast path's shape, each read alone by hcl-edit: the rest of the
@@ -211,8 +216,8 @@ fn corners_agree_or_are_left_to_hcl_edit() {
     // one-line blocks (`variable "x" { default = "y" }`, common in variables.tf): a large
     // file with one was left whole to hcl-edit, which reads an object in time quadratic in
     // its keys (a local map of 10,000 accounts: 9 s); comments between a line's tokens
-    // (`name = /* c */ "x"` in every account: 158 ms instead of 76)
-    for text in &CORNERS[CORNERS.len() - 4..] {
+    // (`name = /* c */ "x"` in every account: 158 ms instead of 76); escapes
+    for text in &CORNERS[CORNERS.len() - 5..] {
         assert!(
             fast_path(&Arc::from("x.tf"), text, FileKind::Config).is_some(),
             "read by the fast path: {text}"
