@@ -3,15 +3,17 @@
 //! traversals, function calls, lists, maps; comments anywhere between them), straight into
 //! the lowered form of [`super::parse`], with no syntax tree.
 //!
-//! It is strict and never judges. Escapes in strings (`\"`, `\n`, `$${`) it decodes itself.
-//! An expression outside that shape (an operator, a conditional, a `for`, a splat, a `\u`
-//! escape, a template directive, a heredoc with `${}`) is read alone by hcl-edit, once the
-//! fast path has found where it ends (`fast_fragment.rs`). Anything else (a syntax error, a
-//! block comment running across lines mid-line, an expression whose end is unclear or that
-//! hcl-edit does not read alone) makes it give up on the whole file, and hcl-edit reads the
-//! file instead, with its own error messages. What it does accept, it lowers exactly as
-//! hcl-edit's tree would be lowered: `tests` compare both on every fixture, every style of
-//! the benchmarks and on thousands of mutated files.
+//! It is strict and never judges. Escapes in strings (`\"`, `\n`, `$${`) it decodes itself,
+//! and binary operators and conditionals between its terms on one line it reads itself
+//! (`fast_operations.rs`). An expression outside that shape (a `for`, a splat, a unary
+//! operator, a `\u` escape, a template directive, a heredoc with `${}`, an operator across
+//! lines) is read alone by hcl-edit, once the fast path has found where it ends
+//! (`fast_fragment.rs`). Anything else (a syntax error, a block comment running across lines
+//! mid-line, an expression whose end is unclear or that hcl-edit does not read alone) makes
+//! it give up on the whole file, and hcl-edit reads the file instead, with its own error
+//! messages. What it does accept, it lowers exactly as hcl-edit's tree would be lowered:
+//! `tests` compare both on every fixture, every style of the benchmarks and on thousands of
+//! mutated files.
 
 use super::parse::{Expr, FileFacts, FileKind, Op, Part, RawAttr, RawModule};
 use crate::core::model::{Excerpt, Loc};
@@ -24,6 +26,8 @@ mod fragment;
 mod heredoc;
 #[path = "fast_names.rs"]
 mod names;
+#[path = "fast_operations.rs"]
+mod operations;
 #[path = "fast_trivia.rs"]
 mod trivia;
 
@@ -52,6 +56,7 @@ pub(crate) fn parse_each(
         file: file.clone(),
         fatal: false,
         read_alone: 0,
+        operators: 0,
     };
     let mut facts = FileFacts::default();
     match kind {
@@ -142,6 +147,8 @@ struct P<'a> {
     fatal: bool,
     /// How many bytes of the file hcl-edit has read alone, expression by expression.
     read_alone: usize,
+    /// Binary operators in the attribute's value being read (see `fast_operations.rs`).
+    operators: usize,
 }
 
 fn ident_start(c: u8) -> bool {
@@ -284,6 +291,7 @@ impl<'a> P<'a> {
         }
         self.i += 1;
         self.spaces();
+        self.operators = 0;
         self.expr().map(Some)
     }
 

@@ -1,8 +1,8 @@
-//! Expressions outside the fast path's own shape (an operator, a conditional, a `for`, a
-//! splat, a `\u` escape, a template directive): the fast path finds where such an
-//! expression ends, and hcl-edit reads that expression alone, lowered as in a whole file. A
-//! file with a conditional or an escaped quote in every account stays on the fast path for
-//! everything else (left whole to hcl-edit, such a repository took three times as long).
+//! Expressions outside the fast path's own shape (a `for`, a splat, a unary operator, a `\u`
+//! escape, a template directive, an operator across lines): the fast path finds where such
+//! an expression ends, and hcl-edit reads that expression alone, lowered as in a whole file.
+//! A file with such an expression in every account stays on the fast path for everything
+//! else (left whole to hcl-edit, such a repository took three times as long).
 //!
 //! Where the expression ends is found from brackets, strings and line breaks; hcl-edit must
 //! then read exactly that text as one expression, or the whole file is left to it. Its reading
@@ -20,12 +20,23 @@ impl P<'_> {
     /// text is read by hcl-edit more than once before the file is.
     pub(super) fn expr(&mut self) -> R<Expr> {
         let (start, line, line_start) = (self.i, self.line, self.line_start);
+        let operators = self.operators;
         match self.deeper(Self::term) {
             Ok(e) if self.plain_end() => return Ok(e),
             _ if self.fatal => return Err(Bail),
-            _ => {}
+            Ok(_) => {
+                // an operator or a conditional on this line: read here if it can be
+                if let Some(e) = self.operations(start) {
+                    return Ok(e);
+                }
+                if self.fatal {
+                    return Err(Bail);
+                }
+            }
+            Err(_) => {}
         }
         (self.i, self.line, self.line_start) = (start, line, line_start);
+        self.operators = operators;
         self.fragment().ok_or_else(|| {
             self.fatal = true;
             Bail
@@ -36,7 +47,7 @@ impl P<'_> {
     /// closing bracket, a line break, a comment, the end of the file, or what follows an
     /// object's key (`=`, `:`) or an interpolation (`~}`). Anything else (an operator, `?`)
     /// makes the term part of a larger expression.
-    fn plain_end(&self) -> bool {
+    pub(super) fn plain_end(&self) -> bool {
         let rest = &self.b[self.i..];
         let rest = &rest[rest
             .iter()
@@ -98,7 +109,11 @@ impl P<'_> {
         if self.read_alone > self.b.len() {
             return None;
         }
-        lower_fragment(&self.s[range])
+        let text = &self.s[range];
+        // what may be a binary operator in it counts towards hcl-edit's limit on chains
+        // (see `fast_operations.rs`)
+        self.operators += text.bytes().filter(|c| b"+-*/%<>=!&|?".contains(c)).count();
+        lower_fragment(text)
     }
 }
 

@@ -283,6 +283,7 @@ fn mutated_files_are_read_alike_or_left_to_hcl_edit() {
     corpus.extend(
         CORNERS
             .iter()
+            .chain(OPERATIONS)
             .chain(READ_ALONE_BY_HCL_EDIT)
             .chain(LEFT_TO_HCL_EDIT)
             .map(|c| c.to_string()),
@@ -309,11 +310,54 @@ fn mutated_files_are_read_alike_or_left_to_hcl_edit() {
     );
 }
 
+/// Operators and conditionals between terms of the fast path's shape, on one line: read by
+/// the fast path itself.
+const OPERATIONS: &[&str] = &[
+    "module \"a\" {\n  source = \"x\"\n  count = var.on ? 1 : 0\n  a = var.a == \"x\" && var.b != \"\"\n  b = var.n + 1 - 2 * 3 / 4 % 5\n  c = var.a ? var.b ? 1 : 2 : var.c ? 3 : 4\n  d = \"${var.a ? \"x\" : \"y\"}-${var.n+1}\"\n  e = [var.a > 1, var.b <= 2, var.c >= 3, var.d < 4]\n  f = var.a || var.b /* c */ ? { x = 1 } : { x = 2 } # t\n  g = f(var.x) + length(var.l)\n  h = { k = var.a ? \"p\" : \"q\", (var.k) = (var.x == 1) }\n  i = merge(var.t, { on = var.on ? \"yes\" : \"no\" })\n}\n",
+];
+
+#[test]
+fn operators_and_conditionals_on_a_line_are_read_by_the_fast_path() {
+    for text in OPERATIONS {
+        assert!(
+            compare("ops.tf", text, FileKind::Config),
+            "read by the fast path: {text}"
+        );
+    }
+    // around hcl-edit's limit on chained operators (128, counted across nested scopes):
+    // the fast path reads a short chain itself and leaves a long one to hcl-edit, counting
+    // the operators of what hcl-edit read alone inside it (`nested`)
+    let chain = |n: usize| format!("a = 1{}\n", " + 1".repeat(n));
+    let nested = |inner: usize, outer: usize| {
+        let list = format!("[for x in l : x{}]", " + x".repeat(inner));
+        format!("a = concat({list}){}\n", " + 1".repeat(outer))
+    };
+    for text in [
+        chain(30),
+        chain(33),
+        chain(127),
+        chain(128),
+        chain(129),
+        chain(300),
+        nested(100, 10),
+        nested(120, 10),
+        nested(127, 1),
+        nested(128, 1),
+    ] {
+        compare("chain.tf", &text, FileKind::Config);
+    }
+    let file: Arc<str> = Arc::from("chain.tf");
+    assert!(fast_path(&file, &chain(30), FileKind::Config).is_some());
+    assert!(fast_path(&file, &chain(300), FileKind::Config).is_none());
+    assert!(fast_path(&file, &nested(120, 10), FileKind::Config).is_none());
+}
+
 #[test]
 fn hcl_edit_reads_alone_no_more_than_the_file_before_it_reads_the_file() {
     // each level is read alone, then again as part of the next: the texts add up
     // quadratically, so past the file's length the file is left whole to hcl-edit
-    let nest = |n: usize| format!("a = {}x + 1{}\n", "[".repeat(n), "] + 1".repeat(n));
+    // (a unary minus is read alone, and makes each level's chain read alone)
+    let nest = |n: usize| format!("a = {}-x{}\n", "[".repeat(n), "] + -1".repeat(n));
     let file: Arc<str> = Arc::from("nest.tf");
     assert!(fast_path(&file, &nest(1), FileKind::Config).is_some());
     assert!(fast_path(&file, &nest(5), FileKind::Config).is_none());
