@@ -15,7 +15,7 @@
 //! `tests` compare both on every fixture, every style of the benchmarks and on thousands of
 //! mutated files.
 
-use super::parse::{Expr, FileFacts, FileKind, Op, Part, RawAttr, RawModule};
+use super::parse::{Expr, FileFacts, FileKind, Op, RawAttr, RawModule};
 use crate::core::model::{Excerpt, Loc};
 use names::Names;
 use std::sync::Arc;
@@ -28,6 +28,8 @@ mod heredoc;
 mod names;
 #[path = "fast_operations.rs"]
 mod operations;
+#[path = "fast_string.rs"]
+mod string;
 #[path = "fast_trivia.rs"]
 mod trivia;
 
@@ -43,21 +45,7 @@ pub(crate) fn parse_each(
     kind: FileKind,
     module: &mut dyn FnMut(RawModule),
 ) -> Option<FileFacts> {
-    let text = &whole[from..];
-    let mut p = P {
-        whole,
-        from,
-        depth: 0,
-        s: text,
-        b: text.as_bytes(),
-        i: 0,
-        line: 1,
-        line_start: 0,
-        file: file.clone(),
-        fatal: false,
-        read_alone: 0,
-        operators: 0,
-    };
+    let mut p = P::new(file, whole, from, whole.len(), 1);
     let mut facts = FileFacts::default();
     match kind {
         FileKind::Config => p.body_each(false, &mut |item| collect(item, &mut facts, module)),
@@ -70,6 +58,36 @@ pub(crate) fn parse_each(
     }
     .ok()?;
     Some(facts)
+}
+
+/// [`parse_each`] of the part `whole[start..end]` of a configuration file, read as if it were
+/// a file of its own whose first line is line `line` of the file: `start` at the beginning of
+/// a line, `end` at the beginning of a line or the end of the file. A large file is read in
+/// parts on every core (`read.rs`). Read alone, a part ends at the top level of the file or
+/// is refused (a block, a bracket, a string, a heredoc or a comment left open at its end is
+/// a syntax error in it), so the parts of a file read alike read as the file does. A part
+/// with an attribute at the top level is refused as well: hcl-edit refuses a file with one
+/// twice, which no part alone can see.
+pub(crate) fn parse_part(
+    file: &Arc<str>,
+    whole: &Arc<str>,
+    from: usize,
+    (start, end): (usize, usize),
+    line: u32,
+    module: &mut dyn FnMut(RawModule),
+) -> Option<FileFacts> {
+    let mut p = P::new(file, whole, from, end, line);
+    p.i = start - from;
+    p.line_start = p.i;
+    p.budget = end - start;
+    let mut facts = FileFacts::default();
+    let mut attribute = false;
+    p.body_each(false, &mut |item| {
+        attribute |= matches!(item, Item::Attr(_));
+        collect(item, &mut facts, module)
+    })
+    .ok()?;
+    (!attribute).then_some(facts)
 }
 
 /// Gave up: the file is read by hcl-edit instead.
@@ -131,6 +149,28 @@ fn attrs(body: Vec<Item>) -> impl Iterator<Item = RawAttr> {
 /// levels (its `MAX_NESTING_DEPTH`), which this count, at least hcl-edit's, stays under.
 const MAX_DEPTH: usize = 48;
 
+impl<'a> P<'a> {
+    /// At the start of `whole[from..end]`, line `line`.
+    fn new(file: &Arc<str>, whole: &'a Arc<str>, from: usize, end: usize, line: u32) -> Self {
+        let text = &whole[from..end];
+        P {
+            whole,
+            from,
+            depth: 0,
+            s: text,
+            b: text.as_bytes(),
+            i: 0,
+            line,
+            line_start: 0,
+            file: file.clone(),
+            fatal: false,
+            read_alone: 0,
+            budget: end - from,
+            operators: 0,
+        }
+    }
+}
+
 struct P<'a> {
     /// The file as read; `s` is `whole[from..]`.
     whole: &'a Arc<str>,
@@ -147,6 +187,8 @@ struct P<'a> {
     fatal: bool,
     /// How many bytes of the file hcl-edit has read alone, expression by expression.
     read_alone: usize,
+    /// What may be read alone at most: the length of what this reads.
+    budget: usize,
     /// Binary operators in the attribute's value being read (see `fast_operations.rs`).
     operators: usize,
 }
@@ -501,68 +543,8 @@ impl<'a> P<'a> {
         self.i += 1;
         Ok(Expr::Map(entries))
     }
-
-    /// A quoted string: plain, or a template of literals and `${}` interpolations.
-    fn quoted(&mut self) -> R<Expr> {
-        self.i += 1;
-        let mut parts = Vec::new();
-        // the literal being read: what `text` holds of it (escapes decoded), then `s[lit..i]`
-        let mut text = String::new();
-        let mut lit = self.i;
-        loop {
-            let next = self.b.get(self.i + 1).copied();
-            let marker = self.b.get(self.i + 2) == Some(&b'{');
-            // an escape: what it stands for, and its length
-            let (decoded, len) = match (self.peek().ok_or(Bail)?, next) {
-                (b'"', _) => break,
-                (b'\n' | b'\r', _) => return Err(Bail),
-                (b'\\', Some(b'n')) => ("\n", 2),
-                (b'\\', Some(b'r')) => ("\r", 2),
-                (b'\\', Some(b't')) => ("\t", 2),
-                (b'\\', Some(b'\\')) => ("\\", 2),
-                (b'\\', Some(b'"')) => ("\"", 2),
-                // `\u`, `\U` and what is no escape: the string is read alone by hcl-edit
-                (b'\\', _) => return Err(Bail),
-                (b'$', Some(b'$')) if marker => ("${", 3),
-                (b'%', Some(b'%')) if marker => ("%{", 3),
-                // a directive: read alone by hcl-edit
-                (b'%', Some(b'{')) => return Err(Bail),
-                (b'$', Some(b'{')) => {
-                    text.push_str(&self.s[lit..self.i]);
-                    if !text.is_empty() {
-                        parts.push(Part::Lit(std::mem::take(&mut text)));
-                    }
-                    self.i += 2;
-                    self.spaces();
-                    let e = self.expr()?;
-                    self.spaces();
-                    self.expect(b'}')?;
-                    parts.push(Part::Expr(e));
-                    lit = self.i;
-                    continue;
-                }
-                _ => {
-                    self.i += 1;
-                    continue;
-                }
-            };
-            text.push_str(&self.s[lit..self.i]);
-            text.push_str(decoded);
-            self.i += len;
-            lit = self.i;
-        }
-        text.push_str(&self.s[lit..self.i]);
-        self.i += 1;
-        if parts.is_empty() {
-            return Ok(Expr::String(text));
-        }
-        if !text.is_empty() {
-            parts.push(Part::Lit(text));
-        }
-        Ok(Expr::Template(parts))
-    }
 }
 
 #[cfg(test)]
 #[path = "fast_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -106,7 +106,7 @@ impl P<'_> {
     /// to hcl-edit would.
     pub(super) fn read_alone(&mut self, range: std::ops::Range<usize>) -> Option<Expr> {
         self.read_alone += range.len();
-        if self.read_alone > self.b.len() {
+        if self.read_alone > self.budget {
             return None;
         }
         let text = &self.s[range];

@@ -2,6 +2,7 @@
 //! to the same facts, on every fixture, every style of the benchmarks, hand-written corners
 //! and thousands of mutations of them.
 
+use super::super::ParseError;
 use super::super::parse::{FileFacts, FileKind, parse_hcl};
 use super::parse_each;
 use crate::core::testing::Rng;
@@ -26,6 +27,9 @@ fn compare(name: &str, text: &str, kind: FileKind) -> bool {
     let file: Arc<str> = Arc::from(name);
     let whole: Arc<str> = Arc::from(text);
     let slow = parse_hcl(file.clone(), &whole, 0, kind);
+    if kind == FileKind::Config {
+        parts_agree(&file, &whole, &slow);
+    }
     match parse(&file, &whole, 0, kind) {
         None => false,
         Some(fast) => {
@@ -34,6 +38,39 @@ fn compare(name: &str, text: &str, kind: FileKind) -> bool {
                 Err(e) => panic!("the fast path accepts what hcl-edit refuses ({e}):\n{text}"),
             }
             true
+        }
+    }
+}
+
+/// The file read in parts, one beginning at each line that begins with `module `, as a large
+/// file is read (`read_parts.rs`): when every part reads, hcl-edit reads the whole file to the
+/// same facts.
+fn parts_agree(file: &Arc<str>, whole: &Arc<str>, slow: &Result<FileFacts, ParseError>) {
+    let from = super::super::parse::bom(whole);
+    let mut starts: Vec<usize> = memchr::memmem::find_iter(&whole.as_bytes()[from..], b"\nmodule ")
+        .map(|at| from + at + 1)
+        .collect();
+    starts.insert(0, from);
+    starts.push(whole.len());
+    let mut facts = FileFacts::default();
+    let mut line = 1;
+    for span in starts.windows(2) {
+        let mut modules = Vec::new();
+        let range = (span[0], span[1]);
+        let Some(part) =
+            super::parse_part(file, whole, from, range, line, &mut |m| modules.push(m))
+        else {
+            return;
+        };
+        facts.modules.extend(modules);
+        facts.variables.extend(part.variables);
+        facts.locals.extend(part.locals);
+        line += whole[span[0]..span[1]].matches('\n').count() as u32;
+    }
+    match slow {
+        Ok(slow) => assert_eq!(&facts, slow, "read in parts, the file differs:\n{whole}"),
+        Err(e) => {
+            panic!("read in parts, the file is accepted, but hcl-edit refuses it ({e}):\n{whole}")
         }
     }
 }

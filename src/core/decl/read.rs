@@ -13,6 +13,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+#[path = "read_parts.rs"]
+mod parts;
+
 /// [`super::read`], and when `keep` is given, what a later read a few files apart needs
 /// there: each file's modules, and each directory's variables, locals and tfvars.
 pub(super) fn read_with(
@@ -30,7 +33,13 @@ pub(super) fn read_with(
         // a file read late gave values after all: every file is read with the values
         None => read_phased(&wanted, sources, true).expect("every file read first"),
     };
-    let count = read.dirs.values().flatten().map(|f| f.modules.len()).sum();
+    let count = read
+        .dirs
+        .values()
+        .flatten()
+        .flat_map(|f| &f.modules)
+        .map(Vec::len)
+        .sum();
     let mut decls = Declarations {
         modules: Vec::with_capacity(count),
         parse_errors: read.errors,
@@ -41,26 +50,26 @@ pub(super) fn read_with(
         for file in files {
             if let Some(keep) = keep.as_deref_mut() {
                 let at = decls.modules.len();
-                keep.file(
-                    file.path,
-                    at..at + file.modules.len(),
-                    file.values.is_some(),
-                );
+                let len: usize = file.modules.iter().map(Vec::len).sum();
+                keep.file(file.path, at..at + len, file.values.is_some());
                 if let Some((kind, facts)) = file.values {
                     keep.env(dir, file.path, kind, facts);
                 }
             }
-            decls.modules.extend(file.modules);
+            for run in file.modules {
+                decls.modules.extend(run);
+            }
         }
     }
     pair(&mut decls);
     decls
 }
 
-/// One file read: its modules evaluated, and what values it gives its directory.
+/// One file read: its modules evaluated (in runs, one for each part of a large file), and what
+/// values it gives its directory.
 struct FileRead<'f> {
     path: &'f str,
-    modules: Vec<Module>,
+    modules: Vec<Vec<Module>>,
     values: Option<(FileKind, FileFacts)>,
 }
 
@@ -89,7 +98,11 @@ fn read_phased<'f>(
         .partition(|(f, k)| all_first || may_give_values(f, *k));
     let mut errors: Vec<(&str, ParseError)> = Vec::new();
     let mut values: BTreeMap<&str, Vec<(&str, FileKind, FileFacts)>> = BTreeMap::new();
-    let first_read = parse_all(&first, |&(f, k)| parse_one(&f.path, &f.text, k));
+    let first_read = parse_all(
+        &first,
+        |(f, _)| f.text.len(),
+        |&(f, k)| parse_one(&f.path, &f.text, k),
+    );
     for ((f, k), r) in first.iter().zip(first_read) {
         match r {
             Ok(facts) => values
@@ -116,18 +129,9 @@ fn read_phased<'f>(
     let none = Env::empty();
     let env_of = |path: &str| envs.get(dir_of(path)).unwrap_or(&none);
 
-    // every other file: parsed and evaluated at once, on every core, each module as it is read
-    let late_read = parse_all(&late, |&(f, k)| {
-        let env = env_of(&f.path).fork();
-        let mut modules = Vec::with_capacity(module_lines(&f.text));
-        let facts = parse_one_into(&f.path, &f.text, k, &mut modules, |m| {
-            module(&env, m, sources)
-        })?;
-        Ok(match has_env(k, &facts) {
-            true => None,
-            false => Some(modules),
-        })
-    });
+    // every other file: parsed and evaluated at once, on every core, each module as it is
+    // read, a large file in parts
+    let late_read = parts::read_late(&late, &env_of, sources, parts::PART);
     let mut dirs: BTreeMap<&str, Vec<FileRead>> = BTreeMap::new();
     for ((f, _), r) in late.iter().zip(late_read) {
         match r {
@@ -146,7 +150,7 @@ fn read_phased<'f>(
         evaluate(env_of(path), modules, sources, &mut out);
         dirs.entry(dir_of(path)).or_default().push(FileRead {
             path,
-            modules: out,
+            modules: vec![out],
             values: None,
         });
     }
@@ -175,7 +179,7 @@ fn read_phased<'f>(
 /// repository took 8 MB of fresh memory (each a few hundred KB, copied at each doubling),
 /// and the kernel zeroing it was a tenth of a JSON check's time (perf). A line counted that
 /// is no block, or a block indented, only makes the estimate a little off.
-fn module_lines(text: &str) -> usize {
+pub(super) fn module_lines(text: &str) -> usize {
     let b = text.as_bytes();
     usize::from(b.starts_with(b"module")) + memchr::memmem::find_iter(b, b"\nmodule").count()
 }
@@ -189,14 +193,15 @@ pub(super) fn has_env(kind: FileKind, facts: &FileFacts) -> bool {
         || !facts.assignments.is_empty()
 }
 
-/// `parse` of every file on every core, the results in the files' order: files parse
-/// independently, and parsing is most of the cost.
-fn parse_all<'f, R: Send>(
-    files: &[(&'f SourceFile, FileKind)],
-    parse: impl Fn(&(&'f SourceFile, FileKind)) -> R + Sync,
+/// `parse` of every file (or part of one, of `size` bytes) on every core, the results in the
+/// files' order: files parse independently, and parsing is most of the cost.
+pub(super) fn parse_all<T: Sync, R: Send>(
+    files: &[T],
+    size: impl Fn(&T) -> usize,
+    parse: impl Fn(&T) -> R + Sync,
 ) -> Vec<R> {
     let parse = &parse;
-    let total: usize = files.iter().map(|(f, _)| f.text.len()).sum();
+    let total: usize = files.iter().map(size).sum();
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -242,7 +247,7 @@ pub(super) fn parse_one(
 /// [`parse_one`], each module block made into `T` by `each` and added to `out` as soon as it
 /// is read rather than kept in the facts (which come back without modules): the fast path
 /// never holds a file's lowered form whole. Nothing is added on an error.
-fn parse_one_into<T>(
+pub(super) fn parse_one_into<T>(
     path: &str,
     text: &Arc<str>,
     kind: FileKind,
