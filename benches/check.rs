@@ -86,6 +86,8 @@ enum Style {
     /// HCL2 with what the fast reader hands to hcl-edit expression by expression: an
     /// escaped quote, a conditional, a `/* */` comment mid-line in every account.
     Expressions,
+    /// HCL2, every account in one file (`main.tf`, 6 MB at 10,000 accounts).
+    OneFile,
 }
 
 impl Style {
@@ -96,6 +98,7 @@ impl Style {
             Style::Hcl2 => "HCL2, locals, multi-line objects",
             Style::PerAccount => "a file per account, a local map of names, heredocs",
             Style::Expressions => "HCL2, an escape, a conditional, a comment mid-line",
+            Style::OneFile => "HCL2, every account in one file",
         }
     }
 
@@ -106,6 +109,7 @@ impl Style {
             Style::Hcl2 => "hcl2",
             Style::PerAccount => "files",
             Style::Expressions => "exprs",
+            Style::OneFile => "onefile",
         }
     }
 }
@@ -152,6 +156,7 @@ fn main() {
         Style::Hcl2,
         Style::PerAccount,
         Style::Expressions,
+        Style::OneFile,
     ] {
         let dir = out_dir.join(format!("{}-10000", style.slug()));
         let bytes = generate(&dir, 10_000, style, false);
@@ -449,6 +454,11 @@ fn generate(dir: &Path, n: usize, style: Style, plus_one: bool) -> usize {
         }
         return total;
     }
+    if style == Style::OneFile {
+        let text: String = (0..n).map(|i| account(i, style)).collect();
+        std::fs::write(dir.join("main.tf"), &text).unwrap();
+        return text.len();
+    }
     for (f, chunk) in (0..n).collect::<Vec<_>>().chunks(PER_FILE).enumerate() {
         let text: String = chunk.iter().map(|&i| account(i, style)).collect();
         total += text.len();
@@ -485,7 +495,7 @@ fn account(i: usize, style: Style) -> String {
             "var.root_account_id".to_string(),
             format!("merge(var.tags, {{ client = \"{slug}\" }})"),
         ),
-        Style::Hcl2 | Style::PerAccount | Style::Expressions => (
+        Style::Hcl2 | Style::PerAccount | Style::Expressions | Style::OneFile => (
             format!("module.{key}.id"),
             "local.root_account_id".to_string(),
             format!(
