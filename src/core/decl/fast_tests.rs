@@ -179,8 +179,9 @@ const CORNERS: &[&str] = &[
     "locals {\n  a = \"q\\\"\\\\\\n\\r\\t $${x} %%{y} $$ %% 100%\"\n  b = \"${var.x}\\t\\\"${var.y}\\\"\"\n}\n",
 ];
 
-/// Expressions outside the fast path's shape, each read alone by hcl-edit: the rest of the
-/// file stays on the fast path.
+/// Expressions the fast path once left whole files to hcl-edit for: each now read alone by
+/// hcl-edit, or (an operator or a conditional on one line) by the fast path itself; the rest
+/// of the file stays on the fast path.
 const READ_ALONE_BY_HCL_EDIT: &[&str] = &[
     "locals {\n  a = var.x ? 1 : 2\n}\n",
     "locals {\n  a = [for x in var.l : x]\n}\n",
