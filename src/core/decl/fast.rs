@@ -497,7 +497,8 @@ impl<'a> P<'a> {
         self.gap()?;
         while self.peek() != Some(b'}') {
             let key = match self.peek().ok_or(Bail)? {
-                b'"' => self.quoted()?,
+                // a level, then one for an interpolation, as hcl-edit reads a key
+                b'"' => self.deeper(Self::quoted)?,
                 b'(' => self.expr()?,
                 c if ident_start(c) => {
                     let name = self.ident()?;

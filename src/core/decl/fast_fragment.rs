@@ -172,7 +172,9 @@ fn extent(b: &[u8], from: usize) -> Option<(usize, usize)> {
                 open.push(c);
                 openers += 1;
             }
-            (b'?', _) => openers += 1,
+            // a conditional, and a unary operator (a level each in hcl-edit; `-` and `!` as
+            // binary operators are counted too, which only makes the bound stricter)
+            (b'?' | b'!' | b'-', _) => openers += 1,
             (b')' | b']' | b'}', _) => {
                 let Some(o) = open.pop() else {
                     return Some((i, openers));

@@ -54,7 +54,7 @@ impl P<'_> {
         }
         let template = text.contains("${") || text.contains("%{");
         // every bracket counts as a level hcl-edit may open (see `fragment`)
-        let levels = || text.bytes().filter(|c| b"([{?".contains(c)).count();
+        let levels = || text.bytes().filter(|c| b"([{?!-".contains(c)).count();
         let read = match template {
             true if self.depth + 2 * levels() + 2 < MAX_DEPTH => self.read_alone(from..after),
             true => None,

@@ -46,7 +46,8 @@ fn compare(name: &str, text: &str, kind: FileKind) -> bool {
 /// file is read (`read_parts.rs`): when every part reads, hcl-edit reads the whole file to the
 /// same facts.
 fn parts_agree(file: &Arc<str>, whole: &Arc<str>, slow: &Result<FileFacts, ParseError>) {
-    let from = super::super::parse::bom(whole);
+    // as `compare` reads the file: from its first byte, a byte-order mark included
+    let from = 0;
     let mut starts: Vec<usize> = memchr::memmem::find_iter(&whole.as_bytes()[from..], b"\nmodule ")
         .map(|at| from + at + 1)
         .collect();
@@ -413,6 +414,37 @@ fn deep_nesting_is_left_to_hcl_edit_before_the_stack_runs_out() {
     for n in [1, 30, 46, 47, 48, 60, 63, 64, 65, 66, 100] {
         compare(&format!("deep-{n}.tf"), &deep(n), FileKind::Config);
         compare(&format!("blocks-{n}.tf"), &blocks(n), FileKind::Config);
+    }
+    // levels hcl-edit counts that brackets do not show: a quoted object key (a level, then
+    // one for its interpolation) and unary operators in what hcl-edit reads alone
+    let keys = |n: usize| format!("a = {}1{}\n", "{\"${".repeat(n), "}\" = 1}".repeat(n));
+    let unary = |b: usize, n: usize| {
+        format!(
+            "a = {}{}true{}\n",
+            "[".repeat(b),
+            "!".repeat(n),
+            "]".repeat(b)
+        )
+    };
+    for n in [16, 31, 32, 33, 34, 40] {
+        compare(&format!("keys-{n}.tf"), &keys(n), FileKind::Tfvars);
+    }
+    for (b, n) in [(1, 63), (2, 62), (3, 62), (3, 60), (10, 60), (0, 70)] {
+        compare(&format!("unary-{b}-{n}.tf"), &unary(b, n), FileKind::Tfvars);
+    }
+    let heredoc = |b: usize, n: usize| {
+        let (open, close) = ("[".repeat(b), "]".repeat(b));
+        format!(
+            "a = {open}<<EOT\n${{{}true}}\nEOT\n{close}\n",
+            "!".repeat(n)
+        )
+    };
+    for (b, n) in [(1, 62), (3, 60), (3, 62), (10, 50)] {
+        compare(
+            &format!("heredoc-{b}-{n}.tf"),
+            &heredoc(b, n),
+            FileKind::Tfvars,
+        );
     }
     assert!(fast_path(&file, &deep(30), FileKind::Config).is_some());
     assert!(fast_path(&file, &deep(100), FileKind::Config).is_none());
