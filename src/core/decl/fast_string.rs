@@ -14,10 +14,16 @@ impl P<'_> {
         let mut text = String::new();
         let mut lit = self.i;
         loop {
+            let c = self.peek().ok_or(Bail)?;
+            // most bytes are plain text: only these may end, escape or interpolate
+            if !matches!(c, b'"' | b'\n' | b'\r' | b'\\' | b'$' | b'%') {
+                self.i += 1;
+                continue;
+            }
             let next = self.b.get(self.i + 1).copied();
             let marker = self.b.get(self.i + 2) == Some(&b'{');
             // an escape: what it stands for, and its length
-            let (decoded, len) = match (self.peek().ok_or(Bail)?, next) {
+            let (decoded, len) = match (c, next) {
                 (b'"', _) => break,
                 (b'\n' | b'\r', _) => return Err(Bail),
                 (b'\\', Some(b'n')) => ("\n", 2),
