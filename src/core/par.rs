@@ -1,8 +1,6 @@
 //! Work spread over every core, in order: the reader, the plan and the renderers map each
 //! account independently, and a 10,000-account repository is worth two cores.
 
-use std::mem::MaybeUninit;
-
 /// How many threads to spread `len` items over: one below `min` items (threads cost more
 /// than they save there), else one per core.
 fn threads(len: usize, min: usize) -> usize {
@@ -13,38 +11,49 @@ fn threads(len: usize, min: usize) -> usize {
 /// `f` over contiguous runs of `items` on every core; the results in the items' order. Each
 /// run writes its results straight into their places in the one vector returned (joining
 /// runs' vectors would copy every result into fresh memory, on one thread).
+///
+/// The runs are several per thread, each taken by whichever thread is free: the plan, the
+/// rules and the custom rules run side by side on two cores, and with one run per thread a
+/// thread slowed by the others finished last while its partner's core stood idle.
 pub fn map<T: Sync, R: Send>(items: &[T], min: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = threads(items.len(), min);
     if threads <= 1 {
         return items.iter().map(f).collect();
     }
-    let size = items.len().div_ceil(threads);
+    let size = items.len().div_ceil(threads * RUNS_PER_THREAD);
     let mut out: Vec<R> = Vec::with_capacity(items.len());
-    let fill = |slots: &mut [MaybeUninit<R>], run: &[T]| {
-        for (slot, item) in slots.iter_mut().zip(run) {
-            slot.write(f(item));
+    let runs = std::sync::Mutex::new(
+        out.spare_capacity_mut()[..items.len()]
+            .chunks_mut(size)
+            .zip(items.chunks(size)),
+    );
+    let work = || {
+        loop {
+            // the lock is held only to take the next run
+            let next = runs.lock().expect("a worker thread panicked").next();
+            let Some((slots, run)) = next else { break };
+            for (slot, item) in slots.iter_mut().zip(run) {
+                slot.write(f(item));
+            }
         }
     };
-    let fill = &fill;
     std::thread::scope(|s| {
-        let mut runs = out.spare_capacity_mut()[..items.len()]
-            .chunks_mut(size)
-            .zip(items.chunks(size));
-        let (first_slots, first_run) = runs.next().expect("at least one run");
-        let workers: Vec<_> = runs
-            .map(|(slots, run)| s.spawn(move || fill(slots, run)))
-            .collect();
-        fill(first_slots, first_run);
+        let workers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        work();
         for w in workers {
             w.join().expect("a worker thread panicked");
         }
     });
     // SAFETY: the first `items.len()` slots were each written once above: the runs split
-    // them with the items, one slot per item, and every run finished (a run that panicked
-    // would have panicked the join or the scope, and `out` would be dropped empty).
+    // them with the items, one slot per item, each run was taken by one thread, and every
+    // thread took runs until none was left (a run that panicked would have panicked the
+    // join or the scope, and `out` would be dropped empty).
     unsafe { out.set_len(items.len()) };
     out
 }
+
+/// How many runs [`map`] cuts its items into for each thread.
+const RUNS_PER_THREAD: usize = 8;
 
 /// `f` over contiguous runs of `items`, owned (each run moves its items), on every core;
 /// the results in order.
@@ -96,6 +105,20 @@ mod tests {
             (0..10_001).map(|i| i * 2).collect::<Vec<_>>()
         );
         assert_eq!(super::map(&items[..3], 10, |i| i + 1), vec![1, 2, 3]);
+        // fewer items than runs, and a last run shorter than the others
+        assert_eq!(super::map(&items[..5], 2, |i| i + 1), vec![1, 2, 3, 4, 5]);
+        assert_eq!(
+            super::map(&items[..37], 2, |i| i * 3),
+            (0..37).map(|i| i * 3).collect::<Vec<_>>()
+        );
+        // each item once
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let once = super::map(&items, 10, |i| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            *i
+        });
+        assert_eq!(calls.into_inner(), items.len());
+        assert_eq!(once, items);
         let names = super::map(&items, 10, |i| format!("n{i}"));
         assert_eq!(names.len(), 10_001);
         assert!(names.iter().enumerate().all(|(i, n)| *n == format!("n{i}")));

@@ -136,22 +136,41 @@ pub fn settle(out: &mut Vec<Violation>) {
     out.dedup();
 }
 
+/// Every built-in rule. Each reads the whole repository on its own: they are shared between
+/// the cores, each taken by whichever is free, the costliest first (on a large repository
+/// the custom rules run beside them, and one thread taking them all in turn was the last to
+/// finish).
 fn builtin(policy: &Policy, input: &CheckInput) -> Vec<Violation> {
     let head = input.head;
-    let mut out = Vec::new();
-    values::check_values(policy, head, &mut out);
-    aws::check_aws_limits(head, &mut out);
-    adopt::check_adopt(head, &mut out);
-    access::check_access(policy, head, &mut out);
-    naming::check_naming(policy, head, &mut out);
-    email::check_email(policy, head, input.base, &mut out);
-    unique::check_unique(head, &mut out);
-    pairing::check_pairing(policy, head, &mut out);
-    sources::check_sources(policy, head, &mut out);
-    tags::check_tags(policy, head, &mut out);
-    changes::check_changes(policy, input, &mut out);
-    repository::check_repository(policy, input, &mut out);
-    out
+    type Rule<'r> = &'r (dyn Fn(&mut Vec<Violation>) + Sync);
+    let rules: [Rule; 12] = [
+        &|out| unique::check_unique(head, out),
+        &|out| email::check_email(policy, head, input.base, out),
+        &|out| aws::check_aws_limits(head, out),
+        &|out| sources::check_sources(policy, head, out),
+        &|out| repository::check_repository(policy, input, out),
+        &|out| values::check_values(policy, head, out),
+        &|out| naming::check_naming(policy, head, out),
+        &|out| tags::check_tags(policy, head, out),
+        &|out| pairing::check_pairing(policy, head, out),
+        &|out| access::check_access(policy, head, out),
+        &|out| adopt::check_adopt(head, out),
+        &|out| changes::check_changes(policy, input, out),
+    ];
+    // below a thousand accounts they take less time than starting a thread
+    let min = if head.accounts.len() >= 1_000 {
+        2
+    } else {
+        usize::MAX
+    };
+    crate::core::par::map(&rules, min, |rule| {
+        let mut out = Vec::new();
+        rule(&mut out);
+        out
+    })
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 #[cfg(test)]
