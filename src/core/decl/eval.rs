@@ -55,7 +55,20 @@ impl<'a> Env<'a> {
         let mut names: Vec<&String> = locals.keys().collect();
         names.sort();
         for name in names {
-            self.local(name, 0);
+            // as `local` would, without the copy of the value it returns (a local map of
+            // 10,000 accounts was copied whole once more here, on one core)
+            let known = self.settled.contains_key(name.as_str())
+                || self
+                    .cache
+                    .get_mut()
+                    .expect("cache lock")
+                    .contains_key(name.as_str());
+            if !known && let Ok(value) = self.evaluate_local(name, 0) {
+                self.cache
+                    .get_mut()
+                    .expect("cache lock")
+                    .insert(name.clone(), value);
+            }
         }
         let cache = self.cache.get_mut().expect("cache lock");
         let mut settled = std::mem::take(Arc::make_mut(&mut self.settled));
@@ -221,8 +234,23 @@ impl<'a> Env<'a> {
         if let Some(v) = self.cache.lock().expect("cache lock").get(name) {
             return Cow::Owned(v.clone());
         }
+        match self.evaluate_local(name, depth) {
+            Ok(value) => {
+                self.cache
+                    .lock()
+                    .expect("lock")
+                    .insert(name.to_string(), value.clone());
+                Cow::Owned(value)
+            }
+            Err(unknown) => Cow::Owned(unknown),
+        }
+    }
+
+    /// A local's value, evaluated now. `Err` with why it is unknown, which is not kept, when
+    /// it is not defined or refers to itself.
+    fn evaluate_local(&self, name: &str, depth: usize) -> Result<Value, Value> {
         let Some(expr) = self.locals.get(name) else {
-            return Cow::Owned(Value::Unknown(format!("`local.{name}` is not defined")));
+            return Err(Value::Unknown(format!("`local.{name}` is not defined")));
         };
         if !self
             .in_progress
@@ -230,15 +258,11 @@ impl<'a> Env<'a> {
             .expect("lock")
             .insert(name.to_string())
         {
-            return Cow::Owned(Value::Unknown(format!("`local.{name}` refers to itself")));
+            return Err(Value::Unknown(format!("`local.{name}` refers to itself")));
         }
         let value = self.eval_at(expr, depth);
         self.in_progress.lock().expect("lock").remove(name);
-        self.cache
-            .lock()
-            .expect("lock")
-            .insert(name.to_string(), value.clone());
-        Cow::Owned(value)
+        Ok(value)
     }
 
     fn call(&self, name: &str, args: &[Expr], text: &str, depth: usize) -> Value {
