@@ -25,11 +25,34 @@ fn in_policy_dir(path: &str, dir: &str) -> bool {
 /// The files are listed first, then read on every core (a large checkout is mostly the cost
 /// of its fresh memory, which both cores can take at once).
 pub fn working_tree(root: &Path, policy_dir: &str) -> Result<Vec<SourceFile>> {
+    use std::os::unix::fs::MetadataExt;
     let mut found: Vec<String> = Vec::new();
+    // Each directory is read once, known by its device and inode. Links to directories are
+    // followed (a checkout may link a shared directory in) after every directory reached
+    // without one, in path order, so a directory reached both ways is always read under the
+    // same path; `loop -> .` is not read again.
+    let id = |m: std::fs::Metadata| (m.dev(), m.ino());
+    let mut seen =
+        std::collections::HashSet::from([id(std::fs::metadata(root)
+            .with_context(|| format!("reading directory {}", root.display()))?)]);
     // each directory with its path relative to `root` ("" or "a/b/"): a file's relative
     // path is that and its name, made once
     let mut stack = vec![(root.to_path_buf(), String::new())];
-    while let Some((dir, rel_dir)) = stack.pop() {
+    let mut links: Vec<(std::path::PathBuf, String)> = Vec::new();
+    loop {
+        let Some((dir, rel_dir)) = stack.pop() else {
+            // every directory reached without a link is read: the first link in path order
+            links.sort_by(|a, b| b.1.cmp(&a.1));
+            let Some((link, rel)) = links.pop() else {
+                break;
+            };
+            if let Ok(meta) = std::fs::metadata(&link)
+                && seen.insert(id(meta))
+            {
+                stack.push((link, rel));
+            }
+            continue;
+        };
         let entries = std::fs::read_dir(&dir)
             .with_context(|| format!("reading directory {}", dir.display()))?;
         for entry in entries {
@@ -40,8 +63,14 @@ pub fn working_tree(root: &Path, policy_dir: &str) -> Result<Vec<SourceFile>> {
                 continue;
             }
             let kind = entry.file_type()?;
-            if kind.is_dir() || (kind.is_symlink() && entry.path().is_dir()) {
-                stack.push((entry.path(), format!("{rel_dir}{name}/")));
+            if kind.is_dir() {
+                if seen.insert(id(entry.metadata()?)) {
+                    stack.push((entry.path(), format!("{rel_dir}{name}/")));
+                }
+                continue;
+            }
+            if kind.is_symlink() && entry.path().is_dir() {
+                links.push((entry.path(), format!("{rel_dir}{name}/")));
                 continue;
             }
             let rel = format!("{rel_dir}{name}");
@@ -236,5 +265,32 @@ mod tests {
         std::os::unix::fs::symlink(dir.path().join("gone.tf"), dir.path().join("main.tf")).unwrap();
         let err = working_tree(dir.path(), "policies").unwrap_err();
         assert!(format!("{err:#}").contains("main.tf"), "{err:#}");
+    }
+
+    /// A link to a directory is followed (a checkout may link a shared directory in), but a
+    /// directory reached twice is read once: `loop -> .` read the tree again under `loop/`,
+    /// `loop/loop/`, … to the kernel's limit of 40 links, and every copy was a duplicate.
+    #[test]
+    fn a_directory_reached_twice_through_links_is_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("main.tf"), "module \"a\" {}\n").unwrap();
+        std::fs::create_dir(root.join("shared")).unwrap();
+        std::fs::write(root.join("shared/accounts.tf"), "module \"b\" {}\n").unwrap();
+        std::os::unix::fs::symlink(".", root.join("loop")).unwrap();
+        std::os::unix::fs::symlink("..", root.join("shared/up")).unwrap();
+        std::os::unix::fs::symlink("shared", root.join("linked")).unwrap();
+        let files = working_tree(root, "policies").unwrap();
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        // each directory once, under the path that needs no link
+        assert_eq!(paths, ["main.tf", "shared/accounts.tf"]);
+        // a link to a directory reached no other way is followed
+        std::fs::remove_file(root.join("linked")).unwrap();
+        let other = tempfile::tempdir().unwrap();
+        std::fs::write(other.path().join("x.tf"), "module \"x\" {}\n").unwrap();
+        std::os::unix::fs::symlink(other.path(), root.join("linked")).unwrap();
+        let files = working_tree(root, "policies").unwrap();
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["linked/x.tf", "main.tf", "shared/accounts.tf"]);
     }
 }
