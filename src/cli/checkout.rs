@@ -38,17 +38,15 @@ pub fn working_tree(root: &Path, policy_dir: &str) -> Result<Vec<SourceFile>> {
     // each directory with its path relative to `root` ("" or "a/b/"): a file's relative
     // path is that and its name, made once
     let mut stack = vec![(root.to_path_buf(), String::new())];
-    let mut links: Vec<(std::path::PathBuf, String)> = Vec::new();
+    // links to directories not read yet, the first in path order on top
+    let mut links = std::collections::BinaryHeap::new();
     loop {
         let Some((dir, rel_dir)) = stack.pop() else {
-            // every directory reached without a link is read: the first link in path order
-            links.sort_by(|a, b| b.1.cmp(&a.1));
-            let Some((link, rel)) = links.pop() else {
+            // every directory reached without a link is read: the first link's, if new
+            let Some(std::cmp::Reverse((rel, link, at))) = links.pop() else {
                 break;
             };
-            if let Ok(meta) = std::fs::metadata(&link)
-                && seen.insert(id(meta))
-            {
+            if seen.insert(at) {
                 stack.push((link, rel));
             }
             continue;
@@ -69,8 +67,12 @@ pub fn working_tree(root: &Path, policy_dir: &str) -> Result<Vec<SourceFile>> {
                 }
                 continue;
             }
-            if kind.is_symlink() && entry.path().is_dir() {
-                links.push((entry.path(), format!("{rel_dir}{name}/")));
+            if kind.is_symlink()
+                && let Ok(target) = std::fs::metadata(entry.path())
+                && target.is_dir()
+            {
+                let rel = format!("{rel_dir}{name}/");
+                links.push(std::cmp::Reverse((rel, entry.path(), id(target))));
                 continue;
             }
             let rel = format!("{rel_dir}{name}");
@@ -289,6 +291,9 @@ mod tests {
         let other = tempfile::tempdir().unwrap();
         std::fs::write(other.path().join("x.tf"), "module \"x\" {}\n").unwrap();
         std::os::unix::fs::symlink(other.path(), root.join("linked")).unwrap();
+        // and reached by two links, it is read under the first in path order
+        std::os::unix::fs::symlink(other.path(), root.join("zlinked")).unwrap();
+        std::os::unix::fs::symlink(other.path(), root.join("shared/alias")).unwrap();
         let files = working_tree(root, "policies").unwrap();
         let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["linked/x.tf", "main.tf", "shared/accounts.tf"]);
