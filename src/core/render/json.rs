@@ -149,15 +149,11 @@ fn one_sided(buf: &mut Vec<u8>, blocks: &[&str], sign: u8) -> bool {
         .map(|b| memchr::memchr_iter(b'\n', b.as_bytes()).count())
         .sum();
     let lines = breaks + 2 * (blocks.len() - 1) + 1;
-    let range = match lines {
-        1 => "1".to_string(),
-        n => format!("1,{n}"),
-    };
-    buf.extend_from_slice(b"\"--- base\\n+++ head\\n");
-    match sign {
-        b'+' => buf.extend_from_slice(format!("@@ -0,0 +{range} @@\\n").as_bytes()),
-        _ => buf.extend_from_slice(format!("@@ -{range} +0,0 @@\\n").as_bytes()),
-    }
+    buf.push(b'"');
+    escape_into(
+        buf,
+        super::one_sided_header(char::from(sign), lines).as_bytes(),
+    );
     let mut line_start = true;
     for (i, block) in blocks.iter().enumerate() {
         if i > 0 {

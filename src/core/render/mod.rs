@@ -203,21 +203,26 @@ fn one_sided_diff(before: &str, after: &str) -> Option<String> {
         return None;
     }
     let lines = text.split_inclusive('\n').count();
-    let range = match lines {
-        1 => "1".to_string(),
-        n => format!("1,{n}"),
-    };
     let mut out = String::with_capacity(text.len() + lines + 40);
-    out.push_str("--- base\n+++ head\n");
-    match sign {
-        '+' => out.push_str(&format!("@@ -0,0 +{range} @@\n")),
-        _ => out.push_str(&format!("@@ -{range} +0,0 @@\n")),
-    }
+    out.push_str(&one_sided_header(sign, lines));
     for line in text.split_inclusive('\n') {
         out.push(sign);
         out.push_str(line);
     }
     Some(out)
+}
+
+/// The file header and the one hunk's header of a diff adding (`+`) or removing (`-`) a text
+/// of `lines` lines whole, as `similar` writes them.
+fn one_sided_header(sign: char, lines: usize) -> String {
+    let range = match lines {
+        1 => "1".to_string(),
+        n => format!("1,{n}"),
+    };
+    match sign {
+        '+' => format!("--- base\n+++ head\n@@ -0,0 +{range} @@\n"),
+        _ => format!("--- base\n+++ head\n@@ -{range} +0,0 @@\n"),
+    }
 }
 
 fn tag_list(tags: &BTreeMap<String, String>) -> String {
