@@ -141,6 +141,13 @@ pub fn settle(out: &mut Vec<Violation>) {
 /// the custom rules run beside them, and one thread taking them all in turn was the last to
 /// finish).
 fn builtin(policy: &Policy, input: &CheckInput) -> Vec<Violation> {
+    // below a thousand accounts they take less time than starting a thread
+    let parallel = input.head.accounts.len() >= 1_000;
+    builtin_on(policy, input, parallel)
+}
+
+/// [`builtin`], on every core or on this thread alone.
+fn builtin_on(policy: &Policy, input: &CheckInput, parallel: bool) -> Vec<Violation> {
     let head = input.head;
     type Rule<'r> = &'r (dyn Fn(&mut Vec<Violation>) + Sync);
     let rules: [Rule; 12] = [
@@ -157,12 +164,7 @@ fn builtin(policy: &Policy, input: &CheckInput) -> Vec<Violation> {
         &|out| adopt::check_adopt(head, out),
         &|out| changes::check_changes(policy, input, out),
     ];
-    // below a thousand accounts they take less time than starting a thread
-    let min = if head.accounts.len() >= 1_000 {
-        2
-    } else {
-        usize::MAX
-    };
+    let min = if parallel { 2 } else { usize::MAX };
     crate::core::par::map(&rules, min, |rule| {
         let mut out = Vec::new();
         rule(&mut out);

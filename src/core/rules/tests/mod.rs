@@ -567,6 +567,7 @@ mod access;
 /// The rules that keep changes of the rules, adoptions and project paths in check.
 mod gate;
 mod guard;
+mod parallel;
 
 #[test]
 fn rego_per_account_runs_deny_what_one_whole_document_denies() {
