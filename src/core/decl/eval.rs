@@ -129,12 +129,11 @@ impl<'a> Env<'a> {
                 Value::List(items.iter().map(|e| self.eval_at(e, depth)).collect())
             }
             Expr::Map(entries) => {
-                let mut map = Map::new();
+                // gathered, then sorted once (`Map`'s `FromIterator`)
+                let mut map = Vec::with_capacity(entries.len());
                 for (k, v) in entries {
                     match self.eval_ref(k, depth).template_text() {
-                        Some(key) => {
-                            map.insert(key.into_owned(), self.eval_at(v, depth));
-                        }
+                        Some(key) => map.push((key.into_owned(), self.eval_at(v, depth))),
                         None => {
                             return Cow::Owned(Value::Unknown(
                                 "a map key is not a known string".into(),
@@ -142,7 +141,7 @@ impl<'a> Env<'a> {
                         }
                     }
                 }
-                Value::Map(map)
+                Value::Map(map.into_iter().collect())
             }
             Expr::Template(parts) => return self.template(parts, depth),
             Expr::Traversal { root, ops, text } => return self.traversal(root, ops, text, depth),
@@ -298,16 +297,14 @@ impl<'a> Env<'a> {
             }
             // Terraform 0.11's map("k1", v1, "k2", v2, ...)
             ("map", pairs) if pairs.len() % 2 == 0 => {
-                let mut out = Map::new();
+                let mut out = Vec::with_capacity(pairs.len() / 2);
                 for pair in pairs.chunks(2) {
                     match pair[0].template_text() {
-                        Some(k) => {
-                            out.insert(k.into_owned(), (*pair[1]).clone());
-                        }
+                        Some(k) => out.push((k.into_owned(), (*pair[1]).clone())),
                         None => return unsupported(),
                     }
                 }
-                Value::Map(out)
+                Value::Map(out.into_iter().collect())
             }
             ("lower", [Value::String(s)]) => Value::String(s.to_lowercase()),
             ("upper", [Value::String(s)]) => Value::String(s.to_uppercase()),

@@ -332,3 +332,71 @@ fn module_text_is_the_block_after_a_byte_order_mark_on_either_reader() {
     assert_eq!(&*d.modules[1].text, block.replace("\"a\"", "\"b\""));
     assert_eq!(d.modules[0].at.line, 1);
 }
+
+#[test]
+fn a_block_of_many_attributes_is_read_whole_and_a_name_written_twice_is_refused() {
+    // 200 attributes: past the first few, the names kept are looked up in a set
+    let body: String = (0..200).map(|i| format!("  a{i} = \"{i}\"\n")).collect();
+    let tf = format!("module \"m\" {{\n  source = \"./m\"\n{body}}}\n");
+    let d = read_files(&[("main.tf", &tf)]);
+    assert_eq!(d.parse_errors, vec![]);
+    let m = &d.modules[0];
+    let names: Vec<&str> = m.attrs.iter().map(|(k, _)| k.as_str()).collect();
+    let written: Vec<String> = (0..200).map(|i| format!("a{i}")).collect();
+    assert_eq!(names, written, "every attribute, in the order written");
+    assert_eq!(m.attr("a150").and_then(Field::as_str), Some("150"));
+
+    // `name` given twice, early or late in the block: neither value is read as the name
+    for at in [1, 150] {
+        let body: String = (0..200)
+            .map(|i| match i {
+                0 => "  name = \"client-approved\"\n".to_string(),
+                i if i == at => "  name = \"client-other\"\n".to_string(),
+                i => format!("  a{i} = \"{i}\"\n"),
+            })
+            .collect();
+        let tf = format!("module \"m\" {{\n  source = \"./m\"\n{body}}}\n");
+        let d = read_files(&[("main.tf", &tf)]);
+        assert_eq!(d.parse_errors.len(), 1, "{:?}", d.parse_errors);
+        assert!(d.modules.is_empty());
+    }
+}
+
+#[test]
+fn a_map_written_out_of_key_order_reads_as_the_same_map() {
+    // a local map of accounts, its entries from last to first, and tags merged out of order
+    // (the last value of a key wins)
+    let n = 3_000;
+    let entries: String = (0..n)
+        .rev()
+        .map(|i| format!("    c{i:05} = {{ name = \"client-c{i:05}\" }}\n"))
+        .collect();
+    let tf = format!(
+        r#"locals {{
+  clients = {{
+{entries}  }}
+}}
+module "subaccount_client_c00007" {{
+  source = "git::https://gitlab.example.com/infra/modules/subaccount.git?ref=v1.4.0"
+  name   = local.clients.c00007.name
+  email  = "aws+client-c00007@example.com"
+  tags   = merge({{ z = "1", b = "1" }}, {{ y = "2", b = "2" }}, map("a", "3", "z", "3"))
+}}
+"#
+    );
+    let d = read_files(&[("main.tf", &tf)]);
+    assert_eq!(d.parse_errors, vec![]);
+    let m = &d.modules[0];
+    assert_eq!(
+        m.attr("name").and_then(Field::as_str),
+        Some("client-c00007")
+    );
+    let tags = match &m.attr("tags").expect("tags").value {
+        Value::Map(t) => t
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>(),
+        other => panic!("tags read as {other:?}"),
+    };
+    assert_eq!(tags, ["a=3", "b=2", "y=2", "z=3"]);
+}

@@ -81,19 +81,42 @@ impl<V> SortedMap<V> {
     }
 }
 
+impl<V> SortedMap<V> {
+    /// Sorts the entries from `from` on in among those before it (sorted already), keeping
+    /// the last of a repeated key, as [`Self::insert`] one by one would. Sorted once: inserted
+    /// one by one, each entry out of order moved every entry after it, and a `locals` map of
+    /// 100,000 entries written out of key order took seconds to build.
+    fn settle(&mut self, from: usize) {
+        let ascending = |a: &(String, V), b: &(String, V)| a.0 < b.0;
+        if self.0[from.saturating_sub(1)..].is_sorted_by(ascending) {
+            return; // each new key after the last: most maps are written in key order
+        }
+        // stable: of equal keys, the one added last stays last
+        self.0.sort_by(|a, b| a.0.cmp(&b.0));
+        self.0.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(later, kept);
+            }
+            same
+        });
+    }
+}
+
+/// Where a key repeats, the last value wins.
 impl<V> Extend<(String, V)> for SortedMap<V> {
     fn extend<I: IntoIterator<Item = (String, V)>>(&mut self, iter: I) {
-        for (k, v) in iter {
-            self.insert(k, v);
-        }
+        let from = self.0.len();
+        self.0.extend(iter);
+        self.settle(from);
     }
 }
 
 /// In any order; where a key repeats, the last value wins (as in a map).
 impl<V> FromIterator<(String, V)> for SortedMap<V> {
     fn from_iter<I: IntoIterator<Item = (String, V)>>(iter: I) -> SortedMap<V> {
-        let mut m = SortedMap::new();
-        m.extend(iter);
+        let mut m = SortedMap(iter.into_iter().collect());
+        m.settle(0);
         m
     }
 }
@@ -243,5 +266,54 @@ impl fmt::Display for Value {
             Value::ModuleRef(r) => write!(f, "{r}"),
             Value::Unknown(_) => f.write_str("(known after apply)"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SortedMap;
+    use crate::core::testing::Rng;
+    use std::collections::BTreeMap;
+
+    /// What inserting one by one gives: each key once, in key order, the last value.
+    fn one_by_one(entries: &[(String, usize)]) -> Vec<(String, usize)> {
+        let mut m = BTreeMap::new();
+        for (k, v) in entries {
+            m.insert(k.clone(), *v);
+        }
+        m.into_iter().collect()
+    }
+
+    #[test]
+    fn a_map_gathered_in_any_order_is_the_map_inserted_one_by_one() {
+        let mut rng = Rng(0x5eed_0a11);
+        let mut sorted_paths = 0;
+        for round in 0..2_000 {
+            let n = rng.below(40);
+            // few distinct keys, so that many repeat; sometimes written in key order
+            let keys = 1 + rng.below(30);
+            let mut entries: Vec<(String, usize)> = (0..n)
+                .map(|i| (format!("k{:02}", rng.below(keys)), i))
+                .collect();
+            if round % 4 == 0 {
+                entries.sort();
+                entries.dedup_by(|a, b| a.0 == b.0);
+                sorted_paths += 1;
+            }
+            let whole: SortedMap<usize> = entries.iter().cloned().collect();
+            assert_eq!(whole.0, one_by_one(&entries), "round {round}: {entries:?}");
+
+            // extended in two steps: the second's values win over the first's
+            let cut = rng.below(entries.len() + 1);
+            let mut two: SortedMap<usize> = entries[..cut].iter().cloned().collect();
+            two.extend(entries[cut..].iter().cloned());
+            assert_eq!(two.0, one_by_one(&entries), "round {round}, cut {cut}");
+            let mut inserted = SortedMap::new();
+            for (k, v) in &entries {
+                inserted.insert(k.clone(), *v);
+            }
+            assert_eq!(inserted.0, whole.0, "round {round}");
+        }
+        assert!(sorted_paths > 100);
     }
 }
