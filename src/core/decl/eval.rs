@@ -11,6 +11,10 @@ use std::sync::{Arc, Mutex};
 /// Locals may refer to locals; deeper nesting than this is a cycle or abuse.
 const MAX_DEPTH: usize = 64;
 
+#[path = "eval_budget.rs"]
+mod budget;
+use budget::{BUDGET_FLOOR, BUDGET_PER_BYTE, Budget, TOO_LARGE, units_within};
+
 /// A directory's values. A reference (`var.accounts["c1"].email`, `local.clients.c1.name`) is
 /// read in place, and only the value it ends at is copied: a map of 10,000 accounts in one
 /// variable or local, read once per module, would otherwise be copied whole 20,000 times.
@@ -26,6 +30,7 @@ pub(crate) struct Env<'a> {
     // forks its own Env, so these locks are never contended.
     cache: Mutex<HashMap<String, Value>>,
     in_progress: Mutex<HashSet<String>>,
+    budget: Arc<Budget>,
 }
 
 impl<'a> Env<'a> {
@@ -38,6 +43,26 @@ impl<'a> Env<'a> {
             settled: Arc::default(),
             cache: Mutex::default(),
             in_progress: Mutex::default(),
+            budget: Arc::new(Budget::new(BUDGET_FLOOR)),
+        }
+    }
+
+    /// The budget for a directory of `bytes` of files: [`BUDGET_FLOOR`], and
+    /// [`BUDGET_PER_BYTE`] for each byte.
+    pub fn budget_for(mut self, bytes: usize) -> Env<'a> {
+        let units = BUDGET_FLOOR.saturating_add(bytes.saturating_mul(BUDGET_PER_BYTE));
+        self.budget = Arc::new(Budget::new(units));
+        self
+    }
+
+    /// A copy of `v`, or why there is none: the directory's budget is spent.
+    fn copy(&self, v: &Value) -> Value {
+        match units_within(v, self.budget.left()) {
+            Some(units) if self.budget.take(units) => v.clone(),
+            _ => {
+                self.budget.take(usize::MAX);
+                Value::Unknown(TOO_LARGE.into())
+            }
         }
     }
 
@@ -87,6 +112,7 @@ impl<'a> Env<'a> {
             settled: self.settled.clone(),
             cache: Mutex::new(self.cache.lock().expect("cache lock").clone()),
             in_progress: Mutex::default(),
+            budget: self.budget.clone(),
         }
     }
 
@@ -110,7 +136,10 @@ impl<'a> Env<'a> {
     }
 
     fn eval_at(&self, expr: &Expr, depth: usize) -> Value {
-        self.eval_ref(expr, depth).into_owned()
+        match self.eval_ref(expr, depth) {
+            Cow::Borrowed(v) => self.copy(v),
+            Cow::Owned(v) => v,
+        }
     }
 
     /// The value of `expr`: borrowed where it is a variable's or a settled local's, or a part
@@ -165,6 +194,9 @@ impl<'a> Env<'a> {
                         return v;
                     }
                     match v.template_text() {
+                        Some(s) if !self.budget.take(s.len()) => {
+                            return Cow::Owned(Value::Unknown(TOO_LARGE.into()));
+                        }
                         Some(s) => out.push_str(&s),
                         None => {
                             return Cow::Owned(Value::Unknown(format!(
@@ -220,7 +252,9 @@ impl<'a> Env<'a> {
             };
             value = match value {
                 Cow::Borrowed(v) => index(v, &key, text).map_or_else(Cow::Owned, Cow::Borrowed),
-                Cow::Owned(v) => Cow::Owned(index(&v, &key, text).map_or_else(|u| u, Value::clone)),
+                Cow::Owned(v) => {
+                    Cow::Owned(index(&v, &key, text).map_or_else(|u| u, |p| self.copy(p)))
+                }
             };
         }
         value
@@ -231,15 +265,16 @@ impl<'a> Env<'a> {
             return Cow::Borrowed(v);
         }
         if let Some(v) = self.cache.lock().expect("cache lock").get(name) {
-            return Cow::Owned(v.clone());
+            return Cow::Owned(self.copy(v));
         }
         match self.evaluate_local(name, depth) {
             Ok(value) => {
+                let copy = self.copy(&value);
                 self.cache
                     .lock()
                     .expect("lock")
-                    .insert(name.to_string(), value.clone());
-                Cow::Owned(value)
+                    .insert(name.to_string(), value);
+                Cow::Owned(copy)
             }
             Err(unknown) => Cow::Owned(unknown),
         }
@@ -270,6 +305,15 @@ impl<'a> Env<'a> {
         let args: Vec<&Value> = owned.iter().map(|a| &**a).collect();
         if let Some(Value::Unknown(why)) = args.iter().find(|a| matches!(a, Value::Unknown(_))) {
             return Value::Unknown(why.clone());
+        }
+        // what any of these functions makes is at most its arguments, once each (and a
+        // format's text)
+        let units = args.iter().try_fold(0usize, |sum, a| {
+            units_within(a, self.budget.left().saturating_sub(sum)).map(|u| sum + u)
+        });
+        if !units.is_some_and(|u| self.budget.take(u)) {
+            self.budget.take(usize::MAX);
+            return Value::Unknown(TOO_LARGE.into());
         }
         let unsupported = || Value::Unknown(format!("`{text}` is not evaluated offline"));
         match (name, args.as_slice()) {

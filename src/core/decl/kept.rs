@@ -106,6 +106,8 @@ pub fn changed_files(
         }
     }
     changed.sort();
+    // as the whole read counts them: the Terraform files of each directory
+    let bytes = super::dir_bytes(files.iter().filter(|f| file_kind(&f.path).is_some()));
     let mut out = Vec::with_capacity(changed.len());
     for (path, text) in changed {
         let kind = file_kind(path)?;
@@ -128,7 +130,8 @@ pub fn changed_files(
                     .map(|files| files.iter().map(|(p, k, f)| (p.as_str(), *k, f)).collect())
                     .unwrap_or_default();
                 let mut modules = Vec::new();
-                evaluate_dir(&env, facts.modules, sources, &mut modules);
+                let dir_bytes = bytes.get(dir_of(path)).copied().unwrap_or(0);
+                evaluate_dir(&env, dir_bytes, facts.modules, sources, &mut modules);
                 modules
             }
         };

@@ -118,12 +118,13 @@ fn read_phased<'f>(
             raw.insert(path, std::mem::take(&mut facts.modules));
         }
     }
+    let bytes = dir_bytes(wanted.iter().map(|(f, _)| *f));
     let envs: BTreeMap<&str, Env> = values
         .iter()
         .map(|(dir, files)| {
             let refs: Vec<(&str, FileKind, &FileFacts)> =
                 files.iter().map(|(p, k, f)| (*p, *k, f)).collect();
-            (*dir, dir_env(&refs))
+            (*dir, dir_env(&refs, bytes.get(dir).copied().unwrap_or(0)))
         })
         .collect();
     let none = Env::empty();
@@ -279,7 +280,19 @@ pub(super) fn dir_of(path: &str) -> &str {
 }
 
 /// The values a directory's modules are evaluated with: variable defaults, tfvars and locals.
-fn dir_env<'a>(files: &[(&str, FileKind, &'a FileFacts)]) -> Env<'a> {
+/// The bytes of each directory's files (what its evaluation's budget is made from).
+pub(super) fn dir_bytes<'f>(
+    files: impl Iterator<Item = &'f SourceFile>,
+) -> HashMap<&'f str, usize> {
+    let mut bytes = HashMap::new();
+    for f in files {
+        *bytes.entry(dir_of(&f.path)).or_default() += f.text.len();
+    }
+    bytes
+}
+
+/// The values `files` give their directory, of `bytes` of files in all.
+fn dir_env<'a>(files: &[(&str, FileKind, &'a FileFacts)], bytes: usize) -> Env<'a> {
     let literal = Env::empty();
     let mut vars: HashMap<String, Value> = HashMap::new();
     let mut declared: HashMap<&str, ()> = HashMap::new();
@@ -320,7 +333,7 @@ fn dir_env<'a>(files: &[(&str, FileKind, &'a FileFacts)]) -> Env<'a> {
             locals.entry(a.name.clone()).or_insert(&a.expr);
         }
     }
-    let mut env = Env::new(vars, locals);
+    let mut env = Env::new(vars, locals).budget_for(bytes);
     env.declare(declared.keys().map(|k| k.to_string()));
     env.settled()
 }
@@ -336,14 +349,15 @@ fn evaluate(env: &Env, raw: Vec<RawModule>, sources: &ModuleSources, out: &mut V
     }));
 }
 
-/// Modules evaluated with the values `files` give their directory.
+/// Modules evaluated with the values `files` give their directory, of `bytes` of files.
 pub(super) fn evaluate_dir(
     files: &[(&str, FileKind, &FileFacts)],
+    bytes: usize,
     raw: Vec<RawModule>,
     sources: &ModuleSources,
     out: &mut Vec<Module>,
 ) {
-    evaluate(&dir_env(files), raw, sources, out);
+    evaluate(&dir_env(files, bytes), raw, sources, out);
 }
 
 #[cfg(test)]

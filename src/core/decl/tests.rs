@@ -400,3 +400,38 @@ module "subaccount_client_c00007" {{
     };
     assert_eq!(tags, ["a=3", "b=2", "y=2", "z=3"]);
 }
+
+#[test]
+fn values_doubled_past_the_budget_are_unknown_and_block_the_account() {
+    // forty locals, each two of the one before: 2^40 values once copied out. The copies
+    // stop at the directory's budget; what is copied after is unknown, and says why
+    let mut locals = String::from("locals {\n  l00 = [\"x\"]\n  n = \"client-a\"\n");
+    for k in 1..=40 {
+        locals.push_str(&format!(
+            "  l{k:02} = [local.l{:02}, local.l{:02}]\n",
+            k - 1,
+            k - 1
+        ));
+    }
+    locals.push_str("}\n");
+    let main = format!(
+        "module \"subaccount_client_a\" {{\n  source = \"{ACCOUNT_SRC}?ref=v1.4.0\"\n  name   = local.n\n  email  = \"aws+client-a@example.com\"\n  big    = local.l40\n}}\n"
+    );
+    let d = read_files(&[("locals.tf", &locals), ("main.tf", &main)]);
+    assert_eq!(d.parse_errors, vec![]);
+    let m = &d.modules[0];
+    for attr in ["name", "big"] {
+        match &m.attr(attr).expect("read").value {
+            Value::Unknown(why) => assert!(why.contains("go past"), "{attr}: {why}"),
+            other => panic!("`{attr}` read as {}", other.kind()),
+        }
+    }
+    assert_eq!(str_of(&d.accounts[0].email), "aws+client-a@example.com");
+
+    // the same account without the doubling: its name is read
+    let d = read_files(&[
+        ("locals.tf", "locals {\n  n = \"client-a\"\n}\n"),
+        ("main.tf", &main.replace("  big    = local.l40\n", "")),
+    ]);
+    assert_eq!(str_of(&d.accounts[0].name), "client-a");
+}
