@@ -31,7 +31,7 @@ impl Budget {
     pub(super) fn take(&self, units: usize) -> bool {
         self.0
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-                Some(left.checked_sub(units).unwrap_or(0))
+                Some(left.saturating_sub(units))
             })
             .is_ok_and(|left| left >= units)
     }
