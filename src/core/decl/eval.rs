@@ -3,7 +3,7 @@
 //! functions tag maps and names use (`merge`, `lookup`, `lower`, …).
 
 use super::parse::{Expr, Op, Part};
-use super::value::{Map, ModuleRef, Value};
+use super::value::{ModuleRef, Value};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -318,7 +318,8 @@ impl<'a> Env<'a> {
         let unsupported = || Value::Unknown(format!("`{text}` is not evaluated offline"));
         match (name, args.as_slice()) {
             ("merge", _) => {
-                let mut out = Map::new();
+                // every argument's entries gathered, then sorted once (the last of a key wins)
+                let mut out = Vec::new();
                 for arg in owned {
                     match arg.into_owned() {
                         Value::Map(m) => out.extend(m),
@@ -331,7 +332,7 @@ impl<'a> Env<'a> {
                         }
                     }
                 }
-                Value::Map(out)
+                Value::Map(out.into_iter().collect())
             }
             ("lookup", [Value::Map(m), key, rest @ ..]) if rest.len() <= 1 => {
                 match key.template_text().and_then(|k| m.get(&k).cloned()) {
@@ -413,6 +414,7 @@ fn format(spec: &str, args: &[&Value]) -> Option<Value> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::value::Map;
     use super::*;
 
     fn s(v: &str) -> Expr {

@@ -494,6 +494,9 @@ impl<'a> P<'a> {
         self.i += 1;
         let mut entries = Vec::new();
         let mut keys = std::collections::HashSet::new();
+        // keys that are expressions, by their lowered form written out: compared with each
+        // other, 20,000 of them took seconds
+        let mut exprs = std::collections::HashSet::new();
         self.gap()?;
         while self.peek() != Some(b'}') {
             let key = match self.peek().ok_or(Bail)? {
@@ -523,7 +526,7 @@ impl<'a> P<'a> {
             // is left to it
             let repeated = match &key {
                 Expr::String(k) => !keys.insert(k.clone()),
-                other => entries.iter().any(|(k, _)| k == other),
+                other => !exprs.insert(format!("{other:?}")),
             };
             if repeated {
                 return Err(Bail);

@@ -156,13 +156,17 @@ fn read_phased<'f>(
         });
     }
     drop(envs);
-    for (_, files) in values {
-        for (path, kind, facts) in files {
-            if has_env(kind, &facts) {
-                let dir = dirs.get_mut(dir_of(path)).expect("read above");
-                let file = dir.iter_mut().find(|r| r.path == path).expect("read above");
-                file.values = Some((kind, facts));
-            }
+    // each file's values, found by path (a directory of thousands of files that each
+    // declare a variable was otherwise looked through once for each)
+    let mut given: HashMap<&str, (FileKind, FileFacts)> = values
+        .into_values()
+        .flatten()
+        .filter(|(_, kind, facts)| has_env(*kind, facts))
+        .map(|(path, kind, facts)| (path, (kind, facts)))
+        .collect();
+    for file in dirs.values_mut().flatten() {
+        if let Some(v) = given.remove(file.path) {
+            file.values = Some(v);
         }
     }
     for files in dirs.values_mut() {

@@ -5,6 +5,7 @@
 use super::{FieldChange, Step, Target, fill};
 use crate::core::decl::Value;
 use crate::core::policy::{Access, Baseline, Provider};
+use std::collections::HashSet;
 
 /// A new account's entitlements (one per baseline role) and grants.
 pub(super) fn granted(a: &Access, t: &Target, b: &Baseline) -> Vec<Step> {
@@ -32,18 +33,18 @@ pub(super) fn changed(a: &Access, t: &Target, f: &FieldChange) -> Vec<Step> {
         return Vec::new();
     }
     let (before, after) = (grant_labels(&f.before), grant_labels(&f.after));
+    let (was, is): (HashSet<_>, HashSet<_>) = (before.iter().collect(), after.iter().collect());
     let mut steps = Vec::new();
-    for (role, group) in before.iter().filter(|g| !after.contains(g)) {
+    for (role, group) in before.iter().filter(|g| !is.contains(g)) {
         steps.push(Step::Revoke {
             provider: a.provider,
             role: role.clone(),
             group: group.clone(),
         });
     }
-    let mut entitled: Vec<&str> = Vec::new();
-    for (role, group) in after.iter().filter(|g| !before.contains(g)) {
-        if !entitled.contains(&role.as_str()) {
-            entitled.push(role);
+    let mut entitled: HashSet<&str> = HashSet::new();
+    for (role, group) in after.iter().filter(|g| !was.contains(g)) {
+        if entitled.insert(role.as_str()) {
             steps.push(entitlement(a, t, role));
         }
         steps.push(Step::Grant {

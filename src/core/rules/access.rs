@@ -6,6 +6,7 @@ use super::Violation;
 use crate::core::decl::{Account, Declarations};
 use crate::core::policy::access::{fill_group, valid_group_name};
 use crate::core::policy::{Policy, Provider};
+use std::collections::HashMap;
 
 pub(super) fn check_access(policy: &Policy, decls: &Declarations, out: &mut Vec<Violation>) {
     // The type's grants, with the account's name filled in, must still be group names.
@@ -48,8 +49,10 @@ pub(super) fn check_access(policy: &Policy, decls: &Declarations, out: &mut Vec<
             ));
             continue;
         }
+        // each role's pattern made once for the account, not once for each group
+        let mut patterns = HashMap::new();
         for (role, group) in added {
-            if let Some(v) = check_one(policy, a, &role, &group) {
+            if let Some(v) = check_one(policy, a, &role, &group, &mut patterns) {
                 out.push(Violation::error(v.0, at, &a.key, v.1, v.2));
             }
         }
@@ -62,6 +65,7 @@ fn check_one(
     a: &Account,
     role: &str,
     group: &str,
+    patterns: &mut HashMap<String, Option<regex::Regex>>,
 ) -> Option<(&'static str, String, String)> {
     let access = &policy.access;
     if !policy.baseline.roles.iter().any(|r| r.name == role) {
@@ -117,7 +121,12 @@ fn check_one(
         .types
         .get(ty)
         .and_then(|t| t.may_add.get(role))
-        .map(|p| pattern(p, name, alias));
+        .map(|p| {
+            patterns
+                .entry(role.to_string())
+                .or_insert_with(|| pattern(p, name, alias))
+                .clone()
+        });
     match allowed {
         None => Some((
             "access.not_allowed",
