@@ -8,6 +8,7 @@ use hcl::edit::Span;
 use hcl::edit::expr::{Expression, ObjectKey, TraversalOperator};
 use hcl::edit::structure::{Attribute, Block, Body, Structure};
 use hcl::edit::template::{Element, Template};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// An expression, lowered: what orgvend evaluates, and the source text of what it does not.
@@ -335,12 +336,11 @@ fn parse_tfvars_json(file: Arc<str>, text: &str) -> Result<FileFacts, ParseError
             message: "a .tfvars.json file must hold one JSON object".to_string(),
         });
     };
-    let lines = LineIndex::new(text);
+    // serde_json keeps no positions: each name points at where the object gives it
+    let at = top_level_keys(text);
     let mut facts = FileFacts::default();
     for (name, value) in object {
-        // serde_json keeps no positions; point at the first mention of the key.
-        let offset = text.find(&format!("\"{name}\"")).unwrap_or(0);
-        let (line, col) = lines.line_col(text, offset);
+        let (line, col) = at.get(&name).copied().unwrap_or((1, 1));
         facts.assignments.push(RawAttr {
             name,
             expr: from_json(value),
@@ -348,6 +348,53 @@ fn parse_tfvars_json(file: Arc<str>, text: &str) -> Result<FileFacts, ParseError
         });
     }
     Ok(facts)
+}
+
+/// Where each key of a JSON document's outer object is first written (line, and column in
+/// characters), in one pass: looking for each key from the start of the text, and counting
+/// the characters before it on its line, took seconds for 20,000 keys on one line.
+fn top_level_keys(text: &str) -> HashMap<String, (u32, u32)> {
+    let b = text.as_bytes();
+    let mut at = HashMap::new();
+    let (mut depth, mut line, mut col) = (0usize, 1u32, 1u32);
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'\n' => {
+                (line, col) = (line + 1, 1);
+                i += 1;
+                continue;
+            }
+            b'"' => {
+                let (start, start_col) = (i, col);
+                i += 1;
+                col += 1;
+                while i < b.len() && b[i] != b'"' {
+                    let step = if b[i] == b'\\' { 2 } else { 1 };
+                    for &c in &b[i..(i + step).min(b.len())] {
+                        col += u32::from(c & 0xc0 != 0x80);
+                    }
+                    i += step;
+                }
+                let end = (i + 1).min(b.len());
+                let rest = text[end..].trim_start_matches([' ', '\t', '\r', '\n']);
+                if depth == 1 && rest.starts_with(':') {
+                    let raw = &text[start..end];
+                    let key = match raw.contains('\\') {
+                        false => raw.trim_matches('"').to_string(),
+                        true => serde_json::from_str::<String>(raw).unwrap_or_default(),
+                    };
+                    at.entry(key).or_insert((line, start_col));
+                }
+            }
+            _ => {}
+        }
+        col += u32::from(b.get(i).is_some_and(|&c| c & 0xc0 != 0x80));
+        i += 1;
+    }
+    at
 }
 
 fn from_json(value: serde_json::Value) -> Expr {
@@ -379,5 +426,45 @@ mod tests {
         assert_eq!(file_kind("prod.tfvars"), None, "only loaded with -var-file");
         assert_eq!(file_kind(".terraform/modules/x/main.tf"), None);
         assert_eq!(file_kind("main.tf.bak"), None);
+    }
+
+    #[test]
+    fn a_tfvars_json_name_points_at_the_outer_key_that_gives_it() {
+        let text = "{\n  \"tags\": {\"region\": \"é\", \"a\\\"b\": 1},\n  \"é\": 2, \"region\": \"x\",\n  \"q\\u0041\": [{\"k\": 1}]\n}\n";
+        let facts = parse_tfvars_json(Arc::from("t.auto.tfvars.json"), text).unwrap();
+        let mut at: Vec<(String, u32, u32)> = facts
+            .assignments
+            .iter()
+            .map(|a| (a.name.clone(), a.at.line, a.at.col))
+            .collect();
+        at.sort();
+        // `region` inside `tags` comes first in the text, but is not the variable
+        assert_eq!(
+            at,
+            [
+                ("qA".to_string(), 4, 3),
+                ("region".to_string(), 3, 11),
+                ("tags".to_string(), 2, 3),
+                ("é".to_string(), 3, 3),
+            ]
+        );
+        // many keys on one line
+        let one_line: String = format!(
+            "{{{}}}",
+            (0..3_000)
+                .map(|i| format!("\"v{i}\": {i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let facts = parse_tfvars_json(Arc::from("x.auto.tfvars.json"), &one_line).unwrap();
+        let v2999 = facts
+            .assignments
+            .iter()
+            .find(|a| a.name == "v2999")
+            .unwrap();
+        assert_eq!(
+            (v2999.at.line, v2999.at.col as usize),
+            (1, one_line.find("\"v2999\"").unwrap() + 1)
+        );
     }
 }
