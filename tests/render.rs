@@ -344,3 +344,42 @@ fn json_steps_copied_from_the_change_before_are_each_changes_own() {
         assert_eq!(out["target"], serde_json::to_value(&c.target).unwrap());
     }
 }
+
+#[test]
+fn a_note_of_thousands_of_syntax_errors_stays_within_the_limit() {
+    // 20,000 broken files, each with a long path: listed whole, this was a note of about
+    // 2.6 MB, which GitLab refuses (the MR was left without one)
+    let p = policy(false);
+    let dir = "accounts/".to_string() + &"deep/".repeat(10);
+    let files: Vec<SourceFile> = (0..20_000)
+        .map(|i| {
+            SourceFile::new(
+                format!("{dir}broken-{i:05}.tf"),
+                "module \"x\" {\n  name = \n}\n",
+            )
+        })
+        .collect();
+    let head = decl::read(&files, &p.sources);
+    assert_eq!(head.parse_errors.len(), 20_000);
+    let r = report::assess(ChangeInput::local(&p).with(None, &head));
+    assert_eq!(r.verdict, report::Verdict::Invalid);
+    let md = render::markdown::render(&r);
+    assert!(
+        md.len() <= render::markdown::NOTE_LIMIT,
+        "{} bytes",
+        md.len()
+    );
+    assert!(
+        md.contains(&format!("{dir}broken-00000.tf:2:")),
+        "the first are listed"
+    );
+    assert!(md.contains("more, folded to fit GitLab's note size limit"));
+    assert!(md.contains("Fix the syntax and push again"));
+    // a few errors are all listed
+    let few = decl::read(&files[..3], &p.sources);
+    let md = render::markdown::render(&report::assess(ChangeInput::local(&p).with(None, &few)));
+    assert!(
+        md.contains("broken-00002.tf:2:") && !md.contains("more, folded"),
+        "{md}"
+    );
+}

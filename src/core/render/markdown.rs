@@ -66,12 +66,26 @@ pub fn render_within(report: &Report, budget: usize) -> String {
 
     if !report.parse_errors.is_empty() {
         out.push_str("#### Syntax errors\n\n");
+        // within half the budget, as the violations are: 10,000 broken files made a note
+        // GitLab refuses, and the MR was left with none
+        let mut shown = 0;
         for e in &report.parse_errors {
-            let _ = writeln!(
-                out,
-                "- {} {}",
+            let line = format!(
+                "- {} {}\n",
                 code(&format!("{}:{}:{}", e.at.file, e.at.line, e.at.col)),
                 code(&e.message)
+            );
+            if out.len() + line.len() + RESERVE > budget / 2 {
+                break;
+            }
+            out.push_str(&line);
+            shown += 1;
+        }
+        if shown < report.parse_errors.len() {
+            let _ = writeln!(
+                out,
+                "- …and {} more, {FOLDED}",
+                report.parse_errors.len() - shown
             );
         }
         out.push_str("\nFix the syntax and push again; nothing else was checked.\n\n");
