@@ -3,8 +3,11 @@
 //! variables, locals and tfvars. [`changed_files`] then reads only the files whose text
 //! differs.
 
+use super::eval::Env;
 use super::parse::{FileFacts, FileKind, file_kind};
-use super::{Declarations, Module, ModuleSources, dir_of, evaluate_dir, has_env, parse_one};
+use super::{
+    Declarations, Module, ModuleSources, dir_of, evaluate_with, has_env, parse_one, values_of,
+};
 use crate::core::model::SourceFile;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -109,6 +112,9 @@ pub fn changed_files(
     // as the whole read counts them: the Terraform files of each directory
     let bytes = super::dir_bytes(files.iter().filter(|f| file_kind(&f.path).is_some()));
     let mut out = Vec::with_capacity(changed.len());
+    // each directory's values made once, for every file read again in it (made again for
+    // each, a 10,000-entry local map was evaluated once per new file)
+    let mut envs: HashMap<&str, Env> = HashMap::new();
     for (path, text) in changed {
         let kind = file_kind(path)?;
         let before = match reading.layout.files.get(path) {
@@ -123,15 +129,18 @@ pub fn changed_files(
                 if has_env(kind, &facts) {
                     return None;
                 }
-                let env: Vec<(&str, FileKind, &FileFacts)> = reading
-                    .layout
-                    .dirs
-                    .get(dir_of(path))
-                    .map(|files| files.iter().map(|(p, k, f)| (p.as_str(), *k, f)).collect())
-                    .unwrap_or_default();
+                let dir = dir_of(path);
+                let env = envs.entry(dir).or_insert_with(|| {
+                    let files: Vec<(&str, FileKind, &FileFacts)> = reading
+                        .layout
+                        .dirs
+                        .get(dir)
+                        .map(|files| files.iter().map(|(p, k, f)| (p.as_str(), *k, f)).collect())
+                        .unwrap_or_default();
+                    values_of(&files, bytes.get(dir).copied().unwrap_or(0))
+                });
                 let mut modules = Vec::new();
-                let dir_bytes = bytes.get(dir_of(path)).copied().unwrap_or(0);
-                evaluate_dir(&env, dir_bytes, facts.modules, sources, &mut modules);
+                evaluate_with(env, facts.modules, sources, &mut modules);
                 modules
             }
         };

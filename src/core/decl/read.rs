@@ -353,15 +353,20 @@ fn evaluate(env: &Env, raw: Vec<RawModule>, sources: &ModuleSources, out: &mut V
     }));
 }
 
-/// Modules evaluated with the values `files` give their directory, of `bytes` of files.
-pub(super) fn evaluate_dir(
-    files: &[(&str, FileKind, &FileFacts)],
-    bytes: usize,
+/// The values `files` give their directory (of `bytes` of files), for [`evaluate_with`]:
+/// made once for every file read again in the directory.
+pub(super) fn values_of<'a>(files: &[(&str, FileKind, &'a FileFacts)], bytes: usize) -> Env<'a> {
+    dir_env(files, bytes)
+}
+
+/// Modules evaluated with their directory's values.
+pub(super) fn evaluate_with(
+    env: &Env,
     raw: Vec<RawModule>,
     sources: &ModuleSources,
     out: &mut Vec<Module>,
 ) {
-    evaluate(&dir_env(files, bytes), raw, sources, out);
+    evaluate(env, raw, sources, out);
 }
 
 #[cfg(test)]
