@@ -207,10 +207,7 @@ pub(super) fn parse_all<T: Sync, R: Send>(
 ) -> Vec<R> {
     let parse = &parse;
     let total: usize = files.iter().map(size).sum();
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(files.len());
+    let threads = crate::core::par::cores().min(files.len());
     if threads <= 1 || total < 256 * 1024 {
         return files.iter().map(parse).collect();
     }

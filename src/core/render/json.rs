@@ -276,9 +276,7 @@ fn changes<W: Write + ?Sized>(plan: &Plan, out: &mut W) -> io::Result<()> {
     // as soon as they are ready: a few runs are held at a time, never the whole document.
     const BLOCK: usize = 256;
     let blocks: Vec<&[Change]> = plan.changes.chunks(BLOCK).collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(blocks.len());
+    let threads = crate::core::par::cores().min(blocks.len());
     out.write_all(b"[")?;
     let mut first = true;
     let mut put = |buf: Vec<u8>| -> io::Result<()> {
