@@ -5,9 +5,7 @@
 
 use super::eval::Env;
 use super::parse::{FileFacts, FileKind, file_kind};
-use super::{
-    Declarations, Module, ModuleSources, dir_of, evaluate_with, has_env, parse_one, values_of,
-};
+use super::{Declarations, Module, ModuleSources, dir_env, dir_of, evaluate, has_env, parse_one};
 use crate::core::model::SourceFile;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -137,10 +135,10 @@ pub fn changed_files(
                         .get(dir)
                         .map(|files| files.iter().map(|(p, k, f)| (p.as_str(), *k, f)).collect())
                         .unwrap_or_default();
-                    values_of(&files, bytes.get(dir).copied().unwrap_or(0))
+                    dir_env(&files, bytes.get(dir).copied().unwrap_or(0))
                 });
                 let mut modules = Vec::new();
-                evaluate_with(env, facts.modules, sources, &mut modules);
+                evaluate(env, facts.modules, sources, &mut modules);
                 modules
             }
         };

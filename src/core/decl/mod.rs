@@ -22,7 +22,7 @@ use crate::core::model::{Excerpt, Loc, SourceFile};
 use eval::Env;
 use pair::pair;
 use parse::RawModule;
-use read::{dir_bytes, dir_of, evaluate_with, has_env, parse_one, read_with, values_of};
+use read::{dir_bytes, dir_env, dir_of, evaluate, has_env, parse_one, read_with};
 use serde::Serialize;
 use std::collections::BTreeMap;
 

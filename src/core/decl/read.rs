@@ -280,7 +280,6 @@ pub(super) fn dir_of(path: &str) -> &str {
     path.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
 }
 
-/// The values a directory's modules are evaluated with: variable defaults, tfvars and locals.
 /// The bytes of each directory's files (what its evaluation's budget is made from).
 pub(super) fn dir_bytes<'f>(
     files: impl Iterator<Item = &'f SourceFile>,
@@ -292,8 +291,9 @@ pub(super) fn dir_bytes<'f>(
     bytes
 }
 
-/// The values `files` give their directory, of `bytes` of files in all.
-fn dir_env<'a>(files: &[(&str, FileKind, &'a FileFacts)], bytes: usize) -> Env<'a> {
+/// The values a directory's modules are evaluated with: the variable defaults, tfvars and
+/// locals `files` give, the directory being of `bytes` of files in all.
+pub(super) fn dir_env<'a>(files: &[(&str, FileKind, &'a FileFacts)], bytes: usize) -> Env<'a> {
     let literal = Env::empty();
     let mut vars: HashMap<String, Value> = HashMap::new();
     let mut declared: HashMap<&str, ()> = HashMap::new();
@@ -340,7 +340,12 @@ fn dir_env<'a>(files: &[(&str, FileKind, &'a FileFacts)], bytes: usize) -> Env<'
 }
 
 /// Modules evaluated with `env`, on every core for many.
-fn evaluate(env: &Env, raw: Vec<RawModule>, sources: &ModuleSources, out: &mut Vec<Module>) {
+pub(super) fn evaluate(
+    env: &Env,
+    raw: Vec<RawModule>,
+    sources: &ModuleSources,
+    out: &mut Vec<Module>,
+) {
     out.extend(crate::core::par::chunks(raw, 2_000, |chunk| {
         let env = env.fork();
         chunk
@@ -348,22 +353,6 @@ fn evaluate(env: &Env, raw: Vec<RawModule>, sources: &ModuleSources, out: &mut V
             .map(|m| module(&env, m, sources))
             .collect()
     }));
-}
-
-/// The values `files` give their directory (of `bytes` of files), for [`evaluate_with`]:
-/// made once for every file read again in the directory.
-pub(super) fn values_of<'a>(files: &[(&str, FileKind, &'a FileFacts)], bytes: usize) -> Env<'a> {
-    dir_env(files, bytes)
-}
-
-/// Modules evaluated with their directory's values.
-pub(super) fn evaluate_with(
-    env: &Env,
-    raw: Vec<RawModule>,
-    sources: &ModuleSources,
-    out: &mut Vec<Module>,
-) {
-    evaluate(env, raw, sources, out);
 }
 
 #[cfg(test)]
