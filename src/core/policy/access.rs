@@ -7,7 +7,7 @@ use super::PolicyError;
 use super::spans::Spans;
 use crate::core::model::Loc;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use toml::Spanned;
 
 /// Who grants access to each new account.
@@ -197,8 +197,11 @@ pub(super) fn compile(
     baseline_roles: &[super::BaselineRole],
     types: &[String],
 ) -> Result<Access, PolicyError> {
-    let roles: Vec<String> = baseline_roles.iter().map(|r| r.name.clone()).collect();
-    let roles = roles.as_slice();
+    // sets: a policy file of thousands of types or roles was checked name by name against
+    // every other
+    let roles: Vec<&str> = baseline_roles.iter().map(|r| r.name.as_str()).collect();
+    let known_roles: HashSet<&str> = roles.iter().copied().collect();
+    let types: HashSet<&str> = types.iter().map(String::as_str).collect();
     let mut access = Access::default();
     if let Some(p) = &conf.provider {
         access.provider = match p.get_ref().as_str() {
@@ -217,7 +220,7 @@ pub(super) fn compile(
     }
     if let Some(roles_conf) = &conf.admin_roles {
         for r in roles_conf.get_ref() {
-            if !roles.contains(r) {
+            if !known_roles.contains(r.as_str()) {
                 return Err(spans.err(
                     roles_conf.span(),
                     format!("access.admin_roles names `{r}`, which is not a role of [baseline]"),
@@ -235,7 +238,9 @@ pub(super) fn compile(
             access.admin_roles.push(r.name.clone());
         }
     }
-    access.admin_roles.retain(|r| roles.contains(r));
+    access
+        .admin_roles
+        .retain(|r| known_roles.contains(r.as_str()));
     if access.provider != Provider::None && access.admin_roles.is_empty() {
         return Err(PolicyError {
             at: Some(Loc::new(spans.file, 1, 1)),
@@ -249,7 +254,7 @@ pub(super) fn compile(
         access.admin_group = Some(g.get_ref().clone());
     }
     for (ty, t) in conf.types {
-        if !types.contains(&ty) {
+        if !types.contains(ty.as_str()) {
             return Err(spans.err(
                 t.span(),
                 format!("access.types.{ty}: there is no account type `{ty}` in [types]"),
@@ -258,7 +263,7 @@ pub(super) fn compile(
         let t = t.into_inner();
         let mut out = TypeAccess::default();
         for (role, groups) in t.grants {
-            let role_known = roles.contains(&role);
+            let role_known = known_roles.contains(role.as_str());
             for g in groups {
                 let at = || g.span();
                 if !role_known {
@@ -291,7 +296,7 @@ pub(super) fn compile(
             }
         }
         for (role, pattern) in t.may_add {
-            if !roles.contains(&role) {
+            if !known_roles.contains(role.as_str()) {
                 return Err(spans.err(
                     pattern.span(),
                     format!("access.types.{ty}.may_add names the role `{role}`, which is not a role of [baseline]"),
@@ -326,14 +331,14 @@ pub(super) fn compile(
             ));
         }
         access.identity_center.permission_set_prefix = p.get_ref().clone();
-        for role in roles {
+        for &role in &roles {
             let name = access.permission_set_name(role);
             if !valid_permission_set_name(&name) {
                 return Err(spans.err(p.span(), format!("the permission set of `{role}` would be `{name}`: Identity Center allows 1–32 of letters, digits and _+=,.@-")));
             }
         }
     }
-    for role in roles {
+    for &role in &roles {
         let name = access.permission_set_name(role);
         if access.provider == Provider::IdentityCenter && !valid_permission_set_name(&name) {
             return Err(PolicyError {

@@ -150,8 +150,10 @@ pub(super) fn compile(
         default: base.clone(),
         types: BTreeMap::new(),
     };
+    let known_types: std::collections::HashSet<&str> =
+        known_types.iter().map(String::as_str).collect();
     for (ty, conf) in types {
-        if !known_types.contains(&ty) {
+        if !known_types.contains(ty.as_str()) {
             return Err(spans.err(
                 conf.span(),
                 format!("baseline.types.{ty}: there is no account type `{ty}` in [types]"),
@@ -218,9 +220,9 @@ fn guard(
             ));
         };
         let rules = cfg.rules.unwrap_or_else(default_rules);
-        let mut seen = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for r in &rules {
-            if seen.contains(&&r.name) || r.name.is_empty() || r.identifier.is_empty() {
+            if !seen.insert(&r.name) || r.name.is_empty() || r.identifier.is_empty() {
                 return Err(spans.err(
                     bucket.span(),
                     format!(
@@ -229,7 +231,6 @@ fn guard(
                     ),
                 ));
             }
-            seen.push(&r.name);
         }
         Some(Config {
             recorder: cfg.recorder.unwrap_or_else(|| "default".into()),
