@@ -162,6 +162,12 @@ impl<'a> Env<'a> {
                 let mut map = Vec::with_capacity(entries.len());
                 for (k, v) in entries {
                     match self.eval_ref(k, depth).template_text() {
+                        // a key copied from what it names takes from the budget as a value
+                        // does (the same long string as a thousand keys was a thousand
+                        // copies, all held until the map was sorted)
+                        Some(key) if !self.budget.take(key.len()) => {
+                            return Cow::Owned(Value::Unknown(TOO_LARGE.into()));
+                        }
                         Some(key) => map.push((key.into_owned(), self.eval_at(v, depth))),
                         None => {
                             return Cow::Owned(Value::Unknown(

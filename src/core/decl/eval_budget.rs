@@ -26,8 +26,9 @@ impl Budget {
         Budget(AtomicUsize::new(units))
     }
 
-    /// Takes `units`, or refuses and spends the rest (so that what is refused does not
-    /// depend on which thread asked first).
+    /// Takes `units`, or refuses and spends the rest: after one refusal, every copy is
+    /// refused. (Which copy is refused first may depend on which thread asked first, where
+    /// forks on two cores share the budget.)
     pub(super) fn take(&self, units: usize) -> bool {
         self.0
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {

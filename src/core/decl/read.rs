@@ -118,13 +118,17 @@ fn read_phased<'f>(
             raw.insert(path, std::mem::take(&mut facts.modules));
         }
     }
+    // every directory its own values and budget, those that give none too (one budget
+    // shared by all of them was spent by any, and did not grow with their size)
     let bytes = dir_bytes(wanted.iter().map(|(f, _)| *f));
-    let envs: BTreeMap<&str, Env> = values
+    let envs: BTreeMap<&str, Env> = bytes
         .iter()
-        .map(|(dir, files)| {
-            let refs: Vec<(&str, FileKind, &FileFacts)> =
-                files.iter().map(|(p, k, f)| (*p, *k, f)).collect();
-            (*dir, dir_env(&refs, bytes.get(dir).copied().unwrap_or(0)))
+        .map(|(dir, bytes)| {
+            let refs: Vec<(&str, FileKind, &FileFacts)> = values
+                .get(dir)
+                .map(|files| files.iter().map(|(p, k, f)| (*p, *k, f)).collect())
+                .unwrap_or_default();
+            (*dir, dir_env(&refs, *bytes))
         })
         .collect();
     let none = Env::empty();

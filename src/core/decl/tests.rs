@@ -435,3 +435,45 @@ fn values_doubled_past_the_budget_are_unknown_and_block_the_account() {
     ]);
     assert_eq!(str_of(&d.accounts[0].name), "client-a");
 }
+
+#[test]
+fn map_keys_copied_from_a_long_value_take_from_the_budget() {
+    // thirty keys, each an expression naming the same settled 100 KB string: held together
+    // until the map was sorted, uncounted, they let a small file ask for gigabytes
+    let long = "x".repeat(100_000);
+    let keys: String = (0..30)
+        .map(|i| format!("    (local.m[\"{}s\"]) = {i}\n", "${\"\"}".repeat(i)))
+        .collect();
+    let locals = format!("locals {{\n  m = {{ s = \"{long}\" }}\n}}\n");
+    let main = format!("module \"m\" {{\n  source = \"./m\"\n  keys   = {{\n{keys}  }}\n}}\n");
+    let d = read_files(&[("locals.tf", &locals), ("main.tf", &main)]);
+    assert_eq!(d.parse_errors, vec![]);
+    match &d.modules[0].attr("keys").expect("read").value {
+        Value::Unknown(why) => assert!(why.contains("go past"), "{why}"),
+        other => panic!("the keys read as {}", other.kind()),
+    }
+}
+
+#[test]
+fn each_directory_without_values_has_a_budget_of_its_own() {
+    // four files in `big/` spend more than a budget's floor on literal arguments; the
+    // account in `z/` (neither directory declares variables or locals), read after at least
+    // three of them, still reads its tags
+    let half = "y".repeat(200_000);
+    let big = format!(
+        "module \"o\" {{\n  source = \"./o\"\n  x      = merge({{ k = \"{half}\" }}, {{ k = \"{half}\" }})\n}}\n"
+    );
+    let acct = format!(
+        "module \"subaccount_client_a\" {{\n  source = \"{ACCOUNT_SRC}?ref=v1.4.0\"\n  name   = \"client-a\"\n  email  = \"aws+client-a@example.com\"\n  tags   = merge({{ owner = \"platform\" }}, {{ client = \"a\" }})\n}}\n"
+    );
+    let d = read_files(&[
+        ("big/0.tf", &big),
+        ("big/1.tf", &big),
+        ("big/2.tf", &big),
+        ("big/3.tf", &big),
+        ("z/main.tf", &acct),
+    ]);
+    assert_eq!(d.parse_errors, vec![]);
+    let tags = &d.accounts[0].tags.as_ref().expect("tags").value;
+    assert!(matches!(tags, Value::Map(m) if m.len() == 2), "{tags:?}");
+}
