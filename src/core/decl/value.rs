@@ -79,9 +79,7 @@ impl<V> SortedMap<V> {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-}
 
-impl<V> SortedMap<V> {
     /// Sorts the entries from `from` on in among those before it (sorted already), keeping
     /// the last of a repeated key, as [`Self::insert`] one by one would. Sorted once: inserted
     /// one by one, each entry out of order moved every entry after it, and a `locals` map of
