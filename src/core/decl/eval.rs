@@ -13,7 +13,7 @@ const MAX_DEPTH: usize = 64;
 
 #[path = "eval_budget.rs"]
 mod budget;
-use budget::{BUDGET_FLOOR, BUDGET_PER_BYTE, Budget, TOO_LARGE, units_within};
+use budget::{BUDGET_FLOOR, BUDGET_PER_BYTE, Budget, too_large};
 
 /// A directory's values. A reference (`var.accounts["c1"].email`, `local.clients.c1.name`) is
 /// read in place, and only the value it ends at is copied: a map of 10,000 accounts in one
@@ -57,12 +57,9 @@ impl<'a> Env<'a> {
 
     /// A copy of `v`, or why there is none: the directory's budget is spent.
     fn copy(&self, v: &Value) -> Value {
-        match units_within(v, self.budget.left()) {
-            Some(units) if self.budget.take(units) => v.clone(),
-            _ => {
-                self.budget.take(usize::MAX);
-                Value::Unknown(TOO_LARGE.into())
-            }
+        match self.budget.take_values([v]) {
+            true => v.clone(),
+            false => too_large(),
         }
     }
 
@@ -166,7 +163,7 @@ impl<'a> Env<'a> {
                         // does (the same long string as a thousand keys was a thousand
                         // copies, all held until the map was sorted)
                         Some(key) if !self.budget.take(key.len()) => {
-                            return Cow::Owned(Value::Unknown(TOO_LARGE.into()));
+                            return Cow::Owned(too_large());
                         }
                         Some(key) => map.push((key.into_owned(), self.eval_at(v, depth))),
                         None => {
@@ -201,7 +198,7 @@ impl<'a> Env<'a> {
                     }
                     match v.template_text() {
                         Some(s) if !self.budget.take(s.len()) => {
-                            return Cow::Owned(Value::Unknown(TOO_LARGE.into()));
+                            return Cow::Owned(too_large());
                         }
                         Some(s) => out.push_str(&s),
                         None => {
@@ -314,12 +311,8 @@ impl<'a> Env<'a> {
         }
         // what any of these functions makes is at most its arguments, once each (and a
         // format's text)
-        let units = args.iter().try_fold(0usize, |sum, a| {
-            units_within(a, self.budget.left().saturating_sub(sum)).map(|u| sum + u)
-        });
-        if !units.is_some_and(|u| self.budget.take(u)) {
-            self.budget.take(usize::MAX);
-            return Value::Unknown(TOO_LARGE.into());
+        if !self.budget.take_values(args.iter().copied()) {
+            return too_large();
         }
         let unsupported = || Value::Unknown(format!("`{text}` is not evaluated offline"));
         match (name, args.as_slice()) {

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub(super) const BUDGET_FLOOR: usize = 1 << 20;
 /// The budget for each byte of the directory's files, beyond the floor.
 pub(super) const BUDGET_PER_BYTE: usize = 16;
-pub(super) const TOO_LARGE: &str = "copying it would go past what orgvend evaluates offline for the \
+const TOO_LARGE: &str = "copying it would go past what orgvend evaluates offline for the \
                          directory (a local or variable named over and over, or doubled)";
 
 /// Units left of a directory's budget, shared by every fork.
@@ -40,10 +40,28 @@ impl Budget {
     pub(super) fn left(&self) -> usize {
         self.0.load(Ordering::Relaxed)
     }
+
+    /// Takes the units of `values` together, counted no further than what is left, or
+    /// refuses as [`Budget::take`] does.
+    pub(super) fn take_values<'v>(&self, values: impl IntoIterator<Item = &'v Value>) -> bool {
+        let mut sum = 0usize;
+        for v in values {
+            match units_within(v, self.left().saturating_sub(sum)) {
+                Some(units) => sum += units,
+                None => return self.take(usize::MAX),
+            }
+        }
+        self.take(sum)
+    }
+}
+
+/// What a copy past the budget is.
+pub(super) fn too_large() -> Value {
+    Value::Unknown(TOO_LARGE.into())
 }
 
 /// The units of `v`, counted only up to `limit` (`None` past it).
-pub(super) fn units_within(v: &Value, limit: usize) -> Option<usize> {
+fn units_within(v: &Value, limit: usize) -> Option<usize> {
     fn walk(v: &Value, left: &mut usize) -> bool {
         let own = match v {
             Value::Null | Value::Bool(_) => 1,

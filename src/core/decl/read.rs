@@ -131,8 +131,7 @@ fn read_phased<'f>(
             (*dir, dir_env(&refs, *bytes))
         })
         .collect();
-    let none = Env::empty();
-    let env_of = |path: &str| envs.get(dir_of(path)).unwrap_or(&none);
+    let env_of = |path: &str| &envs[dir_of(path)];
 
     // every other file: parsed and evaluated at once, on every core, each module as it is
     // read, a large file in parts
